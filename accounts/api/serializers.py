@@ -1,0 +1,17 @@
+from rest_framework import serializers
+
+
+class TokenRequestSerializer(serializers.Serializer):
+    username = serializers.CharField(help_text="The user's login name.")
+    password = serializers.CharField(
+        style={"input_type": "password"},
+        trim_whitespace=False,
+        write_only=True,
+        help_text="The user's password.",
+    )
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(
+        help_text="Send as `Authorization: Token <token>` on every request."
+    )

@@ -1,0 +1,20 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from accounts.demo import demo_users_create
+
+
+class Command(BaseCommand):
+    help = "Create demo staff logins (one per role) and demo client users with tokens."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError(
+                "Demo logins have published passwords; refused with DJANGO_DEBUG=0."
+            )
+        self.stdout.write("Demo logins (admin at http://127.0.0.1:8000/admin/):")
+        for login in demo_users_create():
+            line = f"  {login['role']:<24} {login['username']:<8} / {login['password']}"
+            if "token" in login:
+                line += f"   API token: {login['token']}"
+            self.stdout.write(line)

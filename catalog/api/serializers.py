@@ -1,0 +1,98 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ..models import Gift, Region
+
+
+class GiftListQuerySerializer(serializers.Serializer):
+    region = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Region.objects.filter(is_active=True),
+        required=False,
+        error_messages={"does_not_exist": "Unknown or inactive region: {value}."},
+        help_text=(
+            "ISO 3166-1 code of the client's region, e.g. US. Without it, only gifts "
+            "offered in every region are listed."
+        ),
+    )
+    placement = serializers.ChoiceField(
+        choices=[Gift.Placement.LIVE, Gift.Placement.COMMENT],
+        required=False,
+        help_text="Only gifts that can be sent there: `live` or `comment`.",
+    )
+
+    def to_internal_value(self, data):
+        data = data.copy()
+        if isinstance(data.get("region"), str):
+            data["region"] = data["region"].upper()
+        return super().to_internal_value(data)
+
+
+class SponsorSerializer(serializers.Serializer):
+    name = serializers.CharField(source="sponsor_name", help_text="The sponsoring brand.")
+    starts_at = serializers.DateTimeField(source="sponsor_starts_at", allow_null=True)
+    ends_at = serializers.DateTimeField(source="sponsor_ends_at", allow_null=True)
+
+
+class GiftSerializer(serializers.ModelSerializer):
+    coin_price = serializers.IntegerField(help_text="Price of one gift in coins.")
+    icon_url = serializers.SerializerMethodField(help_text="Icon image, or null.")
+    animation_url = serializers.SerializerMethodField(help_text="Animation, or null.")
+    sound_url = serializers.SerializerMethodField(help_text="Sound, or null.")
+    sponsor = serializers.SerializerMethodField(
+        help_text="The sponsor while its campaign runs, else null."
+    )
+    regions = serializers.SlugRelatedField(
+        many=True,
+        read_only=True,
+        slug_field="code",
+        help_text="Region codes it is offered in; empty means every region.",
+    )
+    available_now = serializers.SerializerMethodField(
+        help_text="Whether it can be sent at this moment (active and inside its window)."
+    )
+
+    class Meta:
+        model = Gift
+        fields = [
+            "id",
+            "slug",
+            "name",
+            "description",
+            "coin_price",
+            "category",
+            "placement",
+            "sort_order",
+            "icon_url",
+            "animation_url",
+            "sound_url",
+            "sponsor",
+            "regions",
+            "available_from",
+            "available_until",
+            "available_now",
+        ]
+
+    def _file_url(self, field) -> str | None:
+        if not field:
+            return None
+        request = self.context.get("request")
+        return request.build_absolute_uri(field.url) if request else field.url
+
+    def get_icon_url(self, gift) -> str | None:
+        return self._file_url(gift.icon)
+
+    def get_animation_url(self, gift) -> str | None:
+        return self._file_url(gift.animation)
+
+    def get_sound_url(self, gift) -> str | None:
+        return self._file_url(gift.sound)
+
+    @extend_schema_field(SponsorSerializer(allow_null=True))
+    def get_sponsor(self, gift):
+        if not gift.sponsor_running_at(self.context["now"]):
+            return None
+        return SponsorSerializer(gift).data
+
+    def get_available_now(self, gift) -> bool:
+        return gift.is_available_at(self.context["now"])

@@ -1,0 +1,72 @@
+from django.utils import timezone
+from django.utils.functional import cached_property
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.permissions import AllowAny
+
+from .. import selectors
+from ..models import Gift
+from .conditional import ConditionalGetMixin
+from .serializers import GiftListQuerySerializer, GiftSerializer
+
+NOT_MODIFIED = OpenApiResponse(
+    description="Not Modified: the `If-None-Match` ETag still matches."
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Gifts a client may send now",
+        description=(
+            "Active gifts inside their availability window, offered in the region, "
+            "ordered by sort order. Send the last `ETag` as `If-None-Match` to get "
+            "`304 Not Modified` while nothing changed."
+        ),
+        parameters=[GiftListQuerySerializer],
+        responses={
+            status.HTTP_200_OK: GiftSerializer(many=True),
+            status.HTTP_304_NOT_MODIFIED: NOT_MODIFIED,
+            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
+                description="An unknown region or placement, by field."
+            ),
+        },
+        tags=["catalog"],
+    ),
+    retrieve=extend_schema(
+        summary="One gift by slug",
+        description="Any active gift, also outside its window (see `available_now`).",
+        responses={
+            status.HTTP_200_OK: GiftSerializer,
+            status.HTTP_304_NOT_MODIFIED: NOT_MODIFIED,
+            status.HTTP_404_NOT_FOUND: OpenApiResponse(description="No such active gift."),
+        },
+        tags=["catalog"],
+    ),
+)
+class GiftViewSet(ConditionalGetMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = GiftSerializer
+    permission_classes = [AllowAny]
+    lookup_field = "slug"
+    pagination_class = None
+    filter_backends = []
+
+    def get_queryset(self):
+        if self.action == "list":
+            query = GiftListQuerySerializer(data=self.request.query_params)
+            query.is_valid(raise_exception=True)
+            gifts = selectors.gift_list_for_client(
+                when=self.now,
+                region=query.validated_data.get("region"),
+                placement=query.validated_data.get("placement"),
+            )
+        else:
+            gifts = Gift.objects.filter(is_active=True)
+        return gifts.prefetch_related("regions")
+
+    @cached_property
+    def now(self):
+        # One moment per request, so the list and each item agree on "now".
+        return timezone.now()
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "now": self.now}

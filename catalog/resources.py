@@ -1,0 +1,49 @@
+from import_export import fields, resources
+from import_export.widgets import ManyToManyWidget
+
+from .models import Gift, Region
+
+
+class RegionCodesWidget(ManyToManyWidget):
+    """Region codes separated by `|`; an unknown code is a row error, not a silent drop."""
+
+    def __init__(self):
+        super().__init__(Region, separator="|", field="code")
+
+    def clean(self, value, row=None, **kwargs):
+        codes = {code.strip().upper() for code in str(value or "").split("|") if code.strip()}
+        regions = list(Region.objects.filter(code__in=codes))
+        unknown = codes - {region.code for region in regions}
+        if unknown:
+            raise ValueError(f"Unknown region code(s): {', '.join(sorted(unknown))}.")
+        return regions
+
+
+class GiftResource(resources.ModelResource):
+    regions = fields.Field(
+        attribute="regions", column_name="regions", widget=RegionCodesWidget()
+    )
+
+    class Meta:
+        model = Gift
+        import_id_fields = ("slug",)
+        fields = (
+            "slug",
+            "name",
+            "coin_price",
+            "category",
+            "placement",
+            "description",
+            "sort_order",
+            "is_active",
+            "available_from",
+            "available_until",
+            "regions",
+            "sponsor_name",
+            "sponsor_starts_at",
+            "sponsor_ends_at",
+        )
+        export_order = fields
+        skip_unchanged = True
+        report_skipped = True
+        clean_model_instances = True

@@ -1,0 +1,38 @@
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+from accounts.models import User
+from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
+
+
+@pytest.fixture(autouse=True)
+def _fast_hashing_and_private_media(settings, tmp_path):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def _staff(username: str, role: str) -> User:
+    user = User.objects.create_user(username=username, password="pw", is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def catalog_editor(db):
+    return _staff("cat-editor", CATALOG_EDITORS)
+
+
+@pytest.fixture
+def finance_user(db):
+    return _staff("fin", FINANCE)
+
+
+@pytest.fixture
+def support_user(db):
+    return _staff("sup", SUPPORT)
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
