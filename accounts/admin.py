@@ -16,6 +16,4 @@ class UserAdmin(DjangoUserAdmin):
         "is_staff",
         "date_joined",
     )
-    fieldsets = DjangoUserAdmin.fieldsets + (
-        (_("Age"), {"fields": ("birth_date",)}),
-    )
+    fieldsets = DjangoUserAdmin.fieldsets + ((_("Age"), {"fields": ("birth_date",)}),)

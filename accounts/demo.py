@@ -40,7 +40,9 @@ def demo_users_create() -> list[dict[str, str]]:
         user.save()
         if not superuser:
             user.groups.set([Group.objects.get(name=role)])
-        logins.append({"role": role, "username": username, "password": demo_password(username)})
+        logins.append(
+            {"role": role, "username": username, "password": demo_password(username)}
+        )
     for username, birth_date in CLIENTS:
         user, _ = User.objects.get_or_create(
             username=username,

@@ -124,9 +124,26 @@ class GiftAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
     readonly_fields = ("created_at", "updated_at")
     actions = ("activate", "deactivate")
     inlines = (PendingPriceChangeInline, AppliedPriceChangeInline)
-    history_list_display = ("coin_price", "is_active", "available_from", "available_until")
+    history_list_display = (
+        "coin_price",
+        "is_active",
+        "available_from",
+        "available_until",
+    )
     fieldsets = (
-        (None, {"fields": ("name", "slug", "coin_price", "category", "sort_order", "is_active")}),
+        (
+            None,
+            {
+                "fields": (
+                    "name",
+                    "slug",
+                    "coin_price",
+                    "category",
+                    "sort_order",
+                    "is_active",
+                )
+            },
+        ),
         ("Artwork", {"fields": ("icon", "animation", "sound", "description")}),
         (
             "Availability",
@@ -177,18 +194,29 @@ class GiftAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
 
     @admin.action(description="Activate selected gifts", permissions=["change"])
     def activate(self, request, queryset):
-        count = services.gifts_set_active(gifts=queryset, is_active=True, actor=request.user)
+        count = services.gifts_set_active(
+            gifts=queryset, is_active=True, actor=request.user
+        )
         self.message_user(request, f"Activated {count} gift(s).", messages.SUCCESS)
 
     @admin.action(description="Deactivate selected gifts", permissions=["change"])
     def deactivate(self, request, queryset):
-        count = services.gifts_set_active(gifts=queryset, is_active=False, actor=request.user)
+        count = services.gifts_set_active(
+            gifts=queryset, is_active=False, actor=request.user
+        )
         self.message_user(request, f"Deactivated {count} gift(s).", messages.SUCCESS)
 
 
 @admin.register(GiftPriceChange)
 class GiftPriceChangeAdmin(admin.ModelAdmin):
-    list_display = ("gift", "coin_price", "effective_at", "status", "created_by", "applied_at")
+    list_display = (
+        "gift",
+        "coin_price",
+        "effective_at",
+        "status",
+        "created_by",
+        "applied_at",
+    )
     list_filter = (("applied_at", admin.EmptyFieldListFilter),)
     list_select_related = ("gift", "created_by")
     search_fields = ("gift__name", "gift__slug")

@@ -28,7 +28,11 @@ class Region(models.Model):
     code = models.CharField(
         max_length=2,
         unique=True,
-        validators=[RegexValidator(r"^[A-Z]{2}$", "Use an ISO 3166-1 code: two capital letters.")],
+        validators=[
+            RegexValidator(
+                r"^[A-Z]{2}$", "Use an ISO 3166-1 code: two capital letters."
+            )
+        ],
         help_text="ISO 3166-1 alpha-2, e.g. US.",
     )
     name = models.CharField(max_length=80)
@@ -108,7 +112,9 @@ class Gift(models.Model):
         null=True, blank=True, help_text="Empty: available from now on."
     )
     available_until = models.DateTimeField(
-        null=True, blank=True, help_text="Empty: no end. Set both for a limited-time gift."
+        null=True,
+        blank=True,
+        help_text="Empty: no end. Set both for a limited-time gift.",
     )
     regions = models.ManyToManyField(
         Region,
@@ -159,7 +165,9 @@ class Gift(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["is_active", "sort_order"], name="catalog_gift_active_sort")
+            models.Index(
+                fields=["is_active", "sort_order"], name="catalog_gift_active_sort"
+            )
         ]
 
     def __str__(self):
@@ -204,7 +212,9 @@ class GiftPriceChange(models.Model):
     Applied changes are kept as the record of when each price went live.
     """
 
-    gift = models.ForeignKey(Gift, on_delete=models.CASCADE, related_name="price_changes")
+    gift = models.ForeignKey(
+        Gift, on_delete=models.CASCADE, related_name="price_changes"
+    )
     coin_price = models.PositiveIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(GIFT_COIN_PRICE_MAX)],
         help_text=f"New price in coins, 1 to {GIFT_COIN_PRICE_MAX:,}.",
@@ -237,11 +247,14 @@ class GiftPriceChange(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.gift.name}: {self.coin_price} coins from {self.effective_at:%Y-%m-%d %H:%M}"
+        moment = f"{self.effective_at:%Y-%m-%d %H:%M}"
+        return f"{self.gift.name}: {self.coin_price} coins from {moment}"
 
     def clean(self):
         if self.applied_at is not None:
-            raise ValidationError("This change is already live and can no longer be edited.")
+            raise ValidationError(
+                "This change is already live and can no longer be edited."
+            )
         if self.effective_at is None or self.effective_at > timezone.now():
             return
         # A pending change whose moment just passed may be saved unchanged.

@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError
 from import_export import fields, resources
 from import_export.widgets import ManyToManyWidget
 
@@ -5,13 +6,15 @@ from .models import Gift, Region
 
 
 class RegionCodesWidget(ManyToManyWidget):
-    """Region codes separated by `|`; an unknown code is a row error, not a silent drop."""
+    """Region codes split by `|`; an unknown code is a row error, not dropped."""
 
     def __init__(self):
         super().__init__(Region, separator="|", field="code")
 
     def clean(self, value, row=None, **kwargs):
-        codes = {code.strip().upper() for code in str(value or "").split("|") if code.strip()}
+        codes = {
+            code.strip().upper() for code in str(value or "").split("|") if code.strip()
+        }
         regions = list(Region.objects.filter(code__in=codes))
         unknown = codes - {region.code for region in regions}
         if unknown:
@@ -47,3 +50,18 @@ class GiftResource(resources.ModelResource):
         skip_unchanged = True
         report_skipped = True
         clean_model_instances = True
+
+    def import_instance(self, instance, row, **kwargs):
+        # Many-to-many columns are only read after the save; check the region codes
+        # now so a bad code is a row error in the preview like any other field.
+        errors = {}
+        try:
+            super().import_instance(instance, row, **kwargs)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
+        try:
+            self.fields["regions"].widget.clean(row.get("regions"))
+        except ValueError as error:
+            errors["regions"] = [str(error)]
+        if errors:
+            raise ValidationError(errors)

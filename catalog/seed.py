@@ -26,9 +26,27 @@ GIFTS = [
     ("rose", "Rose", 1, Gift.Category.BASIC, "A single rose: the classic thank-you."),
     ("live", "Live", 5, Gift.Category.BASIC, "Cheer the stream on."),
     ("applause", "Applause", 50, Gift.Category.POPULAR, "A round of applause."),
-    ("dynamic-duo", "Dynamic Duo", 100, Gift.Category.POPULAR, "Two heroes, one stream."),
-    ("directors-chair", "Director's Chair", 500, Gift.Category.PREMIUM, "Take the seat."),
-    ("lion-dance", "Lion Dance", 2000, Gift.Category.LUXURY, "A full-screen lion dance."),
+    (
+        "dynamic-duo",
+        "Dynamic Duo",
+        100,
+        Gift.Category.POPULAR,
+        "Two heroes, one stream.",
+    ),
+    (
+        "directors-chair",
+        "Director's Chair",
+        500,
+        Gift.Category.PREMIUM,
+        "Take the seat.",
+    ),
+    (
+        "lion-dance",
+        "Lion Dance",
+        2000,
+        Gift.Category.LUXURY,
+        "A full-screen lion dance.",
+    ),
 ]
 
 

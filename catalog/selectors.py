@@ -6,7 +6,7 @@ from .models import Gift, Region
 def gift_list_for_client(
     *, when: datetime.datetime, region: Region | None, placement: str | None
 ):
-    """What a client may send at `when`: active, in its window, offered in its region."""
+    """What a client may send at `when`: active, in its window, offered there."""
     gifts = Gift.objects.available_at(when).offered_in(region)
     if placement:
         gifts = gifts.sendable_in(placement)

@@ -19,7 +19,9 @@ class ConditionalGetMixin:
             etag = quote_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
             response["ETag"] = etag
             patch_cache_control(response, no_cache=True)
-            not_modified = get_conditional_response(request, etag=etag, response=response)
+            not_modified = get_conditional_response(
+                request, etag=etag, response=response
+            )
             if not_modified is not response:
                 response = not_modified
                 response["ETag"] = etag

@@ -29,9 +29,17 @@ class GiftListQuerySerializer(serializers.Serializer):
 
 
 class SponsorSerializer(serializers.Serializer):
-    name = serializers.CharField(source="sponsor_name", help_text="The sponsoring brand.")
-    starts_at = serializers.DateTimeField(source="sponsor_starts_at", allow_null=True)
-    ends_at = serializers.DateTimeField(source="sponsor_ends_at", allow_null=True)
+    name = serializers.CharField(
+        source="sponsor_name", help_text="The sponsoring brand."
+    )
+    starts_at = serializers.DateTimeField(
+        source="sponsor_starts_at",
+        allow_null=True,
+        help_text="Campaign start, or null.",
+    )
+    ends_at = serializers.DateTimeField(
+        source="sponsor_ends_at", allow_null=True, help_text="Campaign end, or null."
+    )
 
 
 class GiftSerializer(serializers.ModelSerializer):
@@ -49,7 +57,7 @@ class GiftSerializer(serializers.ModelSerializer):
         help_text="Region codes it is offered in; empty means every region.",
     )
     available_now = serializers.SerializerMethodField(
-        help_text="Whether it can be sent at this moment (active and inside its window)."
+        help_text="Whether it can be sent now (active and inside its window)."
     )
 
     class Meta:
@@ -72,6 +80,13 @@ class GiftSerializer(serializers.ModelSerializer):
             "available_until",
             "available_now",
         ]
+        extra_kwargs = {
+            "id": {"help_text": "Numeric id of the gift."},
+            "slug": {"help_text": "Stable text id, used in URLs."},
+            "name": {"help_text": "Display name."},
+            "description": {"help_text": "Short text shown with the gift."},
+            "category": {"help_text": "Tier the client groups gifts by."},
+        }
 
     def _file_url(self, field) -> str | None:
         if not field:

@@ -38,7 +38,9 @@ NOT_MODIFIED = OpenApiResponse(
         responses={
             status.HTTP_200_OK: GiftSerializer,
             status.HTTP_304_NOT_MODIFIED: NOT_MODIFIED,
-            status.HTTP_404_NOT_FOUND: OpenApiResponse(description="No such active gift."),
+            status.HTTP_404_NOT_FOUND: OpenApiResponse(
+                description="No such active gift."
+            ),
         },
         tags=["catalog"],
     ),

@@ -95,5 +95,7 @@ def test_each_change_is_kept_in_history():
     gift.is_active = False
     gift.save()
 
-    prices = list(gift.history.order_by("history_date").values_list("coin_price", "is_active"))
+    prices = list(
+        gift.history.order_by("history_date").values_list("coin_price", "is_active")
+    )
     assert prices == [(5, True), (7, True), (7, False)]
