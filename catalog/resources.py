@@ -1,6 +1,6 @@
 from django.core.exceptions import ValidationError
 from import_export import fields, resources
-from import_export.widgets import ManyToManyWidget
+from import_export.widgets import CharWidget, ManyToManyWidget
 
 from .models import Gift, Region
 
@@ -25,6 +25,12 @@ class RegionCodesWidget(ManyToManyWidget):
 class GiftResource(resources.ModelResource):
     regions = fields.Field(
         attribute="regions", column_name="regions", widget=RegionCodesWidget()
+    )
+    # Empty spreadsheet cells arrive as None; a blank text field wants "".
+    description = fields.Field(
+        attribute="description",
+        column_name="description",
+        widget=CharWidget(allow_blank=True),
     )
 
     class Meta:

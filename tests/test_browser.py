@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connections
 from playwright.sync_api import expect, sync_playwright
 
 from accounts.models import User
@@ -54,6 +55,9 @@ def browser_page(chromium_path, monkeypatch):
         page.set_default_timeout(15_000)
         yield page
         browser.close()
+        # Under Playwright's event loop the ORM keeps its connections per context,
+        # so the test's connection is closed here or it outlives the test database.
+        connections.close_all()
 
 
 @pytest.mark.browser

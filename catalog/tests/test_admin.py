@@ -380,3 +380,22 @@ def test_support_can_view_but_not_change_a_gift(client, support_user):
 
     assert response.status_code == 403
     assert Gift.objects.get(slug="rose").coin_price == 1
+
+
+def test_xlsx_export_imports_back_unchanged(editor_client):
+    gift_create(slug="rose", name="Rose", coin_price=1)
+    every_column = {f"giftresource_{name}": "on" for name in GiftResource.Meta.fields}
+
+    exported = editor_client.post(
+        "/admin/catalog/gift/export/", {"format": "1", "resource": "0", **every_column}
+    )
+
+    assert exported["Content-Type"].startswith(
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    )
+    upload = SimpleUploadedFile("gifts.xlsx", exported.content)
+    preview = editor_client.post(
+        "/admin/catalog/gift/import/",
+        {"import_file": upload, "format": "1", "resource": "0"},
+    )
+    assert [row.import_type for row in preview.context["result"].rows] == ["skip"]
