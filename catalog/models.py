@@ -1,4 +1,5 @@
 import datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -11,7 +12,7 @@ from django.core.validators import (
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from djmoney.models.fields import CurrencyField
+from djmoney.models.fields import CurrencyField, MoneyField
 from simple_history.models import HistoricalRecords
 
 # The dearest gift in the market sells for tens of thousands of coins; a price past
@@ -25,6 +26,12 @@ SOUND_EXTENSIONS = ["mp3", "ogg", "m4a", "aac", "wav"]
 class Region(models.Model):
     """A market the store sells in, with the currency its prices are in."""
 
+    class PriceRule(models.TextChoices):
+        ENDS_99 = "ends_99", "Ends in .99 (4.99)"
+        WHOLE = "whole", "Whole units, for zero-decimal currencies (JPY 480)"
+        ROUND_10 = "round_10", "Multiple of 10 (INR 490)"
+        ROUND_100 = "round_100", "Multiple of 100 (IDR 15,900)"
+
     code = models.CharField(
         max_length=2,
         unique=True,
@@ -37,11 +44,35 @@ class Region(models.Model):
     )
     name = models.CharField(max_length=80)
     currency = CurrencyField(help_text="ISO 4217 currency the region's prices are in.")
+    price_rule = models.CharField(
+        max_length=16,
+        choices=PriceRule.choices,
+        default=PriceRule.ENDS_99,
+        help_text="How a derived local price is rounded to a price point.",
+    )
+    prices_include_tax = models.BooleanField(
+        default=True, help_text="Whether shown prices include sales tax or VAT."
+    )
+    web_discount_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("90"))],
+        help_text="Discount of web-store prices against in-app prices, 0 to 90.",
+    )
     is_active = models.BooleanField(default=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
     class Meta:
         ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(web_discount_percent__gte=0, web_discount_percent__lte=90),
+                name="catalog_region_web_discount_in_range",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.code} ({self.name})"
@@ -270,3 +301,121 @@ class GiftPriceChange(models.Model):
     @property
     def is_applied(self) -> bool:
         return self.applied_at is not None
+
+
+class CoinBundle(models.Model):
+    """A package of coins sold in the stores, e.g. 100 coins for USD 0.99."""
+
+    sku = models.SlugField(
+        max_length=40,
+        unique=True,
+        help_text="Store product id, e.g. coins_100; receipts name it.",
+    )
+    coins = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    bonus_coins = models.PositiveIntegerField(
+        default=0, help_text="Bonus coins every buyer of this bundle gets."
+    )
+    base_price = MoneyField(
+        max_digits=12,
+        decimal_places=2,
+        default_currency="USD",
+        currency_choices=[("USD", "USD")],
+        help_text="USD price that regional prices are derived from.",
+    )
+    sort_order = models.PositiveIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["sort_order", "coins", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(coins__gte=1), name="catalog_coinbundle_coins_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(base_price__gt=0),
+                name="catalog_coinbundle_base_price_positive",
+            ),
+        ]
+
+    def __str__(self):
+        bonus = f" + {self.bonus_coins} bonus" if self.bonus_coins else ""
+        return f"{self.coins:,} coins{bonus}"
+
+
+class BundlePrice(models.Model):
+    """What a bundle costs in one region and channel from `effective_at` on.
+
+    Append-only: a new price is a new row, so every past price stays explainable.
+    The price in force at a moment is the row with the latest `effective_at` up to it.
+    """
+
+    class Channel(models.TextChoices):
+        APP = "app", "In-app store"
+        WEB = "web", "Web store"
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Set by hand"
+        DERIVED = "derived", "Derived from the USD price"
+
+    bundle = models.ForeignKey(
+        CoinBundle, on_delete=models.PROTECT, related_name="prices"
+    )
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="bundle_prices"
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    price = MoneyField(max_digits=14, decimal_places=2, default_currency=None)
+    effective_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(
+        max_length=8, choices=Source.choices, default=Source.MANUAL
+    )
+    exchange_rate = models.DecimalField(
+        max_digits=20,
+        decimal_places=8,
+        null=True,
+        blank=True,
+        help_text="USD to local rate a derived price used.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["bundle", "region", "channel", "-effective_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(price__gt=0), name="catalog_bundleprice_price_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["bundle", "region", "channel", "effective_at"],
+                name="catalog_bundleprice_one_per_moment",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["bundle", "region", "channel", "-effective_at"],
+                name="catalog_bundleprice_lookup",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.bundle} in {self.region.code}/{self.channel}: {self.price}"
+
+    def clean(self):
+        if (
+            self.region_id
+            and self.price is not None
+            and str(self.price.currency) != str(self.region.currency)
+        ):
+            region = self.region
+            raise ValidationError(
+                {"price": f"Prices in {region.code} are in {region.currency}."}
+            )
