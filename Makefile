@@ -21,6 +21,7 @@ $(INSTALLED): pyproject.toml
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_catalog
+	$(PY) manage.py seed_wallets
 	$(PY) manage.py seed_demo
 	$(MAKE) --no-print-directory serve
 

@@ -186,6 +186,7 @@ REST_FRAMEWORK = {
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "accounts.api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
@@ -202,6 +203,18 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# Payment stores: an adapter class per store (see wallets/stores.py).
+PAYMENT_STORES = {
+    store: os.environ.get(
+        f"PAYMENT_STORE_{store.upper()}", "wallets.stores.SandboxStore"
+    )
+    for store in ("apple", "google", "web")
+}
+PAYMENT_STORE_SANDBOX_SECRET = os.environ.get(
+    "PAYMENT_STORE_SANDBOX_SECRET", "sandbox-notification-secret"
+)
+REFUND_WINDOW_DAYS = 14
 
 CURRENCIES = ("USD", "GBP", "EUR", "JPY", "KRW", "BRL", "INR", "IDR", "MXN", "TRY")
 

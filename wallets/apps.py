@@ -3,3 +3,4 @@ from django.apps import AppConfig
 
 class WalletsConfig(AppConfig):
     name = "wallets"
+    verbose_name = "Wallets and ledger"

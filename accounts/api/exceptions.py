@@ -1,0 +1,29 @@
+import logging
+
+from django.db import IntegrityError
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from ..errors import ServiceError
+
+logger = logging.getLogger(__name__)
+
+
+def exception_handler(exc, context):
+    """DRF's handler, plus service refusals and constraint violations as 4xx."""
+    if isinstance(exc, ServiceError):
+        if exc.field:
+            data = {exc.field: [exc.message]}
+        else:
+            data = {"detail": exc.message, "code": exc.code, **exc.extra}
+        return Response(data, status=exc.status_code)
+    if isinstance(exc, IntegrityError):
+        # A constraint caught what validation did not: the request conflicts with
+        # stored data; nothing was written (the transaction rolled back).
+        logger.warning("Integrity error answered as 409: %s", exc)
+        return Response(
+            {"detail": "The request conflicts with existing data.", "code": "conflict"},
+            status=status.HTTP_409_CONFLICT,
+        )
+    return drf_exception_handler(exc, context)

@@ -1,0 +1,352 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.db.models import OuterRef, Subquery
+from django.template.response import TemplateResponse
+from django.utils.html import format_html, format_html_join
+from simple_history.admin import SimpleHistoryAdmin
+
+from . import selectors, services
+from .models import (
+    LedgerAccount,
+    Promotion,
+    Purchase,
+    ReconciliationRun,
+    SpendingLimit,
+    SpendingLimitOverride,
+    Transfer,
+    Wallet,
+)
+
+Kind = LedgerAccount.Kind
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records nobody edits by hand: the ledger and what it derives from."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _balance_of(kind: str):
+    return Subquery(
+        LedgerAccount.objects.filter(owner=OuterRef("pk"), kind=kind).values("balance")[
+            :1
+        ]
+    )
+
+
+@admin.register(Wallet)
+class WalletAdmin(ReadOnlyAdmin):
+    list_display = (
+        "username",
+        "email",
+        "paid_coins",
+        "bonus_coins",
+        "diamonds",
+        "date_joined",
+    )
+    search_fields = ("username", "email", "=id")
+    ordering = ("username",)
+    show_full_result_count = False
+    fields = (
+        "username",
+        "email",
+        "birth_date",
+        "date_joined",
+        "balances",
+        "recent_transfers",
+        "recent_purchases",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                paid_balance=_balance_of(Kind.PAID_COINS),
+                bonus_balance=_balance_of(Kind.BONUS_COINS),
+                diamond_balance=_balance_of(Kind.DIAMONDS),
+            )
+        )
+
+    @admin.display(description="Paid coins", ordering="paid_balance")
+    def paid_coins(self, wallet):
+        return wallet.paid_balance or 0
+
+    @admin.display(description="Bonus coins", ordering="bonus_balance")
+    def bonus_coins(self, wallet):
+        return wallet.bonus_balance or 0
+
+    @admin.display(description="Diamonds", ordering="diamond_balance")
+    def diamonds(self, wallet):
+        return wallet.diamond_balance or 0
+
+    @admin.display(description="Balances")
+    def balances(self, wallet):
+        balances = selectors.wallet_balances(user=wallet)
+        return (
+            f"{balances.coins} coins ({balances.paid_coins} paid, "
+            f"{balances.bonus_coins} bonus) · {balances.diamonds} diamonds"
+        )
+
+    @admin.display(description="Last 20 transfers")
+    def recent_transfers(self, wallet):
+        transfers = selectors.transfers_for_user(user=wallet)[:20]
+        rows = []
+        for transfer in transfers:
+            incoming = transfer.credit_account.owner_id == wallet.id
+            side = transfer.credit_account if incoming else transfer.debit_account
+            sign = "+" if incoming else "−"
+            rows.append(
+                (
+                    f"{transfer.created_at:%Y-%m-%d %H:%M}",
+                    transfer.get_kind_display(),
+                    side.get_kind_display(),
+                    f"{sign}{transfer.amount}",
+                    transfer.reference,
+                )
+            )
+        if not rows:
+            return "No transfers yet."
+        return format_html(
+            "<table><tr><th>When</th><th>Kind</th><th>Balance</th><th>Amount</th>"
+            "<th>Reference</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                rows,
+            ),
+        )
+
+    @admin.display(description="Last 20 purchases")
+    def recent_purchases(self, wallet):
+        purchases = Purchase.objects.filter(user=wallet).select_related(
+            "bundle", "region"
+        )[:20]
+        rows = [
+            (
+                f"{purchase.created_at:%Y-%m-%d %H:%M}",
+                f"#{purchase.id}",
+                str(purchase.bundle),
+                purchase.region.code,
+                str(purchase.price),
+                purchase.get_status_display(),
+            )
+            for purchase in purchases
+        ]
+        if not rows:
+            return "No purchases yet."
+        return format_html(
+            "<table><tr><th>When</th><th>Purchase</th><th>Bundle</th><th>Region</th>"
+            "<th>Price</th><th>Status</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                rows,
+            ),
+        )
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ("id", "owner", "kind", "unit", "balance", "created_at")
+    list_filter = ("kind", "unit")
+    list_select_related = ("owner",)
+    search_fields = ("=owner__username", "=id")
+    show_full_result_count = False
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "kind",
+        "unit",
+        "amount",
+        "debit_account",
+        "credit_account",
+        "reference",
+    )
+    list_filter = ("kind", "unit")
+    list_select_related = ("debit_account__owner", "credit_account__owner")
+    search_fields = (
+        "=reference",
+        "=idempotency_key",
+        "=debit_account__owner__username",
+        "=credit_account__owner__username",
+    )
+    # A COUNT(*) over millions of transfers on every page is the slow part.
+    show_full_result_count = False
+
+
+class RefundForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Recorded on each refunded purchase.",
+    )
+
+
+@admin.register(Purchase)
+class PurchaseAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "user",
+        "bundle",
+        "region",
+        "channel",
+        "store",
+        "price",
+        "coins",
+        "bonus_coins",
+        "paid_coins_remaining",
+        "status",
+    )
+    list_filter = (
+        "status",
+        "store",
+        "channel",
+        "region",
+        ("created_at", admin.DateFieldListFilter),
+    )
+    list_select_related = ("user", "bundle", "region")
+    search_fields = ("=id", "=store_transaction_id", "=user__username", "user__email")
+    show_full_result_count = False
+    actions = ("refund",)
+
+    def has_refund_permission(self, request):
+        return request.user.has_perm("wallets.refund_purchase")
+
+    @admin.display(description="Bonus coins")
+    def bonus_coins(self, purchase):
+        return purchase.bonus_coins
+
+    @admin.action(description="Refund selected purchases", permissions=["refund"])
+    def refund(self, request, queryset):
+        form = RefundForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._refund_each(request, queryset, form.cleaned_data["reason"])
+            return None
+        return TemplateResponse(
+            request,
+            "admin/wallets/purchase/refund.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Refund purchases",
+                "opts": self.model._meta,
+                "purchases": queryset.select_related("user", "bundle"),
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    def _refund_each(self, request, queryset, reason):
+        refunded = 0
+        for purchase in queryset:
+            try:
+                result = services.purchase_refund(
+                    purchase=purchase,
+                    actor=request.user,
+                    reason=reason,
+                    source=Purchase.RefundSource.FINANCE,
+                )
+            except services.RefundRefused as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+                continue
+            if result.refunded:
+                refunded += 1
+            else:
+                self.message_user(
+                    request,
+                    f"Purchase #{purchase.id} was already refunded.",
+                    messages.WARNING,
+                )
+        if refunded:
+            self.message_user(
+                request, f"Refunded {refunded} purchase(s).", messages.SUCCESS
+            )
+
+
+@admin.register(Promotion)
+class PromotionAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "name",
+        "kind",
+        "bonus_percent",
+        "channel",
+        "starts_at",
+        "ends_at",
+        "is_active",
+    )
+    list_filter = ("kind", "is_active", "channel", "regions")
+    search_fields = ("name",)
+    filter_horizontal = ("regions",)
+
+
+@admin.register(SpendingLimit)
+class SpendingLimitAdmin(SimpleHistoryAdmin):
+    list_display = ("region", "daily_limit", "monthly_limit")
+    list_select_related = ("region",)
+    search_fields = ("region__code", "region__name")
+
+
+@admin.register(SpendingLimitOverride)
+class SpendingLimitOverrideAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "user",
+        "region",
+        "daily_limit",
+        "monthly_limit",
+        "set_by",
+        "updated_at",
+    )
+    list_select_related = ("user", "region", "set_by")
+    list_filter = ("region",)
+    search_fields = ("=user__username", "user__email")
+    autocomplete_fields = ("user",)
+    readonly_fields = ("set_by", "updated_at")
+
+    def save_model(self, request, obj, form, change):
+        obj.set_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(ReconciliationRun)
+class ReconciliationRunAdmin(ReadOnlyAdmin):
+    list_display = (
+        "started_at",
+        "finished_at",
+        "clean",
+        "transfers_checked",
+        "accounts_checked",
+    )
+    fields = (
+        "started_at",
+        "finished_at",
+        "transfers_checked",
+        "accounts_checked",
+        "problem_list",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Clean", boolean=True)
+    def clean(self, run):
+        return run.is_clean
+
+    @admin.display(description="Problems")
+    def problem_list(self, run):
+        if run.is_clean:
+            return "None."
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join("", "<li>{}</li>", ((p,) for p in run.problems)),
+        )

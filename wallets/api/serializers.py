@@ -1,0 +1,148 @@
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from catalog.models import BundlePrice, CoinBundle, Region
+
+from ..models import Purchase, Transfer
+
+
+class WalletSerializer(serializers.Serializer):
+    coins = serializers.IntegerField(
+        help_text="All coins that can be spent: paid + bonus."
+    )
+    paid_coins = serializers.IntegerField(help_text="Coins bought with money.")
+    bonus_coins = serializers.IntegerField(
+        help_text="Coins from promotions; spent before paid coins."
+    )
+    diamonds = serializers.IntegerField(help_text="Diamonds earned from gifts.")
+
+
+class WalletTransferSerializer(serializers.ModelSerializer):
+    account = serializers.SerializerMethodField(
+        help_text="The user's balance that moved: paid_coins, bonus_coins or diamonds."
+    )
+    amount = serializers.SerializerMethodField(
+        help_text="Signed change of that balance: positive in, negative out."
+    )
+
+    class Meta:
+        model = Transfer
+        fields = ["id", "created_at", "kind", "unit", "account", "amount", "reference"]
+        extra_kwargs = {
+            "id": {"help_text": "Transfer id."},
+            "created_at": {"help_text": "When it was posted."},
+            "kind": {"help_text": "What kind of movement it was."},
+            "unit": {"help_text": "coin or diamond."},
+            "reference": {"help_text": "What caused it, e.g. purchase:42."},
+        }
+
+    def _users_side(self, transfer):
+        user_id = self.context["request"].user.id
+        if transfer.credit_account.owner_id == user_id:
+            return transfer.credit_account, 1
+        return transfer.debit_account, -1
+
+    def get_account(self, transfer) -> str:
+        return self._users_side(transfer)[0].kind
+
+    def get_amount(self, transfer) -> int:
+        return self._users_side(transfer)[1] * transfer.amount
+
+
+class PurchaseCreateSerializer(serializers.Serializer):
+    bundle = serializers.SlugRelatedField(
+        slug_field="sku",
+        queryset=CoinBundle.objects.all(),
+        error_messages={"does_not_exist": "Unknown bundle: {value}."},
+        help_text="The bundle's sku, e.g. coins_100.",
+    )
+    region = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Region.objects.filter(is_active=True),
+        error_messages={"does_not_exist": "Unknown or inactive region: {value}."},
+        help_text="ISO 3166-1 code of the buyer's region.",
+    )
+    channel = serializers.ChoiceField(
+        choices=BundlePrice.Channel.choices, help_text="app or web."
+    )
+    store = serializers.ChoiceField(
+        choices=Purchase.Store.choices,
+        help_text="apple or google (app channel), web (web channel).",
+    )
+    receipt = serializers.CharField(
+        max_length=8192, help_text="The store's receipt or payment token, verbatim."
+    )
+
+
+class MoneySerializer(serializers.Serializer):
+    amount = serializers.DecimalField(
+        max_digits=14, decimal_places=2, help_text="Decimal amount, as a string."
+    )
+    currency = serializers.CharField(help_text="ISO 4217 code.")
+
+
+class PurchaseSerializer(serializers.ModelSerializer):
+    bundle = serializers.SlugRelatedField(
+        slug_field="sku", read_only=True, help_text="The bundle's sku."
+    )
+    region = serializers.SlugRelatedField(
+        slug_field="code", read_only=True, help_text="Region code."
+    )
+    price = serializers.SerializerMethodField(help_text="Price charged, stamped.")
+    bonus_coins = serializers.IntegerField(
+        read_only=True, help_text="Bundle bonus plus promotion bonus coins."
+    )
+
+    class Meta:
+        model = Purchase
+        fields = [
+            "id",
+            "bundle",
+            "region",
+            "channel",
+            "store",
+            "store_transaction_id",
+            "price",
+            "coins",
+            "bonus_coins",
+            "status",
+            "created_at",
+            "refunded_at",
+        ]
+        extra_kwargs = {
+            "id": {"help_text": "Purchase id."},
+            "channel": {"help_text": "app or web."},
+            "store": {"help_text": "Store that took the payment."},
+            "store_transaction_id": {"help_text": "The store's transaction id."},
+            "coins": {"help_text": "Paid coins credited."},
+            "status": {"help_text": "completed or refunded."},
+            "created_at": {"help_text": "When it was recorded."},
+            "refunded_at": {"help_text": "When it was refunded, or null."},
+        }
+
+    @extend_schema_field(MoneySerializer)
+    def get_price(self, purchase):
+        return {
+            "amount": str(purchase.price.amount),
+            "currency": str(purchase.price.currency),
+        }
+
+
+class PurchaseResultSerializer(serializers.Serializer):
+    purchase = PurchaseSerializer(help_text="The purchase recorded (or the first one).")
+    wallet = WalletSerializer(help_text="The buyer's balances afterwards.")
+
+
+class StoreNotificationSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["refund"], help_text="Only refund for now.")
+    transaction_id = serializers.CharField(
+        max_length=128, help_text="The store's id of the refunded transaction."
+    )
+
+
+class StoreNotificationResultSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(
+        choices=["refunded", "already_refunded", "refused", "ignored"],
+        help_text="What the platform did.",
+    )
+    detail = serializers.CharField(required=False, help_text="Why it was refused.")

@@ -1,0 +1,229 @@
+import logging
+import re
+
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.generics import ListAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import selectors, services
+from ..models import Purchase, Transfer
+from ..stores import payment_store
+from .serializers import (
+    PurchaseCreateSerializer,
+    PurchaseResultSerializer,
+    PurchaseSerializer,
+    StoreNotificationResultSerializer,
+    StoreNotificationSerializer,
+    WalletSerializer,
+    WalletTransferSerializer,
+)
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description="A key unique to this purchase attempt (1-200 printable characters); "
+    "a repeat with the same key returns the first result and moves nothing.",
+)
+_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def idempotency_key_from(request) -> str:
+    key = request.headers.get("Idempotency-Key", "")
+    if not _KEY_PATTERN.match(key):
+        raise ValidationError(
+            {"Idempotency-Key": ["Send 1 to 200 printable characters in this header."]}
+        )
+    return key
+
+
+class NewestFirst(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 200
+
+    def get_paginated_response_schema(self, schema):
+        described = super().get_paginated_response_schema(schema)
+        properties = described["properties"]
+        properties["next"]["description"] = "URL of the next (older) page, or null."
+        properties["previous"]["description"] = "URL of the previous page, or null."
+        properties["results"]["description"] = "This page's items, newest first."
+        return described
+
+
+def wallet_data(user) -> dict:
+    balances = selectors.wallet_balances(user=user)
+    return WalletSerializer(
+        {
+            "coins": balances.coins,
+            "paid_coins": balances.paid_coins,
+            "bonus_coins": balances.bonus_coins,
+            "diamonds": balances.diamonds,
+        }
+    ).data
+
+
+class WalletView(APIView):
+    @extend_schema(
+        summary="The signed-in user's balances",
+        responses={status.HTTP_200_OK: WalletSerializer},
+        tags=["wallet"],
+    )
+    def get(self, request):
+        return Response(wallet_data(request.user))
+
+
+@extend_schema(
+    summary="The signed-in user's transfers, newest first",
+    description="Cursor-paginated: follow `next`; `limit` sets the page size (50, at "
+    "most 200).",
+    tags=["wallet"],
+)
+class WalletTransferListView(ListAPIView):
+    serializer_class = WalletTransferSerializer
+    pagination_class = NewestFirst
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Transfer.objects.none()
+        return selectors.transfers_for_user(user=self.request.user)
+
+
+class PurchaseViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
+):
+    serializer_class = PurchaseSerializer
+    pagination_class = NewestFirst
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Purchase.objects.none()
+        return Purchase.objects.filter(user=self.request.user).select_related(
+            "bundle", "region"
+        )
+
+    @extend_schema(
+        summary="Buy a coin bundle with a store receipt",
+        description=(
+            "The server prices the bundle at this moment; the receipt is verified "
+            "with the store. A repeat with the same `Idempotency-Key`, or of the same "
+            "store transaction, returns the first purchase with `200`."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        request=PurchaseCreateSerializer,
+        responses={
+            status.HTTP_201_CREATED: PurchaseResultSerializer,
+            status.HTTP_200_OK: PurchaseResultSerializer,
+            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
+                description="A field is wrong, the bundle is not on sale there, or the "
+                "store rejected the receipt: `{field: [message]}`."
+            ),
+            status.HTTP_403_FORBIDDEN: OpenApiResponse(
+                description="Under 18, or a spending limit reached: `{detail, code}`."
+            ),
+            status.HTTP_409_CONFLICT: OpenApiResponse(
+                description="The receipt was already used by another purchase."
+            ),
+            status.HTTP_503_SERVICE_UNAVAILABLE: OpenApiResponse(
+                description="The store did not answer; retry with the same key."
+            ),
+        },
+        tags=["purchases"],
+    )
+    def create(self, request, *args, **kwargs):
+        key = idempotency_key_from(request)
+        form = PurchaseCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        result = services.purchase_record(
+            user=request.user, idempotency_key=key, **form.validated_data
+        )
+        body = PurchaseResultSerializer(
+            {"purchase": result.purchase, "wallet": wallet_data(request.user)}
+        ).data
+        return Response(
+            body,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        summary="The signed-in user's purchases, newest first", tags=["purchases"]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="One of the signed-in user's purchases", tags=["purchases"])
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class StoreNotificationView(APIView):
+    """Server-to-server: a store reports a refund, signed with its secret."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="A store's refund notification",
+        description="Signed by the store: the sandbox sends `X-Store-Signature`, the "
+        "HMAC-SHA256 of the body. A bad signature is refused and changes nothing.",
+        parameters=[
+            OpenApiParameter(
+                "X-Store-Signature",
+                location=OpenApiParameter.HEADER,
+                required=True,
+                description="HMAC-SHA256 of the raw body, hex.",
+            ),
+            OpenApiParameter(
+                "store",
+                location=OpenApiParameter.PATH,
+                enum=Purchase.Store.values,
+                description="The store sending it.",
+            ),
+        ],
+        request=StoreNotificationSerializer,
+        responses={
+            status.HTTP_200_OK: StoreNotificationResultSerializer,
+            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Bad signature."),
+        },
+        auth=[],
+        tags=["stores"],
+    )
+    def post(self, request, store):
+        if store not in Purchase.Store.values:
+            raise NotFound("Unknown store.")
+        signature = request.headers.get("X-Store-Signature", "")
+        if not payment_store(store).verify_notification(request.body, signature):
+            raise PermissionDenied("Bad signature.")
+        form = StoreNotificationSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            result = services.store_refund_notification_handle(
+                store=store, transaction_id=form.validated_data["transaction_id"]
+            )
+        except services.RefundRefused as refusal:
+            logger.warning("Store %s refund refused: %s", store, refusal.message)
+            answer = {"status": "refused", "detail": refusal.message}
+        else:
+            if result is None:
+                answer = {"status": "ignored"}
+            else:
+                answer = {
+                    "status": "refunded" if result.refunded else "already_refunded"
+                }
+        return Response(StoreNotificationResultSerializer(answer).data)

@@ -1,0 +1,171 @@
+"""The ledger: the one place that writes transfers and balances.
+
+Every movement of coins or diamonds is a `Transfer` from a debit account (its balance
+falls) to a credit account (its balance rises), posted here inside the caller's
+transaction. A user's balance is changed with a conditional UPDATE that refuses to go
+below zero, and the database's check constraint stands behind it.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+
+from accounts.errors import ServiceError
+from accounts.models import User
+
+from .models import LedgerAccount, Purchase, Transfer
+
+Kind = LedgerAccount.Kind
+
+
+class InsufficientBalance(ServiceError):
+    status_code = 409
+    code = "insufficient_balance"
+
+
+def system_account(kind: str) -> LedgerAccount:
+    account, _ = LedgerAccount.objects.get_or_create(
+        kind=kind, owner=None, defaults={"unit": LedgerAccount.unit_for(kind)}
+    )
+    return account
+
+
+def user_account(user: User, kind: str) -> LedgerAccount:
+    account, _ = LedgerAccount.objects.get_or_create(
+        kind=kind, owner=user, defaults={"unit": LedgerAccount.unit_for(kind)}
+    )
+    return account
+
+
+def transfer_post(
+    *,
+    debit: LedgerAccount,
+    credit: LedgerAccount,
+    amount: int,
+    kind: str,
+    reference: str,
+    idempotency_key: str,
+) -> Transfer:
+    """Post one transfer and move the cached balances; must run in a transaction.
+
+    Raises InsufficientBalance when the debited user account holds less than `amount`;
+    the caller's transaction then rolls back, so nothing is left half-done.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("transfer_post must run inside transaction.atomic().")
+    if amount <= 0:
+        raise ValueError("A transfer moves a positive amount.")
+    if debit.unit != credit.unit:
+        raise ValueError(f"Cannot move {debit.unit} into a {credit.unit} account.")
+    if not debit.is_system:
+        moved = LedgerAccount.objects.filter(id=debit.id, balance__gte=amount).update(
+            balance=F("balance") - amount
+        )
+        if not moved:
+            balance = LedgerAccount.objects.values_list("balance", flat=True).get(
+                id=debit.id
+            )
+            raise InsufficientBalance(
+                f"Not enough {debit.get_kind_display().lower()}: "
+                f"{balance} available, {amount} needed.",
+                extra={"balance": balance, "needed": amount},
+            )
+    if not credit.is_system:
+        LedgerAccount.objects.filter(id=credit.id).update(balance=F("balance") + amount)
+    return Transfer.objects.create(
+        debit_account=debit,
+        credit_account=credit,
+        unit=debit.unit,
+        amount=amount,
+        kind=kind,
+        reference=reference,
+        idempotency_key=idempotency_key,
+    )
+
+
+@dataclass(frozen=True)
+class CoinsSpent:
+    bonus: int
+    paid: int
+    transfers: list[Transfer]
+
+
+def coins_spend(
+    *,
+    user: User,
+    amount: int,
+    credit: LedgerAccount,
+    kind: str,
+    reference: str,
+    idempotency_key: str,
+) -> CoinsSpent:
+    """Take `amount` coins from a user: bonus coins first, then paid coins.
+
+    Paid coins come out of the user's purchases oldest first, so a newer purchase
+    stays unused (and refundable) for as long as older coins cover the spending.
+    """
+    bonus_account = user_account(user, Kind.BONUS_COINS)
+    paid_account = user_account(user, Kind.PAID_COINS)
+    # The user's own rows, locked in id order: concurrent spends by one user queue
+    # here instead of reading a split that another spend is about to change.
+    accounts = {
+        account.kind: account
+        for account in LedgerAccount.objects.select_for_update()
+        .filter(id__in=[bonus_account.id, paid_account.id])
+        .order_by("id")
+    }
+    bonus_balance = accounts[Kind.BONUS_COINS].balance
+    paid_balance = accounts[Kind.PAID_COINS].balance
+    if bonus_balance + paid_balance < amount:
+        raise InsufficientBalance(
+            f"Not enough coins: {bonus_balance + paid_balance} available, "
+            f"{amount} needed.",
+            extra={"balance": bonus_balance + paid_balance, "needed": amount},
+        )
+    from_bonus = min(bonus_balance, amount)
+    from_paid = amount - from_bonus
+    transfers = []
+    if from_bonus:
+        transfers.append(
+            transfer_post(
+                debit=accounts[Kind.BONUS_COINS],
+                credit=credit,
+                amount=from_bonus,
+                kind=kind,
+                reference=reference,
+                idempotency_key=f"{idempotency_key}:bonus",
+            )
+        )
+    if from_paid:
+        _draw_from_lots(user, from_paid)
+        transfers.append(
+            transfer_post(
+                debit=accounts[Kind.PAID_COINS],
+                credit=credit,
+                amount=from_paid,
+                kind=kind,
+                reference=reference,
+                idempotency_key=f"{idempotency_key}:paid",
+            )
+        )
+    return CoinsSpent(bonus=from_bonus, paid=from_paid, transfers=transfers)
+
+
+def _draw_from_lots(user: User, amount: int) -> None:
+    lots = (
+        Purchase.objects.select_for_update()
+        .filter(user=user, paid_coins_remaining__gt=0)
+        .order_by("created_at", "id")
+    )
+    left = amount
+    for lot in lots.only("id", "paid_coins_remaining"):
+        take = min(left, lot.paid_coins_remaining)
+        Purchase.objects.filter(id=lot.id).update(
+            paid_coins_remaining=F("paid_coins_remaining") - take
+        )
+        left -= take
+        if not left:
+            return
+    # The paid balance said the coins were there; the lots must agree.
+    raise RuntimeError(f"Paid coins of user {user.pk} and their purchases disagree.")

@@ -1,0 +1,472 @@
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from djmoney.models.fields import MoneyField
+from simple_history.models import HistoricalRecords
+
+from accounts.models import User
+from catalog.models import BundlePrice, CoinBundle, Region
+
+
+class Unit(models.TextChoices):
+    COIN = "coin", "Coins"
+    DIAMOND = "diamond", "Diamonds"
+
+
+class AccountKind(models.TextChoices):
+    PAID_COINS = "paid_coins", "Paid coins"
+    BONUS_COINS = "bonus_coins", "Bonus coins"
+    DIAMONDS = "diamonds", "Diamonds"
+    COIN_ISSUANCE = "coin_issuance", "System: coins sold"
+    BONUS_ISSUANCE = "bonus_issuance", "System: bonus coins granted"
+    COIN_REFUNDS = "coin_refunds", "System: coins refunded"
+    COINS_SPENT = "coins_spent", "System: coins spent on gifts"
+    DIAMOND_ISSUANCE = "diamond_issuance", "System: diamonds issued"
+    PLATFORM_REVENUE = "platform_revenue", "System: platform revenue"
+    PAYOUT_HOLD = "payout_hold", "System: payout hold"
+    PAID_OUT = "paid_out", "System: paid out"
+
+
+USER_ACCOUNT_KINDS = (
+    AccountKind.PAID_COINS,
+    AccountKind.BONUS_COINS,
+    AccountKind.DIAMONDS,
+)
+COIN_ACCOUNT_KINDS = (
+    AccountKind.PAID_COINS,
+    AccountKind.BONUS_COINS,
+    AccountKind.COIN_ISSUANCE,
+    AccountKind.BONUS_ISSUANCE,
+    AccountKind.COIN_REFUNDS,
+    AccountKind.COINS_SPENT,
+)
+
+
+class LedgerAccount(models.Model):
+    """Holds one unit for a user or for the platform; only transfers move its balance.
+
+    `balance` is cached for user accounts, kept in step by the transfer service and
+    never below zero (a database constraint). System accounts keep no cached balance:
+    every purchase and gift would queue on their row lock; their balance is the sum of
+    their transfers (see `selectors.system_balances`).
+    """
+
+    Kind = AccountKind
+    USER_KINDS = USER_ACCOUNT_KINDS
+    COIN_KINDS = COIN_ACCOUNT_KINDS
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    unit = models.CharField(max_length=8, choices=Unit.choices)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ledger_accounts",
+    )
+    balance = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(owner__isnull=True) | Q(balance__gte=0),
+                name="wallets_ledgeraccount_user_balance_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(owner__isnull=False) | Q(balance=0),
+                name="wallets_ledgeraccount_system_balance_not_cached",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=USER_ACCOUNT_KINDS, owner__isnull=False)
+                    | (~Q(kind__in=USER_ACCOUNT_KINDS) & Q(owner__isnull=True))
+                ),
+                name="wallets_ledgeraccount_owner_matches_kind",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=COIN_ACCOUNT_KINDS, unit=Unit.COIN)
+                    | (~Q(kind__in=COIN_ACCOUNT_KINDS) & Q(unit=Unit.DIAMOND))
+                ),
+                name="wallets_ledgeraccount_unit_matches_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "kind"],
+                condition=Q(owner__isnull=False),
+                name="wallets_ledgeraccount_one_per_owner_kind",
+            ),
+            models.UniqueConstraint(
+                fields=["kind"],
+                condition=Q(owner__isnull=True),
+                name="wallets_ledgeraccount_one_per_system_kind",
+            ),
+        ]
+
+    def __str__(self):
+        if self.owner_id is None:
+            return self.get_kind_display()
+        return f"{self.owner} · {self.get_kind_display()}"
+
+    @property
+    def is_system(self) -> bool:
+        return self.owner_id is None
+
+    @classmethod
+    def unit_for(cls, kind: str) -> str:
+        return Unit.COIN if kind in cls.COIN_KINDS else Unit.DIAMOND
+
+
+class TransferQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError(
+            "Transfers are append-only: post a correcting transfer instead."
+        )
+
+    def delete(self):
+        raise TypeError(
+            "Transfers are append-only: post a correcting transfer instead."
+        )
+
+
+class Transfer(models.Model):
+    """Moves `amount` of one unit from `debit_account` (its balance falls) to
+    `credit_account` (its balance rises).
+
+    Append-only: never updated or deleted; a correction is a new transfer.
+    """
+
+    class Kind(models.TextChoices):
+        PURCHASE = "purchase", "Purchase"
+        PURCHASE_BONUS = "purchase_bonus", "Purchase bonus"
+        REFUND = "refund", "Refund"
+        BONUS_CLAWBACK = "bonus_clawback", "Bonus taken back on refund"
+        SPEND = "spend", "Coins spent"
+
+    debit_account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="debits"
+    )
+    credit_account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="credits"
+    )
+    unit = models.CharField(max_length=8, choices=Unit.choices)
+    amount = models.PositiveBigIntegerField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    reference = models.CharField(
+        max_length=64, help_text="What caused it, e.g. purchase:42."
+    )
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = TransferQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="wallets_transfer_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(debit_account=F("credit_account")),
+                name="wallets_transfer_between_two_accounts",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["reference"], name="wallets_transfer_reference"),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.amount} {self.unit} {self.kind}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise TypeError("Transfers are append-only: post a correcting transfer.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Transfers are append-only: post a correcting transfer.")
+
+
+class Promotion(models.Model):
+    """Extra coins on a purchase: a first-purchase bonus or a time-boxed campaign."""
+
+    class Kind(models.TextChoices):
+        FIRST_PURCHASE = "first_purchase", "First-purchase bonus"
+        CAMPAIGN = "campaign", "Campaign"
+
+    name = models.CharField(max_length=80)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    bonus_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        validators=[
+            MinValueValidator(Decimal("0.01")),
+            MaxValueValidator(Decimal("500")),
+        ],
+        help_text="Extra coins as a percent of the bundle's coins, rounded down.",
+    )
+    regions = models.ManyToManyField(
+        Region, blank=True, help_text="None chosen: every region."
+    )
+    channel = models.CharField(
+        max_length=8,
+        choices=BundlePrice.Channel.choices,
+        blank=True,
+        help_text="Empty: both stores.",
+    )
+    starts_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-starts_at", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(bonus_percent__gt=0, bonus_percent__lte=500),
+                name="wallets_promotion_bonus_percent_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(starts_at__isnull=True)
+                | Q(ends_at__isnull=True)
+                | Q(ends_at__gt=F("starts_at")),
+                name="wallets_promotion_ends_after_start",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} (+{self.bonus_percent}%)"
+
+    def clean(self):
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": "The campaign must end after it starts."})
+
+
+class Purchase(models.Model):
+    """Coins bought from a store, priced by the server at that moment.
+
+    Also the lot its paid coins are spent from: `paid_coins_remaining` falls as they
+    are spent (oldest purchase first), so "unused" is exact.
+    """
+
+    class Store(models.TextChoices):
+        APPLE = "apple", "App Store"
+        GOOGLE = "google", "Google Play"
+        WEB = "web", "Web store"
+
+    class Status(models.TextChoices):
+        COMPLETED = "completed", "Completed"
+        REFUNDED = "refunded", "Refunded"
+
+    class RefundSource(models.TextChoices):
+        FINANCE = "finance", "Finance"
+        STORE = "store", "Store notification"
+
+    CHANNEL_OF_STORE = {
+        Store.APPLE: BundlePrice.Channel.APP,
+        Store.GOOGLE: BundlePrice.Channel.APP,
+        Store.WEB: BundlePrice.Channel.WEB,
+    }
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases"
+    )
+    bundle = models.ForeignKey(CoinBundle, on_delete=models.PROTECT, related_name="+")
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=8, choices=BundlePrice.Channel.choices)
+    store = models.CharField(max_length=8, choices=Store.choices)
+    store_transaction_id = models.CharField(max_length=128)
+    idempotency_key = models.CharField(max_length=200)
+    bundle_price = models.ForeignKey(
+        BundlePrice, on_delete=models.PROTECT, related_name="+"
+    )
+    price = MoneyField(max_digits=14, decimal_places=2, default_currency=None)
+    coins = models.PositiveIntegerField(help_text="Paid coins credited.")
+    bundle_bonus_coins = models.PositiveIntegerField(default=0)
+    promotion_bonus_coins = models.PositiveIntegerField(default=0)
+    promotions = models.ManyToManyField(Promotion, blank=True, related_name="purchases")
+    paid_coins_remaining = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.COMPLETED
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
+    refunded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    refund_source = models.CharField(
+        max_length=8, choices=RefundSource.choices, blank=True
+    )
+    refund_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("refund_purchase", "Can refund a purchase")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "store_transaction_id"],
+                name="wallets_purchase_store_transaction_once",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                name="wallets_purchase_idempotency_key_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(coins__gt=0), name="wallets_purchase_coins_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(paid_coins_remaining__lte=F("coins")),
+                name="wallets_purchase_remaining_within_coins",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="completed", refunded_at__isnull=True)
+                | Q(
+                    status="refunded", refunded_at__isnull=False, paid_coins_remaining=0
+                ),
+                name="wallets_purchase_refund_state_consistent",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "created_at"],
+                condition=Q(paid_coins_remaining__gt=0),
+                name="wallets_purchase_open_lots",
+            ),
+            models.Index(
+                fields=["user", "region", "created_at"], name="wallets_purchase_spend"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Purchase #{self.pk}: {self.coins} coins for {self.price}"
+
+    @property
+    def bonus_coins(self) -> int:
+        return self.bundle_bonus_coins + self.promotion_bonus_coins
+
+
+class SpendingLimit(models.Model):
+    """How much one user may spend on coins in a region, per day and per month."""
+
+    region = models.OneToOneField(Region, on_delete=models.CASCADE, related_name="+")
+    daily_limit = MoneyField(max_digits=14, decimal_places=2, default_currency=None)
+    monthly_limit = MoneyField(max_digits=14, decimal_places=2, default_currency=None)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["region__code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(daily_limit__gt=0, monthly_limit__gte=F("daily_limit")),
+                name="wallets_spendinglimit_positive_and_ordered",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.region.code}: {self.daily_limit}/day, {self.monthly_limit}/month"
+
+    def clean(self):
+        _check_limits_currency(self, self.region if self.region_id else None)
+
+
+class SpendingLimitOverride(models.Model):
+    """A user's own limits in a region, set by support or finance; empty = region's."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
+    daily_limit = MoneyField(
+        max_digits=14, decimal_places=2, default_currency=None, null=True, blank=True
+    )
+    monthly_limit = MoneyField(
+        max_digits=14, decimal_places=2, default_currency=None, null=True, blank=True
+    )
+    reason = models.TextField()
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "region"],
+                name="wallets_spendinglimitoverride_one_per_region",
+            ),
+            models.CheckConstraint(
+                condition=Q(daily_limit__isnull=True) | Q(daily_limit__gte=0),
+                name="wallets_spendinglimitoverride_daily_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(monthly_limit__isnull=True) | Q(monthly_limit__gte=0),
+                name="wallets_spendinglimitoverride_monthly_not_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} in {self.region.code}"
+
+    def clean(self):
+        _check_limits_currency(self, self.region if self.region_id else None)
+
+
+def _check_limits_currency(limits, region: Region | None) -> None:
+    if region is None:
+        return
+    errors = {}
+    for field in ("daily_limit", "monthly_limit"):
+        value = getattr(limits, field)
+        if value is not None and str(value.currency) != str(region.currency):
+            errors[field] = f"Limits in {region.code} are in {region.currency}."
+    if errors:
+        raise ValidationError(errors)
+
+
+class ReconciliationRun(models.Model):
+    """The outcome of one check of the ledger's invariants."""
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    transfers_checked = models.PositiveBigIntegerField(default=0)
+    accounts_checked = models.PositiveIntegerField(default=0)
+    problems = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self):
+        verdict = "clean" if self.is_clean else f"{len(self.problems)} problem(s)"
+        return f"Reconciliation {self.started_at:%Y-%m-%d %H:%M}: {verdict}"
+
+    @property
+    def is_clean(self) -> bool:
+        return not self.problems
+
+
+class Wallet(User):
+    """A user seen from support's side: balances and history, read-only."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "wallet"
+        verbose_name_plural = "wallets"

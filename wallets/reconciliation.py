@@ -1,0 +1,81 @@
+"""Checks the ledger's invariants and records what it found."""
+
+from collections import defaultdict
+
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from .models import LedgerAccount, Purchase, ReconciliationRun, Transfer, Unit
+
+
+def ledger_reconcile() -> ReconciliationRun:
+    """Check that, for each unit, balances sum to zero; that every cached balance
+    equals the sum of its transfers; that no user balance is negative; that every
+    transfer stays within one unit; and that paid coins match their purchases.
+    """
+    run = ReconciliationRun.objects.create(started_at=timezone.now())
+    problems: list[str] = []
+
+    movement: dict[int, int] = defaultdict(int)
+    for row in Transfer.objects.values("credit_account").annotate(total=Sum("amount")):
+        movement[row["credit_account"]] += row["total"]
+    for row in Transfer.objects.values("debit_account").annotate(total=Sum("amount")):
+        movement[row["debit_account"]] -= row["total"]
+
+    accounts = list(
+        LedgerAccount.objects.values("id", "kind", "unit", "owner_id", "balance")
+    )
+    unit_totals = {unit: 0 for unit in Unit.values}
+    for account in accounts:
+        from_transfers = movement.get(account["id"], 0)
+        if account["owner_id"] is None:
+            # System balances are not cached: their transfers are their balance.
+            unit_totals[account["unit"]] += from_transfers
+            continue
+        unit_totals[account["unit"]] += account["balance"]
+        if account["balance"] != from_transfers:
+            problems.append(
+                f"Account {account['id']} ({account['kind']} of user "
+                f"{account['owner_id']}): cached balance {account['balance']}, "
+                f"transfers say {from_transfers}."
+            )
+        if account["balance"] < 0:
+            problems.append(
+                f"Account {account['id']} ({account['kind']} of user "
+                f"{account['owner_id']}) is negative: {account['balance']}."
+            )
+    for unit, total in unit_totals.items():
+        if total != 0:
+            problems.append(f"{unit} balances sum to {total}, not 0.")
+
+    mixed = Transfer.objects.filter(
+        ~Q(debit_account__unit=F("unit")) | ~Q(credit_account__unit=F("unit"))
+    ).values_list("id", flat=True)[:20]
+    for transfer_id in mixed:
+        problems.append(
+            f"Transfer {transfer_id} moves between accounts of another unit."
+        )
+
+    lots = dict(
+        Purchase.objects.values("user")
+        .annotate(remaining=Sum("paid_coins_remaining"))
+        .values_list("user", "remaining")
+    )
+    paid = dict(
+        LedgerAccount.objects.filter(kind=LedgerAccount.Kind.PAID_COINS).values_list(
+            "owner_id", "balance"
+        )
+    )
+    for user_id in sorted(set(lots) | set(paid)):
+        if lots.get(user_id, 0) != paid.get(user_id, 0):
+            problems.append(
+                f"User {user_id}: {paid.get(user_id, 0)} paid coins, but purchases "
+                f"hold {lots.get(user_id, 0)} unspent."
+            )
+
+    run.finished_at = timezone.now()
+    run.transfers_checked = Transfer.objects.count()
+    run.accounts_checked = len(accounts)
+    run.problems = problems
+    run.save()
+    return run

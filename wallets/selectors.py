@@ -1,0 +1,82 @@
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Q, Sum
+
+from accounts.models import User
+
+from .models import LedgerAccount, Purchase, Transfer
+
+Kind = LedgerAccount.Kind
+
+
+@dataclass(frozen=True)
+class WalletBalances:
+    paid_coins: int
+    bonus_coins: int
+    diamonds: int
+
+    @property
+    def coins(self) -> int:
+        return self.paid_coins + self.bonus_coins
+
+
+def wallet_balances(*, user: User) -> WalletBalances:
+    balances = dict(
+        LedgerAccount.objects.filter(owner=user).values_list("kind", "balance")
+    )
+    return WalletBalances(
+        paid_coins=balances.get(Kind.PAID_COINS, 0),
+        bonus_coins=balances.get(Kind.BONUS_COINS, 0),
+        diamonds=balances.get(Kind.DIAMONDS, 0),
+    )
+
+
+def transfers_for_user(*, user: User):
+    """Every transfer in or out of the user's accounts, newest first."""
+    return (
+        Transfer.objects.filter(
+            Q(debit_account__owner=user) | Q(credit_account__owner=user)
+        )
+        .select_related("debit_account", "credit_account")
+        .order_by("-created_at", "-id")
+    )
+
+
+def system_balances() -> dict[str, int]:
+    """Balance of each system account: the sum of its transfers (never cached)."""
+    balances: dict[str, int] = defaultdict(int)
+    credited = (
+        Transfer.objects.filter(credit_account__owner__isnull=True)
+        .values("credit_account__kind")
+        .annotate(total=Sum("amount"))
+    )
+    debited = (
+        Transfer.objects.filter(debit_account__owner__isnull=True)
+        .values("debit_account__kind")
+        .annotate(total=Sum("amount"))
+    )
+    for row in credited:
+        balances[row["credit_account__kind"]] += row["total"]
+    for row in debited:
+        balances[row["debit_account__kind"]] -= row["total"]
+    return dict(balances)
+
+
+def paid_coin_liability() -> dict[str, Decimal]:
+    """What the platform would owe for unspent paid coins, per currency.
+
+    Each purchase's unspent paid coins valued at the price paid per coin, summed
+    and rounded to the cent per currency (half up).
+    """
+    liability: dict[str, Decimal] = defaultdict(Decimal)
+    open_lots = Purchase.objects.filter(
+        status=Purchase.Status.COMPLETED, paid_coins_remaining__gt=0
+    ).values_list("price_currency", "price", "coins", "paid_coins_remaining")
+    for currency, price, coins, remaining in open_lots.iterator():
+        liability[currency] += price * remaining / coins
+    return {
+        currency: amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        for currency, amount in sorted(liability.items())
+    }

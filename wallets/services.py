@@ -1,0 +1,363 @@
+import datetime
+import logging
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+from djmoney.money import Money
+
+from accounts.errors import ServiceError
+from accounts.models import User
+from catalog.models import CoinBundle, Region
+from catalog.selectors import bundle_price_current
+
+from . import ledger
+from .models import (
+    LedgerAccount,
+    Promotion,
+    Purchase,
+    SpendingLimit,
+    SpendingLimitOverride,
+)
+from .models import Transfer as TransferModel
+from .stores import payment_store
+
+logger = logging.getLogger(__name__)
+Kind = LedgerAccount.Kind
+
+
+class PurchaseRefused(ServiceError):
+    code = "purchase_refused"
+
+
+class RefundRefused(ServiceError):
+    status_code = 409
+    code = "refund_refused"
+
+
+@dataclass(frozen=True)
+class PurchaseResult:
+    purchase: Purchase
+    created: bool
+
+
+def promotions_for(
+    *, user: User, bundle: CoinBundle, region: Region, channel: str, when
+) -> list[tuple[Promotion, int]]:
+    """The promotions a purchase earns, with the extra coins each gives.
+
+    Rule: the best first-purchase bonus (for a user's first purchase ever) plus the
+    best running campaign, each a percent of the bundle's coins rounded down.
+    """
+    running = (
+        Promotion.objects.filter(is_active=True)
+        .filter(Q(starts_at__isnull=True) | Q(starts_at__lte=when))
+        .filter(Q(ends_at__isnull=True) | Q(ends_at__gt=when))
+        .filter(Q(channel="") | Q(channel=channel))
+        .filter(Q(regions__isnull=True) | Q(regions=region))
+        .distinct()
+        .order_by("-bonus_percent", "id")
+    )
+    kinds = [Promotion.Kind.CAMPAIGN]
+    if not Purchase.objects.filter(user=user).exists():
+        kinds.insert(0, Promotion.Kind.FIRST_PURCHASE)
+    earned = []
+    for kind in kinds:
+        best = next((promo for promo in running if promo.kind == kind), None)
+        if best is not None:
+            extra = int(
+                (Decimal(bundle.coins) * best.bonus_percent / 100).to_integral_value(
+                    ROUND_FLOOR
+                )
+            )
+            if extra:
+                earned.append((best, extra))
+    return earned
+
+
+def _limits_for(user: User, region: Region) -> tuple[Money | None, Money | None]:
+    default = SpendingLimit.objects.filter(region=region).first()
+    daily = default.daily_limit if default else None
+    monthly = default.monthly_limit if default else None
+    override = SpendingLimitOverride.objects.filter(user=user, region=region).first()
+    if override is not None:
+        daily = override.daily_limit if override.daily_limit is not None else daily
+        monthly = (
+            override.monthly_limit if override.monthly_limit is not None else monthly
+        )
+    return daily, monthly
+
+
+def _spent_since(user: User, region: Region, since: datetime.datetime) -> Decimal:
+    total = Purchase.objects.filter(
+        user=user,
+        region=region,
+        status=Purchase.Status.COMPLETED,
+        created_at__gte=since,
+    ).aggregate(total=Sum("price"))["total"]
+    return total or Decimal("0")
+
+
+def spending_check(*, user: User, region: Region, price: Money, when) -> None:
+    """Refuse a purchase that would pass the user's daily or monthly limit there.
+
+    Days and months are UTC calendar days and months; refunded purchases don't count.
+    """
+    daily, monthly = _limits_for(user, region)
+    day_start = when.astimezone(datetime.UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    month_start = day_start.replace(day=1)
+    for limit, since, period in (
+        (daily, day_start, "daily"),
+        (monthly, month_start, "monthly"),
+    ):
+        if limit is None:
+            continue
+        spent = _spent_since(user, region, since)
+        if spent + price.amount > limit.amount:
+            left = max(limit.amount - spent, Decimal("0"))
+            raise PurchaseRefused(
+                f"This purchase would pass your {period} spending limit of {limit} "
+                f"in {region.code}; {Money(left, limit.currency)} left.",
+                code=f"{period}_limit_reached",
+                status_code=403,
+            )
+
+
+def purchase_record(
+    *,
+    user: User,
+    bundle: CoinBundle,
+    region: Region,
+    channel: str,
+    store: str,
+    receipt: str,
+    idempotency_key: str,
+    now: datetime.datetime | None = None,
+) -> PurchaseResult:
+    """Verify a store receipt and credit the bundle's coins at today's price.
+
+    The same Idempotency-Key, or the same store transaction by the same user, returns
+    the first purchase and moves nothing, also when the two requests race.
+    """
+    now = now or timezone.now()
+    replay = Purchase.objects.filter(user=user, idempotency_key=idempotency_key).first()
+    if replay is not None:
+        return PurchaseResult(replay, created=False)
+
+    if not user.is_adult_on(now.date()):
+        raise PurchaseRefused(
+            "Buying coins requires age 18 or over"
+            + ("; add your birth date first." if user.birth_date is None else "."),
+            code="under_age",
+            status_code=403,
+        )
+    store_channel = Purchase.CHANNEL_OF_STORE[store]
+    if store_channel != channel:
+        raise PurchaseRefused(
+            f"The {store} store sells on the {store_channel} channel.",
+            field="store",
+        )
+    if not (bundle.is_active and region.is_active):
+        raise PurchaseRefused("This bundle is not on sale there.", field="bundle")
+    bundle_price = bundle_price_current(
+        bundle=bundle, region=region, channel=channel, when=now
+    )
+    if bundle_price is None:
+        raise PurchaseRefused(
+            f"This bundle is not on sale in {region.code} on the {channel} channel.",
+            field="bundle",
+        )
+
+    # The store is asked outside any transaction: no lock waits on the network.
+    verified = payment_store(store).verify_receipt(receipt, sku=bundle.sku)
+
+    with transaction.atomic():
+        paid_account = ledger.user_account(user, Kind.PAID_COINS)
+        # One purchase per user at a time: the limit check and the duplicate checks
+        # below then see every earlier purchase of this user.
+        LedgerAccount.objects.select_for_update().filter(id=paid_account.id).get()
+        existing = _existing_purchase(user, store, verified, idempotency_key)
+        if existing is not None:
+            return PurchaseResult(existing, created=False)
+        spending_check(user=user, region=region, price=bundle_price.price, when=now)
+        promotions = promotions_for(
+            user=user, bundle=bundle, region=region, channel=channel, when=now
+        )
+        try:
+            with transaction.atomic():
+                purchase = Purchase.objects.create(
+                    user=user,
+                    bundle=bundle,
+                    region=region,
+                    channel=channel,
+                    store=store,
+                    store_transaction_id=verified.transaction_id,
+                    idempotency_key=idempotency_key,
+                    bundle_price=bundle_price,
+                    price=bundle_price.price,
+                    coins=bundle.coins,
+                    bundle_bonus_coins=bundle.bonus_coins,
+                    promotion_bonus_coins=sum(extra for _, extra in promotions),
+                    paid_coins_remaining=bundle.coins,
+                    created_at=now,
+                )
+        except IntegrityError:
+            # Another user's request holds this store transaction.
+            raise PurchaseRefused(
+                "This receipt was already used for another purchase.",
+                field="receipt",
+                code="receipt_already_used",
+                status_code=409,
+            ) from None
+        purchase.promotions.set([promo for promo, _ in promotions])
+        reference = f"purchase:{purchase.id}"
+        ledger.transfer_post(
+            debit=ledger.system_account(Kind.COIN_ISSUANCE),
+            credit=paid_account,
+            amount=purchase.coins,
+            kind=TransferModel.Kind.PURCHASE,
+            reference=reference,
+            idempotency_key=f"{reference}:paid",
+        )
+        if purchase.bonus_coins:
+            ledger.transfer_post(
+                debit=ledger.system_account(Kind.BONUS_ISSUANCE),
+                credit=ledger.user_account(user, Kind.BONUS_COINS),
+                amount=purchase.bonus_coins,
+                kind=TransferModel.Kind.PURCHASE_BONUS,
+                reference=reference,
+                idempotency_key=f"{reference}:bonus",
+            )
+    logger.info(
+        "Purchase %s: %s coins for %s", purchase.id, purchase.coins, purchase.price
+    )
+    return PurchaseResult(purchase, created=True)
+
+
+def _existing_purchase(user, store, verified, idempotency_key) -> Purchase | None:
+    existing = Purchase.objects.filter(
+        Q(user=user, idempotency_key=idempotency_key)
+        | Q(store=store, store_transaction_id=verified.transaction_id)
+    ).first()
+    if existing is not None and existing.user_id != user.id:
+        raise PurchaseRefused(
+            "This receipt was already used for another purchase.",
+            field="receipt",
+            code="receipt_already_used",
+            status_code=409,
+        )
+    return existing
+
+
+def refund_deadline(purchase: Purchase) -> datetime.datetime:
+    return purchase.created_at + datetime.timedelta(days=settings.REFUND_WINDOW_DAYS)
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    purchase: Purchase
+    refunded: bool
+    bonus_taken_back: int = 0
+
+
+def purchase_refund(
+    *,
+    purchase: Purchase,
+    actor: User | None,
+    reason: str,
+    source: str,
+    now: datetime.datetime | None = None,
+) -> RefundResult:
+    """Take back a purchase's paid coins; the store returns the money.
+
+    Refundable before 14 days have passed since the purchase, while none of its paid
+    coins were spent. Its bonus coins are taken back as far as the bonus balance
+    allows. A second refund of the same purchase does nothing.
+    """
+    now = now or timezone.now()
+    if not reason.strip():
+        raise RefundRefused("A refund needs a reason.", field="reason", status_code=400)
+    with transaction.atomic():
+        purchase = Purchase.objects.select_for_update().get(id=purchase.id)
+        if purchase.status == Purchase.Status.REFUNDED:
+            return RefundResult(purchase, refunded=False)
+        if now >= refund_deadline(purchase):
+            days, ended = settings.REFUND_WINDOW_DAYS, refund_deadline(purchase)
+            raise RefundRefused(
+                f"Purchase #{purchase.id} is past its {days}-day refund window "
+                f"(ended {ended:%Y-%m-%d %H:%M} UTC).",
+                code="refund_window_passed",
+            )
+        if purchase.paid_coins_remaining != purchase.coins:
+            spent = purchase.coins - purchase.paid_coins_remaining
+            raise RefundRefused(
+                f"Purchase #{purchase.id} is partly used: {spent} of its "
+                f"{purchase.coins} paid coins were spent.",
+                code="coins_used",
+            )
+        user = purchase.user
+        reference = f"purchase:{purchase.id}"
+        ledger.transfer_post(
+            debit=ledger.user_account(user, Kind.PAID_COINS),
+            credit=ledger.system_account(Kind.COIN_REFUNDS),
+            amount=purchase.coins,
+            kind=TransferModel.Kind.REFUND,
+            reference=reference,
+            idempotency_key=f"{reference}:refund",
+        )
+        bonus_account = ledger.user_account(user, Kind.BONUS_COINS)
+        bonus_account.refresh_from_db(fields=["balance"])
+        take_back = min(purchase.bonus_coins, bonus_account.balance)
+        if take_back:
+            ledger.transfer_post(
+                debit=bonus_account,
+                credit=ledger.system_account(Kind.BONUS_ISSUANCE),
+                amount=take_back,
+                kind=TransferModel.Kind.BONUS_CLAWBACK,
+                reference=reference,
+                idempotency_key=f"{reference}:bonus-clawback",
+            )
+        purchase.status = Purchase.Status.REFUNDED
+        purchase.paid_coins_remaining = 0
+        purchase.refunded_at = now
+        purchase.refunded_by = actor
+        purchase.refund_source = source
+        purchase.refund_reason = reason.strip()
+        purchase.save(
+            update_fields=[
+                "status",
+                "paid_coins_remaining",
+                "refunded_at",
+                "refunded_by",
+                "refund_source",
+                "refund_reason",
+            ]
+        )
+    logger.info("Refunded purchase %s (%s)", purchase.id, source)
+    return RefundResult(purchase, refunded=True, bonus_taken_back=take_back)
+
+
+def store_refund_notification_handle(
+    *, store: str, transaction_id: str, now: datetime.datetime | None = None
+) -> RefundResult | None:
+    """A store reports it refunded a transaction: take its coins back once.
+
+    Returns None for a transaction this platform never credited.
+    """
+    purchase = Purchase.objects.filter(
+        store=store, store_transaction_id=transaction_id
+    ).first()
+    if purchase is None:
+        return None
+    return purchase_refund(
+        purchase=purchase,
+        actor=None,
+        reason=f"Refunded by the {store} store.",
+        source=Purchase.RefundSource.STORE,
+        now=now,
+    )

@@ -1,0 +1,197 @@
+import datetime
+
+import pytest
+from django.db import transaction
+
+from wallets import ledger
+from wallets.models import LedgerAccount, Purchase, Transfer
+
+from .factories import on_sale, user_create
+from .test_refunds import spend
+
+pytestmark = pytest.mark.django_db
+PURCHASES = "/api/v1/purchases/"
+
+
+@pytest.fixture
+def buyer(api_client):
+    user = user_create()
+    api_client.force_authenticate(user)
+    return user
+
+
+def post_purchase(api_client, key="key-1", **overrides):
+    body = {
+        "bundle": "coins_100",
+        "region": "US",
+        "channel": "app",
+        "store": "apple",
+        "receipt": "accept:txn-1",
+        **overrides,
+    }
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
+    return api_client.post(PURCHASES, body, format="json", **headers)
+
+
+def test_purchase_answers_201_with_the_purchase_and_the_new_wallet(api_client, buyer):
+    on_sale(coins=100, amount="0.99", sku="coins_100", bonus_coins=5)
+
+    response = post_purchase(api_client)
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["purchase"]["bundle"] == "coins_100"
+    assert body["purchase"]["price"] == {"amount": "0.99", "currency": "USD"}
+    assert (body["purchase"]["coins"], body["purchase"]["bonus_coins"]) == (100, 5)
+    assert body["wallet"] == {
+        "coins": 105,
+        "paid_coins": 100,
+        "bonus_coins": 5,
+        "diamonds": 0,
+    }
+
+
+def test_a_repeat_with_the_same_key_answers_200_with_the_first_result(
+    api_client, buyer
+):
+    on_sale(sku="coins_100")
+    first = post_purchase(api_client).json()
+
+    again = post_purchase(api_client, receipt="accept:other")
+
+    assert again.status_code == 200
+    assert again.json()["purchase"]["id"] == first["purchase"]["id"]
+    assert Purchase.objects.count() == 1
+
+
+def test_missing_idempotency_key_is_a_400_naming_the_header(api_client, buyer):
+    on_sale(sku="coins_100")
+
+    response = post_purchase(api_client, key=None)
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["Idempotency-Key"]
+    assert not Purchase.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"bundle": "coins_999"}, "bundle"),
+        ({"region": "XX"}, "region"),
+        ({"channel": "tv"}, "channel"),
+        ({"store": "amazon"}, "store"),
+        ({"receipt": ""}, "receipt"),
+        ({"receipt": "reject:1"}, "receipt"),
+        ({"channel": "web", "store": "web"}, "bundle"),
+        ({"store": "web"}, "store"),
+    ],
+)
+def test_bad_input_is_a_400_on_the_field_and_records_nothing(
+    api_client, buyer, overrides, field
+):
+    on_sale(sku="coins_100")
+
+    response = post_purchase(api_client, **overrides)
+
+    assert response.status_code == 400
+    assert list(response.json()) == [field]
+    assert not Purchase.objects.exists()
+    assert not Transfer.objects.exists()
+
+
+def test_under_age_is_a_403_that_says_why(api_client):
+    minor = user_create(
+        birth_date=datetime.date.today() - datetime.timedelta(days=365 * 10)
+    )
+    api_client.force_authenticate(minor)
+    on_sale(sku="coins_100")
+
+    response = post_purchase(api_client)
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "under_age"
+    assert "18" in response.json()["detail"]
+    assert not Purchase.objects.exists()
+
+
+def test_store_timeout_is_a_503_and_records_nothing(api_client, buyer):
+    on_sale(sku="coins_100")
+    response = post_purchase(api_client, receipt="timeout:1")
+    assert response.status_code == 503
+    assert not Purchase.objects.exists()
+
+
+def test_anonymous_cannot_buy(api_client):
+    on_sale(sku="coins_100")
+    assert post_purchase(api_client).status_code == 401
+
+
+def test_wallet_shows_the_users_balances(api_client, buyer):
+    assert api_client.get("/api/v1/wallet/").json() == {
+        "coins": 0,
+        "paid_coins": 0,
+        "bonus_coins": 0,
+        "diamonds": 0,
+    }
+    on_sale(sku="coins_100", bonus_coins=3)
+    post_purchase(api_client)
+    assert api_client.get("/api/v1/wallet/").json()["coins"] == 103
+
+
+def test_transfers_are_the_users_own_newest_first_and_signed(api_client, buyer):
+    on_sale(sku="coins_100", bonus_coins=10)
+    post_purchase(api_client)
+    spend(buyer, 15, "gift-1")
+    stranger = user_create()
+    with transaction.atomic():
+        ledger.transfer_post(
+            debit=ledger.system_account(LedgerAccount.Kind.BONUS_ISSUANCE),
+            credit=ledger.user_account(stranger, LedgerAccount.Kind.BONUS_COINS),
+            amount=9,
+            kind=Transfer.Kind.PURCHASE_BONUS,
+            reference="stranger",
+            idempotency_key="stranger",
+        )
+
+    items = api_client.get("/api/v1/wallet/transfers/").json()["results"]
+
+    assert [(i["account"], i["amount"]) for i in items] == [
+        ("paid_coins", -5),
+        ("bonus_coins", -10),
+        ("bonus_coins", 10),
+        ("paid_coins", 100),
+    ]
+    assert all(item["reference"] != "stranger" for item in items)
+
+
+def test_transfers_page_with_a_cursor_in_constant_queries(
+    api_client, buyer, django_assert_num_queries
+):
+    on_sale(sku="coins_100")
+    post_purchase(api_client)
+    for n in range(30):
+        spend(buyer, 1, f"gift-{n}")
+
+    with django_assert_num_queries(1):
+        first = api_client.get("/api/v1/wallet/transfers/", {"limit": 10}).json()
+    second = api_client.get(first["next"]).json()
+
+    assert len(first["results"]) == len(second["results"]) == 10
+    assert {i["id"] for i in first["results"]}.isdisjoint(
+        i["id"] for i in second["results"]
+    )
+
+
+def test_purchases_list_shows_only_the_users_own(api_client, buyer):
+    on_sale(sku="coins_100")
+    post_purchase(api_client)
+    other = user_create()
+    api_client.force_authenticate(other)
+    post_purchase(api_client, key="other", receipt="accept:other")
+    api_client.force_authenticate(buyer)
+
+    listed = api_client.get(PURCHASES).json()["results"]
+    assert len(listed) == 1
+    other_id = Purchase.objects.get(user=other).id
+    assert api_client.get(f"{PURCHASES}{other_id}/").status_code == 404
