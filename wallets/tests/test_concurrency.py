@@ -17,7 +17,8 @@ from wallets.selectors import wallet_balances
 from .factories import on_sale, user_create
 
 pytestmark = [
-    pytest.mark.django_db(transaction=True),
+    # Serialized rollback puts the migrations' data (roles, schedules) back afterwards.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.skipif(
         "postgresql" not in settings.DATABASES["default"]["ENGINE"],
         reason="concurrency needs PostgreSQL (set DATABASE_URL)",

@@ -103,7 +103,8 @@ def test_transfers_cannot_be_edited_or_deleted():
     assert Transfer.objects.get(id=transfer.id).amount == 5
 
 
-@pytest.mark.django_db(transaction=True)
+# Serialized rollback puts the migrations' data (roles, schedules) back afterwards.
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_transfers_outside_a_transaction_are_refused():
     user = user_create()
     with pytest.raises(RuntimeError, match="inside transaction.atomic"):
