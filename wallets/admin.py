@@ -1,8 +1,10 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -222,6 +224,28 @@ class PurchaseAdmin(ReadOnlyAdmin):
     search_fields = ("=id", "=store_transaction_id", "=user__username", "user__email")
     show_full_result_count = False
     actions = ("refund",)
+    change_list_template = "admin/wallets/purchase/change_list.html"
+
+    def get_urls(self):
+        liability = self.admin_site.admin_view(self.liability_view)
+        return [
+            path("liability/", liability, name="wallets_purchase_liability"),
+            *super().get_urls(),
+        ]
+
+    def liability_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return TemplateResponse(
+            request,
+            "admin/wallets/purchase/liability.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Paid-coin liability",
+                "opts": self.model._meta,
+                "liability": selectors.paid_coin_liability(),
+            },
+        )
 
     def has_refund_permission(self, request):
         return request.user.has_perm("wallets.refund_purchase")

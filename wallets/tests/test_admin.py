@@ -146,3 +146,20 @@ def test_purchase_changelist_in_constant_queries(
     with django_assert_max_num_queries(10):
         response = admin_client.get("/admin/wallets/purchase/")
     assert len(response.context["cl"].result_list) == 11
+
+
+def test_finance_reads_the_paid_coin_liability_per_currency(client, bought):
+    client.force_login(staff(FINANCE))
+
+    changelist = client.get("/admin/wallets/purchase/")
+    page = client.get("/admin/wallets/purchase/liability/")
+
+    assert b"/admin/wallets/purchase/liability/" in changelist.content
+    assert page.status_code == 200
+    assert page.context["liability"] == {"USD": bought.price.amount}
+    assert b"USD" in page.content
+
+
+def test_catalog_editors_cannot_read_the_liability(client, catalog_editor, bought):
+    client.force_login(catalog_editor)
+    assert client.get("/admin/wallets/purchase/liability/").status_code == 403
