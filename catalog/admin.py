@@ -1,20 +1,49 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.html import format_html
+from djmoney.contrib.exchange import admin as exchange_admin
+from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from . import services
-from .models import Gift, GiftPriceChange, Region
-from .resources import GiftResource
+from . import selectors, services
+from .exchange import exchange_backend_class
+from .forms import CoinBundleForm, RateForm
+from .models import (
+    BundlePrice,
+    CoinBundle,
+    Gift,
+    GiftPriceChange,
+    Region,
+    RepricingProposal,
+)
+from .resources import BundlePriceResource, GiftResource
+
+
+def rate_text(rate) -> str:
+    # 8 stored places read badly: 150, not 150.00000000.
+    return f"{rate.normalize():f}"
 
 
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
-    list_display = ("code", "name", "currency", "is_active")
-    list_filter = ("is_active", "currency")
+class RegionAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "code",
+        "name",
+        "currency",
+        "price_rule",
+        "web_discount_percent",
+        "prices_include_tax",
+        "is_active",
+    )
+    list_filter = ("is_active", "price_rule", "prices_include_tax", "currency")
     search_fields = ("code", "name")
     ordering = ("code",)
+    history_list_display = ("price_rule", "web_discount_percent", "is_active")
 
 
 class LiveNowFilter(admin.SimpleListFilter):
@@ -242,3 +271,252 @@ class GiftPriceChangeAdmin(admin.ModelAdmin):
         if obj is not None and obj.is_applied:
             return False
         return super().has_delete_permission(request, obj)
+
+
+@admin.register(CoinBundle)
+class CoinBundleAdmin(SimpleHistoryAdmin):
+    form = CoinBundleForm
+    list_display = (
+        "sku",
+        "coins",
+        "bonus_coins",
+        "base_price",
+        "sort_order",
+        "is_active",
+    )
+    list_editable = ("sort_order", "is_active")
+    list_filter = ("is_active",)
+    search_fields = ("sku",)
+    fields = ("sku", "coins", "bonus_coins", "base_price", "sort_order", "is_active")
+    actions = ("propose_repricing",)
+    history_list_display = ("base_price", "bonus_coins", "is_active")
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        may_save = (
+            self.has_change_permission(request, obj)
+            if obj
+            else self.has_add_permission(request)
+        )
+        form.can_edit_prices = may_save and request.user.has_perm(
+            "catalog.add_bundleprice"
+        )
+        return form
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if form.new_prices:
+            services.bundle_prices_set(
+                bundle=form.instance,
+                prices=form.new_prices,
+                effective_at=form.cleaned_data.get("prices_effective_at"),
+                actor=request.user,
+            )
+
+    def has_propose_permission(self, request):
+        return request.user.has_perm("catalog.add_repricingproposal")
+
+    @admin.action(
+        description="Preview re-pricing of selected bundles", permissions=["propose"]
+    )
+    def propose_repricing(self, request, queryset):
+        proposal = services.repricing_proposal_create(
+            bundles=queryset, actor=request.user
+        )
+        if proposal is None:
+            self.message_user(
+                request,
+                "No derived price of these bundles would move.",
+                messages.INFO,
+            )
+            return None
+        return redirect("admin:catalog_repricingproposal_change", proposal.id)
+
+
+class PriceStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("in_force", "In force now"),
+            ("scheduled", "Scheduled"),
+            ("replaced", "Replaced"),
+        ]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "in_force":
+            return queryset.filter(effective_at__lte=now, replaced=False)
+        if self.value() == "scheduled":
+            return queryset.filter(effective_at__gt=now)
+        if self.value() == "replaced":
+            return queryset.filter(replaced=True)
+        return queryset
+
+
+@admin.register(BundlePrice)
+class BundlePriceAdmin(ImportExportModelAdmin):
+    """Every price row, the history of each price. Read-only: a price changes by a
+    new row, from a bundle's price grid, an import or an applied re-pricing."""
+
+    resource_classes = [BundlePriceResource]
+    list_display = (
+        "bundle",
+        "region",
+        "channel",
+        "price",
+        "effective_at",
+        "status",
+        "by_hand",
+        "rate",
+        "created_by",
+    )
+    list_filter = (PriceStatusFilter, "source", "channel", "region", "bundle")
+    list_select_related = ("bundle", "region", "created_by")
+    search_fields = ("bundle__sku", "region__code", "region__name")
+    date_hierarchy = "effective_at"
+    ordering = ("bundle__sort_order", "region__code", "channel", "-effective_at")
+
+    def get_queryset(self, request):
+        return selectors.bundle_price_history(when=timezone.now())
+
+    @admin.display(description="Status")
+    def status(self, price):
+        if price.effective_at > timezone.now():
+            return "scheduled"
+        return "replaced" if price.replaced else "in force"
+
+    @admin.display(description="By hand", boolean=True, ordering="source")
+    def by_hand(self, price):
+        return price.source == BundlePrice.Source.MANUAL
+
+    @admin.display(description="USD rate", ordering="exchange_rate")
+    def rate(self, price):
+        return "—" if price.exchange_rate is None else rate_text(price.exchange_rate)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_import_permission(self, request):
+        # An import adds rows and never edits one: adding is what it needs.
+        return request.user.has_perm("catalog.add_bundleprice")
+
+
+@admin.register(RepricingProposal)
+class RepricingProposalAdmin(admin.ModelAdmin):
+    """Review a proposal's every price move, then apply or discard it."""
+
+    list_display = (
+        "__str__",
+        "created_at",
+        "origin",
+        "status",
+        "moves",
+        "decided_by",
+        "decided_at",
+    )
+    list_filter = ("status",)
+    list_select_related = ("created_by", "decided_by")
+    date_hierarchy = "created_at"
+    fields = (
+        "status",
+        "origin",
+        "created_at",
+        "notes",
+        "decided_by",
+        "decided_at",
+        "preview",
+    )
+    readonly_fields = fields
+    actions = None
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(moves=Count("lines"))
+
+    @admin.display(description="Created by")
+    def origin(self, proposal):
+        return proposal.created_by or "scheduled rates refresh"
+
+    @admin.display(description="Prices", ordering="moves")
+    def moves(self, proposal):
+        return proposal.moves
+
+    @admin.display(description="Prices that move")
+    def preview(self, proposal):
+        lines = proposal.lines.select_related("bundle", "region", "old_price")
+        return render_to_string(
+            "admin/catalog/repricingproposal/preview.html",
+            {
+                "lines": [(line, rate_text(line.exchange_rate)) for line in lines],
+                "applied": proposal.status == RepricingProposal.Status.APPLIED,
+            },
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "POST" and {"_apply", "_discard"} & set(request.POST):
+            return self._decide(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _decide(self, request, object_id):
+        proposal = get_object_or_404(RepricingProposal, pk=object_id)
+        if not self.has_change_permission(request, proposal):
+            raise PermissionDenied
+        try:
+            if "_apply" in request.POST:
+                rows = services.repricing_proposal_apply(
+                    proposal=proposal, actor=request.user
+                )
+                self.message_user(
+                    request,
+                    f"{proposal} applied: {len(rows)} new price(s).",
+                    messages.SUCCESS,
+                )
+            else:
+                services.repricing_proposal_discard(
+                    proposal=proposal, actor=request.user
+                )
+                self.message_user(request, f"{proposal} discarded.", messages.SUCCESS)
+        except ValidationError as error:
+            self.message_user(request, error.messages[0], messages.ERROR)
+        return redirect(request.path)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+# djmoney registers a Rate admin that cannot add a rate (its backend is read-only).
+admin.site.unregister(Rate)
+
+
+@admin.register(Rate)
+class RateAdmin(exchange_admin.RateAdmin):
+    form = RateForm
+    list_display = ("currency", "value", "backend")
+    list_filter = ("backend", "currency")
+    list_select_related = ("backend",)
+    search_fields = ("currency",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("backend", "currency") if obj else ()
+
+    def get_changeform_initial_data(self, request):
+        return {"backend": exchange_backend_class().name}
+
+
+@admin.register(ExchangeBackend)
+class ExchangeBackendAdmin(admin.ModelAdmin):
+    list_display = ("name", "base_currency", "last_update")
+    search_fields = ("name",)
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("name", "last_update") if obj else ("last_update",)

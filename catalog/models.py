@@ -1,6 +1,7 @@
 import datetime
 from decimal import Decimal
 
+from babel.numbers import get_currency_precision
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import (
@@ -13,6 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from djmoney.models.fields import CurrencyField, MoneyField
+from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
 # The dearest gift in the market sells for tens of thousands of coins; a price past
@@ -76,6 +78,19 @@ class Region(models.Model):
 
     def __str__(self):
         return f"{self.code} ({self.name})"
+
+    def clean(self):
+        if (
+            self.price_rule == self.PriceRule.ENDS_99
+            and self.currency
+            and get_currency_precision(str(self.currency)) == 0
+        ):
+            raise ValidationError(
+                {
+                    "price_rule": f"{self.currency} has no cents: choose whole units "
+                    "or a multiple of 10 or 100."
+                }
+            )
 
 
 class GiftQuerySet(models.QuerySet):
@@ -410,12 +425,157 @@ class BundlePrice(models.Model):
         return f"{self.bundle} in {self.region.code}/{self.channel}: {self.price}"
 
     def clean(self):
-        if (
-            self.region_id
-            and self.price is not None
-            and str(self.price.currency) != str(self.region.currency)
-        ):
+        if self.price is None:
+            return
+        if self.price.amount <= 0:
+            raise ValidationError({"price": "A price must be more than zero."})
+        currency = str(self.price.currency)
+        if self.region_id and currency != str(self.region.currency):
             region = self.region
             raise ValidationError(
                 {"price": f"Prices in {region.code} are in {region.currency}."}
             )
+        digits = get_currency_precision(currency)
+        if self.price.amount != self.price.amount.quantize(Decimal(1).scaleb(-digits)):
+            raise ValidationError(
+                {"price": f"{currency} prices have {digits} decimal places at most."}
+            )
+
+
+def new_price_moment(
+    effective_at: datetime.datetime | None, *, now: datetime.datetime
+) -> datetime.datetime:
+    """When a new price takes effect: `effective_at`, or `now` if it is empty.
+
+    A price is never added in the past: that would rewrite what was charged.
+    """
+    if effective_at is None:
+        return now
+    if effective_at < now:
+        raise ValidationError(
+            {
+                "effective_at": "A new price cannot start in the past: leave it empty "
+                "for now, or choose a later moment."
+            }
+        )
+    return effective_at
+
+
+class RepricingProposal(models.Model):
+    """Derived prices that would move, kept for staff to review before any changes.
+
+    The rates refresh and the bundle admin's action create one; staff apply it (new
+    derived prices) or discard it. A newer proposal for the same bundles makes a
+    pending one out of date. Proposals are kept as the record of every re-pricing.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for review"
+        APPLIED = "applied", "Applied"
+        DISCARDED = "discarded", "Discarded"
+        SUPERSEDED = "superseded", "Out of date"
+
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.PENDING
+    )
+    notes = models.TextField(
+        blank=True, help_text="What derivation had to leave out, e.g. a missing rate."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty: the scheduled exchange-rate refresh.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="pending", decided_at__isnull=True)
+                | (~Q(status="pending") & Q(decided_at__isnull=False)),
+                name="catalog_repricingproposal_decided_unless_pending",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Re-pricing #{self.id}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
+
+
+class RepricingLine(models.Model):
+    """One price a proposal would move: the row in force then, and the new price."""
+
+    proposal = models.ForeignKey(
+        RepricingProposal, on_delete=models.CASCADE, related_name="lines"
+    )
+    bundle = models.ForeignKey(CoinBundle, on_delete=models.PROTECT, related_name="+")
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=8, choices=BundlePrice.Channel.choices)
+    old_price = models.ForeignKey(
+        BundlePrice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The latest price when proposed; empty if there was none.",
+    )
+    new_price = MoneyField(max_digits=14, decimal_places=2, default_currency=None)
+    exchange_rate = models.DecimalField(
+        max_digits=20, decimal_places=8, help_text="USD to local rate it used."
+    )
+    applied_price = models.OneToOneField(
+        BundlePrice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The price row applying created; empty if not applied.",
+    )
+
+    class Meta:
+        ordering = ["bundle__sort_order", "bundle__coins", "region__code", "channel"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["proposal", "bundle", "region", "channel"],
+                name="catalog_repricingline_one_per_cell",
+            ),
+            models.CheckConstraint(
+                condition=Q(new_price__gt=0),
+                name="catalog_repricingline_new_price_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(exchange_rate__gt=0),
+                name="catalog_repricingline_exchange_rate_positive",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.bundle} in {self.region.code}/{self.channel}: {self.new_price}"
+
+    @property
+    def old_money(self) -> Money | None:
+        return self.old_price.price if self.old_price else None
+
+    @property
+    def change_percent(self) -> Decimal | None:
+        """(new - old) / old in percent, to 0.1; None without a comparable old."""
+        old = self.old_money
+        if old is None or old.currency != self.new_price.currency:
+            return None
+        change = (self.new_price.amount - old.amount) / old.amount * 100
+        return change.quantize(Decimal("0.1"))

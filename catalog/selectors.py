@@ -1,6 +1,17 @@
 import datetime
+from dataclasses import dataclass
+from decimal import Decimal
 
+from django.db.models import Exists, OuterRef, QuerySet
+from djmoney.contrib.exchange.exceptions import MissingRate
+from djmoney.contrib.exchange.models import get_rate
+
+from .exchange import exchange_backend_class
 from .models import BundlePrice, CoinBundle, Gift, Region
+
+# Bundle base prices are in USD; a derived price records the USD rate it used.
+BASE_CURRENCY = "USD"
+RATE_PLACES = Decimal("0.00000001")
 
 
 def gift_list_for_client(
@@ -13,14 +24,107 @@ def gift_list_for_client(
     return gifts.order_by("sort_order", "coin_price", "id")
 
 
+def _later_in_same_cell(**effective_at) -> QuerySet[BundlePrice]:
+    return BundlePrice.objects.filter(
+        bundle=OuterRef("bundle"),
+        region=OuterRef("region"),
+        channel=OuterRef("channel"),
+        effective_at__gt=OuterRef("effective_at"),
+        **effective_at,
+    )
+
+
+def bundle_prices_in_force(*, when: datetime.datetime) -> QuerySet[BundlePrice]:
+    """The price in force at `when` in each bundle, region and channel: one row each."""
+    return BundlePrice.objects.filter(effective_at__lte=when).exclude(
+        Exists(_later_in_same_cell(effective_at__lte=when))
+    )
+
+
+def bundle_prices_latest() -> QuerySet[BundlePrice]:
+    """The last row of each bundle, region and channel, scheduled ones included."""
+    return BundlePrice.objects.exclude(Exists(_later_in_same_cell()))
+
+
 def bundle_price_current(
     *, bundle: CoinBundle, region: Region, channel: str, when: datetime.datetime
 ) -> BundlePrice | None:
-    """The price in force at `when`: the latest row effective at or before it."""
+    """The price of `bundle` in `region` and `channel` at `when`, or None."""
     return (
         BundlePrice.objects.filter(
             bundle=bundle, region=region, channel=channel, effective_at__lte=when
         )
-        .order_by("-effective_at", "-id")
+        .order_by("-effective_at")
         .first()
     )
+
+
+def bundles_on_sale(
+    *, region: Region, channel: str, when: datetime.datetime
+) -> list[tuple[CoinBundle, BundlePrice]]:
+    """Active bundles with a price in `region` and `channel` at `when`, each with that
+    price, in sort order. An inactive region sells nothing."""
+    if not region.is_active:
+        return []
+    prices = (
+        bundle_prices_in_force(when=when)
+        .filter(region=region, channel=channel, bundle__is_active=True)
+        .select_related("bundle", "region")
+        .order_by("bundle__sort_order", "bundle__coins", "bundle__id")
+    )
+    return [(price.bundle, price) for price in prices]
+
+
+def exchange_rate_current(*, currency: str) -> Decimal | None:
+    """USD to `currency` at the configured backend's rate, to the 8 places prices
+    record; None when the backend has no such rate."""
+    try:
+        rate = get_rate(BASE_CURRENCY, currency, backend=exchange_backend_class().name)
+    except MissingRate:
+        return None
+    return Decimal(rate).quantize(RATE_PLACES)
+
+
+def bundle_price_history(*, when: datetime.datetime) -> QuerySet[BundlePrice]:
+    """Every price row, each with `replaced`: whether a later one was in force by
+    `when`. A row is scheduled, in force, or replaced."""
+    return BundlePrice.objects.annotate(
+        replaced=Exists(_later_in_same_cell(effective_at__lte=when))
+    )
+
+
+@dataclass(frozen=True)
+class PriceCell:
+    channel: str
+    current: BundlePrice | None
+    upcoming: BundlePrice | None
+
+
+def bundle_price_grid(
+    *, bundle: CoinBundle, when: datetime.datetime
+) -> list[tuple[Region, list[PriceCell]]]:
+    """Each region with one cell per channel: the price in force at `when` and the
+    next scheduled one. An unsaved bundle has an empty grid of every region."""
+    current, upcoming = {}, {}
+    if bundle.pk is not None:
+        for price in bundle_prices_in_force(when=when).filter(bundle=bundle):
+            current[price.region_id, price.channel] = price
+        # Latest first, so each cell keeps the earliest scheduled row.
+        for price in BundlePrice.objects.filter(
+            bundle=bundle, effective_at__gt=when
+        ).order_by("-effective_at"):
+            upcoming[price.region_id, price.channel] = price
+    return [
+        (
+            region,
+            [
+                PriceCell(
+                    channel=channel,
+                    current=current.get((region.id, channel)),
+                    upcoming=upcoming.get((region.id, channel)),
+                )
+                for channel in BundlePrice.Channel.values
+            ],
+        )
+        for region in Region.objects.order_by("code")
+    ]

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "djmoney",
+    "djmoney.contrib.exchange",
     "import_export",
     "simple_history",
     "django_celery_beat",
@@ -236,3 +237,19 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# Exchange rates and regional bundle prices (catalog). By default the rates are the
+# ones staff keep in the admin; for an online service set EXCHANGE_BACKEND to e.g.
+# djmoney.contrib.exchange.backends.OpenExchangeRatesBackend and its key below.
+EXCHANGE_BACKEND = (
+    os.environ.get("EXCHANGE_BACKEND") or "catalog.exchange.StaffRatesBackend"
+)
+OPEN_EXCHANGE_RATES_APP_ID = os.environ.get("OPEN_EXCHANGE_RATES_APP_ID") or None
+if "OpenExchangeRates" in EXCHANGE_BACKEND and not OPEN_EXCHANGE_RATES_APP_ID:
+    raise ImproperlyConfigured(
+        "OPEN_EXCHANGE_RATES_APP_ID must be set when EXCHANGE_BACKEND is "
+        "OpenExchangeRatesBackend."
+    )
+BASE_CURRENCY = "USD"
+# Derivation must see a rate as soon as staff save it, not ten minutes later.
+RATES_CACHE_TIMEOUT = 0

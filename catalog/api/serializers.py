@@ -1,7 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..models import Gift, Region
+from .. import pricing
+from ..models import BundlePrice, Gift, Region
 
 
 class GiftListQuerySerializer(serializers.Serializer):
@@ -111,3 +112,60 @@ class GiftSerializer(serializers.ModelSerializer):
 
     def get_available_now(self, gift) -> bool:
         return gift.is_available_at(self.context["now"])
+
+
+class BundleListQuerySerializer(serializers.Serializer):
+    region = serializers.SlugRelatedField(
+        slug_field="code",
+        queryset=Region.objects.filter(is_active=True),
+        error_messages={"does_not_exist": "Unknown or inactive region: {value}."},
+        help_text="ISO 3166-1 code of the client's region, e.g. JP.",
+    )
+    channel = serializers.ChoiceField(
+        choices=BundlePrice.Channel.values,
+        help_text="Store the client buys in: `app` (in-app) or `web` (web store).",
+    )
+
+    def to_internal_value(self, data):
+        data = data.copy()
+        if isinstance(data.get("region"), str):
+            data["region"] = data["region"].upper()
+        return super().to_internal_value(data)
+
+
+class LocalPriceSerializer(serializers.Serializer):
+    """A bundle price row read as the money the client charges."""
+
+    amount = serializers.SerializerMethodField(
+        help_text='Amount as a decimal string in the currency\'s digits: "0.99", "480".'
+    )
+    currency = serializers.CharField(
+        source="price.currency.code", help_text="ISO 4217 code, e.g. JPY."
+    )
+    formatted = serializers.SerializerMethodField(
+        help_text='The price as shoppers in the region read it, e.g. "$0.99", "￥480".'
+    )
+
+    def get_amount(self, row: BundlePrice) -> str:
+        return pricing.amount_text(row.price)
+
+    def get_formatted(self, row: BundlePrice) -> str:
+        return pricing.price_format(price=row.price, region=row.region)
+
+
+class BundleOnSaleSerializer(serializers.Serializer):
+    """A bundle on sale, from the price row in force (with its bundle)."""
+
+    id = serializers.IntegerField(
+        source="bundle.id", help_text="Numeric id of the bundle."
+    )
+    sku = serializers.CharField(
+        source="bundle.sku", help_text="Store product id, e.g. coins_100."
+    )
+    coins = serializers.IntegerField(source="bundle.coins", help_text="Coins bought.")
+    bonus_coins = serializers.IntegerField(
+        source="bundle.bonus_coins", help_text="Bonus coins every buyer also gets."
+    )
+    price = LocalPriceSerializer(
+        source="*", help_text="Price in force now in the region and channel."
+    )

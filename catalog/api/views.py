@@ -3,11 +3,17 @@ from django.utils.functional import cached_property
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 
 from .. import selectors
 from ..models import Gift
 from .conditional import ConditionalGetMixin
-from .serializers import GiftListQuerySerializer, GiftSerializer
+from .serializers import (
+    BundleListQuerySerializer,
+    BundleOnSaleSerializer,
+    GiftListQuerySerializer,
+    GiftSerializer,
+)
 
 NOT_MODIFIED = OpenApiResponse(
     description="Not Modified: the `If-None-Match` ETag still matches."
@@ -72,3 +78,37 @@ class GiftViewSet(ConditionalGetMixin, viewsets.ReadOnlyModelViewSet):
 
     def get_serializer_context(self):
         return {**super().get_serializer_context(), "now": self.now}
+
+
+class BundleViewSet(ConditionalGetMixin, viewsets.ViewSet):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Coin bundles on sale in a region and store",
+        description=(
+            "Active bundles with a price in force now for the region and channel, "
+            "ordered by sort order. Both parameters are required. Send the last "
+            "`ETag` as `If-None-Match` to get `304 Not Modified` while nothing "
+            "changed."
+        ),
+        parameters=[BundleListQuerySerializer],
+        responses={
+            status.HTTP_200_OK: BundleOnSaleSerializer(many=True),
+            status.HTTP_304_NOT_MODIFIED: NOT_MODIFIED,
+            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
+                description="A missing, unknown or inactive region, or a bad "
+                "channel, by field."
+            ),
+        },
+        tags=["catalog"],
+    )
+    def list(self, request):
+        query = BundleListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        on_sale = selectors.bundles_on_sale(
+            region=query.validated_data["region"],
+            channel=query.validated_data["channel"],
+            when=timezone.now(),
+        )
+        rows = [price for _, price in on_sale]
+        return Response(BundleOnSaleSerializer(rows, many=True).data)

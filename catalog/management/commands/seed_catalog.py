@@ -5,12 +5,14 @@ from catalog.seed import seed_catalog
 
 class Command(BaseCommand):
     help = (
-        "Load the starting regions and the six gifts; running it again changes nothing."
+        "Load the starting regions, gifts, coin bundles, their prices and exchange "
+        "rates; running it again changes nothing."
     )
 
     def handle(self, *args, **options):
         created = seed_catalog()
         self.stdout.write(
-            f"Catalog: {created['regions']} region(s) and "
-            f"{created['gifts']} gift(s) created."
+            f"Catalog: {created['regions']} region(s), {created['gifts']} gift(s), "
+            f"{created['bundles']} bundle(s), {created['rates']} exchange rate(s) "
+            f"and {created['prices']} bundle price(s) created."
         )

@@ -1,0 +1,113 @@
+from django import forms
+from django.contrib.admin.widgets import AdminSplitDateTime
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from djmoney.contrib.exchange.models import Rate
+from djmoney.money import Money
+from djmoney.settings import CURRENCY_CHOICES
+
+from . import pricing, selectors, services
+from .models import BundlePrice, CoinBundle
+
+
+class CoinBundleForm(forms.ModelForm):
+    """A bundle's fields and its price grid: a cell per region and channel holding
+    the price in force now. Each changed cell becomes a new hand-set price."""
+
+    prices_effective_at = forms.SplitDateTimeField(
+        required=False,
+        widget=AdminSplitDateTime,
+        label="Changed prices take effect",
+        help_text="Empty: now. A moment in the past is refused.",
+    )
+
+    # The admin sets this per request: may this user add prices?
+    can_edit_prices = False
+
+    class Meta:
+        model = CoinBundle
+        fields = (
+            "sku",
+            "coins",
+            "bonus_coins",
+            "base_price",
+            "sort_order",
+            "is_active",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now = timezone.now()
+        self.new_prices = {}
+        self.grid = selectors.bundle_price_grid(bundle=self.instance, when=self.now)
+        for region, cells in self.grid:
+            for cell in cells:
+                self.fields[self.cell_name(region, cell.channel)] = forms.DecimalField(
+                    required=False,
+                    max_digits=14,
+                    decimal_places=2,
+                    label=f"{region.code} {BundlePrice.Channel(cell.channel).label}",
+                    initial=(
+                        pricing.amount_text(cell.current.price)
+                        if cell.current
+                        else None
+                    ),
+                    disabled=not self.can_edit_prices,
+                    widget=forms.TextInput(attrs={"size": 10}),
+                )
+        self.fields["prices_effective_at"].disabled = not self.can_edit_prices
+
+    @staticmethod
+    def cell_name(region, channel: str) -> str:
+        return f"price_{services.price_cell_key(region, channel)}"
+
+    def grid_rows(self):
+        """(region, [(bound field, cell), ...]) for the template."""
+        return [
+            (region, [(self[self.cell_name(region, c.channel)], c) for c in cells])
+            for region, cells in self.grid
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        for region, cells in self.grid:
+            for cell in cells:
+                amount = cleaned.get(self.cell_name(region, cell.channel))
+                if amount is None:
+                    continue
+                current = cell.current.price if cell.current else None
+                if current != Money(amount, region.currency):
+                    self.new_prices[region, cell.channel] = amount
+        if self.new_prices:
+            try:
+                services.bundle_prices_build(
+                    bundle=self.instance,
+                    prices=self.new_prices,
+                    effective_at=cleaned.get("prices_effective_at"),
+                    now=self.now,
+                    actor=None,
+                )
+            except ValidationError as error:
+                for key, messages in error.message_dict.items():
+                    field = (
+                        "prices_effective_at"
+                        if key == "effective_at"
+                        else f"price_{key}"
+                    )
+                    self.add_error(field, messages)
+        return cleaned
+
+
+class RateForm(forms.ModelForm):
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES)
+
+    class Meta:
+        model = Rate
+        fields = ("backend", "currency", "value")
+        help_texts = {"value": "Units of the currency per one unit of the base."}
+
+    def clean_value(self):
+        value = self.cleaned_data["value"]
+        if value <= 0:
+            raise ValidationError("A rate must be more than zero.")
+        return value
