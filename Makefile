@@ -23,6 +23,7 @@ run: install
 	$(PY) manage.py seed_catalog
 	$(PY) manage.py seed_wallets
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo_economy
 	$(MAKE) --no-print-directory serve
 
 # With no broker, `celery beat` runs the scheduled tasks eagerly in its own process.

@@ -203,6 +203,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Where a gift may go (live/comment/both) and where one was sent (live/comment).
+    "ENUM_NAME_OVERRIDES": {
+        "GiftPlacementEnum": "catalog.models.Gift.Placement",
+        "SendPlacementEnum": "payouts.models.GiftSend.Placement",
+    },
 }
 
 # Payment stores: an adapter class per store (see wallets/stores.py).
@@ -253,3 +258,7 @@ if "OpenExchangeRates" in EXCHANGE_BACKEND and not OPEN_EXCHANGE_RATES_APP_ID:
 BASE_CURRENCY = "USD"
 # Derivation must see a rate as soon as staff save it, not ten minutes later.
 RATES_CACHE_TIMEOUT = 0
+
+# Until finance keeps dated cash rates, the value shown for a creator's diamonds.
+DIAMOND_CASH_RATE = os.environ.get("DIAMOND_CASH_RATE", "0.005")
+DIAMOND_CASH_CURRENCY = os.environ.get("DIAMOND_CASH_CURRENCY", "USD")

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/", include("catalog.api.urls")),
     path("api/v1/", include("wallets.api.urls")),
+    path("api/v1/", include("payouts.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -14,7 +14,7 @@ from django.db.models import F
 from accounts.errors import ServiceError
 from accounts.models import User
 
-from .models import LedgerAccount, Purchase, Transfer
+from .models import LedgerAccount, PendingCredit, Purchase, Transfer
 
 Kind = LedgerAccount.Kind
 
@@ -46,11 +46,14 @@ def transfer_post(
     kind: str,
     reference: str,
     idempotency_key: str,
+    defer_credit: bool = False,
 ) -> Transfer:
     """Post one transfer and move the cached balances; must run in a transaction.
 
     Raises InsufficientBalance when the debited user account holds less than `amount`;
-    the caller's transaction then rolls back, so nothing is left half-done.
+    the caller's transaction then rolls back, so nothing is left half-done. With
+    `defer_credit` the credited account's row is not touched: the credit waits as a
+    pending credit, so a busy account never becomes a lock that requests queue on.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("transfer_post must run inside transaction.atomic().")
@@ -71,9 +74,9 @@ def transfer_post(
                 f"{balance} available, {amount} needed.",
                 extra={"balance": balance, "needed": amount},
             )
-    if not credit.is_system:
+    if not credit.is_system and not defer_credit:
         LedgerAccount.objects.filter(id=credit.id).update(balance=F("balance") + amount)
-    return Transfer.objects.create(
+    transfer = Transfer.objects.create(
         debit_account=debit,
         credit_account=credit,
         unit=debit.unit,
@@ -81,6 +84,41 @@ def transfer_post(
         kind=kind,
         reference=reference,
         idempotency_key=idempotency_key,
+    )
+    if not credit.is_system and defer_credit:
+        PendingCredit.objects.create(account=credit, transfer=transfer, amount=amount)
+    return transfer
+
+
+def pending_credits_fold(*, account_id: int) -> int:
+    """Move an account's pending credits into its cached balance; returns the amount.
+
+    Only the credits this run locked are folded and deleted, in one transaction, so a
+    credit posted meanwhile waits for the next run and none is counted twice.
+    """
+    with transaction.atomic():
+        pending = list(
+            PendingCredit.objects.select_for_update()
+            .filter(account_id=account_id)
+            .values_list("id", "amount")
+        )
+        if not pending:
+            return 0
+        total = sum(amount for _, amount in pending)
+        PendingCredit.objects.filter(id__in=[pk for pk, _ in pending]).delete()
+        LedgerAccount.objects.filter(id=account_id).update(balance=F("balance") + total)
+    return total
+
+
+def pending_credits_fold_all() -> int:
+    """Fold every account that has pending credits; returns how many were folded."""
+    account_ids = (
+        PendingCredit.objects.values_list("account_id", flat=True).distinct().order_by()
+    )
+    return sum(
+        1
+        for account_id in list(account_ids)
+        if pending_credits_fold(account_id=account_id)
     )
 
 

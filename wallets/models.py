@@ -18,6 +18,11 @@ class Unit(models.TextChoices):
     DIAMOND = "diamond", "Diamonds"
 
 
+# Diamond amounts are kept in ten-thousandths: a gift's value then splits between
+# creator and platform exactly at any share with two decimals (see payouts).
+DIAMOND_SCALE = 10_000
+
+
 class AccountKind(models.TextChoices):
     PAID_COINS = "paid_coins", "Paid coins"
     BONUS_COINS = "bonus_coins", "Bonus coins"
@@ -148,6 +153,9 @@ class Transfer(models.Model):
         REFUND = "refund", "Refund"
         BONUS_CLAWBACK = "bonus_clawback", "Bonus taken back on refund"
         SPEND = "spend", "Coins spent"
+        GIFT = "gift", "Gift"
+        GIFT_EARNING = "gift_earning", "Gift earning"
+        GIFT_PLATFORM_SHARE = "gift_platform_share", "Platform share of a gift"
 
     debit_account = models.ForeignKey(
         LedgerAccount, on_delete=models.PROTECT, related_name="debits"
@@ -191,6 +199,33 @@ class Transfer(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Transfers are append-only: post a correcting transfer.")
+
+
+class PendingCredit(models.Model):
+    """A credit to a busy account, posted but not yet folded into its cached balance.
+
+    Thousands of viewers gifting one creator would otherwise queue on the creator's
+    balance row. The account's balance is its cached `balance` plus its pending
+    credits; `ledger.pending_credits_fold` moves them in, in the background.
+    """
+
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="pending_credits"
+    )
+    transfer = models.OneToOneField(
+        Transfer, on_delete=models.PROTECT, related_name="pending_credit"
+    )
+    amount = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount__gt=0), name="wallets_pendingcredit_amount_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.amount} pending for account {self.account_id}"
 
 
 class Promotion(models.Model):

@@ -5,7 +5,14 @@ from collections import defaultdict
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 
-from .models import LedgerAccount, Purchase, ReconciliationRun, Transfer, Unit
+from .models import (
+    LedgerAccount,
+    PendingCredit,
+    Purchase,
+    ReconciliationRun,
+    Transfer,
+    Unit,
+)
 
 
 def ledger_reconcile() -> ReconciliationRun:
@@ -22,6 +29,11 @@ def ledger_reconcile() -> ReconciliationRun:
     for row in Transfer.objects.values("debit_account").annotate(total=Sum("amount")):
         movement[row["debit_account"]] -= row["total"]
 
+    pending = dict(
+        PendingCredit.objects.values("account")
+        .annotate(total=Sum("amount"))
+        .values_list("account", "total")
+    )
     accounts = list(
         LedgerAccount.objects.values("id", "kind", "unit", "owner_id", "balance")
     )
@@ -32,11 +44,13 @@ def ledger_reconcile() -> ReconciliationRun:
             # System balances are not cached: their transfers are their balance.
             unit_totals[account["unit"]] += from_transfers
             continue
-        unit_totals[account["unit"]] += account["balance"]
-        if account["balance"] != from_transfers:
+        held = account["balance"] + pending.get(account["id"], 0)
+        unit_totals[account["unit"]] += held
+        if held != from_transfers:
             problems.append(
                 f"Account {account['id']} ({account['kind']} of user "
-                f"{account['owner_id']}): cached balance {account['balance']}, "
+                f"{account['owner_id']}): cached balance {account['balance']} "
+                f"+ pending {pending.get(account['id'], 0)}, "
                 f"transfers say {from_transfers}."
             )
         if account["balance"] < 0:

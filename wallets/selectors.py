@@ -2,7 +2,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
+from django.db.models.functions import Coalesce
 
 from accounts.models import User
 
@@ -23,8 +24,11 @@ class WalletBalances:
 
 
 def wallet_balances(*, user: User) -> WalletBalances:
+    """Cached balances plus credits not yet folded in: what the user really holds."""
     balances = dict(
-        LedgerAccount.objects.filter(owner=user).values_list("kind", "balance")
+        LedgerAccount.objects.filter(owner=user)
+        .annotate(pending=Coalesce(Sum("pending_credits__amount"), 0))
+        .values_list("kind", F("balance") + F("pending"))
     )
     return WalletBalances(
         paid_coins=balances.get(Kind.PAID_COINS, 0),

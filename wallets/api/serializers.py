@@ -14,7 +14,11 @@ class WalletSerializer(serializers.Serializer):
     bonus_coins = serializers.IntegerField(
         help_text="Coins from promotions; spent before paid coins."
     )
-    diamonds = serializers.IntegerField(help_text="Diamonds earned from gifts.")
+    diamonds = serializers.DecimalField(
+        max_digits=24,
+        decimal_places=4,
+        help_text="Diamonds earned from gifts, to four decimals.",
+    )
 
 
 class WalletTransferSerializer(serializers.ModelSerializer):
@@ -22,7 +26,8 @@ class WalletTransferSerializer(serializers.ModelSerializer):
         help_text="The user's balance that moved: paid_coins, bonus_coins or diamonds."
     )
     amount = serializers.SerializerMethodField(
-        help_text="Signed change of that balance: positive in, negative out."
+        help_text="Signed change of that balance: positive in, negative out; coins, "
+        "or diamonds in ten-thousandths."
     )
 
     class Meta:

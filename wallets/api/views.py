@@ -1,19 +1,20 @@
 import logging
-import re
+from decimal import Decimal
 
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import ListAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.api.common import IDEMPOTENCY_KEY, NewestFirst, idempotency_key_from
+
 from .. import selectors, services
-from ..models import Purchase, Transfer
+from ..models import DIAMOND_SCALE, Purchase, Transfer
 from ..stores import payment_store
 from .serializers import (
     PurchaseCreateSerializer,
@@ -27,39 +28,6 @@ from .serializers import (
 
 logger = logging.getLogger(__name__)
 
-IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key",
-    location=OpenApiParameter.HEADER,
-    required=True,
-    description="A key unique to this purchase attempt (1-200 printable characters); "
-    "a repeat with the same key returns the first result and moves nothing.",
-)
-_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
-
-
-def idempotency_key_from(request) -> str:
-    key = request.headers.get("Idempotency-Key", "")
-    if not _KEY_PATTERN.match(key):
-        raise ValidationError(
-            {"Idempotency-Key": ["Send 1 to 200 printable characters in this header."]}
-        )
-    return key
-
-
-class NewestFirst(CursorPagination):
-    ordering = ("-created_at", "-id")
-    page_size = 50
-    page_size_query_param = "limit"
-    max_page_size = 200
-
-    def get_paginated_response_schema(self, schema):
-        described = super().get_paginated_response_schema(schema)
-        properties = described["properties"]
-        properties["next"]["description"] = "URL of the next (older) page, or null."
-        properties["previous"]["description"] = "URL of the previous page, or null."
-        properties["results"]["description"] = "This page's items, newest first."
-        return described
-
 
 def wallet_data(user) -> dict:
     balances = selectors.wallet_balances(user=user)
@@ -68,7 +36,7 @@ def wallet_data(user) -> dict:
             "coins": balances.coins,
             "paid_coins": balances.paid_coins,
             "bonus_coins": balances.bonus_coins,
-            "diamonds": balances.diamonds,
+            "diamonds": Decimal(balances.diamonds) / DIAMOND_SCALE,
         }
     ).data
 

@@ -47,7 +47,7 @@ def test_purchase_answers_201_with_the_purchase_and_the_new_wallet(api_client, b
         "coins": 105,
         "paid_coins": 100,
         "bonus_coins": 5,
-        "diamonds": 0,
+        "diamonds": "0.0000",
     }
 
 
@@ -132,7 +132,7 @@ def test_wallet_shows_the_users_balances(api_client, buyer):
         "coins": 0,
         "paid_coins": 0,
         "bonus_coins": 0,
-        "diamonds": 0,
+        "diamonds": "0.0000",
     }
     on_sale(sku="coins_100", bonus_coins=3)
     post_purchase(api_client)

@@ -126,7 +126,9 @@ def test_reconciliation_reports_a_cached_balance_that_drifted(capsys):
     run = ledger_reconcile()
 
     assert not run.is_clean
-    assert any("cached balance 12, transfers say 10" in p for p in run.problems)
+    assert any(
+        "cached balance 12 + pending 0, transfers say 10" in p for p in run.problems
+    )
     assert any("coin balances sum to" in p for p in run.problems)
     with pytest.raises(CommandError, match="Ledger mismatch"):
         call_command("ledger_reconcile")

@@ -1,0 +1,38 @@
+import re
+
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import CursorPagination
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    location=OpenApiParameter.HEADER,
+    required=True,
+    description="A key unique to this attempt (1-200 printable characters); "
+    "a repeat with the same key returns the first result and moves nothing.",
+)
+_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
+
+
+def idempotency_key_from(request) -> str:
+    key = request.headers.get("Idempotency-Key", "")
+    if not _KEY_PATTERN.match(key):
+        raise ValidationError(
+            {"Idempotency-Key": ["Send 1 to 200 printable characters in this header."]}
+        )
+    return key
+
+
+class NewestFirst(CursorPagination):
+    ordering = ("-created_at", "-id")
+    page_size = 50
+    page_size_query_param = "limit"
+    max_page_size = 200
+
+    def get_paginated_response_schema(self, schema):
+        described = super().get_paginated_response_schema(schema)
+        properties = described["properties"]
+        properties["next"]["description"] = "URL of the next (older) page, or null."
+        properties["previous"]["description"] = "URL of the previous page, or null."
+        properties["results"]["description"] = "This page's items, newest first."
+        return described

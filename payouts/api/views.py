@@ -1,0 +1,175 @@
+from decimal import ROUND_DOWN, Decimal
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import ListAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.api.common import IDEMPOTENCY_KEY, NewestFirst, idempotency_key_from
+from wallets.api.views import wallet_data
+
+from .. import selectors, services
+from ..models import CreatorProfile, GiftSend
+from .serializers import (
+    CreatorEarningsSerializer,
+    GiftSendCreateSerializer,
+    GiftSendResultSerializer,
+    GiftSendSerializer,
+    LeaderboardEntrySerializer,
+    LeaderboardQuerySerializer,
+)
+
+
+class GiftSendCreateView(APIView):
+    @extend_schema(
+        summary="Send a gift to a creator",
+        description=(
+            "Coins leave the sender (bonus coins first), the creator earns diamonds at "
+            "their level's share. A repeat with the same `Idempotency-Key` returns the "
+            "first gift send with `200` and moves nothing."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        request=GiftSendCreateSerializer,
+        responses={
+            status.HTTP_201_CREATED: GiftSendResultSerializer,
+            status.HTTP_200_OK: GiftSendResultSerializer,
+            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
+                description="A field is wrong, or the gift or creator refuses it: "
+                "`{field: [message]}`."
+            ),
+            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Sender under 18."),
+            status.HTTP_409_CONFLICT: OpenApiResponse(
+                description="Not enough coins: `{detail, code, balance, needed}`."
+            ),
+        },
+        tags=["gifts"],
+    )
+    def post(self, request):
+        key = idempotency_key_from(request)
+        form = GiftSendCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        result = services.gift_send(
+            sender=request.user, idempotency_key=key, **form.validated_data
+        )
+        body = GiftSendResultSerializer(
+            {"gift_send": result.gift_send, "wallet": wallet_data(request.user)}
+        ).data
+        return Response(
+            body,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+
+class LeaderboardView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="Top gifters of a live stream",
+        parameters=[LeaderboardQuerySerializer],
+        responses={status.HTTP_200_OK: LeaderboardEntrySerializer(many=True)},
+        tags=["gifts"],
+    )
+    def get(self, request, stream_id):
+        query = LeaderboardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        entries = selectors.stream_leaderboard(
+            stream_id=stream_id, limit=query.validated_data["limit"]
+        )
+        rows = [
+            {
+                "rank": rank,
+                "display_name": _public_name(entry.sender),
+                "coins": entry.coins,
+            }
+            for rank, entry in enumerate(entries, start=1)
+        ]
+        return Response(LeaderboardEntrySerializer(rows, many=True).data)
+
+
+def _public_name(user) -> str:
+    creator = getattr(user, "creator", None)
+    return creator.display_name if creator else user.username
+
+
+def _signed_in_creator(request) -> CreatorProfile:
+    creator = (
+        CreatorProfile.objects.select_related("level", "user")
+        .filter(user=request.user)
+        .first()
+    )
+    if creator is None:
+        raise PermissionDenied("Only creators have earnings.")
+    return creator
+
+
+def _level_data(level):
+    if level is None:
+        return None
+    return {
+        "number": level.number,
+        "name": level.name,
+        "share_percent": level.share_percent,
+        "min_diamonds_30d": level.min_diamonds_30d,
+    }
+
+
+class CreatorEarningsView(APIView):
+    @extend_schema(
+        summary="The signed-in creator's earnings",
+        responses={
+            status.HTTP_200_OK: CreatorEarningsSerializer,
+            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+        },
+        tags=["creator"],
+    )
+    def get(self, request):
+        creator = _signed_in_creator(request)
+        earnings = selectors.creator_earnings(creator=creator)
+        balance = selectors.diamonds(earnings.diamond_units)
+        rate = Decimal(settings.DIAMOND_CASH_RATE)
+        to_next = None
+        if earnings.next_level is not None:
+            missing = Decimal(
+                earnings.next_level.min_diamonds_30d
+            ) - selectors.diamonds(earnings.earned_30d_units)
+            to_next = max(missing, Decimal("0"))
+        data = {
+            "diamonds": balance,
+            # Cash is never rounded up: what is shown can always be paid.
+            "cash_value": (balance * rate).quantize(
+                Decimal("0.01"), rounding=ROUND_DOWN
+            ),
+            "cash_currency": settings.DIAMOND_CASH_CURRENCY,
+            "level": _level_data(earnings.level),
+            "next_level": _level_data(earnings.next_level),
+            "diamonds_to_next_level": to_next,
+            "earned_today": selectors.diamonds(earnings.earned_today_units),
+            "earned_7_days": selectors.diamonds(earnings.earned_7d_units),
+            "earned_30_days": selectors.diamonds(earnings.earned_30d_units),
+        }
+        return Response(CreatorEarningsSerializer(data).data)
+
+
+@extend_schema(
+    summary="Gifts the signed-in creator received, newest first",
+    description="Cursor-paginated: follow `next`; `limit` sets the page size.",
+    responses={
+        status.HTTP_200_OK: GiftSendSerializer(many=True),
+        status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+    },
+    tags=["creator"],
+)
+class CreatorGiftListView(ListAPIView):
+    serializer_class = GiftSendSerializer
+    pagination_class = NewestFirst
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return GiftSend.objects.none()
+        creator = _signed_in_creator(self.request)
+        return GiftSend.objects.filter(creator=creator).select_related("gift")

@@ -1,0 +1,294 @@
+import datetime
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.errors import ServiceError
+from accounts.models import User
+from catalog.models import Gift, Region
+from wallets import ledger
+from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
+
+from .models import (
+    CreatorLevel,
+    CreatorProfile,
+    GiftSend,
+    LevelChange,
+    StreamGifter,
+)
+
+logger = logging.getLogger(__name__)
+Kind = LedgerAccount.Kind
+MAX_QUANTITY = 99
+
+
+class GiftRefused(ServiceError):
+    code = "gift_refused"
+
+
+@dataclass(frozen=True)
+class GiftSendResult:
+    gift_send: GiftSend
+    created: bool
+
+
+def diamond_split(*, coins: int, share_percent) -> tuple[int, int]:
+    """Split `coins` of value between creator and platform, in 1/10,000 diamonds.
+
+    A share has at most two decimals, so the creator's part is `coins × share × 100`
+    ten-thousandths exactly and the platform's is the rest: no rounding at all, the
+    two parts always add up to the coins spent, and nothing drifts over any number
+    of gifts.
+    """
+    share_basis_points = int(share_percent * 100)
+    if (
+        share_basis_points != share_percent * 100
+        or not 0 < share_basis_points <= 10_000
+    ):
+        raise ValueError(
+            f"A share has at most two decimals in (0, 100]: {share_percent}"
+        )
+    creator = coins * share_basis_points
+    return creator, coins * DIAMOND_SCALE - creator
+
+
+def gift_send(
+    *,
+    sender: User,
+    creator: CreatorProfile,
+    gift: Gift,
+    quantity: int,
+    placement: str,
+    stream_id: str = "",
+    video_id: str = "",
+    comment: str = "",
+    region: Region | None,
+    idempotency_key: str,
+    now: datetime.datetime | None = None,
+) -> GiftSendResult:
+    """Send `quantity` of a gift to a creator: coins leave the sender, the creator
+    earns diamonds at their level's share, the platform the rest, in one transaction.
+
+    The creator's earning is a pending credit (see `wallets.ledger`), so thousands of
+    senders gifting one creator never wait on the creator's balance row; the only
+    rows locked are the sender's own.
+    """
+    now = now or timezone.now()
+    replay = GiftSend.objects.filter(
+        sender=sender, idempotency_key=idempotency_key
+    ).first()
+    if replay is not None:
+        return GiftSendResult(replay, created=False)
+    _check_gift_may_be_sent(
+        sender=sender,
+        creator=creator,
+        gift=gift,
+        quantity=quantity,
+        placement=placement,
+        stream_id=stream_id,
+        video_id=video_id,
+        region=region,
+        now=now,
+    )
+    coins = gift.coin_price * quantity
+    share = creator.level.share_percent
+    creator_units, platform_units = diamond_split(coins=coins, share_percent=share)
+    try:
+        with transaction.atomic():
+            send = GiftSend.objects.create(
+                sender=sender,
+                creator=creator,
+                gift=gift,
+                quantity=quantity,
+                coin_price=gift.coin_price,
+                coins=coins,
+                share_percent=share,
+                creator_diamond_units=creator_units,
+                platform_diamond_units=platform_units,
+                placement=placement,
+                stream_id=stream_id,
+                video_id=video_id,
+                comment=comment,
+                idempotency_key=idempotency_key,
+                created_at=now,
+            )
+            reference = f"gift:{send.id}"
+            ledger.coins_spend(
+                user=sender,
+                amount=coins,
+                credit=ledger.system_account(Kind.COINS_SPENT),
+                kind=Transfer.Kind.GIFT,
+                reference=reference,
+                idempotency_key=reference,
+            )
+            issuance = ledger.system_account(Kind.DIAMOND_ISSUANCE)
+            ledger.transfer_post(
+                debit=issuance,
+                credit=ledger.user_account(creator.user, Kind.DIAMONDS),
+                amount=creator_units,
+                kind=Transfer.Kind.GIFT_EARNING,
+                reference=reference,
+                idempotency_key=f"{reference}:creator",
+                defer_credit=True,
+            )
+            if platform_units:
+                ledger.transfer_post(
+                    debit=issuance,
+                    credit=ledger.system_account(Kind.PLATFORM_REVENUE),
+                    amount=platform_units,
+                    kind=Transfer.Kind.GIFT_PLATFORM_SHARE,
+                    reference=reference,
+                    idempotency_key=f"{reference}:platform",
+                )
+            if stream_id:
+                _leaderboard_add(
+                    stream_id=stream_id, sender=sender, coins=coins, now=now
+                )
+    except IntegrityError:
+        # The same key raced in from another request and committed first.
+        first = GiftSend.objects.filter(
+            sender=sender, idempotency_key=idempotency_key
+        ).first()
+        if first is None:
+            raise
+        return GiftSendResult(first, created=False)
+    return GiftSendResult(send, created=True)
+
+
+def _check_gift_may_be_sent(
+    *, sender, creator, gift, quantity, placement, stream_id, video_id, region, now
+) -> None:
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise GiftRefused(f"Send 1 to {MAX_QUANTITY} at once.", field="quantity")
+    if placement == GiftSend.Placement.LIVE and (not stream_id or video_id):
+        raise GiftRefused(
+            "A gift in a live stream names the stream.", field="stream_id"
+        )
+    if placement == GiftSend.Placement.COMMENT and (not video_id or stream_id):
+        raise GiftRefused("A gift in a comment names the video.", field="video_id")
+    if not gift.is_available_at(now):
+        raise GiftRefused("This gift cannot be sent now.", field="gift")
+    if gift.placement not in (placement, Gift.Placement.BOTH):
+        raise GiftRefused(
+            "This gift cannot be sent in a "
+            f"{GiftSend.Placement(placement).label.lower()}.",
+            field="gift",
+        )
+    if gift.regions.exists() and (
+        region is None or not gift.regions.filter(id=region.id).exists()
+    ):
+        raise GiftRefused("This gift is not offered in your region.", field="gift")
+    if creator.user_id == sender.id:
+        raise GiftRefused("You cannot send a gift to yourself.", field="creator")
+    if not sender.is_adult_on(now.date()):
+        raise GiftRefused(
+            "Sending gifts requires age 18 or over.", code="under_age", status_code=403
+        )
+    reason = creator.ineligibility_reason(now.date())
+    if reason:
+        raise GiftRefused(reason, field="creator")
+
+
+def _leaderboard_add(*, stream_id: str, sender: User, coins: int, now) -> None:
+    # One statement that creates or adds: no read-then-write race between senders.
+    table = StreamGifter._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (stream_id, sender_id, coins, reached_at) "
+            "VALUES (%s, %s, %s, %s) "
+            "ON CONFLICT (stream_id, sender_id) DO UPDATE "
+            f"SET coins = {table}.coins + EXCLUDED.coins, "
+            "reached_at = EXCLUDED.reached_at",
+            [stream_id, sender.id, coins, now],
+        )
+
+
+def diamonds_earned_since(*, creator: CreatorProfile, since: datetime.datetime) -> int:
+    """Diamond units the creator earned from gifts since `since`."""
+    total = GiftSend.objects.filter(creator=creator, created_at__gte=since).aggregate(
+        total=Sum("creator_diamond_units")
+    )["total"]
+    return total or 0
+
+
+def level_for(diamonds_30d: int) -> CreatorLevel:
+    """The highest level whose threshold the trailing earnings reach."""
+    whole = diamonds_30d // DIAMOND_SCALE
+    level = (
+        CreatorLevel.objects.filter(min_diamonds_30d__lte=whole)
+        .order_by("-min_diamonds_30d")
+        .first()
+    )
+    return level or CreatorLevel.objects.order_by("number").first()
+
+
+def creator_levels_recompute(*, now: datetime.datetime | None = None) -> int:
+    """Move each unpinned creator to the level their last 30 days earn; count moves."""
+    now = now or timezone.now()
+    since = now - datetime.timedelta(days=30)
+    earnings = dict(
+        GiftSend.objects.filter(created_at__gte=since)
+        .values("creator")
+        .annotate(total=Sum("creator_diamond_units"))
+        .values_list("creator", "total")
+    )
+    moved = 0
+    for creator in CreatorProfile.objects.filter(level_pinned=False).select_related(
+        "level"
+    ):
+        earned = earnings.get(creator.id, 0)
+        target = level_for(earned)
+        if target.id == creator.level_id:
+            continue
+        with transaction.atomic():
+            LevelChange.objects.create(
+                creator=creator,
+                from_level=creator.level,
+                to_level=target,
+                diamonds_30d=earned // DIAMOND_SCALE,
+                reason="Daily recomputation",
+                changed_at=now,
+            )
+            CreatorProfile.objects.filter(id=creator.id).update(level=target)
+        moved += 1
+    logger.info("Level recomputation moved %s creator(s)", moved)
+    return moved
+
+
+@transaction.atomic
+def creator_level_pin(
+    *, creator: CreatorProfile, level: CreatorLevel | None, actor: User, reason: str
+) -> CreatorProfile:
+    """Pin a creator to a level (the recomputation leaves them), or unpin with None."""
+    if not reason.strip():
+        raise ServiceError("A pin needs a reason.", field="reason")
+    creator = CreatorProfile.objects.select_for_update().get(id=creator.id)
+    if level is None:
+        creator.level_pinned = False
+        creator.save(update_fields=["level_pinned"])
+        return creator
+    LevelChange.objects.create(
+        creator=creator,
+        from_level=creator.level,
+        to_level=level,
+        reason=f"Pinned by finance: {reason.strip()}",
+        changed_by=actor,
+    )
+    creator.level = level
+    creator.level_pinned = True
+    creator.save(update_fields=["level", "level_pinned"])
+    return creator
+
+
+@transaction.atomic
+def creators_set_suspended(*, creators, suspended: bool, actor: User | None) -> int:
+    """Suspend creators (no gifts reach them) or lift it; each change in history."""
+    changed = list(creators.select_for_update().exclude(suspended=suspended))
+    for creator in changed:
+        creator.suspended = suspended
+        creator._history_user = actor
+        creator.save(update_fields=["suspended"])
+    return len(changed)

@@ -1,0 +1,41 @@
+import itertools
+
+from catalog.tests.factories import gift_create
+from payouts.models import CreatorLevel, CreatorProfile
+from wallets import services as wallet_services
+from wallets.tests.factories import on_sale, user_create
+
+_sequence = itertools.count(1)
+
+
+def creator_create(**overrides) -> CreatorProfile:
+    user = overrides.pop("user", None) or user_create()
+    fields = {
+        "display_name": f"Creator {user.id}",
+        "follower_count": 5000,
+        "level": CreatorLevel.objects.get(number=1),
+        **overrides,
+    }
+    return CreatorProfile.objects.create(user=user, **fields)
+
+
+def funded_sender(coins: int = 1000, **user_fields):
+    """A user holding `coins` paid coins, bought through the real purchase service."""
+    sender = user_create(**user_fields)
+    n = next(_sequence)
+    bundle, region = on_sale(coins=coins, amount="9.99")
+    wallet_services.purchase_record(
+        user=sender,
+        bundle=bundle,
+        region=region,
+        channel="app",
+        store="apple",
+        receipt=f"accept:fund-{sender.id}-{n}",
+        idempotency_key=f"fund-{n}",
+    )
+    return sender
+
+
+def rose(**overrides):
+    fields = {"slug": "rose", "name": "Rose", "coin_price": 1, **overrides}
+    return gift_create(**fields)

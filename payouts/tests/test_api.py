@@ -1,0 +1,130 @@
+import pytest
+
+from payouts.models import GiftSend
+
+from .factories import creator_create, funded_sender, rose
+
+pytestmark = pytest.mark.django_db
+SENDS = "/api/v1/gift-sends/"
+
+
+def post_send(client, to, key="k1", **overrides):
+    body = {
+        "gift": "rose",
+        "creator": to.id,
+        "quantity": 2,
+        "placement": "live",
+        "stream_id": "stream-9",
+        **overrides,
+    }
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post(SENDS, body, format="json", **headers)
+
+
+@pytest.fixture
+def scene(api_client):
+    sender, creator = funded_sender(100), creator_create(display_name="Mia")
+    rose()
+    api_client.force_authenticate(sender)
+    return sender, creator
+
+
+def test_sending_answers_201_with_the_send_and_the_new_balance(api_client, scene):
+    _, creator = scene
+
+    response = post_send(api_client, creator)
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["gift_send"]["coins"] == 2
+    assert body["gift_send"]["creator_diamonds"] == "1.0000"
+    assert body["wallet"]["coins"] == 98
+
+
+def test_a_repeat_with_the_same_key_answers_200_and_moves_nothing(api_client, scene):
+    _, creator = scene
+    first = post_send(api_client, creator).json()
+
+    again = post_send(api_client, creator, quantity=9)
+
+    assert again.status_code == 200
+    assert again.json()["gift_send"]["id"] == first["gift_send"]["id"]
+    assert again.json()["wallet"]["coins"] == 98
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"gift": "tulip"}, "gift"),
+        ({"creator": 999999}, "creator"),
+        ({"quantity": 0}, "quantity"),
+        ({"quantity": 100}, "quantity"),
+        ({"quantity": "many"}, "quantity"),
+        ({"placement": "radio"}, "placement"),
+        ({"stream_id": ""}, "stream_id"),
+        ({"region": "XX"}, "region"),
+    ],
+)
+def test_bad_input_is_a_400_on_the_field_and_moves_nothing(
+    api_client, scene, overrides, field
+):
+    sender, creator = scene
+
+    response = post_send(api_client, creator, **overrides)
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not GiftSend.objects.exists()
+
+
+def test_missing_idempotency_key_is_a_400(api_client, scene):
+    assert list(post_send(api_client, scene[1], key=None).json()) == ["Idempotency-Key"]
+
+
+def test_too_few_coins_is_a_409_with_the_balance(api_client, scene):
+    _, creator = scene
+
+    response = post_send(api_client, creator, quantity=99)
+    second = post_send(api_client, creator, key="k2", quantity=2)
+
+    assert response.status_code == 201
+    assert second.status_code == 409
+    assert second.json()["code"] == "insufficient_balance"
+    assert second.json()["balance"] == 1
+
+
+def test_leaderboard_lists_rank_name_and_coins(api_client, scene):
+    sender, creator = scene
+    post_send(api_client, creator, quantity=3)
+
+    response = api_client.get("/api/v1/streams/stream-9/leaderboard/", {"limit": 5})
+
+    assert response.json() == [{"rank": 1, "display_name": sender.username, "coins": 3}]
+    assert (
+        api_client.get(
+            "/api/v1/streams/stream-9/leaderboard/", {"limit": 0}
+        ).status_code
+        == 400
+    )
+
+
+def test_creator_earnings_and_gifts(api_client, scene):
+    sender, creator = scene
+    post_send(api_client, creator, quantity=10)
+    api_client.force_authenticate(creator.user)
+
+    earnings = api_client.get("/api/v1/creator/earnings/").json()
+    gifts = api_client.get("/api/v1/creator/gifts/").json()
+
+    assert earnings["diamonds"] == "5.0000"
+    assert earnings["cash_value"] == "0.02"
+    assert earnings["level"]["number"] == 1
+    assert earnings["next_level"]["number"] == 2
+    assert earnings["diamonds_to_next_level"] == "9995.0000"
+    assert earnings["earned_today"] == earnings["earned_30_days"] == "5.0000"
+    assert [g["coins"] for g in gifts["results"]] == [10]
+
+
+def test_non_creators_have_no_earnings(api_client, scene):
+    assert api_client.get("/api/v1/creator/earnings/").status_code == 403
+    assert api_client.get("/api/v1/creator/gifts/").status_code == 403

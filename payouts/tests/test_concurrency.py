@@ -1,0 +1,90 @@
+"""The hot creator: many senders gifting one creator at once, on PostgreSQL."""
+
+from collections import Counter
+
+import pytest
+from django.conf import settings
+
+from payouts import services
+from payouts.models import GiftSend
+from wallets import ledger
+from wallets.ledger import InsufficientBalance
+from wallets.reconciliation import ledger_reconcile
+from wallets.selectors import wallet_balances
+from wallets.tests.test_concurrency import run_in_threads
+
+from .factories import creator_create, funded_sender, rose
+
+pytestmark = [
+    # Serialized rollback puts the migrations' data (levels, roles) back afterwards.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(
+        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+        reason="concurrency needs PostgreSQL (set DATABASE_URL)",
+    ),
+]
+SENDERS, GIFTS_EACH, THREADS = 100, 20, 50
+
+
+def test_a_hundred_senders_gifting_one_creator_apply_each_gift_once():
+    creator = creator_create()
+    gift = rose(coin_price=7)
+    # 100 coins buy 14 roses of 7: every sender runs out partway, so refusals for
+    # balance happen under contention too.
+    senders = [funded_sender(100) for _ in range(SENDERS)]
+
+    def work(thread):
+        outcomes = Counter()
+        for sender in senders[thread::THREADS]:
+            for n in range(GIFTS_EACH):
+                try:
+                    services.gift_send(
+                        sender=sender,
+                        creator=creator,
+                        gift=gift,
+                        quantity=1,
+                        placement="live",
+                        stream_id="hot",
+                        region=None,
+                        idempotency_key=f"{sender.id}-{n}",
+                    )
+                    outcomes["sent"] += 1
+                except InsufficientBalance:
+                    outcomes["refused"] += 1
+        return outcomes
+
+    totals = sum(run_in_threads(THREADS, work), Counter())
+
+    assert totals == {"sent": SENDERS * 14, "refused": SENDERS * (GIFTS_EACH - 14)}
+    assert GiftSend.objects.count() == totals["sent"]
+    stamped = sum(GiftSend.objects.values_list("creator_diamond_units", flat=True))
+    assert wallet_balances(user=creator.user).diamonds == stamped
+    assert all(wallet_balances(user=s).coins == 100 - 14 * 7 for s in senders)
+    assert ledger_reconcile().is_clean
+    ledger.pending_credits_fold_all()
+    assert wallet_balances(user=creator.user).diamonds == stamped
+    assert ledger_reconcile().is_clean
+
+
+def test_concurrent_duplicates_of_one_key_apply_once():
+    creator, gift, sender = creator_create(), rose(), funded_sender(100)
+
+    def work(_):
+        result = services.gift_send(
+            sender=sender,
+            creator=creator,
+            gift=gift,
+            quantity=3,
+            placement="live",
+            stream_id="dup",
+            region=None,
+            idempotency_key="the-one-key",
+        )
+        return result.gift_send.id, result.created
+
+    answers = run_in_threads(30, work)
+
+    assert len({gift_send_id for gift_send_id, _ in answers}) == 1
+    assert sum(created for _, created in answers) == 1
+    assert wallet_balances(user=sender).coins == 97
+    assert ledger_reconcile().is_clean
