@@ -10,6 +10,8 @@ from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
+from accounts.admin_mixins import ReadOnlyAdminMixin
+
 from . import selectors, services
 from .exchange import exchange_backend_class
 from .forms import CoinBundleForm, RateForm
@@ -356,7 +358,7 @@ class PriceStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(BundlePrice)
-class BundlePriceAdmin(ImportExportModelAdmin):
+class BundlePriceAdmin(ReadOnlyAdminMixin, ImportExportModelAdmin):
     """Every price row, the history of each price. Read-only: a price changes by a
     new row, from a bundle's price grid, an import or an applied re-pricing."""
 
@@ -394,15 +396,6 @@ class BundlePriceAdmin(ImportExportModelAdmin):
     @admin.display(description="USD rate", ordering="exchange_rate")
     def rate(self, price):
         return "—" if price.exchange_rate is None else rate_text(price.exchange_rate)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_import_permission(self, request):
         # An import adds rows and never edits one: adding is what it needs.

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from accounts.admin_mixins import ReadOnlyAdminMixin
 from accounts.models import ADULT_AGE
 
 from . import selectors, services
@@ -231,7 +232,7 @@ class CreatorLevelAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(GiftSend)
-class GiftSendAdmin(admin.ModelAdmin):
+class GiftSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "created_at",
@@ -257,12 +258,3 @@ class GiftSendAdmin(admin.ModelAdmin):
     @admin.display(description="Creator diamonds")
     def creator_diamonds(self, send):
         return f"{selectors.diamonds(send.creator_diamond_units):.4f}"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

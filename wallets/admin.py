@@ -8,6 +8,8 @@ from django.urls import path
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from accounts.admin_mixins import ReadOnlyAdminMixin
+
 from . import selectors, services
 from .models import (
     LedgerAccount,
@@ -23,17 +25,8 @@ from .models import (
 Kind = LedgerAccount.Kind
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """For records nobody edits by hand: the ledger and what it derives from."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    pass
 
 
 def _balance_of(kind: str):

@@ -1,8 +1,10 @@
 import re
 
 from drf_spectacular.utils import OpenApiParameter
+from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -36,3 +38,10 @@ class NewestFirst(CursorPagination):
         properties["previous"]["description"] = "URL of the previous page, or null."
         properties["results"]["description"] = "This page's items, newest first."
         return described
+
+
+def created_or_replayed(body, *, created: bool) -> Response:
+    """201 for a new record; 200 with the first result for a replayed key."""
+    return Response(
+        body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    )

@@ -9,7 +9,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.common import IDEMPOTENCY_KEY, NewestFirst, idempotency_key_from
+from accounts.api.common import (
+    IDEMPOTENCY_KEY,
+    NewestFirst,
+    created_or_replayed,
+    idempotency_key_from,
+)
 from wallets.api.views import wallet_data
 
 from .. import selectors, services
@@ -58,10 +63,7 @@ class GiftSendCreateView(APIView):
         body = GiftSendResultSerializer(
             {"gift_send": result.gift_send, "wallet": wallet_data(request.user)}
         ).data
-        return Response(
-            body,
-            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
-        )
+        return created_or_replayed(body, created=result.created)
 
 
 class LeaderboardView(APIView):

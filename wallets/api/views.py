@@ -11,7 +11,12 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.common import IDEMPOTENCY_KEY, NewestFirst, idempotency_key_from
+from accounts.api.common import (
+    IDEMPOTENCY_KEY,
+    NewestFirst,
+    created_or_replayed,
+    idempotency_key_from,
+)
 
 from .. import selectors, services
 from ..models import DIAMOND_SCALE, Purchase, Transfer
@@ -123,10 +128,7 @@ class PurchaseViewSet(
         body = PurchaseResultSerializer(
             {"purchase": result.purchase, "wallet": wallet_data(request.user)}
         ).data
-        return Response(
-            body,
-            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
-        )
+        return created_or_replayed(body, created=result.created)
 
     @extend_schema(
         summary="The signed-in user's purchases, newest first", tags=["purchases"]
