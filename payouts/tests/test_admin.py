@@ -97,3 +97,35 @@ def test_creator_page_shows_balance_and_recent_gifts(client, finance_user):
 def test_gift_sends_are_read_only(admin_client):
     assert admin_client.get("/admin/payouts/giftsend/add/").status_code == 403
     assert admin_client.get("/admin/payouts/giftsend/").status_code == 200
+
+
+def test_gift_sends_filter_by_stream_creator_sender_gift_and_date(admin_client):
+    from payouts.services import gift_send
+
+    from .factories import funded_sender, rose
+
+    mia, noor = creator_create(display_name="Mia"), creator_create(display_name="Noor")
+    gift, sender = rose(), funded_sender(100)
+    for n, (creator, stream) in enumerate([(mia, "s1"), (noor, "s2"), (mia, "s2")]):
+        gift_send(
+            sender=sender,
+            creator=creator,
+            gift=gift,
+            quantity=1,
+            placement="live",
+            stream_id=stream,
+            region=None,
+            idempotency_key=f"k{n}",
+        )
+
+    def count(query):
+        response = admin_client.get("/admin/payouts/giftsend/", query)
+        assert response.status_code == 200, query
+        return len(response.context["cl"].result_list)
+
+    assert count({"stream_id": "s2"}) == 2
+    assert count({"creator__id__exact": mia.id}) == 2
+    assert count({"sender__id__exact": sender.id}) == 3
+    assert count({"gift__id__exact": gift.id}) == 3
+    assert count({"created_at__gte": "2000-01-01 00:00:00+00:00"}) == 3
+    assert count({"q": "Noor"}) == 1
