@@ -262,3 +262,12 @@ RATES_CACHE_TIMEOUT = 0
 # Until finance keeps dated cash rates, the value shown for a creator's diamonds.
 DIAMOND_CASH_RATE = os.environ.get("DIAMOND_CASH_RATE", "0.005")
 DIAMOND_CASH_CURRENCY = os.environ.get("DIAMOND_CASH_CURRENCY", "USD")
+
+# The payout provider adapter (see payouts/providers.py) and the sandbox's signing key.
+PAYOUT_PROVIDER = os.environ.get(
+    "PAYOUT_PROVIDER", "payouts.providers.SandboxPayoutProvider"
+)
+PAYOUT_PROVIDER_SANDBOX_SECRET = os.environ.get(
+    "PAYOUT_PROVIDER_SANDBOX_SECRET", "sandbox-payout-secret"
+)
+PAYOUT_BATCH_SIZE = env_int("PAYOUT_BATCH_SIZE", 50)

@@ -1,13 +1,16 @@
+import datetime
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery, Sum
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.admin_mixins import ReadOnlyAdminMixin
+from accounts.errors import ServiceError
 from accounts.models import ADULT_AGE
 
 from . import selectors, services
@@ -15,8 +18,13 @@ from .models import (
     MIN_FOLLOWERS_TO_RECEIVE,
     CreatorLevel,
     CreatorProfile,
+    DiamondCashRate,
     GiftSend,
     LevelChange,
+    Payout,
+    PayoutEvent,
+    PayoutRules,
+    SandboxPayoutRecord,
 )
 
 
@@ -258,3 +266,323 @@ class GiftSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Creator diamonds")
     def creator_diamonds(self, send):
         return f"{selectors.diamonds(send.creator_diamond_units):.4f}"
+
+
+class QueueFilter(admin.SimpleListFilter):
+    """Opens on what waits for the signed-in finance user."""
+
+    title = "queue"
+    parameter_name = "queue"
+    WAITING = "mine"
+
+    def lookups(self, request, model_admin):
+        return [
+            (self.WAITING, "Waiting for me"),
+            ("moving", "Approved or processing"),
+            ("failed", "Failed"),
+            ("done", "Paid, rejected or returned"),
+            ("all", "All"),
+        ]
+
+    def value(self):
+        return super().value() or self.WAITING
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string(
+                    {self.parameter_name: lookup}
+                ),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        status = Payout.Status
+        if self.value() == self.WAITING:
+            # A payout waiting for a second approval waits for everyone but the first.
+            return queryset.filter(
+                Q(status=status.REQUESTED)
+                | (
+                    Q(status=status.AWAITING_SECOND_APPROVAL)
+                    & ~Q(first_approver=request.user)
+                )
+            ).exclude(requester=request.user)
+        groups = {
+            "moving": [status.APPROVED, status.PROCESSING],
+            "failed": [status.FAILED],
+            "done": [status.PAID, status.REJECTED, status.RETURNED],
+        }
+        if self.value() in groups:
+            return queryset.filter(status__in=groups[self.value()])
+        return queryset
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Shown to the creator and kept in the payout's history.",
+    )
+
+
+class PayoutEventInline(admin.TabularInline):
+    model = PayoutEvent
+    fields = ("at", "from_status", "to_status", "actor", "note")
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+
+
+@admin.register(Payout)
+class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "reference",
+        "creator",
+        "level",
+        "diamonds",
+        "cash",
+        "account_age",
+        "earned_30_days",
+        "risk",
+        "status",
+        "requested_at",
+    )
+    list_filter = (QueueFilter, "status", "currency")
+    list_select_related = ("creator__user", "creator__level")
+    search_fields = ("=reference", "creator__display_name", "=creator__user__username")
+    ordering = ("requested_at", "id")
+    show_full_result_count = False
+    actions = ("approve", "reject", "retry", "give_back")
+    inlines = (PayoutEventInline,)
+    fields = (
+        "reference",
+        "creator",
+        "status",
+        "diamonds",
+        "cash",
+        "rate",
+        "gross_amount",
+        "fee_amount",
+        "net_amount",
+        "needs_second_approval",
+        "first_approver",
+        "second_approver",
+        "method",
+        "destination",
+        "risk",
+        "earnings_history",
+        "provider_id",
+        "failure_reason",
+        "requested_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        now = timezone.now()
+        gifts = GiftSend.objects.filter(creator=OuterRef("creator"))
+
+        def earned_since(days):
+            window = gifts.filter(created_at__gte=now - datetime.timedelta(days=days))
+            return Subquery(
+                window.values("creator")
+                .annotate(total=Sum("creator_diamond_units"))
+                .values("total")[:1]
+            )
+
+        top_sender = Subquery(
+            gifts.filter(created_at__gte=now - datetime.timedelta(days=30))
+            .values("sender")
+            .annotate(total=Sum("creator_diamond_units"))
+            .order_by("-total")
+            .values("total")[:1]
+        )
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                earned_30=earned_since(30),
+                earned_7=earned_since(7),
+                top_sender_30=top_sender,
+                cooloff_days=Subquery(
+                    PayoutRules.objects.filter(currency=OuterRef("currency")).values(
+                        "method_cooloff_days"
+                    )[:1]
+                ),
+            )
+        )
+
+    @admin.display(description="Level")
+    def level(self, payout):
+        return payout.creator.level.number
+
+    @admin.display(description="Diamonds")
+    def diamonds(self, payout):
+        return f"{selectors.diamonds(payout.diamond_units):,.0f}"
+
+    @admin.display(description="Cash", ordering="net_amount")
+    def cash(self, payout):
+        return f"{payout.net_amount:,} {payout.currency}"
+
+    @admin.display(description="Account age")
+    def account_age(self, payout):
+        return f"{(timezone.now() - payout.creator.user.date_joined).days} days"
+
+    @admin.display(description="Earned in 30 days")
+    def earned_30_days(self, payout):
+        return f"{selectors.diamonds(payout.earned_30 or 0):,.0f}"
+
+    @admin.display(description="Risk")
+    def risk(self, payout):
+        flags = selectors.payout_risk_flags(
+            payout=payout,
+            earned_30=getattr(payout, "earned_30", 0) or 0,
+            earned_7=getattr(payout, "earned_7", 0) or 0,
+            top_sender_30=getattr(payout, "top_sender_30", 0) or 0,
+            cooloff_days=getattr(payout, "cooloff_days", None) or 0,
+        )
+        if not flags:
+            return "—"
+        return format_html_join(
+            " ", '<span class="risk-flag">⚠ {}</span>', ((f,) for f in flags)
+        )
+
+    @admin.display(description="Earnings, last 30 days")
+    def earnings_history(self, payout):
+        rows = selectors.daily_earnings(creator=payout.creator, days=30)
+        if not rows:
+            return "No gifts in 30 days."
+        return format_html(
+            "<table><tr><th>Day</th><th>Gifts</th><th>Diamonds</th></tr>{}</table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (day, count, f"{selectors.diamonds(units):,.2f}")
+                    for day, count, units in rows
+                ),
+            ),
+        )
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("payouts.approve_payout")
+
+    def _each(self, request, queryset, verb, call):
+        done = 0
+        for payout in queryset:
+            try:
+                call(payout)
+            except ServiceError as refusal:
+                self.message_user(
+                    request, f"{payout.reference}: {refusal.message}", messages.ERROR
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(request, f"{verb} {done} payout(s).", messages.SUCCESS)
+
+    @admin.action(description="Approve selected payouts", permissions=["approve"])
+    def approve(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "Approved",
+            lambda payout: services.payout_approve(payout=payout, actor=request.user),
+        )
+
+    @admin.action(
+        description="Reject selected payouts (with one reason)", permissions=["approve"]
+    )
+    def reject(self, request, queryset):
+        form = RejectForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            self._each(
+                request,
+                queryset,
+                "Rejected",
+                lambda payout: services.payout_reject(
+                    payout=payout, actor=request.user, reason=reason
+                ),
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/payouts/payout/reject.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Reject payouts",
+                "opts": self.model._meta,
+                "payouts": queryset,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    @admin.action(description="Retry selected failed payouts", permissions=["approve"])
+    def retry(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "Queued again",
+            lambda payout: services.payout_retry(payout=payout, actor=request.user),
+        )
+
+    @admin.action(
+        description="Return diamonds of selected failed payouts",
+        permissions=["approve"],
+    )
+    def give_back(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "Returned",
+            lambda payout: services.payout_return(payout=payout, actor=request.user),
+        )
+
+
+@admin.register(DiamondCashRate)
+class DiamondCashRateAdmin(admin.ModelAdmin):
+    list_display = ("currency", "rate", "effective_at", "created_by", "created_at")
+    list_filter = ("currency",)
+    fields = ("currency", "rate", "effective_at")
+
+    def save_model(self, request, obj, form, change):
+        obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+    def has_change_permission(self, request, obj=None):
+        # A new rate is a new row: the old one explains past payouts.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PayoutRules)
+class PayoutRulesAdmin(SimpleHistoryAdmin):
+    list_display = (
+        "currency",
+        "minimum_cashout",
+        "fee_fixed",
+        "fee_percent",
+        "daily_maximum",
+        "second_approval_from",
+        "method_cooloff_days",
+    )
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SandboxPayoutRecord)
+class SandboxPayoutRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = (
+        "reference",
+        "outcome",
+        "amount",
+        "currency",
+        "times_received",
+        "times_paid",
+    )
+    search_fields = ("=reference",)

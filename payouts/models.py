@@ -320,3 +320,254 @@ class StreamGifter(models.Model):
 
     def __str__(self):
         return f"{self.stream_id}: {self.sender} {self.coins} coins"
+
+
+class DiamondCashRate(models.Model):
+    """What one diamond is worth in a payout currency from `effective_at` on.
+
+    Append-only: a new rate is a new row; a payout stamps the rate it used.
+    """
+
+    currency = models.CharField(max_length=3, default="USD")
+    rate = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        validators=[MinValueValidator(Decimal("0.000001"))],
+        help_text="Cash per diamond, e.g. 0.005.",
+    )
+    effective_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["currency", "-effective_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rate__gt=0), name="payouts_diamondcashrate_rate_positive"
+            ),
+            models.UniqueConstraint(
+                fields=["currency", "effective_at"],
+                name="payouts_diamondcashrate_one_per_moment",
+            ),
+        ]
+
+    def __str__(self):
+        return (
+            f"1 diamond = {self.rate} {self.currency} from {self.effective_at:%Y-%m-%d}"
+        )
+
+
+class PayoutRules(models.Model):
+    """Limits and fees of payouts in one currency, edited by finance with history."""
+
+    currency = models.CharField(max_length=3, unique=True)
+    minimum_cashout = models.DecimalField(
+        max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
+    )
+    fee_fixed = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    fee_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("50"))],
+    )
+    daily_maximum = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        help_text="Most one creator may cash out per UTC day (gross).",
+    )
+    second_approval_from = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        help_text="Payouts of this gross amount or more need a second approver.",
+    )
+    method_cooloff_days = models.PositiveSmallIntegerField(
+        default=5, help_text="Days after a payout-method change before paying to it."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "payout rules"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(minimum_cashout__gt=0, fee_fixed__gte=0)
+                & Q(fee_percent__gte=0, fee_percent__lte=50)
+                & Q(daily_maximum__gte=F("minimum_cashout")),
+                name="payouts_payoutrules_amounts_sane",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Payout rules ({self.currency})"
+
+
+class Payout(models.Model):
+    """A creator's cash-out: diamonds held from request, paid or returned at the end.
+
+    The rate, fee and cash amounts are stamped at request; every change of state is
+    a `PayoutEvent` with who, when and why.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Requested"
+        AWAITING_SECOND_APPROVAL = "awaiting_second", "Awaiting second approval"
+        APPROVED = "approved", "Approved"
+        PROCESSING = "processing", "Processing"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        REJECTED = "rejected", "Rejected"
+        RETURNED = "returned", "Returned to creator"
+
+    OPEN = (
+        Status.REQUESTED,
+        Status.AWAITING_SECOND_APPROVAL,
+        Status.APPROVED,
+        Status.PROCESSING,
+        Status.FAILED,
+    )
+
+    creator = models.ForeignKey(
+        CreatorProfile, on_delete=models.PROTECT, related_name="payouts"
+    )
+    # The creator's user, kept here so the database itself can refuse self-approval.
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    diamond_units = models.PositiveBigIntegerField()
+    currency = models.CharField(max_length=3)
+    rate = models.DecimalField(max_digits=12, decimal_places=6)
+    gross_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    fee_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    net_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    needs_second_approval = models.BooleanField(default=False)
+    method = models.CharField(max_length=8, choices=CreatorProfile.PayoutMethod.choices)
+    destination = models.CharField(max_length=120, help_text="E-mail or IBAN paid to.")
+    method_changed_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.REQUESTED
+    )
+    reference = models.CharField(max_length=40, unique=True)
+    idempotency_key = models.CharField(max_length=200)
+    first_approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    second_approver = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    provider_id = models.CharField(max_length=80, blank=True)
+    failure_reason = models.CharField(max_length=200, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["requested_at", "id"]
+        permissions = [("approve_payout", "Can approve, reject and retry payouts")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["creator", "idempotency_key"], name="payouts_payout_key_once"
+            ),
+            models.UniqueConstraint(
+                fields=["creator"],
+                condition=Q(
+                    status__in=[
+                        "requested",
+                        "awaiting_second",
+                        "approved",
+                        "processing",
+                        "failed",
+                    ]
+                ),
+                name="payouts_payout_one_open_per_creator",
+            ),
+            models.CheckConstraint(
+                condition=Q(diamond_units__gt=0, net_amount__gt=0)
+                & Q(gross_amount=F("fee_amount") + F("net_amount")),
+                name="payouts_payout_amounts_add_up",
+            ),
+            models.CheckConstraint(
+                condition=Q(second_approver__isnull=True)
+                | ~Q(second_approver=F("first_approver")),
+                name="payouts_payout_second_approver_differs",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(first_approver__isnull=True) | ~Q(first_approver=F("requester"))
+                )
+                & (
+                    Q(second_approver__isnull=True) | ~Q(second_approver=F("requester"))
+                ),
+                name="payouts_payout_not_approved_by_requester",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "requested_at"], name="payouts_payout_queue"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Payout {self.reference}: {self.net_amount} {self.currency}"
+
+
+class PayoutEvent(models.Model):
+    """One step in a payout's life: the audit trail. Append-only."""
+
+    payout = models.ForeignKey(Payout, on_delete=models.PROTECT, related_name="events")
+    from_status = models.CharField(
+        max_length=16, choices=Payout.Status.choices, blank=True
+    )
+    to_status = models.CharField(max_length=16, choices=Payout.Status.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    note = models.TextField(blank=True)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.payout.reference}: {self.from_status or '—'} → {self.to_status}"
+
+
+class SandboxPayoutRecord(models.Model):
+    """What the sandbox payout provider was sent, per payout reference.
+
+    It pays a reference at most once however often it is sent, like a real batch
+    payout API keyed by the sender's item id; `times_received` counts the sends.
+    """
+
+    reference = models.CharField(max_length=40, unique=True)
+    outcome = models.CharField(max_length=8)
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    currency = models.CharField(max_length=3)
+    times_received = models.PositiveIntegerField(default=0)
+    times_paid = models.PositiveIntegerField(default=0)
+    first_received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.reference}: {self.outcome} ×{self.times_received}"

@@ -2,7 +2,8 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Sum
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from wallets.models import DIAMOND_SCALE
@@ -56,4 +57,36 @@ def creator_earnings(*, creator: CreatorProfile, now: datetime.datetime | None =
         earned_30d_units=earned_since(now - datetime.timedelta(days=30)),
         earned_7d_units=earned_since(now - datetime.timedelta(days=7)),
         earned_today_units=earned_since(day_start),
+    )
+
+
+def payout_risk_flags(
+    *, payout, earned_30: int, earned_7: int, top_sender_30: int, cooloff_days: int
+):
+    """What a finance reviewer should look at twice before approving."""
+    now = timezone.now()
+    flags = []
+    if (now - payout.creator.user.date_joined).days < 30:
+        flags.append("new creator")
+    # A spike: the last week's daily average over twice the month's.
+    if earned_30 and earned_7 / 7 > 2 * earned_30 / 30:
+        flags.append("earnings spike")
+    if earned_30 and top_sender_30 * 2 > earned_30:
+        flags.append("most earnings from one sender")
+    changed = payout.creator.payout_method_changed_at
+    if changed and now - changed < datetime.timedelta(days=cooloff_days):
+        flags.append("payout method changed recently")
+    return flags
+
+
+def daily_earnings(*, creator: CreatorProfile, days: int):
+    """(day, gifts, diamond units) for each day with gifts, newest first."""
+    since = timezone.now() - datetime.timedelta(days=days)
+    return list(
+        GiftSend.objects.filter(creator=creator, created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(gifts=Count("id"), units=Sum("creator_diamond_units"))
+        .order_by("-day")
+        .values_list("day", "gifts", "units")
     )

@@ -156,6 +156,9 @@ class Transfer(models.Model):
         GIFT = "gift", "Gift"
         GIFT_EARNING = "gift_earning", "Gift earning"
         GIFT_PLATFORM_SHARE = "gift_platform_share", "Platform share of a gift"
+        PAYOUT_HOLD = "payout_hold", "Held for a payout"
+        PAYOUT_RELEASE = "payout_release", "Payout hold released"
+        PAYOUT = "payout", "Paid out"
 
     debit_account = models.ForeignKey(
         LedgerAccount, on_delete=models.PROTECT, related_name="debits"

@@ -1,9 +1,11 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from catalog.models import Gift, Region
 from wallets.api.serializers import WalletSerializer
 
-from ..models import CreatorProfile, GiftSend
+from ..models import CreatorProfile, GiftSend, Payout
 from ..selectors import diamonds
 
 
@@ -148,4 +150,85 @@ class CreatorEarningsSerializer(serializers.Serializer):
         max_digits=24,
         decimal_places=4,
         help_text="Diamonds earned in the last 30 days.",
+    )
+
+
+class PayoutCreateSerializer(serializers.Serializer):
+    diamonds = serializers.DecimalField(
+        max_digits=20,
+        decimal_places=4,
+        min_value=Decimal("0.0001"),
+        required=False,
+        help_text="How many diamonds to cash out; leave out with `all`.",
+    )
+    all = serializers.BooleanField(
+        default=False, help_text="Cash out the whole diamond balance."
+    )
+    currency = serializers.ChoiceField(
+        choices=["USD"], default="USD", help_text="Payout currency."
+    )
+
+    def validate(self, data):
+        if data["all"] == ("diamonds" in data):
+            raise serializers.ValidationError(
+                {"diamonds": ["Give a number of diamonds, or all: true (not both)."]}
+            )
+        return data
+
+
+class PayoutSerializer(serializers.ModelSerializer):
+    diamonds = serializers.SerializerMethodField(help_text="Diamonds cashed out.")
+
+    class Meta:
+        model = Payout
+        fields = [
+            "id",
+            "reference",
+            "status",
+            "diamonds",
+            "currency",
+            "rate",
+            "gross_amount",
+            "fee_amount",
+            "net_amount",
+            "method",
+            "requested_at",
+            "updated_at",
+        ]
+        extra_kwargs = {
+            "id": {"help_text": "Payout id."},
+            "reference": {"help_text": "Reference the provider is given."},
+            "status": {"help_text": "Where the payout is in its life."},
+            "currency": {"help_text": "Payout currency."},
+            "rate": {"help_text": "Cash per diamond, as stamped at request."},
+            "gross_amount": {"help_text": "Diamonds × rate, rounded down to the cent."},
+            "fee_amount": {"help_text": "Fixed fee plus percent fee."},
+            "net_amount": {"help_text": "What is sent: gross − fee."},
+            "method": {"help_text": "paypal or bank."},
+            "requested_at": {"help_text": "When it was asked for."},
+            "updated_at": {"help_text": "Last change."},
+        }
+
+    def get_diamonds(self, payout) -> str:
+        return f"{diamonds(payout.diamond_units):.4f}"
+
+
+class PayoutResultSerializer(serializers.Serializer):
+    payout = PayoutSerializer(help_text="The payout (or the first one for this key).")
+
+
+class ProviderCallbackSerializer(serializers.Serializer):
+    reference = serializers.CharField(max_length=40, help_text="The payout reference.")
+    status = serializers.ChoiceField(choices=["paid", "failed"], help_text="Outcome.")
+    provider_id = serializers.CharField(
+        max_length=80, required=False, default="", help_text="The provider's id."
+    )
+    reason = serializers.CharField(
+        max_length=200, required=False, default="", help_text="Why it failed."
+    )
+
+
+class ProviderCallbackResultSerializer(serializers.Serializer):
+    recorded = serializers.BooleanField(
+        help_text="False when the payout was not processing (already final): no change."
     )

@@ -1,11 +1,17 @@
 from django.urls import path
+from rest_framework.routers import SimpleRouter
 
 from .views import (
     CreatorEarningsView,
     CreatorGiftListView,
     GiftSendCreateView,
     LeaderboardView,
+    PayoutViewSet,
+    ProviderCallbackView,
 )
+
+router = SimpleRouter()
+router.register("payouts", PayoutViewSet, basename="payout")
 
 urlpatterns = [
     path("gift-sends/", GiftSendCreateView.as_view(), name="gift-send-create"),
@@ -16,4 +22,10 @@ urlpatterns = [
     ),
     path("creator/earnings/", CreatorEarningsView.as_view(), name="creator-earnings"),
     path("creator/gifts/", CreatorGiftListView.as_view(), name="creator-gifts"),
+    path(
+        "payouts/provider-callback/",
+        ProviderCallbackView.as_view(),
+        name="payout-provider-callback",
+    ),
+    *router.urls,
 ]

@@ -1,8 +1,10 @@
 from decimal import ROUND_DOWN, Decimal
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
@@ -16,9 +18,11 @@ from accounts.api.common import (
     idempotency_key_from,
 )
 from wallets.api.views import wallet_data
+from wallets.models import DIAMOND_SCALE
 
 from .. import selectors, services
-from ..models import CreatorProfile, GiftSend
+from ..models import CreatorProfile, GiftSend, Payout
+from ..providers import PayoutResult, payout_provider
 from .serializers import (
     CreatorEarningsSerializer,
     GiftSendCreateSerializer,
@@ -26,7 +30,16 @@ from .serializers import (
     GiftSendSerializer,
     LeaderboardEntrySerializer,
     LeaderboardQuerySerializer,
+    PayoutCreateSerializer,
+    PayoutResultSerializer,
+    PayoutSerializer,
+    ProviderCallbackResultSerializer,
+    ProviderCallbackSerializer,
 )
+
+
+class NewestFirstRequested(NewestFirst):
+    ordering = ("-requested_at", "-id")
 
 
 class GiftSendCreateView(APIView):
@@ -175,3 +188,111 @@ class CreatorGiftListView(ListAPIView):
             return GiftSend.objects.none()
         creator = _signed_in_creator(self.request)
         return GiftSend.objects.filter(creator=creator).select_related("gift")
+
+
+class PayoutViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = PayoutSerializer
+    pagination_class = NewestFirstRequested
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Payout.objects.none()
+        return Payout.objects.filter(creator=_signed_in_creator(self.request))
+
+    @extend_schema(
+        summary="Ask to cash out diamonds",
+        description=(
+            "Holds the diamonds and stamps the rate, fee and cash amount; finance then "
+            "approves. A repeat with the same `Idempotency-Key` returns the first "
+            "payout with `200`."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        request=PayoutCreateSerializer,
+        responses={
+            status.HTTP_201_CREATED: PayoutResultSerializer,
+            status.HTTP_200_OK: PayoutResultSerializer,
+            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
+                description="Below the minimum, above the balance or the daily "
+                "maximum, not verified, no payout method."
+            ),
+            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+            status.HTTP_409_CONFLICT: OpenApiResponse(
+                description="A payout is already in progress."
+            ),
+        },
+        tags=["payouts"],
+    )
+    def create(self, request):
+        creator = _signed_in_creator(request)
+        key = idempotency_key_from(request)
+        form = PayoutCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        units = None
+        if not form.validated_data["all"]:
+            units = int(form.validated_data["diamonds"] * DIAMOND_SCALE)
+        result = services.payout_request(
+            creator=creator,
+            diamond_units=units,
+            currency=form.validated_data["currency"],
+            idempotency_key=key,
+        )
+        body = PayoutResultSerializer({"payout": result.payout}).data
+        return created_or_replayed(body, created=result.created)
+
+    @extend_schema(
+        summary="The signed-in creator's payouts, newest first", tags=["payouts"]
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(summary="One of the signed-in creator's payouts", tags=["payouts"])
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class ProviderCallbackView(APIView):
+    """Server-to-server: the payout provider reports a result, signed."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="The payout provider's status callback",
+        description="Signed: `X-Provider-Signature` is the HMAC-SHA256 of the raw "
+        "body. A bad signature is refused and changes nothing.",
+        parameters=[
+            OpenApiParameter(
+                "X-Provider-Signature",
+                location=OpenApiParameter.HEADER,
+                required=True,
+                description="HMAC-SHA256 of the raw body, hex.",
+            )
+        ],
+        request=ProviderCallbackSerializer,
+        responses={
+            status.HTTP_200_OK: ProviderCallbackResultSerializer,
+            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Bad signature."),
+        },
+        auth=[],
+        tags=["payouts"],
+    )
+    def post(self, request):
+        signature = request.headers.get("X-Provider-Signature", "")
+        if not payout_provider().verify_callback(request.body, signature):
+            raise PermissionDenied("Bad signature.")
+        form = ProviderCallbackSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        recorded = services.payout_record_result(
+            result=PayoutResult(
+                reference=data["reference"],
+                paid=data["status"] == "paid",
+                provider_id=data["provider_id"],
+                reason=data["reason"],
+            )
+        )
+        return Response(ProviderCallbackResultSerializer({"recorded": recorded}).data)

@@ -1,8 +1,12 @@
 import itertools
 
+from django.db import transaction
+
 from catalog.tests.factories import gift_create
 from payouts.models import CreatorLevel, CreatorProfile
+from wallets import ledger
 from wallets import services as wallet_services
+from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
 from wallets.tests.factories import on_sale, user_create
 
 _sequence = itertools.count(1)
@@ -39,3 +43,24 @@ def funded_sender(coins: int = 1000, **user_fields):
 def rose(**overrides):
     fields = {"slug": "rose", "name": "Rose", "coin_price": 1, **overrides}
     return gift_create(**fields)
+
+
+def rich_creator(diamonds: int = 100_000, **overrides) -> CreatorProfile:
+    """A verified creator with PayPal and `diamonds` whole diamonds to cash out."""
+    fields = {
+        "verification": CreatorProfile.Verification.VERIFIED,
+        "payout_method": CreatorProfile.PayoutMethod.PAYPAL,
+        "paypal_email": "creator@example.com",
+        **overrides,
+    }
+    creator = creator_create(**fields)
+    with transaction.atomic():
+        ledger.transfer_post(
+            debit=ledger.system_account(LedgerAccount.Kind.DIAMOND_ISSUANCE),
+            credit=ledger.user_account(creator.user, LedgerAccount.Kind.DIAMONDS),
+            amount=diamonds * DIAMOND_SCALE,
+            kind=Transfer.Kind.GIFT_EARNING,
+            reference=f"test-earnings:{creator.id}",
+            idempotency_key=f"test-earnings:{creator.id}",
+        )
+    return creator

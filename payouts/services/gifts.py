@@ -3,7 +3,6 @@ import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from accounts.errors import ServiceError
@@ -12,11 +11,9 @@ from catalog.models import Gift, Region
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
 
-from .models import (
-    CreatorLevel,
+from ..models import (
     CreatorProfile,
     GiftSend,
-    LevelChange,
     StreamGifter,
 )
 
@@ -204,91 +201,3 @@ def _leaderboard_add(*, stream_id: str, sender: User, coins: int, now) -> None:
             "reached_at = EXCLUDED.reached_at",
             [stream_id, sender.id, coins, now],
         )
-
-
-def diamonds_earned_since(*, creator: CreatorProfile, since: datetime.datetime) -> int:
-    """Diamond units the creator earned from gifts since `since`."""
-    total = GiftSend.objects.filter(creator=creator, created_at__gte=since).aggregate(
-        total=Sum("creator_diamond_units")
-    )["total"]
-    return total or 0
-
-
-def level_for(diamonds_30d: int) -> CreatorLevel:
-    """The highest level whose threshold the trailing earnings reach."""
-    whole = diamonds_30d // DIAMOND_SCALE
-    level = (
-        CreatorLevel.objects.filter(min_diamonds_30d__lte=whole)
-        .order_by("-min_diamonds_30d")
-        .first()
-    )
-    return level or CreatorLevel.objects.order_by("number").first()
-
-
-def creator_levels_recompute(*, now: datetime.datetime | None = None) -> int:
-    """Move each unpinned creator to the level their last 30 days earn; count moves."""
-    now = now or timezone.now()
-    since = now - datetime.timedelta(days=30)
-    earnings = dict(
-        GiftSend.objects.filter(created_at__gte=since)
-        .values("creator")
-        .annotate(total=Sum("creator_diamond_units"))
-        .values_list("creator", "total")
-    )
-    moved = 0
-    for creator in CreatorProfile.objects.filter(level_pinned=False).select_related(
-        "level"
-    ):
-        earned = earnings.get(creator.id, 0)
-        target = level_for(earned)
-        if target.id == creator.level_id:
-            continue
-        with transaction.atomic():
-            LevelChange.objects.create(
-                creator=creator,
-                from_level=creator.level,
-                to_level=target,
-                diamonds_30d=earned // DIAMOND_SCALE,
-                reason="Daily recomputation",
-                changed_at=now,
-            )
-            CreatorProfile.objects.filter(id=creator.id).update(level=target)
-        moved += 1
-    logger.info("Level recomputation moved %s creator(s)", moved)
-    return moved
-
-
-@transaction.atomic
-def creator_level_pin(
-    *, creator: CreatorProfile, level: CreatorLevel | None, actor: User, reason: str
-) -> CreatorProfile:
-    """Pin a creator to a level (the recomputation leaves them), or unpin with None."""
-    if not reason.strip():
-        raise ServiceError("A pin needs a reason.", field="reason")
-    creator = CreatorProfile.objects.select_for_update().get(id=creator.id)
-    if level is None:
-        creator.level_pinned = False
-        creator.save(update_fields=["level_pinned"])
-        return creator
-    LevelChange.objects.create(
-        creator=creator,
-        from_level=creator.level,
-        to_level=level,
-        reason=f"Pinned by finance: {reason.strip()}",
-        changed_by=actor,
-    )
-    creator.level = level
-    creator.level_pinned = True
-    creator.save(update_fields=["level", "level_pinned"])
-    return creator
-
-
-@transaction.atomic
-def creators_set_suspended(*, creators, suspended: bool, actor: User | None) -> int:
-    """Suspend creators (no gifts reach them) or lift it; each change in history."""
-    changed = list(creators.select_for_update().exclude(suspended=suspended))
-    for creator in changed:
-        creator.suspended = suspended
-        creator._history_user = actor
-        creator.save(update_fields=["suspended"])
-    return len(changed)

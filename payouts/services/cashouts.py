@@ -1,0 +1,417 @@
+"""Cash-outs: a creator's request, the approval queue's transitions, and processing.
+
+Amounts (written down in docs/payouts.md and tested):
+- gross = diamonds × rate, rounded down to the cent: nobody is paid a fraction of a
+  cent they did not earn;
+- fee = fixed fee + gross × fee percent, the percent part rounded up to the cent;
+- net = gross − fee, exactly: what the provider sends.
+"""
+
+import datetime
+import logging
+import uuid
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.errors import ServiceError
+from accounts.models import User
+from wallets import ledger
+from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
+
+from ..models import (
+    CreatorProfile,
+    DiamondCashRate,
+    Payout,
+    PayoutEvent,
+    PayoutRules,
+)
+from ..providers import PayoutItem, PayoutResult, payout_provider
+
+logger = logging.getLogger(__name__)
+Kind = LedgerAccount.Kind
+Status = Payout.Status
+CENT = Decimal("0.01")
+APPROVE_PERMISSION = "payouts.approve_payout"
+# A payout still processing after this long is handed to the provider again; the
+# provider pays a reference once, so a second send is safe.
+STUCK_AFTER = datetime.timedelta(minutes=10)
+
+
+class PayoutRefused(ServiceError):
+    code = "payout_refused"
+
+
+class InvalidTransition(ServiceError):
+    status_code = 409
+    code = "invalid_transition"
+
+
+class NotAllowed(ServiceError):
+    status_code = 403
+    code = "not_allowed"
+
+
+@dataclass(frozen=True)
+class PayoutRequestResult:
+    payout: Payout
+    created: bool
+
+
+def cash_rate_current(*, currency: str, when) -> DiamondCashRate | None:
+    return (
+        DiamondCashRate.objects.filter(currency=currency, effective_at__lte=when)
+        .order_by("-effective_at", "-id")
+        .first()
+    )
+
+
+def payout_quote(
+    *, diamond_units: int, rate: Decimal, rules: PayoutRules
+) -> tuple[Decimal, Decimal, Decimal]:
+    """(gross, fee, net) in the payout currency; see the module docstring."""
+    gross = (Decimal(diamond_units) / DIAMOND_SCALE * rate).quantize(CENT, ROUND_DOWN)
+    percent_part = (gross * rules.fee_percent / 100).quantize(CENT, ROUND_UP)
+    fee = rules.fee_fixed + percent_part
+    return gross, fee, gross - fee
+
+
+def _destination(creator: CreatorProfile) -> str:
+    if creator.payout_method == CreatorProfile.PayoutMethod.PAYPAL:
+        return creator.paypal_email
+    return creator.bank_iban
+
+
+def payout_request(
+    *,
+    creator: CreatorProfile,
+    diamond_units: int | None,
+    currency: str = "USD",
+    idempotency_key: str,
+    now: datetime.datetime | None = None,
+) -> PayoutRequestResult:
+    """Hold `diamond_units` of the creator's diamonds (None: all) for a cash-out.
+
+    Refused, with the reason, for an unverified creator, no payout method, an amount
+    below the minimum or above the balance or past the daily maximum, or when the
+    creator already has a payout open.
+    """
+    now = now or timezone.now()
+    replay = Payout.objects.filter(
+        creator=creator, idempotency_key=idempotency_key
+    ).first()
+    if replay is not None:
+        return PayoutRequestResult(replay, created=False)
+    if creator.verification != CreatorProfile.Verification.VERIFIED:
+        raise PayoutRefused(
+            "Verify your identity before cashing out.", code="not_verified"
+        )
+    if not creator.payout_method:
+        raise PayoutRefused("Add a payout method before cashing out.", code="no_method")
+    rules = PayoutRules.objects.filter(currency=currency).first()
+    rate = cash_rate_current(currency=currency, when=now)
+    if rules is None or rate is None:
+        raise PayoutRefused(f"Payouts in {currency} are not offered.", field="currency")
+    if diamond_units is not None and diamond_units <= 0:
+        raise PayoutRefused("Ask for a positive number of diamonds.", field="diamonds")
+
+    with transaction.atomic():
+        # One request per creator at a time: the open-payout and daily checks below
+        # then see every earlier request.
+        CreatorProfile.objects.select_for_update().filter(id=creator.id).get()
+        replay = Payout.objects.filter(
+            creator=creator, idempotency_key=idempotency_key
+        ).first()
+        if replay is not None:
+            return PayoutRequestResult(replay, created=False)
+        if Payout.objects.filter(creator=creator, status__in=Payout.OPEN).exists():
+            raise PayoutRefused(
+                "You already have a payout in progress.",
+                code="payout_open",
+                status_code=409,
+            )
+        account = ledger.user_account(creator.user, Kind.DIAMONDS)
+        # Earnings still pending count: fold them in before taking diamonds out.
+        ledger.pending_credits_fold(account_id=account.id)
+        balance = LedgerAccount.objects.select_for_update().get(id=account.id).balance
+        units = balance if diamond_units is None else diamond_units
+        if units > balance or units <= 0:
+            raise PayoutRefused(
+                f"You have {Decimal(balance) / DIAMOND_SCALE:.4f} diamonds.",
+                field="diamonds",
+            )
+        gross, fee, net = payout_quote(diamond_units=units, rate=rate.rate, rules=rules)
+        if gross < rules.minimum_cashout:
+            raise PayoutRefused(
+                f"The minimum cash-out is {rules.minimum_cashout} {currency}; "
+                f"this is {gross} {currency}.",
+                field="diamonds",
+            )
+        if net <= 0:
+            raise PayoutRefused(
+                "The fee would take the whole amount.", field="diamonds"
+            )
+        day_start = now.astimezone(datetime.UTC).replace(
+            hour=0, minute=0, second=0, microsecond=0
+        )
+        today = Payout.objects.filter(
+            creator=creator, requested_at__gte=day_start, currency=currency
+        ).exclude(status__in=[Status.REJECTED, Status.RETURNED])
+        already = today.aggregate(total=Sum("gross_amount"))["total"] or Decimal("0")
+        if already + gross > rules.daily_maximum:
+            left = max(rules.daily_maximum - already, Decimal("0"))
+            raise PayoutRefused(
+                f"At most {rules.daily_maximum} {currency} a day can be cashed out; "
+                f"{left} {currency} left today.",
+                field="diamonds",
+            )
+        payout = Payout.objects.create(
+            creator=creator,
+            requester=creator.user,
+            diamond_units=units,
+            currency=currency,
+            rate=rate.rate,
+            gross_amount=gross,
+            fee_amount=fee,
+            net_amount=net,
+            needs_second_approval=gross >= rules.second_approval_from,
+            method=creator.payout_method,
+            destination=_destination(creator),
+            method_changed_at=creator.payout_method_changed_at,
+            reference=f"PO-{uuid.uuid4().hex[:20].upper()}",
+            idempotency_key=idempotency_key,
+            requested_at=now,
+        )
+        ledger.transfer_post(
+            debit=LedgerAccount.objects.get(id=account.id),
+            credit=ledger.system_account(Kind.PAYOUT_HOLD),
+            amount=units,
+            kind=Transfer.Kind.PAYOUT_HOLD,
+            reference=f"payout:{payout.id}",
+            idempotency_key=f"payout:{payout.id}:hold",
+        )
+        PayoutEvent.objects.create(
+            payout=payout, to_status=Status.REQUESTED, actor=creator.user, at=now
+        )
+    return PayoutRequestResult(payout, created=True)
+
+
+def _move(payout: Payout, *, to: str, actor: User | None, note: str = "", **fields):
+    """Record a transition of a payout already locked by the caller."""
+    PayoutEvent.objects.create(
+        payout=payout, from_status=payout.status, to_status=to, actor=actor, note=note
+    )
+    payout.status = to
+    for name, value in fields.items():
+        setattr(payout, name, value)
+    payout.save(update_fields=["status", "updated_at", *fields])
+    return payout
+
+
+def _locked(payout: Payout, allowed: tuple[str, ...], action: str) -> Payout:
+    payout = Payout.objects.select_for_update().get(id=payout.id)
+    if payout.status not in allowed:
+        state = payout.get_status_display().lower()
+        raise InvalidTransition(f"A payout that is {state} cannot be {action}.")
+    return payout
+
+
+def _check_approver(actor: User, payout: Payout) -> None:
+    if not actor.has_perm(APPROVE_PERMISSION):
+        raise NotAllowed("Only finance approves payouts.")
+    if actor.id == payout.requester_id:
+        raise NotAllowed("Nobody approves their own payout.")
+
+
+def _dispatch_after_commit() -> None:
+    from ..tasks import dispatch_payouts
+
+    # robust: a broker hiccup after the commit must not turn a done approval into a 500.
+    transaction.on_commit(dispatch_payouts.delay, robust=True)
+
+
+@transaction.atomic
+def payout_approve(*, payout: Payout, actor: User, note: str = "") -> Payout:
+    """First approval, or the second one from a different person when needed."""
+    payout = _locked(
+        payout, (Status.REQUESTED, Status.AWAITING_SECOND_APPROVAL), "approved"
+    )
+    _check_approver(actor, payout)
+    if payout.status == Status.AWAITING_SECOND_APPROVAL:
+        if actor.id == payout.first_approver_id:
+            raise NotAllowed("The second approval must come from someone else.")
+        payout = _move(
+            payout, to=Status.APPROVED, actor=actor, note=note, second_approver=actor
+        )
+    elif payout.needs_second_approval:
+        payout = _move(
+            payout,
+            to=Status.AWAITING_SECOND_APPROVAL,
+            actor=actor,
+            note=note,
+            first_approver=actor,
+        )
+    else:
+        payout = _move(
+            payout, to=Status.APPROVED, actor=actor, note=note, first_approver=actor
+        )
+    if payout.status == Status.APPROVED:
+        _dispatch_after_commit()
+    return payout
+
+
+def _release(payout: Payout, suffix: str) -> None:
+    """Give the held diamonds back to the creator."""
+    ledger.transfer_post(
+        debit=ledger.system_account(Kind.PAYOUT_HOLD),
+        credit=ledger.user_account(payout.creator.user, Kind.DIAMONDS),
+        amount=payout.diamond_units,
+        kind=Transfer.Kind.PAYOUT_RELEASE,
+        reference=f"payout:{payout.id}",
+        idempotency_key=f"payout:{payout.id}:{suffix}",
+    )
+
+
+@transaction.atomic
+def payout_reject(*, payout: Payout, actor: User, reason: str) -> Payout:
+    """Refuse a payout waiting for approval; the diamonds go back to the creator."""
+    if not reason.strip():
+        raise PayoutRefused("A rejection needs a reason.", field="reason")
+    payout = _locked(
+        payout, (Status.REQUESTED, Status.AWAITING_SECOND_APPROVAL), "rejected"
+    )
+    if not actor.has_perm(APPROVE_PERMISSION):
+        raise NotAllowed("Only finance rejects payouts.")
+    _release(payout, "rejected")
+    return _move(payout, to=Status.REJECTED, actor=actor, note=reason.strip())
+
+
+@transaction.atomic
+def payout_retry(*, payout: Payout, actor: User, note: str = "") -> Payout:
+    """Send a failed payout again (after the creator fixed their account, say)."""
+    payout = _locked(payout, (Status.FAILED,), "retried")
+    _check_approver(actor, payout)
+    payout = _move(
+        payout, to=Status.APPROVED, actor=actor, note=note, failure_reason=""
+    )
+    _dispatch_after_commit()
+    return payout
+
+
+@transaction.atomic
+def payout_return(*, payout: Payout, actor: User, note: str = "") -> Payout:
+    """Give up on a failed payout: the diamonds go back to the creator."""
+    payout = _locked(payout, (Status.FAILED,), "returned")
+    if not actor.has_perm(APPROVE_PERMISSION):
+        raise NotAllowed("Only finance returns payouts.")
+    _release(payout, "returned")
+    return _move(payout, to=Status.RETURNED, actor=actor, note=note)
+
+
+def _cooloff_over(payout: Payout, rules_by_currency, now) -> bool:
+    if payout.method_changed_at is None:
+        return True
+    rules = rules_by_currency.get(payout.currency)
+    days = rules.method_cooloff_days if rules else 0
+    return payout.method_changed_at + datetime.timedelta(days=days) <= now
+
+
+def payouts_due(*, now: datetime.datetime | None = None) -> list[int]:
+    """Approved payouts whose cool-off is over, and payouts stuck in processing."""
+    now = now or timezone.now()
+    rules = {r.currency: r for r in PayoutRules.objects.all()}
+    approved = [
+        payout.id
+        for payout in Payout.objects.filter(status=Status.APPROVED).order_by(
+            "requested_at"
+        )
+        if _cooloff_over(payout, rules, now)
+    ]
+    stuck = list(
+        Payout.objects.filter(
+            status=Status.PROCESSING, updated_at__lt=now - STUCK_AFTER
+        ).values_list("id", flat=True)
+    )
+    return approved + stuck
+
+
+def payouts_send(*, payout_ids: list[int], now: datetime.datetime | None = None) -> int:
+    """Hand these payouts to the provider in one batch and record what it answers.
+
+    Safe to run twice and after a crash: approved payouts are claimed with a
+    compare-and-set, payouts already processing are sent again (the provider pays a
+    reference once), and results are recorded only on payouts still processing.
+    Raises ProviderTimeout, for the task to retry later.
+    """
+    now = now or timezone.now()
+    for payout_id in payout_ids:
+        with transaction.atomic():
+            claimed = Payout.objects.filter(
+                id=payout_id, status=Status.APPROVED
+            ).update(status=Status.PROCESSING, updated_at=now)
+            if claimed:
+                PayoutEvent.objects.create(
+                    payout_id=payout_id,
+                    from_status=Status.APPROVED,
+                    to_status=Status.PROCESSING,
+                    note="Handed to the payout provider.",
+                )
+    batch = list(Payout.objects.filter(id__in=payout_ids, status=Status.PROCESSING))
+    if not batch:
+        return 0
+    results = payout_provider().send_batch(
+        [
+            PayoutItem(
+                reference=p.reference,
+                amount=p.net_amount,
+                currency=p.currency,
+                method=p.method,
+                destination=p.destination,
+            )
+            for p in batch
+        ]
+    )
+    return sum(payout_record_result(result=result) for result in results)
+
+
+def payout_record_result(*, result: PayoutResult) -> bool:
+    """Record the provider's answer on a processing payout; False if already final."""
+    with transaction.atomic():
+        payout = (
+            Payout.objects.select_for_update()
+            .select_related("creator__user")
+            .filter(reference=result.reference)
+            .first()
+        )
+        if payout is None or payout.status != Status.PROCESSING:
+            return False
+        if result.paid:
+            ledger.transfer_post(
+                debit=ledger.system_account(Kind.PAYOUT_HOLD),
+                credit=ledger.system_account(Kind.PAID_OUT),
+                amount=payout.diamond_units,
+                kind=Transfer.Kind.PAYOUT,
+                reference=f"payout:{payout.id}",
+                idempotency_key=f"payout:{payout.id}:paid",
+            )
+            _move(
+                payout,
+                to=Status.PAID,
+                actor=None,
+                note=f"Paid by the provider ({result.provider_id}).",
+                provider_id=result.provider_id,
+            )
+        else:
+            _move(
+                payout,
+                to=Status.FAILED,
+                actor=None,
+                note=result.reason or "The provider could not pay.",
+                provider_id=result.provider_id,
+                failure_reason=result.reason[:200],
+            )
+    logger.info("Payout %s: %s", result.reference, "paid" if result.paid else "failed")
+    return True
