@@ -3,6 +3,7 @@ import datetime
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Q, Subquery, Sum
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -21,6 +22,7 @@ from .models import (
     DiamondCashRate,
     GiftSend,
     LevelChange,
+    MoneyDashboard,
     Payout,
     PayoutEvent,
     PayoutRules,
@@ -586,3 +588,59 @@ class SandboxPayoutRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "times_paid",
     )
     search_fields = ("=reference",)
+
+
+@admin.register(MoneyDashboard)
+class MoneyDashboardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Coins sold, gifts, diamonds owed, payouts and reconciliation, at a glance."""
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        figures = selectors.money_dashboard()
+        return TemplateResponse(
+            request,
+            "admin/payouts/money_dashboard.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Money dashboard",
+                "opts": self.model._meta,
+                "figures": figures,
+                "charts": [
+                    _bar_chart(
+                        f"Coins sold per day, {series.label}", series, money=True
+                    )
+                    for series in figures["coins_sold"]
+                ]
+                + [_bar_chart("Gifts sent per day, in coins", figures["gifts_sent"])],
+            },
+        )
+
+
+def _bar_chart(title: str, series, money: bool = False) -> dict:
+    """Bars as SVG rectangles: 30 days, scaled to the busiest day."""
+    width, height = 12, 120
+    peak = series.peak or 1
+    bars = [
+        {
+            "x": index * (width + 2),
+            "height": round(float(value / peak) * height, 1),
+            "y": round(height - float(value / peak) * height, 1),
+            "label": f"{day:%b %d}: {value:,.2f}"
+            if money
+            else f"{day:%b %d}: {value:,.0f}",
+        }
+        for index, (day, value) in enumerate(
+            zip(series.days, series.values, strict=True)
+        )
+    ]
+    total = f"{series.total:,.2f}" if money else f"{series.total:,.0f}"
+    return {
+        "title": title,
+        "bars": bars,
+        "width": len(bars) * (width + 2),
+        "height": height,
+        "bar_width": width,
+        "total": total,
+        "peak": f"{series.peak:,.2f}" if money else f"{series.peak:,.0f}",
+    }

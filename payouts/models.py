@@ -571,3 +571,12 @@ class SandboxPayoutRecord(models.Model):
 
     def __str__(self):
         return f"{self.reference}: {self.outcome} ×{self.times_received}"
+
+
+class MoneyDashboard(Payout):
+    """An admin entry for finance's money dashboard; it has no rows of its own."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "money dashboard"
+        verbose_name_plural = "money dashboard"

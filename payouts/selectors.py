@@ -6,10 +6,23 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from wallets.models import DIAMOND_SCALE
-from wallets.selectors import wallet_balances
+from wallets.models import (
+    DIAMOND_SCALE,
+    LedgerAccount,
+    PendingCredit,
+    Purchase,
+    ReconciliationRun,
+)
+from wallets.selectors import system_balances, wallet_balances
 
-from .models import CreatorLevel, CreatorProfile, GiftSend, StreamGifter
+from .models import (
+    CreatorLevel,
+    CreatorProfile,
+    DiamondCashRate,
+    GiftSend,
+    Payout,
+    StreamGifter,
+)
 
 
 def stream_leaderboard(*, stream_id: str, limit: int):
@@ -90,3 +103,101 @@ def daily_earnings(*, creator: CreatorProfile, days: int):
         .order_by("-day")
         .values_list("day", "gifts", "units")
     )
+
+
+@dataclass(frozen=True)
+class DailySeries:
+    label: str
+    days: list[datetime.date]
+    values: list[Decimal]
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.values, Decimal("0"))
+
+    @property
+    def peak(self) -> Decimal:
+        return max(self.values, default=Decimal("0"))
+
+
+def _series(label, rows, days) -> DailySeries:
+    by_day = {day: value for day, value in rows}
+    return DailySeries(label, days, [Decimal(by_day.get(day) or 0) for day in days])
+
+
+def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
+    """What finance reads at a glance, every figure from the ledger's own records."""
+    now = now or timezone.now()
+    today = now.astimezone(datetime.UTC).date()
+    days = [today - datetime.timedelta(days=n) for n in range(29, -1, -1)]
+    since = datetime.datetime.combine(days[0], datetime.time.min, tzinfo=datetime.UTC)
+
+    sold = (
+        Purchase.objects.filter(status=Purchase.Status.COMPLETED, created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
+        .values("price_currency", "day")
+        .annotate(amount=Sum("price"))
+        .order_by()
+    )
+    sold_by_currency: dict[str, list] = {}
+    for row in sold:
+        sold_by_currency.setdefault(row["price_currency"], []).append(
+            (row["day"], row["amount"])
+        )
+    gifts = (
+        GiftSend.objects.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
+        .values("day")
+        .annotate(coins=Sum("coins"))
+        .order_by()
+        .values_list("day", "coins")
+    )
+
+    held_by_creators = (
+        LedgerAccount.objects.filter(kind=LedgerAccount.Kind.DIAMONDS).aggregate(
+            total=Sum("balance")
+        )["total"]
+        or 0
+    ) + (PendingCredit.objects.aggregate(total=Sum("amount"))["total"] or 0)
+    on_hold = system_balances().get(LedgerAccount.Kind.PAYOUT_HOLD, 0)
+    outstanding = held_by_creators + on_hold
+    rate = (
+        DiamondCashRate.objects.filter(currency="USD", effective_at__lte=now)
+        .order_by("-effective_at")
+        .first()
+    )
+    week_start = now - datetime.timedelta(days=7)
+    status = Payout.Status
+    waiting = Payout.objects.filter(
+        status__in=[status.REQUESTED, status.AWAITING_SECOND_APPROVAL]
+    )
+    moving = Payout.objects.filter(status__in=[status.APPROVED, status.PROCESSING])
+    paid = Payout.objects.filter(
+        status=status.PAID, events__to_status=status.PAID, events__at__gte=week_start
+    )
+
+    def count_and_sum(queryset):
+        figures = queryset.aggregate(
+            count=Count("id", distinct=True), total=Sum("net_amount")
+        )
+        return figures["count"], figures["total"] or Decimal("0")
+
+    return {
+        "coins_sold": [
+            _series(currency, rows, days)
+            for currency, rows in sorted(sold_by_currency.items())
+        ],
+        "gifts_sent": _series("coins", list(gifts), days),
+        "diamonds_outstanding": diamonds(outstanding),
+        "diamonds_on_hold": diamonds(on_hold),
+        "cash_liability": (
+            (diamonds(outstanding) * rate.rate).quantize(Decimal("0.01"))
+            if rate
+            else None
+        ),
+        "cash_rate": rate,
+        "payouts_waiting": count_and_sum(waiting),
+        "payouts_approved": count_and_sum(moving),
+        "payouts_paid_week": count_and_sum(paid),
+        "reconciliation": ReconciliationRun.objects.order_by("-started_at").first(),
+    }
