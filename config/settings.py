@@ -242,6 +242,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How long a broker keeps a task a dead worker took before giving it to another.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+}
 
 # Exchange rates and regional bundle prices (catalog). By default the rates are the
 # ones staff keep in the admin; for an online service set EXCHANGE_BACKEND to e.g.
@@ -271,3 +275,7 @@ PAYOUT_PROVIDER_SANDBOX_SECRET = os.environ.get(
     "PAYOUT_PROVIDER_SANDBOX_SECRET", "sandbox-payout-secret"
 )
 PAYOUT_BATCH_SIZE = env_int("PAYOUT_BATCH_SIZE", 50)
+# A payout processing for longer than this is handed to the provider again.
+PAYOUT_STUCK_AFTER_SECONDS = env_int("PAYOUT_STUCK_AFTER_SECONDS", 600)
+# Milliseconds the sandbox takes per payout, so tests can kill a worker mid-batch.
+PAYOUT_SANDBOX_MS_PER_ITEM = env_int("PAYOUT_SANDBOX_MS_PER_ITEM", 0)

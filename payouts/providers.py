@@ -7,6 +7,7 @@ provider plugs in with the same two methods, without touching the services.
 
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -58,6 +59,7 @@ class SandboxPayoutProvider:
             raise ProviderTimeout("The sandbox provider did not answer.")
         results = []
         for item in items:
+            time.sleep(settings.PAYOUT_SANDBOX_MS_PER_ITEM / 1000)
             with transaction.atomic():
                 record, created = (
                     SandboxPayoutRecord.objects.select_for_update().get_or_create(

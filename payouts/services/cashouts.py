@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
@@ -36,9 +37,6 @@ Kind = LedgerAccount.Kind
 Status = Payout.Status
 CENT = Decimal("0.01")
 APPROVE_PERMISSION = "payouts.approve_payout"
-# A payout still processing after this long is handed to the provider again; the
-# provider pays a reference once, so a second send is safe.
-STUCK_AFTER = datetime.timedelta(minutes=10)
 
 
 class PayoutRefused(ServiceError):
@@ -330,9 +328,11 @@ def payouts_due(*, now: datetime.datetime | None = None) -> list[int]:
         )
         if _cooloff_over(payout, rules, now)
     ]
+    # Sent again: the provider pays a reference once, so a second send is safe.
+    stuck_after = datetime.timedelta(seconds=settings.PAYOUT_STUCK_AFTER_SECONDS)
     stuck = list(
         Payout.objects.filter(
-            status=Status.PROCESSING, updated_at__lt=now - STUCK_AFTER
+            status=Status.PROCESSING, updated_at__lt=now - stuck_after
         ).values_list("id", flat=True)
     )
     return approved + stuck

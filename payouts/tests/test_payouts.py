@@ -342,7 +342,7 @@ def test_no_payout_goes_to_a_method_changed_within_the_cooloff():
     assert payout.id in services.payouts_due(now=later)
 
 
-def test_the_dispatch_task_sends_due_payouts(settings):
+def test_the_dispatch_task_sends_due_payouts(settings, eager_celery):
     settings.PAYOUT_BATCH_SIZE = 1
     payouts = [approved(rich_creator()) for _ in range(3)]
 
