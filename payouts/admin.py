@@ -338,16 +338,17 @@ class PayoutEventInline(admin.TabularInline):
 
 @admin.register(Payout)
 class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # What decides an approval first: the state, who, how much, and what looks odd.
     list_display = (
         "reference",
+        "status",
         "creator",
+        "cash",
+        "risk",
         "level",
         "diamonds",
-        "cash",
-        "account_age",
         "earned_30_days",
-        "risk",
-        "status",
+        "account_age",
         "requested_at",
     )
     list_filter = (QueueFilter, "status", "currency")

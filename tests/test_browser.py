@@ -5,59 +5,17 @@ cookie round trip, the changelist's list-editable formset and its Save button. T
 test drives headless Chromium through that flow against a live server.
 """
 
-import os
-import shutil
-
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connections
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.models import User
 from accounts.roles import CATALOG_EDITORS
 from catalog.tests.factories import gift_create
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 EDITOR_USERNAME = "browser-editor"
 EDITOR_PASSWORD = "editor-password"
 NEW_PRICE = 25
-
-
-@pytest.fixture
-def chromium_path():
-    path = shutil.which("chromium")
-    if path is None:
-        reason = "Chromium is not installed: apt-get install chromium"
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
-@pytest.fixture
-def browser_page(chromium_path, monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the ORM refuses
-    # to run next to one unless told it is safe.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=chromium_path, args=CHROMIUM_ARGS
-        )
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
-        # Under Playwright's event loop the ORM keeps its connections per context,
-        # so the test's connection is closed here or it outlives the test database.
-        connections.close_all()
 
 
 @pytest.mark.browser
