@@ -1,6 +1,6 @@
 import logging
 
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -25,5 +25,15 @@ def exception_handler(exc, context):
         return Response(
             {"detail": "The request conflicts with existing data.", "code": "conflict"},
             status=status.HTTP_409_CONFLICT,
+        )
+    if isinstance(exc, DataError):
+        # A value the database cannot hold at all (a NUL character, say): bad input.
+        logger.info("Data error answered as 400: %s", exc)
+        return Response(
+            {
+                "detail": "The request holds a value that cannot be stored.",
+                "code": "invalid_value",
+            },
+            status=status.HTTP_400_BAD_REQUEST,
         )
     return drf_exception_handler(exc, context)
