@@ -88,3 +88,38 @@ def test_concurrent_duplicates_of_one_key_apply_once():
     assert sum(created for _, created in answers) == 1
     assert wallet_balances(user=sender).coins == 97
     assert ledger_reconcile().is_clean
+
+
+def test_two_finance_users_approving_at_the_same_moment_make_one_approval():
+    from django.contrib.auth.models import Group
+
+    from payouts.models import Payout, PayoutEvent
+    from wallets.models import DIAMOND_SCALE
+    from wallets.tests.factories import user_create
+
+    from .factories import rich_creator
+
+    approvers = []
+    for _ in range(2):
+        user = user_create(is_staff=True)
+        user.groups.add(Group.objects.get(name="Finance"))
+        approvers.append(user)
+    payout = services.payout_request(
+        creator=rich_creator(),
+        diamond_units=20_000 * DIAMOND_SCALE,
+        idempotency_key="k",
+    ).payout
+
+    def approve(i):
+        try:
+            services.payout_approve(payout=payout, actor=approvers[i])
+        except services.InvalidTransition:
+            return "refused"
+        return "approved"
+
+    assert sorted(run_in_threads(2, approve)) == ["approved", "refused"]
+    payout.refresh_from_db()
+    # Approval hands it straight to the (eager) worker, which may have paid it.
+    assert payout.status in (Payout.Status.APPROVED, Payout.Status.PAID)
+    assert payout.first_approver in approvers
+    assert PayoutEvent.objects.filter(payout=payout, to_status="approved").count() == 1
