@@ -122,6 +122,22 @@ def pending_credits_fold_all() -> int:
     )
 
 
+def coin_accounts_lock(user: User) -> dict[str, LedgerAccount]:
+    """Lock a user's bonus and paid coin accounts, creating them first if need be.
+
+    Every service that touches a user's coins (purchase, spend, refund) starts here,
+    so they all take the same locks in the same order (accounts by id, then the
+    user's purchases) and cannot deadlock each other.
+    """
+    ids = [user_account(user, kind).id for kind in (Kind.BONUS_COINS, Kind.PAID_COINS)]
+    return {
+        account.kind: account
+        for account in LedgerAccount.objects.select_for_update()
+        .filter(id__in=ids)
+        .order_by("id")
+    }
+
+
 @dataclass(frozen=True)
 class CoinsSpent:
     bonus: int
@@ -143,16 +159,7 @@ def coins_spend(
     Paid coins come out of the user's purchases oldest first, so a newer purchase
     stays unused (and refundable) for as long as older coins cover the spending.
     """
-    bonus_account = user_account(user, Kind.BONUS_COINS)
-    paid_account = user_account(user, Kind.PAID_COINS)
-    # The user's own rows, locked in id order: concurrent spends by one user queue
-    # here instead of reading a split that another spend is about to change.
-    accounts = {
-        account.kind: account
-        for account in LedgerAccount.objects.select_for_update()
-        .filter(id__in=[bonus_account.id, paid_account.id])
-        .order_by("id")
-    }
+    accounts = coin_accounts_lock(user)
     bonus_balance = accounts[Kind.BONUS_COINS].balance
     paid_balance = accounts[Kind.PAID_COINS].balance
     if bonus_balance + paid_balance < amount:

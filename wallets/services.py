@@ -23,7 +23,7 @@ from .models import (
     SpendingLimitOverride,
 )
 from .models import Transfer as TransferModel
-from .stores import payment_store
+from .stores import ReceiptRejected, payment_store
 
 logger = logging.getLogger(__name__)
 Kind = LedgerAccount.Kind
@@ -175,12 +175,15 @@ def purchase_record(
 
     # The store is asked outside any transaction: no lock waits on the network.
     verified = payment_store(store).verify_receipt(receipt, sku=bundle.sku)
+    if verified.sku != bundle.sku:
+        raise ReceiptRejected(
+            f"This receipt is for {verified.sku}, not {bundle.sku}.", field="receipt"
+        )
 
     with transaction.atomic():
-        paid_account = ledger.user_account(user, Kind.PAID_COINS)
         # One purchase per user at a time: the limit check and the duplicate checks
         # below then see every earlier purchase of this user.
-        LedgerAccount.objects.select_for_update().filter(id=paid_account.id).get()
+        accounts = ledger.coin_accounts_lock(user)
         existing = _existing_purchase(user, store, verified, idempotency_key)
         if existing is not None:
             return PurchaseResult(existing, created=False)
@@ -218,7 +221,7 @@ def purchase_record(
         reference = f"purchase:{purchase.id}"
         ledger.transfer_post(
             debit=ledger.system_account(Kind.COIN_ISSUANCE),
-            credit=paid_account,
+            credit=accounts[Kind.PAID_COINS],
             amount=purchase.coins,
             kind=TransferModel.Kind.PURCHASE,
             reference=reference,
@@ -227,7 +230,7 @@ def purchase_record(
         if purchase.bonus_coins:
             ledger.transfer_post(
                 debit=ledger.system_account(Kind.BONUS_ISSUANCE),
-                credit=ledger.user_account(user, Kind.BONUS_COINS),
+                credit=accounts[Kind.BONUS_COINS],
                 amount=purchase.bonus_coins,
                 kind=TransferModel.Kind.PURCHASE_BONUS,
                 reference=reference,
@@ -273,16 +276,19 @@ def purchase_refund(
     source: str,
     now: datetime.datetime | None = None,
 ) -> RefundResult:
-    """Take back a purchase's paid coins; the store returns the money.
+    """Take back a purchase's coins, paid and bonus; the store returns the money.
 
-    Refundable before 14 days have passed since the purchase, while none of its paid
-    coins were spent. Its bonus coins are taken back as far as the bonus balance
-    allows. A second refund of the same purchase does nothing.
+    Refundable before 14 days have passed since the purchase, while it is unused:
+    none of its paid coins were spent and the user still holds its bonus coins (a
+    bonus spent on gifts would otherwise be free money after the refund). A second
+    refund of the same purchase does nothing.
     """
     now = now or timezone.now()
     if not reason.strip():
         raise RefundRefused("A refund needs a reason.", field="reason", status_code=400)
     with transaction.atomic():
+        # Accounts first, then the purchase: the order every coin service locks in.
+        accounts = ledger.coin_accounts_lock(purchase.user)
         purchase = Purchase.objects.select_for_update().get(id=purchase.id)
         if purchase.status == Purchase.Status.REFUNDED:
             return RefundResult(purchase, refunded=False)
@@ -300,22 +306,26 @@ def purchase_refund(
                 f"{purchase.coins} paid coins were spent.",
                 code="coins_used",
             )
-        user = purchase.user
+        bonus_held = accounts[Kind.BONUS_COINS].balance
+        if bonus_held < purchase.bonus_coins:
+            raise RefundRefused(
+                f"Purchase #{purchase.id} is partly used: its {purchase.bonus_coins} "
+                f"bonus coins were spent ({bonus_held} left).",
+                code="coins_used",
+            )
         reference = f"purchase:{purchase.id}"
         ledger.transfer_post(
-            debit=ledger.user_account(user, Kind.PAID_COINS),
+            debit=accounts[Kind.PAID_COINS],
             credit=ledger.system_account(Kind.COIN_REFUNDS),
             amount=purchase.coins,
             kind=TransferModel.Kind.REFUND,
             reference=reference,
             idempotency_key=f"{reference}:refund",
         )
-        bonus_account = ledger.user_account(user, Kind.BONUS_COINS)
-        bonus_account.refresh_from_db(fields=["balance"])
-        take_back = min(purchase.bonus_coins, bonus_account.balance)
+        take_back = purchase.bonus_coins
         if take_back:
             ledger.transfer_post(
-                debit=bonus_account,
+                debit=accounts[Kind.BONUS_COINS],
                 credit=ledger.system_account(Kind.BONUS_ISSUANCE),
                 amount=take_back,
                 kind=TransferModel.Kind.BONUS_CLAWBACK,

@@ -123,3 +123,45 @@ def test_two_finance_users_approving_at_the_same_moment_make_one_approval():
     assert payout.status in (Payout.Status.APPROVED, Payout.Status.PAID)
     assert payout.first_approver in approvers
     assert PayoutEvent.objects.filter(payout=payout, to_status="approved").count() == 1
+
+
+def test_a_refund_racing_a_gift_by_the_same_user_never_deadlocks():
+    from wallets import services as wallet_services
+    from wallets.models import Purchase
+
+    creator, gift = creator_create(), rose(coin_price=5)
+    outcomes = Counter()
+    for round_ in range(15):
+        sender = funded_sender(100)
+        purchase = Purchase.objects.get(user=sender)
+
+        def race(i, sender=sender, purchase=purchase, round_=round_):
+            if i == 0:
+                try:
+                    wallet_services.purchase_refund(
+                        purchase=purchase, actor=None, reason="race", source="finance"
+                    )
+                except wallet_services.RefundRefused:
+                    return "refund refused"
+                return "refunded"
+            try:
+                services.gift_send(
+                    sender=sender,
+                    creator=creator,
+                    gift=gift,
+                    quantity=1,
+                    placement="live",
+                    stream_id="race",
+                    region=None,
+                    idempotency_key=f"race-{round_}",
+                )
+            except InsufficientBalance:
+                return "gift refused"
+            return "sent"
+
+        outcomes.update(run_in_threads(2, race))
+
+    # Either order is fine; what may not happen is a deadlock (an error above).
+    assert outcomes["refunded"] + outcomes["refund refused"] == 15
+    assert outcomes["sent"] + outcomes["gift refused"] == 15
+    assert ledger_reconcile().is_clean

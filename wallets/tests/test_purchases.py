@@ -282,3 +282,18 @@ def test_system_account_balances_are_not_cached():
     assert (
         not LedgerAccount.objects.filter(owner__isnull=True).exclude(balance=0).exists()
     )
+
+
+def test_a_receipt_for_another_bundle_is_refused(monkeypatch):
+    from wallets import stores
+
+    cheap, region = on_sale(coins=100, amount="0.99", sku="coins_100")
+    dear, _ = on_sale(coins=10_000, amount="99.99", sku="coins_10000")
+
+    def verify_cheap(self, receipt, *, sku):
+        return stores.VerifiedReceipt(transaction_id="t1", sku="coins_100")
+
+    monkeypatch.setattr(stores.SandboxStore, "verify_receipt", verify_cheap)
+    with pytest.raises(ReceiptRejected, match="for coins_100, not coins_10000"):
+        buy(user_create(), dear, region)
+    assert nothing_recorded()

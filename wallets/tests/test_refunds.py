@@ -95,16 +95,19 @@ def test_an_unused_purchase_is_refunded_with_its_bonus():
     assert ledger_reconcile().is_clean
 
 
-def test_bonus_already_spent_is_taken_back_only_as_far_as_it_goes():
+def test_spent_bonus_coins_make_a_purchase_used_so_buy_gift_refund_earns_nothing():
     user = user_create()
     bundle, region = on_sale(coins=100, bonus_coins=10)
     p = purchase(user, bundle, region)
     spend(user, 7, "gift")
 
-    result = refund(p)
+    with pytest.raises(services.RefundRefused, match="10 bonus coins were spent"):
+        refund(p)
 
-    assert result.bonus_taken_back == 3
-    assert wallet_balances(user=user).coins == 0
+    p.refresh_from_db()
+    assert p.status == "completed"
+    assert wallet_balances(user=user).coins == 103
+    assert ledger_reconcile().is_clean
 
 
 def test_refund_window_edges():
