@@ -263,10 +263,6 @@ BASE_CURRENCY = "USD"
 # Derivation must see a rate as soon as staff save it, not ten minutes later.
 RATES_CACHE_TIMEOUT = 0
 
-# Until finance keeps dated cash rates, the value shown for a creator's diamonds.
-DIAMOND_CASH_RATE = os.environ.get("DIAMOND_CASH_RATE", "0.005")
-DIAMOND_CASH_CURRENCY = os.environ.get("DIAMOND_CASH_CURRENCY", "USD")
-
 # The payout provider adapter (see payouts/providers.py) and the sandbox's signing key.
 PAYOUT_PROVIDER = os.environ.get(
     "PAYOUT_PROVIDER", "payouts.providers.SandboxPayoutProvider"

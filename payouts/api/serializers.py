@@ -129,7 +129,10 @@ class CreatorEarningsSerializer(serializers.Serializer):
         max_digits=24, decimal_places=4, help_text="Diamond balance."
     )
     cash_value = serializers.DecimalField(
-        max_digits=16, decimal_places=2, help_text="The balance's cash value."
+        max_digits=16,
+        decimal_places=2,
+        allow_null=True,
+        help_text="The balance's gross cash value at today's rate, before fees.",
     )
     cash_currency = serializers.CharField(help_text="Currency of the cash value.")
     level = LevelSerializer(help_text="The creator's level now.")

@@ -1,6 +1,6 @@
 from decimal import ROUND_DOWN, Decimal
 
-from django.conf import settings
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -145,7 +145,7 @@ class CreatorEarningsView(APIView):
         creator = _signed_in_creator(request)
         earnings = selectors.creator_earnings(creator=creator)
         balance = selectors.diamonds(earnings.diamond_units)
-        rate = Decimal(settings.DIAMOND_CASH_RATE)
+        rate = services.cash_rate_current(currency="USD", when=timezone.now())
         to_next = None
         if earnings.next_level is not None:
             missing = Decimal(
@@ -154,11 +154,13 @@ class CreatorEarningsView(APIView):
             to_next = max(missing, Decimal("0"))
         data = {
             "diamonds": balance,
-            # Cash is never rounded up: what is shown can always be paid.
-            "cash_value": (balance * rate).quantize(
+            # Gross at today's rate, rounded down as a payout is; fees come on top.
+            "cash_value": (balance * rate.rate).quantize(
                 Decimal("0.01"), rounding=ROUND_DOWN
-            ),
-            "cash_currency": settings.DIAMOND_CASH_CURRENCY,
+            )
+            if rate
+            else None,
+            "cash_currency": "USD",
             "level": _level_data(earnings.level),
             "next_level": _level_data(earnings.next_level),
             "diamonds_to_next_level": to_next,

@@ -15,7 +15,7 @@ from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.errors import ServiceError
@@ -119,7 +119,20 @@ def payout_request(
     with transaction.atomic():
         # One request per creator at a time: the open-payout and daily checks below
         # then see every earlier request.
-        CreatorProfile.objects.select_for_update().filter(id=creator.id).get()
+        creator = (
+            CreatorProfile.objects.select_for_update()
+            .select_related("user")
+            .get(id=creator.id)
+        )
+        # Checked again on the locked row: verification or method may just have changed.
+        if creator.verification != CreatorProfile.Verification.VERIFIED:
+            raise PayoutRefused(
+                "Verify your identity before cashing out.", code="not_verified"
+            )
+        if not creator.payout_method:
+            raise PayoutRefused(
+                "Add a payout method before cashing out.", code="no_method"
+            )
         replay = Payout.objects.filter(
             creator=creator, idempotency_key=idempotency_key
         ).first()
@@ -289,11 +302,26 @@ def payout_reject(*, payout: Payout, actor: User, reason: str) -> Payout:
 
 @transaction.atomic
 def payout_retry(*, payout: Payout, actor: User, note: str = "") -> Payout:
-    """Send a failed payout again (after the creator fixed their account, say)."""
+    """Send a failed payout again (after the creator fixed their account, say).
+
+    A new attempt gets a new reference (the provider answers a reference it knows
+    with its first result) and the creator's current payout method, whose change
+    starts the cool-off again.
+    """
     payout = _locked(payout, (Status.FAILED,), "retried")
     _check_approver(actor, payout)
+    creator = payout.creator
+    retries = payout.events.filter(from_status=Status.FAILED, to_status=Status.APPROVED)
     payout = _move(
-        payout, to=Status.APPROVED, actor=actor, note=note, failure_reason=""
+        payout,
+        to=Status.APPROVED,
+        actor=actor,
+        note=note,
+        failure_reason="",
+        reference=f"{payout.reference.split('-R')[0]}-R{retries.count() + 1}",
+        method=creator.payout_method,
+        destination=_destination(creator),
+        method_changed_at=creator.payout_method_changed_at,
     )
     _dispatch_after_commit()
     return payout
@@ -347,19 +375,28 @@ def payouts_send(*, payout_ids: list[int], now: datetime.datetime | None = None)
     Raises ProviderTimeout, for the task to retry later.
     """
     now = now or timezone.now()
+    mine = []
     for payout_id in payout_ids:
         with transaction.atomic():
             claimed = Payout.objects.filter(
                 id=payout_id, status=Status.APPROVED
             ).update(status=Status.PROCESSING, updated_at=now)
             if claimed:
+                mine.append(payout_id)
                 PayoutEvent.objects.create(
                     payout_id=payout_id,
                     from_status=Status.APPROVED,
                     to_status=Status.PROCESSING,
                     note="Handed to the payout provider.",
                 )
-    batch = list(Payout.objects.filter(id__in=payout_ids, status=Status.PROCESSING))
+    # Besides what this run claimed, only payouts stuck past the threshold: a batch
+    # another worker is sending right now is left to it.
+    stuck_before = now - datetime.timedelta(seconds=settings.PAYOUT_STUCK_AFTER_SECONDS)
+    batch = list(
+        Payout.objects.filter(id__in=payout_ids, status=Status.PROCESSING).filter(
+            Q(id__in=mine) | Q(updated_at__lt=stuck_before)
+        )
+    )
     if not batch:
         return 0
     results = payout_provider().send_batch(

@@ -52,6 +52,12 @@ def creator_levels_recompute(*, now: datetime.datetime | None = None) -> int:
         if target.id == creator.level_id:
             continue
         with transaction.atomic():
+            # Only if finance did not pin or move the creator since the read above.
+            changed = CreatorProfile.objects.filter(
+                id=creator.id, level_pinned=False, level_id=creator.level_id
+            ).update(level=target)
+            if not changed:
+                continue
             LevelChange.objects.create(
                 creator=creator,
                 from_level=creator.level,
@@ -60,7 +66,6 @@ def creator_levels_recompute(*, now: datetime.datetime | None = None) -> int:
                 reason="Daily recomputation",
                 changed_at=now,
             )
-            CreatorProfile.objects.filter(id=creator.id).update(level=target)
         moved += 1
     logger.info("Level recomputation moved %s creator(s)", moved)
     return moved

@@ -108,3 +108,24 @@ def test_earnings_thresholds_count_whole_diamonds():
     assert services.level_for(10_000 * DIAMOND_SCALE - 1).number == 1
     assert services.level_for(10_000 * DIAMOND_SCALE).number == 2
     assert GiftSend.objects.count() == 0
+
+
+def test_a_pin_made_while_the_recomputation_runs_is_kept(finance_user, monkeypatch):
+    creator = creator_create(level=CreatorLevel.objects.get(number=3))
+    real_level_for = services.levels.level_for
+
+    def pin_meanwhile(diamonds_30d):
+        # Finance pins the creator after the recomputation read them as unpinned.
+        services.creator_level_pin(
+            creator=creator,
+            level=CreatorLevel.objects.get(number=4),
+            actor=finance_user,
+            reason="Contract",
+        )
+        return real_level_for(diamonds_30d)
+
+    monkeypatch.setattr(services.levels, "level_for", pin_meanwhile)
+
+    assert services.creator_levels_recompute() == 0
+    creator.refresh_from_db()
+    assert (creator.level.number, creator.level_pinned) == (4, True)

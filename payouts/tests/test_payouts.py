@@ -387,3 +387,33 @@ def test_a_callback_with_a_bad_signature_changes_nothing(client):
     assert response.status_code == 403
     payout.refresh_from_db()
     assert payout.status == Status.PROCESSING
+
+
+def test_a_retry_after_the_creator_fixed_their_address_is_paid_under_a_new_reference():
+    creator = rich_creator(diamonds=30_000, paypal_email="typo+fail@example.com")
+    payout = approved(creator)
+    services.payouts_send(payout_ids=[payout.id])
+    first_reference = payout.reference
+    creator.paypal_email = "fixed@example.com"
+    creator.save()
+    payout.refresh_from_db()
+
+    payout = services.payout_retry(payout=payout, actor=staff(FINANCE))
+    services.payouts_send(payout_ids=[payout.id])
+
+    payout.refresh_from_db()
+    assert payout.status == Status.PAID
+    assert payout.reference == f"{first_reference}-R1"
+    assert payout.destination == "fixed@example.com"
+    assert SandboxPayoutRecord.objects.get(reference=first_reference).times_paid == 0
+    assert ledger_reconcile().is_clean
+
+
+def test_a_batch_leaves_payouts_another_worker_is_sending_right_now():
+    payout = approved(rich_creator())
+    Payout.objects.filter(id=payout.id).update(
+        status=Status.PROCESSING, updated_at=timezone.now()
+    )
+
+    assert services.payouts_send(payout_ids=[payout.id]) == 0
+    assert not SandboxPayoutRecord.objects.exists()
