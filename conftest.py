@@ -12,6 +12,21 @@ def _fast_hashing_and_private_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _no_rate_limits(monkeypatch):
+    """Tests fire requests far faster than people; the throttle tests set their own."""
+    from django.core.cache import cache
+
+    from accounts.api.common import MoneyMovingThrottle
+
+    cache.clear()
+    monkeypatch.setattr(
+        MoneyMovingThrottle,
+        "THROTTLE_RATES",
+        {"purchases": None, "gift_sends": None, "payouts": None},
+    )
+
+
 def _staff(username: str, role: str) -> User:
     user = User.objects.create_user(username=username, password="pw", is_staff=True)
     user.groups.add(Group.objects.get(name=role))

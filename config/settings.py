@@ -5,6 +5,7 @@ run eagerly in-process. `DJANGO_DEBUG=0` is production mode, where the secret ke
 allowed hosts must come from the environment. See the README for every variable.
 """
 
+import datetime
 import os
 from pathlib import Path
 
@@ -80,6 +81,7 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "django_celery_beat",
+    "axes",
     "accounts",
     "catalog",
     "wallets",
@@ -96,7 +98,20 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login itself.
+    "axes.middleware.AxesMiddleware",
 ]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (admin and the API token): locked after repeated failures for one
+# username from one address, until the cool-off passes or staff unlock it.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -189,6 +204,22 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "accounts.api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # Per user, on the requests that move money (accounts.api.common).
+    "DEFAULT_THROTTLE_RATES": {
+        "purchases": os.environ.get("THROTTLE_PURCHASES", "30/minute"),
+        "gift_sends": os.environ.get("THROTTLE_GIFT_SENDS", "600/minute"),
+        "payouts": os.environ.get("THROTTLE_PAYOUTS", "10/minute"),
+    },
+}
+
+# Throttle counters must be shared by every web process: Redis in production.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if not os.environ.get("CACHE_URL")
+    else {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": os.environ["CACHE_URL"],
+    }
 }
 
 SPECTACULAR_SETTINGS = {

@@ -4,7 +4,9 @@ from drf_spectacular.utils import OpenApiParameter
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
@@ -45,3 +47,16 @@ def created_or_replayed(body, *, created: bool) -> Response:
     return Response(
         body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
     )
+
+
+class MoneyMovingThrottle(ScopedRateThrottle):
+    """Per-user rate limit on requests that move money; reads are not counted.
+
+    Views name their scope (`throttle_scope`); the rates are settings. A request
+    over the limit is a 429 with Retry-After.
+    """
+
+    def allow_request(self, request, view):
+        if request.method in SAFE_METHODS:
+            return True
+        return super().allow_request(request, view)

@@ -23,13 +23,19 @@ class TokenView(APIView):
             status.HTTP_400_BAD_REQUEST: OpenApiResponse(
                 description="Missing fields, or the credentials do not match a user."
             ),
+            status.HTTP_429_TOO_MANY_REQUESTS: OpenApiResponse(
+                description="Locked after repeated failures; try again after the "
+                "cool-off or ask staff to unlock."
+            ),
         },
         auth=[],
         tags=["auth"],
     )
     def post(self, request):
+        # Django's own request: django-axes marks a locked-out login on it, and its
+        # middleware then answers 429 (DRF's wrapper would hide the mark).
         serializer = AuthTokenSerializer(
-            data=request.data, context={"request": request}
+            data=request.data, context={"request": request._request}
         )
         serializer.is_valid(raise_exception=True)
         token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])

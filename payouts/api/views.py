@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.api.common import (
     IDEMPOTENCY_KEY,
+    MoneyMovingThrottle,
     NewestFirst,
     created_or_replayed,
     idempotency_key_from,
@@ -43,6 +44,9 @@ class NewestFirstRequested(NewestFirst):
 
 
 class GiftSendCreateView(APIView):
+    throttle_classes = [MoneyMovingThrottle]
+    throttle_scope = "gift_sends"
+
     @extend_schema(
         summary="Send a gift to a creator",
         description=(
@@ -195,6 +199,8 @@ class CreatorGiftListView(ListAPIView):
 class PayoutViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
+    throttle_classes = [MoneyMovingThrottle]
+    throttle_scope = "payouts"
     serializer_class = PayoutSerializer
     pagination_class = NewestFirstRequested
     filter_backends = []

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.api.common import (
     IDEMPOTENCY_KEY,
+    MoneyMovingThrottle,
     NewestFirst,
     created_or_replayed,
     idempotency_key_from,
@@ -79,6 +80,8 @@ class PurchaseViewSet(
     mixins.RetrieveModelMixin,
     viewsets.GenericViewSet,
 ):
+    throttle_classes = [MoneyMovingThrottle]
+    throttle_scope = "purchases"
     serializer_class = PurchaseSerializer
     pagination_class = NewestFirst
     filter_backends = []

@@ -3,6 +3,7 @@ import datetime
 import pytest
 from django.db import transaction
 
+from accounts.api.common import MoneyMovingThrottle
 from wallets import ledger
 from wallets.models import LedgerAccount, Purchase, Transfer
 
@@ -195,3 +196,22 @@ def test_purchases_list_shows_only_the_users_own(api_client, buyer):
     assert len(listed) == 1
     other_id = Purchase.objects.get(user=other).id
     assert api_client.get(f"{PURCHASES}{other_id}/").status_code == 404
+
+
+def test_purchases_past_the_rate_limit_are_429_with_retry_after(
+    api_client, buyer, monkeypatch
+):
+    on_sale(sku="coins_100")
+    monkeypatch.setattr(
+        MoneyMovingThrottle, "THROTTLE_RATES", {"purchases": "2/minute"}
+    )
+
+    answers = [
+        post_purchase(api_client, key=f"k{n}", receipt=f"accept:r{n}") for n in range(3)
+    ]
+
+    assert [a.status_code for a in answers] == [201, 201, 429]
+    assert int(answers[2]["Retry-After"]) > 0
+    assert Purchase.objects.count() == 2
+    # Reading is never throttled.
+    assert api_client.get(PURCHASES).status_code == 200
