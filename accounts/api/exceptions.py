@@ -1,6 +1,6 @@
 import logging
 
-from django.db import DataError, IntegrityError
+from django.db import DataError, IntegrityError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -35,5 +35,18 @@ def exception_handler(exc, context):
                 "code": "invalid_value",
             },
             status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, OperationalError):
+        # The database dropped the connection or broke a deadlock: the transaction
+        # rolled back whole, so the client may safely retry with the same key.
+        logger.warning("Database operational error answered as 503: %s", exc)
+        return Response(
+            {
+                "detail": "The request could not be completed; nothing was recorded. "
+                "Retry with the same Idempotency-Key.",
+                "code": "temporarily_unavailable",
+            },
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
         )
     return drf_exception_handler(exc, context)

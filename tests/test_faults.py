@@ -1,0 +1,125 @@
+"""Faults on the money paths: the database connection killed mid-transaction."""
+
+import threading
+
+import pytest
+from django.conf import settings
+from django.db import connection, connections
+from rest_framework.test import APIClient
+
+from payouts.models import GiftSend
+from payouts.tests.factories import creator_create, funded_sender, rose
+from wallets import ledger
+from wallets.models import PendingCredit, Purchase, Transfer
+from wallets.reconciliation import ledger_reconcile
+from wallets.selectors import wallet_balances
+from wallets.tests.factories import on_sale, user_create
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(
+        "postgresql" not in settings.DATABASES["default"]["ENGINE"],
+        reason="kills a PostgreSQL backend (set DATABASE_URL)",
+    ),
+]
+
+
+def kill_mid_transfer(monkeypatch, request_in_thread):
+    """Run a request in a thread and kill its database connection after its first
+    transfer is written, before the transaction commits; returns the response."""
+    reached, killed = threading.Event(), threading.Event()
+    backend = {}
+    real_post = ledger.transfer_post
+
+    def post_then_wait(**kwargs):
+        transfer = real_post(**kwargs)
+        if not reached.is_set():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend["pid"] = cursor.fetchone()[0]
+            reached.set()
+            killed.wait(10)
+        return transfer
+
+    monkeypatch.setattr(ledger, "transfer_post", post_then_wait)
+    result = {}
+
+    def run():
+        try:
+            result["response"] = request_in_thread()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    assert reached.wait(10), "the request never reached its first transfer"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(%s)", [backend["pid"]])
+    killed.set()
+    thread.join(20)
+    return result["response"]
+
+
+def test_a_gift_send_whose_connection_dies_leaves_no_partial_transfer(monkeypatch):
+    sender, creator = funded_sender(100), creator_create()
+    rose(coin_price=3)
+    transfers_before = Transfer.objects.count()
+    client = APIClient()
+    client.force_authenticate(sender)
+
+    response = kill_mid_transfer(
+        monkeypatch,
+        lambda: client.post(
+            "/api/v1/gift-sends/",
+            {
+                "gift": "rose",
+                "creator": creator.id,
+                "placement": "live",
+                "stream_id": "s",
+            },
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="dies",
+        ),
+    )
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "temporarily_unavailable"
+    assert not GiftSend.objects.exists()
+    assert Transfer.objects.count() == transfers_before
+    assert not PendingCredit.objects.exists()
+    assert wallet_balances(user=sender).coins == 100
+    assert ledger_reconcile().is_clean
+
+
+def test_a_purchase_whose_connection_dies_leaves_nothing_and_can_be_retried(
+    monkeypatch,
+):
+    buyer = user_create()
+    on_sale(coins=100, sku="coins_100")
+    client = APIClient()
+    client.force_authenticate(buyer)
+
+    def buy():
+        return client.post(
+            "/api/v1/purchases/",
+            {
+                "bundle": "coins_100",
+                "region": "US",
+                "channel": "app",
+                "store": "apple",
+                "receipt": "accept:t-1",
+            },
+            format="json",
+            HTTP_IDEMPOTENCY_KEY="buy-1",
+        )
+
+    response = kill_mid_transfer(monkeypatch, buy)
+
+    assert response.status_code == 503
+    assert not Purchase.objects.exists()
+    assert not Transfer.objects.exists()
+    monkeypatch.undo()
+    retry = buy()
+    assert retry.status_code == 201
+    assert wallet_balances(user=buyer).paid_coins == 100
+    assert ledger_reconcile().is_clean
