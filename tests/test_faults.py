@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.conf import settings
 from django.db import connection, connections
+from kombu.exceptions import OperationalError as KombuOperationalError
 from rest_framework.test import APIClient
 
 from payouts.models import GiftSend
@@ -122,4 +123,69 @@ def test_a_purchase_whose_connection_dies_leaves_nothing_and_can_be_retried(
     retry = buy()
     assert retry.status_code == 201
     assert wallet_balances(user=buyer).paid_coins == 100
+    assert ledger_reconcile().is_clean
+
+
+def test_with_the_broker_down_approvals_and_gifts_go_on_and_no_payout_is_lost(
+    client, monkeypatch
+):
+    from django.contrib.auth.models import Group
+
+    from config.celery import app as celery_app
+    from payouts import services, tasks
+    from payouts.models import Payout, SandboxPayoutRecord
+    from payouts.tests.factories import rich_creator
+    from wallets.models import DIAMOND_SCALE
+
+    def broker_down(*args, **kwargs):
+        raise KombuOperationalError("Error 111 connecting to the broker: refused.")
+
+    # What `.delay()` raises when the broker cannot be reached.
+    monkeypatch.setattr(tasks.dispatch_payouts, "delay", broker_down)
+    finance = user_create(is_staff=True)
+    finance.groups.add(Group.objects.get(name="Finance"))
+    payout = services.payout_request(
+        creator=rich_creator(),
+        diamond_units=20_000 * DIAMOND_SCALE,
+        idempotency_key="k",
+    ).payout
+    client.force_login(finance)
+
+    response = client.post(
+        "/admin/payouts/payout/",
+        {"action": "approve", "_selected_action": [payout.id]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    payout.refresh_from_db()
+    assert payout.status == Payout.Status.APPROVED  # recorded, waiting to be sent
+    sender, creator = funded_sender(100), creator_create()
+    gift = rose(slug="tulip", coin_price=2)
+    api = APIClient()
+    api.force_authenticate(sender)
+    sent = api.post(
+        "/api/v1/gift-sends/",
+        {
+            "gift": gift.slug,
+            "creator": creator.id,
+            "placement": "live",
+            "stream_id": "s",
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="g",
+    )
+    assert sent.status_code == 201
+
+    # The broker is back: beat's next dispatches send it, once.
+    monkeypatch.undo()
+    celery_app.conf.task_always_eager = True
+    try:
+        tasks.dispatch_payouts.apply()
+        tasks.dispatch_payouts.apply()
+    finally:
+        celery_app.conf.task_always_eager = settings.CELERY_TASK_ALWAYS_EAGER
+    payout.refresh_from_db()
+    assert payout.status == Payout.Status.PAID
+    assert SandboxPayoutRecord.objects.get(reference=payout.reference).times_paid == 1
     assert ledger_reconcile().is_clean
