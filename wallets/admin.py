@@ -1,17 +1,22 @@
+import uuid
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.admin_mixins import ReadOnlyAdminMixin
+from accounts.errors import ServiceError
 
 from . import selectors, services
 from .models import (
+    BalanceAdjustment,
     LedgerAccount,
     Promotion,
     Purchase,
@@ -366,4 +371,77 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
         return format_html(
             "<ul>{}</ul>",
             format_html_join("", "<li>{}</li>", ((p,) for p in run.problems)),
+        )
+
+
+class AdjustmentForm(forms.Form):
+    user = forms.ModelChoiceField(
+        queryset=Wallet.objects.all(), widget=forms.NumberInput, help_text="User id."
+    )
+    account_kind = forms.ChoiceField(
+        choices=BalanceAdjustment._meta.get_field("account_kind").choices
+    )
+    amount = forms.IntegerField(
+        help_text="Bonus coins, or diamonds in ten-thousandths; negative takes away."
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
+    idempotency_key = forms.CharField(widget=forms.HiddenInput)
+
+
+@admin.register(BalanceAdjustment)
+class BalanceAdjustmentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "created_at",
+        "user",
+        "account_kind",
+        "amount",
+        "balance_before",
+        "balance_after",
+        "actor",
+        "reason",
+    )
+    list_filter = ("account_kind",)
+    list_select_related = ("user", "actor")
+    search_fields = ("=user__username", "=actor__username")
+    change_list_template = "admin/wallets/balanceadjustment/change_list.html"
+
+    def get_urls(self):
+        adjust = self.admin_site.admin_view(self.adjust_view)
+        return [
+            path("adjust/", adjust, name="wallets_balanceadjustment_adjust"),
+            *super().get_urls(),
+        ]
+
+    def adjust_view(self, request):
+        if not request.user.has_perm(services.ADJUST_PERMISSION):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = AdjustmentForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    services.balance_adjust(
+                        user=data["user"],
+                        account_kind=data["account_kind"],
+                        amount=data["amount"],
+                        reason=data["reason"],
+                        actor=request.user,
+                        idempotency_key=data["idempotency_key"],
+                    )
+                except ServiceError as refusal:
+                    form.add_error(refusal.field, refusal.message)
+                else:
+                    self.message_user(request, "Balance adjusted.", messages.SUCCESS)
+                    return redirect("admin:wallets_balanceadjustment_changelist")
+        else:
+            form = AdjustmentForm(initial={"idempotency_key": uuid.uuid4().hex})
+        return TemplateResponse(
+            request,
+            "admin/wallets/balanceadjustment/adjust.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Adjust a balance",
+                "opts": self.model._meta,
+                "form": form,
+            },
         )

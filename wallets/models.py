@@ -35,6 +35,8 @@ class AccountKind(models.TextChoices):
     PLATFORM_REVENUE = "platform_revenue", "System: platform revenue"
     PAYOUT_HOLD = "payout_hold", "System: payout hold"
     PAID_OUT = "paid_out", "System: paid out"
+    BONUS_ADJUSTMENTS = "bonus_adjustments", "System: bonus coin adjustments"
+    DIAMOND_ADJUSTMENTS = "diamond_adjustments", "System: diamond adjustments"
 
 
 USER_ACCOUNT_KINDS = (
@@ -49,6 +51,7 @@ COIN_ACCOUNT_KINDS = (
     AccountKind.BONUS_ISSUANCE,
     AccountKind.COIN_REFUNDS,
     AccountKind.COINS_SPENT,
+    AccountKind.BONUS_ADJUSTMENTS,
 )
 
 
@@ -159,6 +162,7 @@ class Transfer(models.Model):
         PAYOUT_HOLD = "payout_hold", "Held for a payout"
         PAYOUT_RELEASE = "payout_release", "Payout hold released"
         PAYOUT = "payout", "Paid out"
+        ADJUSTMENT = "adjustment", "Manual adjustment"
 
     debit_account = models.ForeignKey(
         LedgerAccount, on_delete=models.PROTECT, related_name="debits"
@@ -499,6 +503,56 @@ class ReconciliationRun(models.Model):
     @property
     def is_clean(self) -> bool:
         return not self.problems
+
+
+class BalanceAdjustment(models.Model):
+    """A correction finance made to a user's bonus coins or diamonds, and why.
+
+    Append-only, like the transfer it records; paid coins are never adjusted by hand
+    (they are money and come only from purchases).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    account_kind = models.CharField(
+        max_length=20,
+        choices=[
+            (AccountKind.BONUS_COINS, AccountKind.BONUS_COINS.label),
+            (AccountKind.DIAMONDS, AccountKind.DIAMONDS.label),
+        ],
+    )
+    amount = models.BigIntegerField(help_text="Positive adds, negative takes away.")
+    balance_before = models.BigIntegerField()
+    balance_after = models.BigIntegerField()
+    reason = models.TextField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    transfer = models.OneToOneField(
+        Transfer, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(amount=0), name="wallets_balanceadjustment_amount_not_zero"
+            ),
+            models.CheckConstraint(
+                condition=Q(balance_after=F("balance_before") + F("amount")),
+                name="wallets_balanceadjustment_after_is_before_plus_amount",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.amount:+} {self.account_kind} for {self.user} by {self.actor}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Adjustments are append-only: make a new one.")
+        super().save(*args, **kwargs)
 
 
 class Wallet(User):

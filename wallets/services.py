@@ -16,6 +16,7 @@ from catalog.selectors import bundle_price_current
 
 from . import ledger
 from .models import (
+    BalanceAdjustment,
     LedgerAccount,
     Promotion,
     Purchase,
@@ -371,3 +372,66 @@ def store_refund_notification_handle(
         source=Purchase.RefundSource.STORE,
         now=now,
     )
+
+
+ADJUST_PERMISSION = "wallets.add_balanceadjustment"
+
+
+def balance_adjust(
+    *,
+    user: User,
+    account_kind: str,
+    amount: int,
+    reason: str,
+    actor: User,
+    idempotency_key: str,
+) -> BalanceAdjustment:
+    """Correct a user's bonus coins or diamonds by hand: finance only, with a reason.
+
+    Recorded as a transfer to or from an adjustments system account and as an
+    adjustment with the balance before and after; a take-away past the balance is
+    refused like any overdraft.
+    """
+    if not actor.has_perm(ADJUST_PERMISSION):
+        raise ServiceError("Only finance adjusts balances.", status_code=403)
+    if not reason.strip():
+        raise ServiceError("An adjustment needs a reason.", field="reason")
+    if not amount:
+        raise ServiceError("Adjust by a non-zero amount.", field="amount")
+    system_kind = {
+        Kind.BONUS_COINS: Kind.BONUS_ADJUSTMENTS,
+        Kind.DIAMONDS: Kind.DIAMOND_ADJUSTMENTS,
+    }.get(account_kind)
+    if system_kind is None:
+        raise ServiceError(
+            "Only bonus coins and diamonds are adjusted.", field="account_kind"
+        )
+    key = f"adjustment:{idempotency_key}"
+    with transaction.atomic():
+        replay = BalanceAdjustment.objects.filter(transfer__idempotency_key=key).first()
+        if replay is not None:
+            return replay
+        account = ledger.user_account(user, account_kind)
+        if account_kind == Kind.DIAMONDS:
+            ledger.pending_credits_fold(account_id=account.id)
+        account = LedgerAccount.objects.select_for_update().get(id=account.id)
+        before = account.balance
+        system = ledger.system_account(system_kind)
+        transfer = ledger.transfer_post(
+            debit=system if amount > 0 else account,
+            credit=account if amount > 0 else system,
+            amount=abs(amount),
+            kind=TransferModel.Kind.ADJUSTMENT,
+            reference=f"adjustment:{user.id}",
+            idempotency_key=key,
+        )
+        return BalanceAdjustment.objects.create(
+            user=user,
+            account_kind=account_kind,
+            amount=amount,
+            balance_before=before,
+            balance_after=before + amount,
+            reason=reason.strip(),
+            actor=actor,
+            transfer=transfer,
+        )
