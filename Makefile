@@ -43,3 +43,13 @@ lint: install
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles .pytest_cache .ruff_cache
+
+.PHONY: bench bench-smoke
+
+## bench: the benchmark on the real stack: gunicorn, PostgreSQL, wrk (bench/README.md)
+bench: install
+	$(PY) -m bench.run
+
+## bench-smoke: the same in about 30 seconds, as the test suite runs it
+bench-smoke: install
+	$(PY) -m bench.run --quick --out bench/results/smoke.json

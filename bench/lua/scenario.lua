@@ -1,0 +1,103 @@
+-- One wrk script for every scenario, configured by bench/run.py through the
+-- environment. Requests are spread over many users' tokens (round-robin per thread,
+-- so concurrent requests come from different users), money requests carry a unique
+-- Idempotency-Key (and receipt), and every response status is counted. done()
+-- writes the figures as JSON to BENCH_OUT.
+
+local method = os.getenv("BENCH_METHOD") or "GET"
+local path = os.getenv("BENCH_PATH")
+local body_template = os.getenv("BENCH_BODY") or ""
+local if_none_match = os.getenv("BENCH_IF_NONE_MATCH") or ""
+local send_key = os.getenv("BENCH_IDEMPOTENCY") == "1"
+local run_id = os.getenv("BENCH_RUN") or "run"
+local out_path = os.getenv("BENCH_OUT")
+
+local threads = {}
+local thread_count = 0
+
+local function lines(file_name)
+  local items = {}
+  if file_name == nil or file_name == "" then
+    return items
+  end
+  for line in io.lines(file_name) do
+    if line ~= "" then
+      items[#items + 1] = line
+    end
+  end
+  return items
+end
+
+function setup(thread)
+  thread:set("tid", thread_count)
+  thread_count = thread_count + 1
+  threads[#threads + 1] = thread
+end
+
+-- statuses is global: done() reads it from each thread with thread:get.
+local tokens, creators, sent
+
+function init(args)
+  tokens = lines(os.getenv("BENCH_TOKENS"))
+  creators = lines(os.getenv("BENCH_CREATORS"))
+  nthreads = tonumber(os.getenv("BENCH_THREADS"))
+  sent = 0
+  statuses = {}
+  if #tokens == 0 then
+    error("BENCH_TOKENS names no tokens")
+  end
+end
+
+function request()
+  -- Thread t uses tokens t, t + T, t + 2T, ...: threads never share a user, and
+  -- a thread's connections take consecutive users.
+  local slot = tid + sent * nthreads
+  local headers = {["Authorization"] = "Token " .. tokens[slot % #tokens + 1]}
+  local body = nil
+  local key = run_id .. "-" .. tid .. "-" .. sent
+  if send_key then
+    headers["Idempotency-Key"] = key
+  end
+  if if_none_match ~= "" then
+    headers["If-None-Match"] = if_none_match
+  end
+  if body_template ~= "" then
+    headers["Content-Type"] = "application/json"
+    local creator = ""
+    if #creators > 0 then
+      creator = creators[slot % #creators + 1]
+    end
+    body = body_template:gsub("{creator}", creator):gsub("{key}", key)
+  end
+  sent = sent + 1
+  return wrk.format(method, path, headers, body)
+end
+
+function response(status, headers, body)
+  statuses[status] = (statuses[status] or 0) + 1
+end
+
+function done(summary, latency, requests)
+  local counts = {}
+  for _, thread in ipairs(threads) do
+    for status, count in pairs(thread:get("statuses")) do
+      counts[status] = (counts[status] or 0) + count
+    end
+  end
+  local parts = {}
+  for status, count in pairs(counts) do
+    parts[#parts + 1] = string.format('"%d": %d', status, count)
+  end
+  local errors = summary.errors
+  local file = assert(io.open(out_path, "w"))
+  file:write(string.format(
+    '{"duration_us": %d, "requests": %d, "bytes": %d, ' ..
+    '"errors": {"connect": %d, "read": %d, "write": %d, "status": %d, ' ..
+    '"timeout": %d}, "latency_us": {"p50": %d, "p90": %d, "p99": %d, ' ..
+    '"max": %d, "mean": %.1f}, "statuses": {%s}}\n',
+    summary.duration, summary.requests, summary.bytes,
+    errors.connect, errors.read, errors.write, errors.status, errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max, latency.mean, table.concat(parts, ", ")))
+  file:close()
+end

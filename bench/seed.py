@@ -1,0 +1,166 @@
+"""Benchmark population: senders with coins, buyers, 1,000 creators, API tokens.
+
+Runs after `seed_catalog` and `seed_wallets`. Rows that carry no money (users,
+tokens, creator profiles, empty ledger accounts) are bulk-created; every coin a
+sender holds comes from a `Purchase` lot credited by `wallets.ledger.transfer_post`,
+the same transfer `purchase_record` posts, so reconciliation stays clean.
+"""
+
+import datetime
+from dataclasses import dataclass
+
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from simple_history.utils import bulk_create_with_history
+
+from accounts.models import User
+from catalog.models import BundlePrice, CoinBundle, Region
+from catalog.selectors import bundle_price_current
+from payouts.models import CreatorLevel, CreatorProfile
+from wallets import ledger
+from wallets.models import LedgerAccount, Purchase, Transfer
+
+Kind = LedgerAccount.Kind
+ADULT_BIRTH_DATE = datetime.date(1990, 1, 1)
+# A bundle without bonus coins: gifts then spend paid coins from purchase lots,
+# the longer path (bonus coins would be spent first and skip the lots).
+FUNDING_BUNDLE = "coins_500"
+FUNDING_REGION = "US"
+FUNDING_STORE = Purchase.Store.APPLE
+BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Population:
+    sender_tokens: list[str]
+    buyer_tokens: list[str]
+    creator_ids: list[int]
+
+
+def _users(prefix: str, count: int) -> list[User]:
+    # One unusable password for all: hashing one per user would dominate seeding.
+    password = make_password(None)
+    users = [
+        User(
+            username=f"{prefix}-{number:06d}",
+            birth_date=ADULT_BIRTH_DATE,
+            password=password,
+        )
+        for number in range(count)
+    ]
+    return User.objects.bulk_create(users, batch_size=BATCH)
+
+
+def _tokens(users: list[User]) -> list[str]:
+    tokens = [Token(key=Token.generate_key(), user=user) for user in users]
+    Token.objects.bulk_create(tokens, batch_size=BATCH)
+    return [token.key for token in tokens]
+
+
+def _accounts(users: list[User], kinds) -> None:
+    LedgerAccount.objects.bulk_create(
+        [
+            LedgerAccount(kind=kind, unit=LedgerAccount.unit_for(kind), owner=user)
+            for user in users
+            for kind in kinds
+        ],
+        batch_size=BATCH,
+    )
+
+
+def _fund(users: list[User], lots: int) -> None:
+    """Give each user `lots` purchases of the funding bundle, credited by the ledger."""
+    bundle = CoinBundle.objects.get(sku=FUNDING_BUNDLE)
+    if bundle.bonus_coins:
+        raise RuntimeError(f"{FUNDING_BUNDLE} must be a bundle without bonus coins.")
+    region = Region.objects.get(code=FUNDING_REGION)
+    channel = Purchase.CHANNEL_OF_STORE[FUNDING_STORE]
+    now = timezone.now()
+    price = bundle_price_current(
+        bundle=bundle, region=region, channel=channel, when=now
+    )
+    if price is None:
+        raise RuntimeError(f"{FUNDING_BUNDLE} has no {channel} price in {region.code}.")
+    purchases = Purchase.objects.bulk_create(
+        [
+            Purchase(
+                user=user,
+                bundle=bundle,
+                region=region,
+                channel=channel,
+                store=FUNDING_STORE,
+                store_transaction_id=f"bench-seed-{user.id}-{lot}",
+                idempotency_key=f"bench-seed-{lot}",
+                bundle_price=price,
+                price=price.price,
+                coins=bundle.coins,
+                bundle_bonus_coins=bundle.bonus_coins,
+                paid_coins_remaining=bundle.coins,
+                # Apart by a second, so "oldest lot first" has an order to follow.
+                created_at=now - datetime.timedelta(seconds=lots - lot),
+            )
+            for user in users
+            for lot in range(lots)
+        ],
+        batch_size=BATCH,
+    )
+    paid_accounts = {
+        account.owner_id: account
+        for account in LedgerAccount.objects.filter(
+            kind=Kind.PAID_COINS, owner__in=users
+        )
+    }
+    issuance = ledger.system_account(Kind.COIN_ISSUANCE)
+    for purchase in purchases:
+        reference = f"purchase:{purchase.id}"
+        ledger.transfer_post(
+            debit=issuance,
+            credit=paid_accounts[purchase.user_id],
+            amount=purchase.coins,
+            kind=Transfer.Kind.PURCHASE,
+            reference=reference,
+            idempotency_key=f"{reference}:paid",
+        )
+
+
+def _creators(count: int) -> list[int]:
+    users = _users("bench-creator", count)
+    _accounts(users, [Kind.DIAMONDS])
+    level = CreatorLevel.objects.order_by("number").first()
+    profiles = bulk_create_with_history(
+        [
+            CreatorProfile(
+                user=user,
+                display_name=f"Bench creator {number}",
+                follower_count=1_000 + number,
+                verification=CreatorProfile.Verification.VERIFIED,
+                level=level,
+            )
+            for number, user in enumerate(users)
+        ],
+        CreatorProfile,
+        batch_size=BATCH,
+    )
+    return [profile.id for profile in profiles]
+
+
+@transaction.atomic
+def population_create(
+    *, senders: int, buyers: int, creators: int, lots: int
+) -> Population:
+    """Create the benchmark's users once, in a fresh database."""
+    if User.objects.filter(username__startswith="bench-").exists():
+        raise RuntimeError("The benchmark population exists: seed a fresh database.")
+    if not BundlePrice.objects.exists():
+        raise RuntimeError("Run seed_catalog and seed_wallets first.")
+    sender_users = _users("bench-sender", senders)
+    _accounts(sender_users, [Kind.PAID_COINS, Kind.BONUS_COINS])
+    _fund(sender_users, lots)
+    buyer_users = _users("bench-buyer", buyers)
+    return Population(
+        sender_tokens=_tokens(sender_users),
+        buyer_tokens=_tokens(buyer_users),
+        creator_ids=_creators(creators),
+    )
