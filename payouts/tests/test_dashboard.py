@@ -1,25 +1,18 @@
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 
 from accounts.roles import FINANCE, SUPPORT
 from payouts import services
 from payouts.selectors import money_dashboard
 from wallets.models import DIAMOND_SCALE
 from wallets.reconciliation import ledger_reconcile
-from wallets.tests.factories import user_create
+from wallets.tests.factories import staff_create
 
 from .factories import creator_create, funded_sender, rich_creator, rose
 
 pytestmark = pytest.mark.django_db
 URL = "/admin/payouts/moneydashboard/"
-
-
-def staff(role):
-    user = user_create(is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 def test_figures_agree_with_the_ledger():
@@ -56,11 +49,11 @@ def test_figures_agree_with_the_ledger():
 
 def test_finance_reads_the_dashboard_and_support_does_not(client):
     funded_sender(100)
-    client.force_login(staff(FINANCE))
+    client.force_login(staff_create(FINANCE))
     page = client.get(URL)
     assert page.status_code == 200
     assert b"Coins sold per day, USD" in page.content
     assert b"<rect" in page.content
 
-    client.force_login(staff(SUPPORT))
+    client.force_login(staff_create(SUPPORT))
     assert client.get(URL).status_code == 403

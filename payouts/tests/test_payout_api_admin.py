@@ -1,5 +1,4 @@
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -7,18 +6,12 @@ from accounts.roles import FINANCE, SUPPORT
 from payouts import services
 from payouts.models import Payout
 from wallets.models import DIAMOND_SCALE
-from wallets.tests.factories import user_create
+from wallets.tests.factories import staff_create, user_create
 
 from .factories import rich_creator
 
 pytestmark = pytest.mark.django_db
 PAYOUTS = "/api/v1/payouts/"
-
-
-def staff(role):
-    user = user_create(is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 def test_a_creator_asks_for_a_payout_and_sees_only_their_own(api_client):
@@ -95,7 +88,7 @@ def test_non_creators_cannot_ask(api_client):
 
 
 def test_the_queue_opens_on_what_waits_for_me_oldest_first(client):
-    alice, bob = staff(FINANCE), staff(FINANCE)
+    alice, bob = staff_create(FINANCE), staff_create(FINANCE)
     small = services.payout_request(
         creator=rich_creator(),
         diamond_units=20_000 * DIAMOND_SCALE,
@@ -118,7 +111,7 @@ def test_the_queue_opens_on_what_waits_for_me_oldest_first(client):
 
 
 def test_bulk_approve_and_bulk_reject_with_one_reason(client):
-    finance = staff(FINANCE)
+    finance = staff_create(FINANCE)
     payouts = [
         services.payout_request(
             creator=rich_creator(),
@@ -153,7 +146,7 @@ def test_bulk_approve_and_bulk_reject_with_one_reason(client):
 
 
 def test_a_wrong_transition_is_a_message_in_the_admin_and_changes_nothing(client):
-    finance = staff(FINANCE)
+    finance = staff_create(FINANCE)
     payout = services.payout_request(
         creator=rich_creator(),
         diamond_units=20_000 * DIAMOND_SCALE,
@@ -179,7 +172,7 @@ def test_support_sees_the_queue_but_cannot_approve(client):
         diamond_units=20_000 * DIAMOND_SCALE,
         idempotency_key="k",
     ).payout
-    client.force_login(staff(SUPPORT))
+    client.force_login(staff_create(SUPPORT))
 
     assert client.get("/admin/payouts/payout/").status_code == 200
     client.post(
@@ -190,7 +183,7 @@ def test_support_sees_the_queue_but_cannot_approve(client):
 
 
 def test_payout_page_shows_the_audit_trail_and_earnings(client):
-    finance = staff(FINANCE)
+    finance = staff_create(FINANCE)
     payout = services.payout_request(
         creator=rich_creator(),
         diamond_units=20_000 * DIAMOND_SCALE,
@@ -208,7 +201,7 @@ def test_payout_page_shows_the_audit_trail_and_earnings(client):
 
 
 def test_queue_changelist_queries_do_not_grow_with_payouts(client):
-    client.force_login(staff(FINANCE))
+    client.force_login(staff_create(FINANCE))
 
     def queries_for(count):
         for n in range(count - Payout.objects.count()):

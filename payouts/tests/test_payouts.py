@@ -3,7 +3,6 @@ import json
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group
 from django.utils import timezone
 
 from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
@@ -24,18 +23,12 @@ from payouts.providers import (
 from wallets.models import DIAMOND_SCALE
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import system_balances, wallet_balances
-from wallets.tests.factories import user_create
+from wallets.tests.factories import staff_create
 
 from .factories import rich_creator
 
 pytestmark = pytest.mark.django_db
 Status = Payout.Status
-
-
-def staff(role, **fields):
-    user = user_create(is_staff=True, **fields)
-    user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 def request(creator, diamonds=None, key="k1", **kwargs):
@@ -126,7 +119,7 @@ def test_only_one_open_payout_and_the_daily_maximum():
     with pytest.raises(services.PayoutRefused, match="already have a payout"):
         request(creator, diamonds=20_000, key="b")
 
-    finance = staff(FINANCE)
+    finance = staff_create(FINANCE)
     services.payout_reject(payout=first, actor=finance, reason="test")
     with pytest.raises(services.PayoutRefused, match="At most 5000.00 USD a day"):
         request(creator, diamonds=1_000_200, key="c")
@@ -182,7 +175,11 @@ def act(action, payout, actor):
 @pytest.mark.parametrize("state", list(TRANSITIONS))
 @pytest.mark.parametrize("action", ACTIONS)
 def test_every_state_and_action(state, action):
-    creator, first, finance = rich_creator(), staff(FINANCE), staff(FINANCE)
+    creator, first, finance = (
+        rich_creator(),
+        staff_create(FINANCE),
+        staff_create(FINANCE),
+    )
     payout = payout_in(state, creator, first)
     expected = TRANSITIONS[state].get(action)
 
@@ -205,9 +202,9 @@ def test_every_state_and_action(state, action):
 def test_only_finance_approves(who, allowed):
     creator = rich_creator()
     actors = {
-        "finance": staff(FINANCE),
-        "support": staff(SUPPORT),
-        "catalog": staff(CATALOG_EDITORS),
+        "finance": staff_create(FINANCE),
+        "support": staff_create(SUPPORT),
+        "catalog": staff_create(CATALOG_EDITORS),
         "creator": creator.user,
     }
     payout = request(creator, diamonds=20_000)
@@ -225,7 +222,7 @@ def test_only_finance_approves(who, allowed):
 
 
 def test_nobody_approves_their_own_payout_even_in_finance():
-    finance_creator = staff(FINANCE)
+    finance_creator = staff_create(FINANCE)
     creator = rich_creator(user=finance_creator)
     payout = request(creator, diamonds=20_000)
     with pytest.raises(services.NotAllowed, match="own payout"):
@@ -235,7 +232,7 @@ def test_nobody_approves_their_own_payout_even_in_finance():
 def test_a_large_payout_needs_a_second_different_approver():
     creator = rich_creator(diamonds=400_000)
     payout = request(creator, diamonds=300_000)  # 1,500 USD: over the 1,000 threshold
-    alice, bob = staff(FINANCE), staff(FINANCE)
+    alice, bob = staff_create(FINANCE), staff_create(FINANCE)
 
     payout = services.payout_approve(payout=payout, actor=alice)
     assert payout.status == Status.AWAITING_SECOND_APPROVAL
@@ -253,7 +250,9 @@ def test_a_large_payout_needs_a_second_different_approver():
 def test_rejecting_returns_the_diamonds():
     creator = rich_creator(diamonds=30_000)
     payout = request(creator, diamonds=20_000)
-    services.payout_reject(payout=payout, actor=staff(FINANCE), reason="Fraud check")
+    services.payout_reject(
+        payout=payout, actor=staff_create(FINANCE), reason="Fraud check"
+    )
     assert wallet_balances(user=creator.user).diamonds == 30_000 * DIAMOND_SCALE
     assert PayoutEvent.objects.filter(payout=payout).last().note == "Fraud check"
     assert ledger_reconcile().is_clean
@@ -261,7 +260,7 @@ def test_rejecting_returns_the_diamonds():
 
 def approved(creator, diamonds=20_000):
     payout = request(creator, diamonds=diamonds)
-    return services.payout_approve(payout=payout, actor=staff(FINANCE))
+    return services.payout_approve(payout=payout, actor=staff_create(FINANCE))
 
 
 def test_processing_pays_once_however_often_it_runs():
@@ -318,7 +317,7 @@ def test_a_refused_payout_fails_and_can_be_retried_or_returned():
         "Receiver account refused.",
     )
 
-    services.payout_return(payout=payout, actor=staff(FINANCE))
+    services.payout_return(payout=payout, actor=staff_create(FINANCE))
     assert wallet_balances(user=creator.user).diamonds == 30_000 * DIAMOND_SCALE
     assert ledger_reconcile().is_clean
 
@@ -398,7 +397,7 @@ def test_a_retry_after_the_creator_fixed_their_address_is_paid_under_a_new_refer
     creator.save()
     payout.refresh_from_db()
 
-    payout = services.payout_retry(payout=payout, actor=staff(FINANCE))
+    payout = services.payout_retry(payout=payout, actor=staff_create(FINANCE))
     services.payouts_send(payout_ids=[payout.id])
 
     payout.refresh_from_db()

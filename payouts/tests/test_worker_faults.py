@@ -16,9 +16,9 @@ from payouts import services, tasks
 from payouts.models import Payout, SandboxPayoutRecord
 from wallets.models import DIAMOND_SCALE
 from wallets.reconciliation import ledger_reconcile
+from wallets.tests.factories import staff_create
 
 from .factories import rich_creator
-from .test_payouts import staff
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYOUTS = 200
@@ -82,7 +82,7 @@ def wait_for(condition, seconds: float) -> bool:
 
 def test_every_payout_is_paid_exactly_once_although_the_worker_is_killed():
     celery_app.control.purge()
-    finance = staff("Finance")
+    finance = staff_create("Finance")
     for n in range(PAYOUTS):
         creator = rich_creator(diamonds=30_000)
         payout = services.payout_request(

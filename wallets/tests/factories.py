@@ -61,3 +61,12 @@ def on_sale(
     bundle = bundle_create(coins=coins, price=amount, **bundle_fields)
     price_create(bundle, region, amount, channel=channel)
     return bundle, region
+
+
+def staff_create(role: str, **fields) -> User:
+    """A staff member in one of the role groups (Finance, Support, ...)."""
+    from django.contrib.auth.models import Group
+
+    user = user_create(is_staff=True, **fields)
+    user.groups.add(Group.objects.get(name=role))
+    return user

@@ -1,5 +1,4 @@
 import pytest
-from django.contrib.auth.models import Group
 
 from accounts.errors import ServiceError
 from accounts.roles import FINANCE, SUPPORT
@@ -8,16 +7,11 @@ from wallets.ledger import InsufficientBalance
 from wallets.models import BalanceAdjustment
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import wallet_balances
+from wallets.tests.factories import staff_create
 
 from .factories import user_create
 
 pytestmark = pytest.mark.django_db
-
-
-def staff(role):
-    user = user_create(is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 def adjust(actor, user, amount, kind="bonus_coins", reason="Goodwill", key="k1"):
@@ -32,7 +26,7 @@ def adjust(actor, user, amount, kind="bonus_coins", reason="Goodwill", key="k1")
 
 
 def test_finance_adjusts_with_a_reason_and_it_is_on_record():
-    finance, user = staff(FINANCE), user_create()
+    finance, user = staff_create(FINANCE), user_create()
 
     added = adjust(finance, user, 50, key="a")
     taken = adjust(finance, user, -20, key="b")
@@ -54,7 +48,7 @@ def test_finance_adjusts_with_a_reason_and_it_is_on_record():
     ],
 )
 def test_bad_adjustments_are_refused_and_record_nothing(kwargs, error):
-    finance, user = staff(FINANCE), user_create()
+    finance, user = staff_create(FINANCE), user_create()
     kwargs = {"amount": 10, **kwargs}
     with pytest.raises(ServiceError, match=error):
         adjust(finance, user, **kwargs)
@@ -62,7 +56,7 @@ def test_bad_adjustments_are_refused_and_record_nothing(kwargs, error):
 
 
 def test_taking_away_more_than_the_balance_is_refused():
-    finance, user = staff(FINANCE), user_create()
+    finance, user = staff_create(FINANCE), user_create()
     with pytest.raises(InsufficientBalance):
         adjust(finance, user, -1)
     assert not BalanceAdjustment.objects.exists()
@@ -70,18 +64,18 @@ def test_taking_away_more_than_the_balance_is_refused():
 
 def test_only_finance_adjusts():
     with pytest.raises(ServiceError, match="Only finance"):
-        adjust(staff(SUPPORT), user_create(), 10)
+        adjust(staff_create(SUPPORT), user_create(), 10)
 
 
 def test_adjustments_cannot_be_edited():
-    adjustment = adjust(staff(FINANCE), user_create(), 10)
+    adjustment = adjust(staff_create(FINANCE), user_create(), 10)
     adjustment.amount = 99
     with pytest.raises(TypeError, match="append-only"):
         adjustment.save()
 
 
 def test_the_admin_form_shows_a_refusal_beside_the_form_and_records_nothing(client):
-    finance, user = staff(FINANCE), user_create()
+    finance, user = staff_create(FINANCE), user_create()
     client.force_login(finance)
     url = "/admin/wallets/balanceadjustment/adjust/"
     form = {
@@ -99,6 +93,6 @@ def test_the_admin_form_shows_a_refusal_beside_the_form_and_records_nothing(clie
     assert "Not enough bonus coins" in str(refused.context["form"].non_field_errors())
     assert done.status_code == 302
     assert BalanceAdjustment.objects.get().amount == 5
-    client.force_login(staff(SUPPORT))
+    client.force_login(staff_create(SUPPORT))
     assert client.get(url).status_code == 403
     assert client.get("/admin/wallets/balanceadjustment/").status_code == 200

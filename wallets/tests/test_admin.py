@@ -1,19 +1,13 @@
 import pytest
-from django.contrib.auth.models import Group
 
 from accounts.roles import FINANCE, SUPPORT
 from wallets.models import Purchase, Transfer
+from wallets.tests.factories import staff_create
 
 from .factories import on_sale, user_create
 from .test_refunds import purchase
 
 pytestmark = pytest.mark.django_db
-
-
-def staff(role):
-    user = user_create(is_staff=True)
-    user.groups.add(Group.objects.get(name=role))
-    return user
 
 
 @pytest.fixture
@@ -24,7 +18,7 @@ def bought():
 
 
 def test_support_finds_a_wallet_and_sees_balances_and_history_read_only(client, bought):
-    client.force_login(staff(SUPPORT))
+    client.force_login(staff_create(SUPPORT))
 
     listing = client.get("/admin/wallets/wallet/", {"q": "alice"})
     assert [w.username for w in listing.context["cl"].result_list] == ["alice"]
@@ -62,7 +56,7 @@ def test_transfer_changelist_does_not_count_every_row(
 
 
 def test_finance_refunds_with_a_reason_after_a_confirmation_page(client, bought):
-    finance = staff(FINANCE)
+    finance = staff_create(FINANCE)
     client.force_login(finance)
     url = "/admin/wallets/purchase/"
     selection = {"action": "refund", "_selected_action": [bought.id]}
@@ -87,7 +81,7 @@ def test_finance_refunds_with_a_reason_after_a_confirmation_page(client, bought)
 
 
 def test_refund_without_a_reason_shows_the_form_again(client, bought):
-    client.force_login(staff(FINANCE))
+    client.force_login(staff_create(FINANCE))
     response = client.post(
         "/admin/wallets/purchase/",
         {
@@ -103,7 +97,7 @@ def test_refund_without_a_reason_shows_the_form_again(client, bought):
 
 
 def test_support_cannot_refund(client, bought):
-    client.force_login(staff(SUPPORT))
+    client.force_login(staff_create(SUPPORT))
     response = client.post(
         "/admin/wallets/purchase/",
         {
@@ -121,7 +115,7 @@ def test_a_refused_refund_is_reported_beside_the_others(client, bought):
     from .test_refunds import spend
 
     spend(bought.user, 50, "gift")
-    client.force_login(staff(FINANCE))
+    client.force_login(staff_create(FINANCE))
     done = client.post(
         "/admin/wallets/purchase/",
         {
@@ -149,7 +143,7 @@ def test_purchase_changelist_in_constant_queries(
 
 
 def test_finance_reads_the_paid_coin_liability_per_currency(client, bought):
-    client.force_login(staff(FINANCE))
+    client.force_login(staff_create(FINANCE))
 
     changelist = client.get("/admin/wallets/purchase/")
     page = client.get("/admin/wallets/purchase/liability/")
