@@ -1,5 +1,9 @@
 """Benchmark population: senders with coins, buyers, 1,000 creators, API tokens.
 
+Each buyer also gets a pool of signed sandbox receipts for `PURCHASE_BUNDLE`: wrk's
+LuaJIT cannot compute HMAC-SHA256, so the receipts are minted here and the Lua
+script hands out one per purchase request.
+
 Runs after `seed_catalog` and `seed_wallets`. Rows that carry no money (users,
 tokens, creator profiles, empty ledger accounts) are bulk-created; every coin a
 sender holds comes from a `Purchase` lot credited by `wallets.ledger.transfer_post`,
@@ -21,6 +25,7 @@ from catalog.selectors import bundle_price_current
 from payouts.models import CreatorLevel, CreatorProfile
 from wallets import ledger
 from wallets.models import LedgerAccount, Purchase, Transfer
+from wallets.stores import sandbox_receipt
 
 Kind = LedgerAccount.Kind
 ADULT_BIRTH_DATE = datetime.date(1990, 1, 1)
@@ -29,6 +34,11 @@ ADULT_BIRTH_DATE = datetime.date(1990, 1, 1)
 FUNDING_BUNDLE = "coins_500"
 FUNDING_REGION = "US"
 FUNDING_STORE = Purchase.Store.APPLE
+# What the purchase scenario buys (bench/run.py's PURCHASE_BODY).
+PURCHASE_BUNDLE = "coins_100"
+# Purchases a buyer can make over every run of the purchase scenario; a full run
+# (2 s warm-up + 10 s) uses a handful each.
+RECEIPTS_PER_BUYER = 100
 BATCH = 1000
 
 
@@ -37,6 +47,8 @@ class Population:
     sender_tokens: list[str]
     buyer_tokens: list[str]
     creator_ids: list[int]
+    # buyer_receipts[i] is buyer i's pool, in buyer_tokens' order.
+    buyer_receipts: list[list[str]]
 
 
 def _users(prefix: str, count: int) -> list[User]:
@@ -146,9 +158,37 @@ def _creators(count: int) -> list[int]:
     return [profile.id for profile in profiles]
 
 
+def _receipts(users: list[User], count: int) -> list[list[str]]:
+    """Per buyer, `count` receipts for distinct store transactions, signed for them."""
+    if not CoinBundle.objects.filter(sku=PURCHASE_BUNDLE).exists():
+        raise RuntimeError(f"No bundle {PURCHASE_BUNDLE} to mint receipts for.")
+    return [
+        [
+            sandbox_receipt(user.id, PURCHASE_BUNDLE, f"bench-{user.id}-{number}")
+            for number in range(count)
+        ]
+        for user in users
+    ]
+
+
+def receipts_write(path, buyer_receipts: list[list[str]]) -> None:
+    """One receipt a line, buyer by buyer: buyer i's k-th is line i * count + k + 1.
+
+    bench/lua/scenario.lua reads it next to the buyers' tokens file.
+    """
+    with open(path, "w") as out:
+        for pool in buyer_receipts:
+            out.writelines(f"{receipt}\n" for receipt in pool)
+
+
 @transaction.atomic
 def population_create(
-    *, senders: int, buyers: int, creators: int, lots: int
+    *,
+    senders: int,
+    buyers: int,
+    creators: int,
+    lots: int,
+    receipts: int = RECEIPTS_PER_BUYER,
 ) -> Population:
     """Create the benchmark's users once, in a fresh database."""
     if User.objects.filter(username__startswith="bench-").exists():
@@ -163,4 +203,5 @@ def population_create(
         sender_tokens=_tokens(sender_users),
         buyer_tokens=_tokens(buyer_users),
         creator_ids=_creators(creators),
+        buyer_receipts=_receipts(buyer_users, receipts),
     )

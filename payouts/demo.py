@@ -5,6 +5,7 @@ from django.db import transaction
 from accounts.models import User
 from catalog.models import CoinBundle, Region
 from wallets import services as wallet_services
+from wallets.stores import sandbox_receipt
 
 from .models import CreatorLevel, CreatorProfile
 
@@ -35,7 +36,9 @@ def demo_economy_create() -> list[str]:
             region=region,
             channel="app",
             store="apple",
-            receipt="accept:demo-viewer-first-purchase",
+            receipt=sandbox_receipt(
+                viewer.id, bundle.sku, "demo-viewer-first-purchase"
+            ),
             idempotency_key="demo-viewer-first-purchase",
         ).purchase
         done.append(

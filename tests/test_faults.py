@@ -14,6 +14,7 @@ from wallets import ledger
 from wallets.models import PendingCredit, Purchase, Transfer
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import wallet_balances
+from wallets.stores import sandbox_receipt
 from wallets.tests.factories import on_sale, user_create
 
 pytestmark = [
@@ -108,7 +109,7 @@ def test_a_purchase_whose_connection_dies_leaves_nothing_and_can_be_retried(
                 "region": "US",
                 "channel": "app",
                 "store": "apple",
-                "receipt": "accept:t-1",
+                "receipt": sandbox_receipt(buyer.id, "coins_100", "t-1"),
             },
             format="json",
             HTTP_IDEMPOTENCY_KEY="buy-1",

@@ -175,7 +175,9 @@ def purchase_record(
         )
 
     # The store is asked outside any transaction: no lock waits on the network.
-    verified = payment_store(store).verify_receipt(receipt, sku=bundle.sku)
+    verified = payment_store(store).verify_receipt(
+        receipt, sku=bundle.sku, user_id=user.id
+    )
     if verified.sku != bundle.sku:
         raise ReceiptRejected(
             f"This receipt is for {verified.sku}, not {bundle.sku}.", field="receipt"

@@ -5,8 +5,11 @@ The sandbox adapter is the default and what the tests use; a real store plugs in
 with the same two methods, without touching the services.
 """
 
+import base64
+import binascii
 import hashlib
 import hmac
+import json
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,44 +35,179 @@ class StoreUnavailable(ServiceError):
 
 
 class PaymentStore(Protocol):
-    def verify_receipt(self, receipt: str, *, sku: str) -> VerifiedReceipt: ...
+    def verify_receipt(
+        self, receipt: str, *, sku: str, user_id: int
+    ) -> VerifiedReceipt:
+        """Check a receipt with the store: genuine, for `sku`, bought by `user_id`.
+
+        `user_id` is what the client app passed to the store at purchase time
+        (Apple's appAccountToken, Google's obfuscatedAccountId). Raise
+        ReceiptRejected or StoreUnavailable; never return for a receipt that is not
+        this user's purchase of this product.
+        """
+        ...
 
     def verify_notification(self, body: bytes, signature: str) -> bool: ...
 
 
-class SandboxStore:
-    """A deterministic stand-in for a store, told what to do by the receipt itself.
+SANDBOX_OUTCOMES = ("accept", "reject", "timeout")
+SANDBOX_RECEIPT_VERSION = 1
+# Longer than the store transaction id column holds: refused, never truncated.
+TRANSACTION_ID_MAX_LENGTH = 128
 
-    `accept:<transaction id>` is a valid receipt for the bundle asked for,
-    `reject:<anything>` is refused, `timeout:<anything>` behaves as a store that does
-    not answer. Notifications are signed with HMAC-SHA256 of the body under
-    `PAYMENT_STORE_SANDBOX_SECRET`.
+
+class SandboxStore:
+    """A deterministic stand-in for a store, told what to do by a signed receipt.
+
+    A sandbox receipt is `<payload>.<signature>`: the payload is base64url (no
+    padding) of a JSON object `{"v": 1, "txn", "sku", "user", "outcome"}` (and
+    optionally `"store"`, then only that store honours it) and the
+    signature is base64url of its HMAC-SHA256 under a key derived from
+    `PAYMENT_STORE_SANDBOX_SECRET` (see `sandbox_receipt`). Only a receipt signed
+    with that key, for the bundle bought, by the user it was minted for, is
+    honoured; `outcome` then says what the store does: `accept` credits,
+    `reject` is refused, `timeout` behaves as a store that does not answer.
+    Notifications are signed with HMAC-SHA256 of the body under the secret itself.
     """
 
     def __init__(self, name: str):
         self.name = name
 
-    def verify_receipt(self, receipt: str, *, sku: str) -> VerifiedReceipt:
-        outcome, _, transaction_id = receipt.partition(":")
-        if outcome == "timeout":
+    def verify_receipt(
+        self, receipt: str, *, sku: str, user_id: int
+    ) -> VerifiedReceipt:
+        claims = sandbox_receipt_claims(receipt)
+        if claims is None:
+            raise self._rejected()
+        if claims["outcome"] == "timeout":
             raise StoreUnavailable(
                 f"The {self.name} store did not answer; retry with the same "
                 "Idempotency-Key."
             )
-        if outcome != "accept" or not transaction_id.strip():
-            raise ReceiptRejected(
-                f"The {self.name} store rejected this receipt.", field="receipt"
-            )
-        return VerifiedReceipt(transaction_id=transaction_id.strip(), sku=sku)
+        if claims["outcome"] != "accept":
+            raise self._rejected()
+        if claims.get("store", self.name) != self.name:
+            raise self._rejected(f"This receipt is from the {claims['store']} store.")
+        if claims["user"] != user_id:
+            # Another account's purchase: Apple's appAccountToken does not match.
+            raise self._rejected("This receipt was bought by another account.")
+        if claims["sku"] != sku:
+            raise self._rejected(f"This receipt is for {claims['sku']}, not {sku}.")
+        return VerifiedReceipt(transaction_id=claims["txn"], sku=claims["sku"])
 
     def verify_notification(self, body: bytes, signature: str) -> bool:
         expected = sandbox_signature(body)
-        return hmac.compare_digest(expected, signature or "")
+        # As bytes: compare_digest refuses non-ASCII text, and a header may hold any.
+        given = (signature or "").encode("utf-8", "replace")
+        return hmac.compare_digest(expected.encode(), given)
+
+    def _rejected(self, why: str = "") -> ReceiptRejected:
+        message = f"The {self.name} store rejected this receipt."
+        return ReceiptRejected(f"{message} {why}".strip(), field="receipt")
 
 
 def sandbox_signature(body: bytes) -> str:
     secret = settings.PAYMENT_STORE_SANDBOX_SECRET.encode()
     return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def _receipt_key() -> bytes:
+    # A key of its own, derived from the secret: a notification signature (HMAC of
+    # a body under the secret) can never pass as a receipt signature.
+    secret = getattr(settings, "PAYMENT_STORE_SANDBOX_RECEIPT_SECRET", "") or (
+        settings.PAYMENT_STORE_SANDBOX_SECRET
+    )
+    return hmac.new(secret.encode(), b"sandbox-receipt-key", hashlib.sha256).digest()
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    # Strict: only the url-safe alphabet, so one receipt has one spelling.
+    return base64.b64decode(
+        text + "=" * (-len(text) % 4), altchars=b"-_", validate=True
+    )
+
+
+def _receipt_mac(payload: str) -> bytes:
+    return hmac.new(_receipt_key(), payload.encode("ascii"), hashlib.sha256).digest()
+
+
+def sandbox_receipt(
+    user_id: int,
+    sku: str,
+    transaction_id: str,
+    outcome: str = "accept",
+    *,
+    store: str | None = None,
+) -> str:
+    """Mint a signed sandbox receipt, as the store would hand it to the client app.
+
+    `user_id` is the account it is bought for, `sku` the bundle's store product.
+    With `store`, only that store honours it, as a real store's receipt; without,
+    any sandbox store does.
+    """
+    if outcome not in SANDBOX_OUTCOMES:
+        raise ValueError(f"outcome must be one of {', '.join(SANDBOX_OUTCOMES)}")
+    if isinstance(user_id, bool) or not isinstance(user_id, int) or user_id <= 0:
+        raise ValueError("user_id must be a positive integer")
+    if not sku or not transaction_id or transaction_id != transaction_id.strip():
+        raise ValueError("sku and transaction_id must be non-empty, unpadded text")
+    if len(transaction_id) > TRANSACTION_ID_MAX_LENGTH:
+        raise ValueError(
+            f"transaction_id is longer than {TRANSACTION_ID_MAX_LENGTH} characters"
+        )
+    claims = {
+        "v": SANDBOX_RECEIPT_VERSION,
+        "txn": transaction_id,
+        "sku": sku,
+        "user": user_id,
+        "outcome": outcome,
+    }
+    if store is not None:
+        claims["store"] = store
+    payload = _b64encode(
+        json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
+    )
+    return f"{payload}.{_b64encode(_receipt_mac(payload))}"
+
+
+def sandbox_receipt_claims(receipt: str) -> dict | None:
+    """The claims of a genuine sandbox receipt, or None for anything else.
+
+    The signature is checked before the payload is decoded: nothing an attacker
+    writes is parsed unless the key signed it.
+    """
+    if not isinstance(receipt, str) or not receipt.isascii():
+        return None
+    payload, dot, signature = receipt.partition(".")
+    if not dot or not payload or not signature:
+        return None
+    # Compared as text: one signature has one spelling (no loose padding bits).
+    expected = _b64encode(_receipt_mac(payload))
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        return None
+    try:
+        claims = json.loads(_b64decode(payload))
+    except (binascii.Error, ValueError):
+        return None
+    if not isinstance(claims, dict) or claims.get("v") != SANDBOX_RECEIPT_VERSION:
+        return None
+    txn, sku, user = claims.get("txn"), claims.get("sku"), claims.get("user")
+    valid = (
+        isinstance(txn, str)
+        and 0 < len(txn) <= TRANSACTION_ID_MAX_LENGTH
+        and txn == txn.strip()
+        and isinstance(sku, str)
+        and sku
+        and isinstance(user, int)
+        and not isinstance(user, bool)
+        and claims.get("outcome") in SANDBOX_OUTCOMES
+        and isinstance(claims.get("store", ""), str)
+    )
+    return claims if valid else None
 
 
 def payment_store(name: str) -> PaymentStore:

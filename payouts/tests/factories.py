@@ -7,6 +7,7 @@ from payouts.models import CreatorLevel, CreatorProfile
 from wallets import ledger
 from wallets import services as wallet_services
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
+from wallets.stores import sandbox_receipt
 from wallets.tests.factories import on_sale, user_create
 
 _sequence = itertools.count(1)
@@ -34,7 +35,7 @@ def funded_sender(coins: int = 1000, **user_fields):
         region=region,
         channel="app",
         store="apple",
-        receipt=f"accept:fund-{sender.id}-{n}",
+        receipt=sandbox_receipt(sender.id, bundle.sku, f"fund-{sender.id}-{n}"),
         idempotency_key=f"fund-{n}",
     )
     return sender

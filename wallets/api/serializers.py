@@ -75,7 +75,12 @@ class PurchaseCreateSerializer(serializers.Serializer):
         help_text="apple or google (app channel), web (web channel).",
     )
     receipt = serializers.CharField(
-        max_length=8192, help_text="The store's receipt or payment token, verbatim."
+        max_length=8192,
+        help_text="The store's receipt or payment token, verbatim, for this bundle "
+        "and bought for this account (the user id the app passed to the store as "
+        "Apple's appAccountToken / Google's obfuscatedAccountId). The sandbox store "
+        "takes a signed `<payload>.<signature>` receipt: get one with `manage.py "
+        "sandbox_receipt --user <username> --sku <sku>`.",
     )
 
 

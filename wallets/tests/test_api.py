@@ -6,6 +6,7 @@ from django.db import transaction
 from accounts.api.common import MoneyMovingThrottle
 from wallets import ledger
 from wallets.models import LedgerAccount, Purchase, Transfer
+from wallets.stores import sandbox_receipt
 
 from .factories import on_sale, user_create
 from .test_refunds import spend
@@ -21,13 +22,13 @@ def buyer(api_client):
     return user
 
 
-def post_purchase(api_client, key="key-1", **overrides):
+def post_purchase(api_client, user=None, key="key-1", txn="txn-1", **overrides):
     body = {
         "bundle": "coins_100",
         "region": "US",
         "channel": "app",
         "store": "apple",
-        "receipt": "accept:txn-1",
+        "receipt": sandbox_receipt(user.id if user else 1, "coins_100", txn),
         **overrides,
     }
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
@@ -37,7 +38,7 @@ def post_purchase(api_client, key="key-1", **overrides):
 def test_purchase_answers_201_with_the_purchase_and_the_new_wallet(api_client, buyer):
     on_sale(coins=100, amount="0.99", sku="coins_100", bonus_coins=5)
 
-    response = post_purchase(api_client)
+    response = post_purchase(api_client, buyer)
 
     assert response.status_code == 201
     body = response.json()
@@ -56,9 +57,9 @@ def test_a_repeat_with_the_same_key_answers_200_with_the_first_result(
     api_client, buyer
 ):
     on_sale(sku="coins_100")
-    first = post_purchase(api_client).json()
+    first = post_purchase(api_client, buyer).json()
 
-    again = post_purchase(api_client, receipt="accept:other")
+    again = post_purchase(api_client, buyer, txn="other")
 
     assert again.status_code == 200
     assert again.json()["purchase"]["id"] == first["purchase"]["id"]
@@ -68,7 +69,7 @@ def test_a_repeat_with_the_same_key_answers_200_with_the_first_result(
 def test_missing_idempotency_key_is_a_400_naming_the_header(api_client, buyer):
     on_sale(sku="coins_100")
 
-    response = post_purchase(api_client, key=None)
+    response = post_purchase(api_client, buyer, key=None)
 
     assert response.status_code == 400
     assert list(response.json()) == ["Idempotency-Key"]
@@ -83,7 +84,7 @@ def test_missing_idempotency_key_is_a_400_naming_the_header(api_client, buyer):
         ({"channel": "tv"}, "channel"),
         ({"store": "amazon"}, "store"),
         ({"receipt": ""}, "receipt"),
-        ({"receipt": "reject:1"}, "receipt"),
+        ({"receipt": sandbox_receipt(1, "coins_100", "1", "reject")}, "receipt"),
         ({"channel": "web", "store": "web"}, "bundle"),
         ({"store": "web"}, "store"),
     ],
@@ -93,7 +94,7 @@ def test_bad_input_is_a_400_on_the_field_and_records_nothing(
 ):
     on_sale(sku="coins_100")
 
-    response = post_purchase(api_client, **overrides)
+    response = post_purchase(api_client, buyer, **overrides)
 
     assert response.status_code == 400
     assert list(response.json()) == [field]
@@ -108,7 +109,7 @@ def test_under_age_is_a_403_that_says_why(api_client):
     api_client.force_authenticate(minor)
     on_sale(sku="coins_100")
 
-    response = post_purchase(api_client)
+    response = post_purchase(api_client, minor)
 
     assert response.status_code == 403
     assert response.json()["code"] == "under_age"
@@ -118,7 +119,8 @@ def test_under_age_is_a_403_that_says_why(api_client):
 
 def test_store_timeout_is_a_503_and_records_nothing(api_client, buyer):
     on_sale(sku="coins_100")
-    response = post_purchase(api_client, receipt="timeout:1")
+    timeout = sandbox_receipt(buyer.id, "coins_100", "1", "timeout")
+    response = post_purchase(api_client, buyer, receipt=timeout)
     assert response.status_code == 503
     assert not Purchase.objects.exists()
 
@@ -136,13 +138,13 @@ def test_wallet_shows_the_users_balances(api_client, buyer):
         "diamonds": "0.0000",
     }
     on_sale(sku="coins_100", bonus_coins=3)
-    post_purchase(api_client)
+    post_purchase(api_client, buyer)
     assert api_client.get("/api/v1/wallet/").json()["coins"] == 103
 
 
 def test_transfers_are_the_users_own_newest_first_and_signed(api_client, buyer):
     on_sale(sku="coins_100", bonus_coins=10)
-    post_purchase(api_client)
+    post_purchase(api_client, buyer)
     spend(buyer, 15, "gift-1")
     stranger = user_create()
     with transaction.atomic():
@@ -170,7 +172,7 @@ def test_transfers_page_with_a_cursor_in_constant_queries(
     api_client, buyer, django_assert_num_queries
 ):
     on_sale(sku="coins_100")
-    post_purchase(api_client)
+    post_purchase(api_client, buyer)
     for n in range(30):
         spend(buyer, 1, f"gift-{n}")
 
@@ -186,10 +188,10 @@ def test_transfers_page_with_a_cursor_in_constant_queries(
 
 def test_purchases_list_shows_only_the_users_own(api_client, buyer):
     on_sale(sku="coins_100")
-    post_purchase(api_client)
+    post_purchase(api_client, buyer)
     other = user_create()
     api_client.force_authenticate(other)
-    post_purchase(api_client, key="other", receipt="accept:other")
+    post_purchase(api_client, other, key="other", txn="other")
     api_client.force_authenticate(buyer)
 
     listed = api_client.get(PURCHASES).json()["results"]
@@ -207,7 +209,7 @@ def test_purchases_past_the_rate_limit_are_429_with_retry_after(
     )
 
     answers = [
-        post_purchase(api_client, key=f"k{n}", receipt=f"accept:r{n}") for n in range(3)
+        post_purchase(api_client, buyer, key=f"k{n}", txn=f"r{n}") for n in range(3)
     ]
 
     assert [a.status_code for a in answers] == [201, 201, 429]

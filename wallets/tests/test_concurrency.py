@@ -13,6 +13,7 @@ from wallets import services
 from wallets.models import LedgerAccount, Purchase
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import wallet_balances
+from wallets.stores import sandbox_receipt
 
 from .factories import on_sale, user_create
 
@@ -64,7 +65,7 @@ def test_fifty_concurrent_requests_with_one_receipt_credit_once():
                 "region": "US",
                 "channel": "app",
                 "store": "apple",
-                "receipt": "accept:same-receipt",
+                "receipt": sandbox_receipt(buyer.id, "coins_100", "same-receipt"),
             },
             format="json",
             HTTP_IDEMPOTENCY_KEY=f"attempt-{i}",
@@ -92,7 +93,8 @@ def test_one_receipt_raced_by_many_users_credits_one_of_them():
                 region=region,
                 channel="app",
                 store="apple",
-                receipt="accept:contested",
+                # Each one signed for its user: the database guard is what is raced.
+                receipt=sandbox_receipt(users[i].id, bundle.sku, "contested"),
                 idempotency_key="k",
             )
         except services.PurchaseRefused as refusal:
@@ -132,7 +134,7 @@ def test_random_purchases_and_refunds_from_threads_match_a_sequential_replay():
                     region=region,
                     channel="app",
                     store="apple",
-                    receipt=f"accept:{worker}-{n}",
+                    receipt=sandbox_receipt(user.id, bundle.sku, f"{worker}-{n}"),
                     idempotency_key=f"{worker}-{n}",
                 )
                 with lock:

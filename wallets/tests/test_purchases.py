@@ -17,7 +17,7 @@ from wallets.models import (
 )
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import wallet_balances
-from wallets.stores import ReceiptRejected, StoreUnavailable
+from wallets.stores import ReceiptRejected, StoreUnavailable, sandbox_receipt
 
 from .factories import on_sale, price_create, region_create, user_create
 
@@ -34,17 +34,20 @@ def buy(
     channel=APP,
     store="apple",
     receipt=None,
+    txn=None,
+    outcome="accept",
     key=None,
     now=None,
 ):
     n = Purchase.objects.count() + Transfer.objects.count()
+    txn = txn or f"txn-{user.id}-{n}"
     return services.purchase_record(
         user=user,
         bundle=bundle,
         region=region,
         channel=channel,
         store=store,
-        receipt=receipt or f"accept:txn-{user.id}-{n}",
+        receipt=receipt or sandbox_receipt(user.id, bundle.sku, txn, outcome),
         idempotency_key=key or f"key-{user.id}-{n}",
         now=now,
     )
@@ -90,9 +93,9 @@ def test_the_price_is_the_one_in_effect_at_that_moment():
 def test_same_idempotency_key_returns_the_first_purchase_and_moves_nothing():
     user = user_create()
     bundle, region = on_sale()
-    first = buy(user, bundle, region, key="k1", receipt="accept:t1")
+    first = buy(user, bundle, region, key="k1", txn="t1")
 
-    again = buy(user, bundle, region, key="k1", receipt="accept:t2")
+    again = buy(user, bundle, region, key="k1", txn="t2")
 
     assert not again.created
     assert again.purchase == first.purchase
@@ -103,9 +106,9 @@ def test_same_idempotency_key_returns_the_first_purchase_and_moves_nothing():
 def test_same_store_transaction_by_the_same_user_returns_the_first_purchase():
     user = user_create()
     bundle, region = on_sale()
-    first = buy(user, bundle, region, key="k1", receipt="accept:t1")
+    first = buy(user, bundle, region, key="k1", txn="t1")
 
-    again = buy(user, bundle, region, key="k2", receipt="accept:t1")
+    again = buy(user, bundle, region, key="k2", txn="t1")
 
     assert again.purchase == first.purchase
     assert wallet_balances(user=user).paid_coins == 100
@@ -113,11 +116,11 @@ def test_same_store_transaction_by_the_same_user_returns_the_first_purchase():
 
 def test_a_receipt_used_by_another_user_is_refused():
     bundle, region = on_sale()
-    buy(user_create(), bundle, region, receipt="accept:t1")
+    buy(user_create(), bundle, region, txn="t1")
     thief = user_create()
 
     with pytest.raises(services.PurchaseRefused) as refusal:
-        buy(thief, bundle, region, receipt="accept:t1")
+        buy(thief, bundle, region, txn="t1")
 
     assert (refusal.value.status_code, refusal.value.field) == (409, "receipt")
     assert wallet_balances(user=thief).coins == 0
@@ -171,7 +174,7 @@ def test_store_must_sell_on_the_channel():
 def test_a_rejected_receipt_records_nothing():
     bundle, region = on_sale()
     with pytest.raises(ReceiptRejected) as refusal:
-        buy(user_create(), bundle, region, receipt="reject:abc")
+        buy(user_create(), bundle, region, outcome="reject")
     assert refusal.value.field == "receipt"
     assert nothing_recorded()
 
@@ -179,7 +182,7 @@ def test_a_rejected_receipt_records_nothing():
 def test_a_store_that_times_out_records_nothing():
     bundle, region = on_sale()
     with pytest.raises(StoreUnavailable) as refusal:
-        buy(user_create(), bundle, region, receipt="timeout:abc")
+        buy(user_create(), bundle, region, outcome="timeout")
     assert refusal.value.status_code == 503
     assert nothing_recorded()
 
@@ -290,7 +293,7 @@ def test_a_receipt_for_another_bundle_is_refused(monkeypatch):
     cheap, region = on_sale(coins=100, amount="0.99", sku="coins_100")
     dear, _ = on_sale(coins=10_000, amount="99.99", sku="coins_10000")
 
-    def verify_cheap(self, receipt, *, sku):
+    def verify_cheap(self, receipt, *, sku, user_id):
         return stores.VerifiedReceipt(transaction_id="t1", sku="coins_100")
 
     monkeypatch.setattr(stores.SandboxStore, "verify_receipt", verify_cheap)

@@ -10,7 +10,7 @@ from wallets import ledger, services
 from wallets.models import LedgerAccount, Purchase, Transfer
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import paid_coin_liability, wallet_balances
-from wallets.stores import sandbox_signature
+from wallets.stores import sandbox_receipt, sandbox_signature
 
 from .factories import on_sale, region_create, user_create
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 DAY = datetime.timedelta(days=1)
 
 
-def purchase(user, bundle, region, when=None, receipt=None):
+def purchase(user, bundle, region, when=None, txn=None):
     n = Purchase.objects.count()
     return services.purchase_record(
         user=user,
@@ -26,7 +26,7 @@ def purchase(user, bundle, region, when=None, receipt=None):
         region=region,
         channel="app",
         store="apple",
-        receipt=receipt or f"accept:t{user.id}-{n}",
+        receipt=sandbox_receipt(user.id, bundle.sku, txn or f"t{user.id}-{n}"),
         idempotency_key=f"k{n}",
         now=when,
     ).purchase
@@ -187,7 +187,7 @@ def notify(client, store, payload, signature=None):
 def test_a_signed_store_refund_notification_takes_the_coins_back_once(client):
     user = user_create()
     bundle, region = on_sale()
-    purchase(user, bundle, region, receipt="accept:store-1")
+    purchase(user, bundle, region, txn="store-1")
 
     first = notify(client, "apple", {"type": "refund", "transaction_id": "store-1"})
     second = notify(client, "apple", {"type": "refund", "transaction_id": "store-1"})
@@ -201,7 +201,7 @@ def test_a_signed_store_refund_notification_takes_the_coins_back_once(client):
 def test_a_notification_with_a_bad_signature_changes_nothing(client):
     user = user_create()
     bundle, region = on_sale()
-    purchase(user, bundle, region, receipt="accept:store-1")
+    purchase(user, bundle, region, txn="store-1")
 
     response = notify(
         client,

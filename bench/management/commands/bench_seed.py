@@ -5,7 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from bench.seed import population_create
+from bench.seed import RECEIPTS_PER_BUYER, population_create, receipts_write
 
 
 class Command(BaseCommand):
@@ -20,6 +20,13 @@ class Command(BaseCommand):
         parser.add_argument("--buyers", type=int, default=1000)
         parser.add_argument("--creators", type=int, default=1000)
         parser.add_argument("--lots", type=int, default=1)
+        parser.add_argument(
+            "--receipts",
+            type=int,
+            default=RECEIPTS_PER_BUYER,
+            help="Signed sandbox receipts per buyer, written to "
+            "buyers-receipts.txt next to --out (one per purchase request).",
+        )
 
     def handle(self, *args, **options):
         # The project's own seeding first, as an operator would run it.
@@ -30,6 +37,7 @@ class Command(BaseCommand):
             buyers=options["buyers"],
             creators=options["creators"],
             lots=options["lots"],
+            receipts=options["receipts"],
         )
         # As after any bulk load, and whether or not autovacuum is on: statistics
         # for the planner and a settled heap, so the run measures the app.
@@ -43,6 +51,10 @@ class Command(BaseCommand):
                     "creator_ids": population.creator_ids,
                 }
             )
+        )
+        # Next to the buyers' tokens file bench/run.py writes (buyers.txt).
+        receipts_write(
+            options["out"].parent / "buyers-receipts.txt", population.buyer_receipts
         )
         self.stdout.write(
             f"Bench population: {len(population.sender_tokens)} senders, "

@@ -1,0 +1,66 @@
+import uuid
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.module_loading import import_string
+
+from accounts.models import User
+from catalog.models import CoinBundle
+from wallets.models import Purchase
+from wallets.stores import SANDBOX_OUTCOMES, SandboxStore, sandbox_receipt
+
+
+class Command(BaseCommand):
+    help = (
+        "Print a signed sandbox store receipt for a user and a bundle, as the client "
+        "app would get it from the store (development and staging only)."
+    )
+
+    def add_arguments(self, parser):
+        # Checked in handle, not by argparse: every mistake is one clear line.
+        parser.add_argument("--user", help="username of the buyer")
+        parser.add_argument("--sku", help="the bundle's store product, e.g. coins_100")
+        parser.add_argument("--txn", help="store transaction id (default: a new one)")
+        parser.add_argument(
+            "--outcome",
+            default="accept",
+            help=f"what the sandbox store does: {', '.join(SANDBOX_OUTCOMES)}",
+        )
+        parser.add_argument(
+            "--store", help="honoured by this store only (default: any store)"
+        )
+
+    def handle(self, *args, **options):
+        username, sku = options["user"], options["sku"]
+        if not username or not sku:
+            raise CommandError("Give --user <username> and --sku <sku>.")
+        outcome, store = options["outcome"], options["store"]
+        if outcome not in SANDBOX_OUTCOMES:
+            raise CommandError(
+                f"Unknown --outcome {outcome!r}; use {', '.join(SANDBOX_OUTCOMES)}."
+            )
+        if store is not None and store not in Purchase.Store.values:
+            raise CommandError(
+                f"Unknown --store {store!r}; use {', '.join(Purchase.Store.values)}."
+            )
+        sandboxes = [
+            name
+            for name in ([store] if store else Purchase.Store.values)
+            if issubclass(import_string(settings.PAYMENT_STORES[name]), SandboxStore)
+        ]
+        if not sandboxes:
+            # Real stores would refuse the receipt: better to say so now.
+            raise CommandError(
+                f"No sandbox store here to honour it ({store or 'any'})."
+            )
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            raise CommandError(f"No user {username!r}.")
+        if not CoinBundle.objects.filter(sku=sku).exists():
+            raise CommandError(f"No bundle with sku {sku!r}.")
+        txn = options["txn"] or f"sandbox-{uuid.uuid4().hex}"
+        try:
+            receipt = sandbox_receipt(user.id, sku, txn, outcome, store=store)
+        except ValueError as error:
+            raise CommandError(f"Bad --txn: {error}.") from None
+        self.stdout.write(receipt)
