@@ -1,8 +1,12 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from djmoney.contrib.exchange import admin as exchange_admin
@@ -12,7 +16,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.admin_mixins import ReadOnlyAdminMixin
 
-from . import selectors, services
+from . import imports, selectors, services
 from .exchange import exchange_backend_class
 from .forms import CoinBundleForm, RateForm
 from .models import (
@@ -20,6 +24,7 @@ from .models import (
     CoinBundle,
     Gift,
     GiftPriceChange,
+    ImportJob,
     Region,
     RepricingProposal,
 )
@@ -125,9 +130,27 @@ class AppliedPriceChangeInline(admin.TabularInline):
         return False
 
 
+class LargeImportMixin:
+    """A link on the changelist to the background import of large CSV files; the
+    import-export screens stay for small files with a preview."""
+
+    import_export_change_list_template = "admin/catalog/large_import_change_list.html"
+    large_import_kind = None
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        if self.large_import_kind in imports.import_kinds_allowed(request.user):
+            extra_context["large_import_url"] = (
+                reverse("admin:catalog_importjob_upload")
+                + f"?kind={self.large_import_kind}"
+            )
+        return super().changelist_view(request, extra_context)
+
+
 @admin.register(Gift)
-class GiftAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
+class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
     resource_classes = [GiftResource]
+    large_import_kind = ImportJob.Kind.GIFTS
     list_display = (
         "icon_preview",
         "name",
@@ -358,11 +381,12 @@ class PriceStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(BundlePrice)
-class BundlePriceAdmin(ReadOnlyAdminMixin, ImportExportModelAdmin):
+class BundlePriceAdmin(LargeImportMixin, ReadOnlyAdminMixin, ImportExportModelAdmin):
     """Every price row, the history of each price. Read-only: a price changes by a
     new row, from a bundle's price grid, an import or an applied re-pricing."""
 
     resource_classes = [BundlePriceResource]
+    large_import_kind = ImportJob.Kind.BUNDLE_PRICES
     list_display = (
         "bundle",
         "region",
@@ -513,3 +537,131 @@ class ExchangeBackendAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return ("name", "last_update") if obj else ("last_update",)
+
+
+class ImportUploadForm(forms.ModelForm):
+    class Meta:
+        model = ImportJob
+        fields = ("kind", "file", "dry_run")
+
+    def __init__(self, *args, kinds, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [
+            (kind, label) for kind, label in ImportJob.Kind.choices if kind in kinds
+        ]
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Large CSV imports run in the background: upload, then follow the job here."""
+
+    list_display = (
+        "__str__",
+        "kind",
+        "status",
+        "dry_run",
+        "created_by",
+        "created_at",
+        "rows",
+        "rows_created",
+        "rows_updated",
+        "rows_skipped",
+        "errors",
+        "report_link",
+    )
+    list_filter = ("kind", "status", "dry_run")
+    list_select_related = ("created_by",)
+    date_hierarchy = "created_at"
+    fields = (
+        "kind",
+        "file",
+        "dry_run",
+        "status",
+        "message",
+        "rows",
+        "rows_created",
+        "rows_updated",
+        "rows_skipped",
+        "errors",
+        "report_link",
+        "created_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+    actions = None
+
+    def get_urls(self):
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="catalog_importjob_upload",
+            ),
+            path(
+                "<int:job_id>/report/",
+                self.admin_site.admin_view(self.report_view),
+                name="catalog_importjob_report",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["may_upload"] = bool(imports.import_kinds_allowed(request.user))
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="Bad rows")
+    def report_link(self, job):
+        if not job.report:
+            return "—"
+        url = reverse("admin:catalog_importjob_report", args=[job.id])
+        return format_html('<a href="{}">Download report (CSV)</a>', url)
+
+    def upload_view(self, request):
+        kinds = imports.import_kinds_allowed(request.user)
+        if not kinds:
+            raise PermissionDenied
+        form = ImportUploadForm(
+            request.POST or None,
+            request.FILES or None,
+            kinds=kinds,
+            initial={"kind": request.GET.get("kind")},
+        )
+        if request.method == "POST" and form.is_valid():
+            job = imports.import_job_start(
+                kind=form.cleaned_data["kind"],
+                file=form.cleaned_data["file"],
+                dry_run=form.cleaned_data["dry_run"],
+                actor=request.user,
+            )
+            self.message_user(
+                request,
+                f"{job} is queued; this page shows how it went.",
+                messages.SUCCESS,
+            )
+            return redirect("admin:catalog_importjob_change", job.id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Import a large CSV file",
+            "form": form,
+            "max_bad_rows": imports.BAD_ROWS_KEPT,
+        }
+        return TemplateResponse(
+            request, "admin/catalog/importjob/upload.html", context
+        )
+
+    def report_view(self, request, job_id):
+        job = get_object_or_404(ImportJob, pk=job_id)
+        if not self.has_view_permission(request, job):
+            raise PermissionDenied
+        if not job.report:
+            raise Http404("This import has no bad-row report.")
+        return FileResponse(
+            job.report.open("rb"),
+            as_attachment=True,
+            filename=f"import-{job.id}-bad-rows.csv",
+            content_type="text/csv",
+        )

@@ -1,5 +1,5 @@
 import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
 from babel.numbers import get_currency_precision
 from django.conf import settings
@@ -436,7 +436,11 @@ class BundlePrice(models.Model):
                 {"price": f"Prices in {region.code} are in {region.currency}."}
             )
         digits = get_currency_precision(currency)
-        if self.price.amount != self.price.amount.quantize(Decimal(1).scaleb(-digits)):
+        try:
+            exact = self.price.amount.quantize(Decimal(1).scaleb(-digits))
+        except InvalidOperation:
+            return  # Too many digits to round: the field's max_digits says so.
+        if self.price.amount != exact:
             raise ValidationError(
                 {"price": f"{currency} prices have {digits} decimal places at most."}
             )
@@ -579,3 +583,79 @@ class RepricingLine(models.Model):
             return None
         change = (self.new_price.amount - old.amount) / old.amount * 100
         return change.quantize(Decimal("0.1"))
+
+
+class ImportJob(models.Model):
+    """A large CSV file of gifts or bundle prices, imported in the background.
+
+    Kept as the record of who loaded what and how it went; the rows it wrote carry
+    their own history (gift history, price rows created by the uploader).
+    """
+
+    class Kind(models.TextChoices):
+        GIFTS = "gifts", "Gifts"
+        BUNDLE_PRICES = "bundle_prices", "Bundle prices"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Done"
+        REFUSED = "refused", "Refused: bad rows, nothing imported"
+        FAILED = "failed", "Failed, nothing imported"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    file = models.FileField(
+        upload_to="imports/%Y/%m/",
+        validators=[FileExtensionValidator(["csv"])],
+        help_text="CSV, UTF-8, with the columns of the export.",
+    )
+    dry_run = models.BooleanField(
+        default=False, help_text="Only check the file; write nothing."
+    )
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.PENDING
+    )
+    rows = models.PositiveIntegerField(default=0)
+    rows_created = models.PositiveIntegerField(default=0)
+    rows_updated = models.PositiveIntegerField(default=0)
+    rows_skipped = models.PositiveIntegerField(
+        default=0, help_text="Rows equal to what is already there."
+    )
+    errors = models.PositiveIntegerField(
+        default=0, help_text="Errors found in the rows, also those past the report."
+    )
+    report = models.FileField(
+        upload_to="imports/reports/%Y/%m/",
+        blank=True,
+        help_text="The bad rows: line, column and what is wrong.",
+    )
+    message = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["succeeded", "refused", "failed"],
+                    finished_at__isnull=False,
+                )
+                | (
+                    Q(status__in=["pending", "running"])
+                    & Q(finished_at__isnull=True)
+                ),
+                name="catalog_importjob_finished_when_done",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Import #{self.id} ({self.get_kind_display().lower()})"
+
+    @property
+    def is_done(self) -> bool:
+        return self.finished_at is not None

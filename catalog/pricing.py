@@ -3,11 +3,13 @@ price reads. Pure functions on Decimal and Money; docs/pricing.md has the exampl
 """
 
 import functools
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import format_currency, get_currency_precision
+from django.core.exceptions import ValidationError
 from djmoney.money import Money
+from moneyed import CurrencyDoesNotExist
 
 from .models import Region
 
@@ -60,6 +62,30 @@ def web_price_derive(
     return price_point_round(
         app_price * (HUNDRED - discount_percent) / HUNDRED, rule=rule
     )
+
+
+def price_parse(*, amount: str, currency: str, region: Region | None) -> Money:
+    """A hand-set price as typed in a file: `amount` in `currency`, for `region`.
+
+    Raises ValidationError keyed "currency" (another currency than the region's, an
+    unknown one) or "price" (not a number). `BundlePrice.clean` checks the rest:
+    more than zero, no more decimals than the currency has.
+    """
+    currency = currency.strip().upper()
+    if region is not None and currency != region.currency:
+        raise ValidationError(
+            {"currency": f"Prices in {region.code} are in {region.currency}."}
+        )
+    try:
+        value = Decimal(amount.strip())
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite():
+        raise ValidationError({"price": "Enter a number, e.g. 4.99."})
+    try:
+        return Money(value, currency)
+    except CurrencyDoesNotExist:
+        raise ValidationError({"currency": f"Unknown currency: {currency}."}) from None
 
 
 def amount_text(price: Money) -> str:

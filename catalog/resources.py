@@ -1,5 +1,3 @@
-from decimal import Decimal, InvalidOperation
-
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils import timezone
@@ -11,7 +9,6 @@ from import_export.widgets import (
     ForeignKeyWidget,
     ManyToManyWidget,
 )
-from moneyed import CurrencyDoesNotExist
 
 from . import pricing, selectors
 from .models import BundlePrice, CoinBundle, Gift, Region, new_price_moment
@@ -200,18 +197,15 @@ class BundlePriceResource(resources.ModelResource):
 
     @staticmethod
     def _price(region: Region | None, row) -> Money:
-        currency = str(row.get("currency") or "").strip().upper()
-        if region is not None and currency != region.currency:
-            raise ValueError(f"Prices in {region.code} are in {region.currency}.")
+        # XLSX numbers arrive as floats: read their text, not their binary value.
         try:
-            # XLSX numbers arrive as floats: read their text, not their binary value.
-            amount = Decimal(str(row.get("price")).strip())
-        except InvalidOperation:
-            raise ValueError("Enter a number, e.g. 4.99.") from None
-        try:
-            return Money(amount, currency)
-        except CurrencyDoesNotExist:
-            raise ValueError(f"Unknown currency: {currency}.") from None
+            return pricing.price_parse(
+                amount=str(row.get("price")),
+                currency=str(row.get("currency") or ""),
+                region=region,
+            )
+        except ValidationError as error:
+            raise ValueError(error.messages[0]) from None
 
     def skip_row(self, instance, original, row, import_validation_errors=None):
         # A row already there is skipped even if its moment has passed since export.

@@ -39,6 +39,7 @@ ADMIN = {
     "catalog/gift": STAFF,
     "catalog/coinbundle": STAFF,
     "catalog/bundleprice": STAFF,
+    "catalog/importjob": STAFF,
     "wallets/wallet": {"support", "finance", "superuser"},
     "wallets/transfer": {"support", "finance", "superuser"},
     "wallets/purchase": {"support", "finance", "superuser"},
@@ -53,17 +54,25 @@ ADMIN = {
     "accounts/user": {"support", "finance", "superuser"},
     "auth/group": {"superuser"},
     "axes/accessattempt": {"superuser"},
+    "audit/auditrecord": {"finance", "superuser"},
 }
 # Admin add pages: who may create records there.
 ADMIN_ADD = {
     "catalog/gift": {"catalog", "superuser"},
     "catalog/coinbundle": {"catalog", "superuser"},
+    "catalog/importjob": set(),  # a job is added by uploading a file
     "wallets/transfer": set(),
     "wallets/purchase": set(),
     "payouts/payout": set(),
     "payouts/diamondcashrate": {"finance", "superuser"},
     "wallets/spendinglimitoverride": {"support", "finance", "superuser"},
     "accounts/user": {"superuser"},
+    "audit/auditrecord": set(),
+}
+
+# Other admin pages: who may open them.
+ADMIN_PAGES = {
+    "catalog/importjob/upload/": {"catalog", "superuser"},
 }
 
 
@@ -124,3 +133,7 @@ def test_admin_matrix(client, role):
         response = client.get(f"/admin/{model}/add/")
         expected = 200 if role in allowed else (403 if role in STAFF else 302)
         assert response.status_code == expected, f"{model}/add"
+    for page, allowed in ADMIN_PAGES.items():
+        response = client.get(f"/admin/{page}")
+        expected = 200 if role in allowed else (403 if role in STAFF else 302)
+        assert response.status_code == expected, page
