@@ -12,12 +12,20 @@ from django.core.validators import (
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from djmoney.settings import CURRENCY_CHOICES
 from simple_history.models import HistoricalRecords
 
 from catalog.models import Gift
 from wallets.models import DIAMOND_SCALE
 
 MIN_FOLLOWERS_TO_RECEIVE = 1000
+CURRENCY_CODES = frozenset(code for code, _ in CURRENCY_CHOICES)
+
+
+def _currency_errors(currency: str) -> dict:
+    if currency in CURRENCY_CODES:
+        return {}
+    return {"currency": "Use an ISO 4217 currency code, e.g. USD."}
 
 
 class CreatorLevel(models.Model):
@@ -362,6 +370,10 @@ class DiamondCashRate(models.Model):
             f"1 diamond = {self.rate} {self.currency} from {self.effective_at:%Y-%m-%d}"
         )
 
+    def clean(self):
+        if errors := _currency_errors(self.currency):
+            raise ValidationError(errors)
+
 
 class PayoutRules(models.Model):
     """Limits and fees of payouts in one currency, edited by finance with history."""
@@ -411,6 +423,20 @@ class PayoutRules(models.Model):
 
     def __str__(self):
         return f"Payout rules ({self.currency})"
+
+    def clean(self):
+        errors = _currency_errors(self.currency)
+        if self.second_approval_from is not None and self.second_approval_from < 0:
+            errors["second_approval_from"] = "Zero or more (zero: every payout)."
+        if (
+            self.daily_maximum is not None
+            and self.minimum_cashout is not None
+            and self.daily_maximum < self.minimum_cashout
+        ):
+            # Said beside the field; the check constraint would only name itself.
+            errors["daily_maximum"] = "At least the minimum cash-out."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Payout(models.Model):

@@ -1,7 +1,7 @@
 import re
 
 from drf_spectacular.utils import OpenApiParameter
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS
@@ -25,6 +25,21 @@ def idempotency_key_from(request) -> str:
             {"Idempotency-Key": ["Send 1 to 200 printable characters in this header."]}
         )
     return key
+
+
+class CodeRelatedField(serializers.SlugRelatedField):
+    """A related object named by its slug, sku or code, which is text.
+
+    A NUL character is refused here: PostgreSQL cannot hold one, so the lookup
+    would fail as a database error instead of naming the field.
+    """
+
+    default_error_messages = {"invalid": "Send the {slug_name} as text."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or "\x00" in data:
+            self.fail("invalid", slug_name=self.slug_field)
+        return super().to_internal_value(data)
 
 
 class NewestFirst(CursorPagination):

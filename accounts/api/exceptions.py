@@ -1,5 +1,10 @@
 import logging
 
+from django.core.exceptions import (
+    RequestDataTooBig,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.db import DataError, IntegrityError, OperationalError
 from rest_framework import status
 from rest_framework.response import Response
@@ -10,14 +15,43 @@ from ..errors import ServiceError
 logger = logging.getLogger(__name__)
 
 
+def _raised_by_a_parser(exc: BaseException) -> bool:
+    frame = exc.__traceback__
+    while frame is not None:
+        if frame.tb_frame.f_globals.get("__name__") == "rest_framework.parsers":
+            return True
+        frame = frame.tb_next
+    return False
+
+
 def exception_handler(exc, context):
-    """DRF's handler, plus service refusals and constraint violations as 4xx."""
+    """DRF's handler, plus service refusals, constraint violations and bodies
+    that cannot be read as 4xx."""
     if isinstance(exc, ServiceError):
         if exc.field:
             data = {exc.field: [exc.message]}
         else:
             data = {"detail": exc.message, "code": exc.code, **exc.extra}
         return Response(data, status=exc.status_code)
+    if isinstance(exc, RequestDataTooBig):
+        # Django refuses to read it (DATA_UPLOAD_MAX_MEMORY_SIZE); DRF would re-raise
+        # it for Django to answer as an HTML 400.
+        return Response(
+            {"detail": "The request body is too large.", "code": "too_large"},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
+    if isinstance(exc, RecursionError) and _raised_by_a_parser(exc):
+        # JSON nested deeper than Python recurses: DRF's parser turns only
+        # ValueError into a 400.
+        return Response(
+            {"detail": "JSON parse error - nested too deeply.", "code": "parse_error"},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    if isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        return Response(
+            {"detail": "The request has too many fields.", "code": "too_many_fields"},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
     if isinstance(exc, IntegrityError):
         # A constraint caught what validation did not: the request conflicts with
         # stored data; nothing was written (the transaction rolled back).

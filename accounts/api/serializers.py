@@ -2,7 +2,9 @@ from rest_framework import serializers
 
 
 class TokenRequestSerializer(serializers.Serializer):
-    username = serializers.CharField(help_text="The user's login name.")
+    # As long as a username can be: a longer one is no login to try (and would
+    # not fit the failed-login record).
+    username = serializers.CharField(max_length=150, help_text="The user's login name.")
     password = serializers.CharField(
         style={"input_type": "password"},
         trim_whitespace=False,

@@ -32,6 +32,8 @@ class TokenView(APIView):
         tags=["auth"],
     )
     def post(self, request):
+        # Fields of the wrong shape or length are a 400 before any login attempt.
+        TokenRequestSerializer(data=request.data).is_valid(raise_exception=True)
         # Django's own request: django-axes marks a locked-out login on it, and its
         # middleware then answers 429 (DRF's wrapper would hide the mark).
         serializer = AuthTokenSerializer(

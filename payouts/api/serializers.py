@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
+from accounts.api.common import CodeRelatedField
 from catalog.models import Gift, Region
 from wallets.api.serializers import WalletSerializer
 
@@ -10,7 +11,7 @@ from ..selectors import diamonds
 
 
 class GiftSendCreateSerializer(serializers.Serializer):
-    gift = serializers.SlugRelatedField(
+    gift = CodeRelatedField(
         slug_field="slug",
         queryset=Gift.objects.all(),
         error_messages={"does_not_exist": "Unknown gift: {value}."},
@@ -40,7 +41,7 @@ class GiftSendCreateSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="The comment that carries the gift (comment).",
     )
-    region = serializers.SlugRelatedField(
+    region = CodeRelatedField(
         slug_field="code",
         queryset=Region.objects.filter(is_active=True),
         required=False,

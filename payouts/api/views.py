@@ -290,7 +290,11 @@ class ProviderCallbackView(APIView):
     )
     def post(self, request):
         signature = request.headers.get("X-Provider-Signature", "")
-        if not payout_provider().verify_callback(request.body, signature):
+        # A signature is hex; anything else is no signature (and compare_digest
+        # refuses non-ASCII text with a TypeError).
+        if not signature.isascii() or not payout_provider().verify_callback(
+            request.body, signature
+        ):
             raise PermissionDenied("Bad signature.")
         form = ProviderCallbackSerializer(data=request.data)
         form.is_valid(raise_exception=True)

@@ -1,6 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.api.common import CodeRelatedField
 from catalog.models import BundlePrice, CoinBundle, Region
 
 from ..models import Purchase, Transfer
@@ -55,13 +56,13 @@ class WalletTransferSerializer(serializers.ModelSerializer):
 
 
 class PurchaseCreateSerializer(serializers.Serializer):
-    bundle = serializers.SlugRelatedField(
+    bundle = CodeRelatedField(
         slug_field="sku",
         queryset=CoinBundle.objects.all(),
         error_messages={"does_not_exist": "Unknown bundle: {value}."},
         help_text="The bundle's sku, e.g. coins_100.",
     )
-    region = serializers.SlugRelatedField(
+    region = CodeRelatedField(
         slug_field="code",
         queryset=Region.objects.filter(is_active=True),
         error_messages={"does_not_exist": "Unknown or inactive region: {value}."},
