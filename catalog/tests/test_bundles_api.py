@@ -70,7 +70,7 @@ def test_a_scheduled_price_is_served_from_its_moment(api_client, jp, monkeypatch
     [
         ("US", "USD", Region.PriceRule.ENDS_99, "0.99", ("0.99", "$0.99")),
         ("JP", "JPY", Region.PriceRule.WHOLE, "480", ("480", "￥480")),
-        ("ID", "IDR", Region.PriceRule.ROUND_100, "15600", ("15600.00", "Rp15.600")),
+        ("ID", "IDR", Region.PriceRule.ROUND_100, "15600", ("15600", "Rp15.600")),
         ("DE", "EUR", Region.PriceRule.ENDS_99, "4.99", ("4.99", "4,99\xa0€")),
     ],
 )
