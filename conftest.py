@@ -27,6 +27,14 @@ def _no_rate_limits(monkeypatch):
     )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_catalog_answers():
+    """A test's database rolls back without signals: forget the kept answers."""
+    from catalog.api.conditional import answers
+
+    answers.clear()
+
+
 def _staff(username: str, role: str) -> User:
     user = User.objects.create_user(username=username, password="pw", is_staff=True)
     user.groups.add(Group.objects.get(name=role))

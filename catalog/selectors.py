@@ -2,7 +2,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 from djmoney.contrib.exchange.exceptions import MissingRate
 from djmoney.contrib.exchange.models import get_rate
 
@@ -22,6 +22,30 @@ def gift_list_for_client(
     if placement:
         gifts = gifts.sendable_in(placement)
     return gifts.order_by("sort_order", "coin_price", "id")
+
+
+def gift_next_change_after(when: datetime.datetime) -> datetime.datetime | None:
+    """The next moment an active gift's window or sponsor campaign opens or closes:
+    the client's gift list changes then without any write."""
+    edges = Gift.objects.filter(is_active=True).aggregate(
+        **{
+            field: Min(field, filter=Q(**{f"{field}__gt": when}))
+            for field in (
+                "available_from",
+                "available_until",
+                "sponsor_starts_at",
+                "sponsor_ends_at",
+            )
+        }
+    )
+    return min((edge for edge in edges.values() if edge is not None), default=None)
+
+
+def bundle_price_next_after(when: datetime.datetime) -> datetime.datetime | None:
+    """The next moment a scheduled bundle price comes into force."""
+    return BundlePrice.objects.filter(effective_at__gt=when).aggregate(
+        next=Min("effective_at")
+    )["next"]
 
 
 def _later_in_same_cell(**effective_at) -> QuerySet[BundlePrice]:

@@ -299,6 +299,10 @@ BASE_CURRENCY = "USD"
 # Derivation must see a rate as soon as staff save it, not ten minutes later.
 RATES_CACHE_TIMEOUT = 0
 
+# The public catalog answers from each web process's memory for up to this long
+# (catalog/api/conditional.py); a change shows in every process within it.
+CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 5)
+
 # The payout provider adapter (see payouts/providers.py) and the sandbox's signing key.
 PAYOUT_PROVIDER = os.environ.get(
     "PAYOUT_PROVIDER", "payouts.providers.SandboxPayoutProvider"

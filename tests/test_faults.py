@@ -28,22 +28,22 @@ pytestmark = [
 
 def kill_mid_transfer(monkeypatch, request_in_thread):
     """Run a request in a thread and kill its database connection after its first
-    transfer is written, before the transaction commits; returns the response."""
+    transfers are written, before the transaction commits; returns the response."""
     reached, killed = threading.Event(), threading.Event()
     backend = {}
-    real_post = ledger.transfer_post
+    real_post = ledger.transfers_post
 
-    def post_then_wait(**kwargs):
-        transfer = real_post(**kwargs)
+    def post_then_wait(legs, **kwargs):
+        transfers = real_post(legs, **kwargs)
         if not reached.is_set():
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_backend_pid()")
                 backend["pid"] = cursor.fetchone()[0]
             reached.set()
             killed.wait(10)
-        return transfer
+        return transfers
 
-    monkeypatch.setattr(ledger, "transfer_post", post_then_wait)
+    monkeypatch.setattr(ledger, "transfers_post", post_then_wait)
     result = {}
 
     def run():

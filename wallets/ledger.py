@@ -8,7 +8,7 @@ below zero, and the database's check constraint stands behind it.
 
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from accounts.errors import ServiceError
@@ -24,11 +24,28 @@ class InsufficientBalance(ServiceError):
     code = "insufficient_balance"
 
 
+# System accounts are created by a migration and never change or go away, so each
+# process looks each one up once instead of on every purchase and gift. Keyed by
+# database too: tests and tools may open more than one.
+_system_accounts: dict[tuple[str, str], LedgerAccount] = {}
+
+
 def system_account(kind: str) -> LedgerAccount:
-    account, _ = LedgerAccount.objects.get_or_create(
-        kind=kind, owner=None, defaults={"unit": LedgerAccount.unit_for(kind)}
-    )
+    key = (str(connection.settings_dict["NAME"]), kind)
+    account = _system_accounts.get(key)
+    if account is None:
+        account, created = LedgerAccount.objects.get_or_create(
+            kind=kind, owner=None, defaults={"unit": LedgerAccount.unit_for(kind)}
+        )
+        # One created here could still be rolled back with the caller's transaction.
+        if not created:
+            _system_accounts[key] = account
     return account
+
+
+def system_accounts_forget() -> None:
+    """Drop the remembered system accounts (tests that rebuild the database)."""
+    _system_accounts.clear()
 
 
 def user_account(user: User, kind: str) -> LedgerAccount:
@@ -36,6 +53,18 @@ def user_account(user: User, kind: str) -> LedgerAccount:
         kind=kind, owner=user, defaults={"unit": LedgerAccount.unit_for(kind)}
     )
     return account
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One transfer to post: `transfers_post` writes several in one statement."""
+
+    debit: LedgerAccount
+    credit: LedgerAccount
+    amount: int
+    kind: str
+    idempotency_key: str
+    defer_credit: bool = False
 
 
 def transfer_post(
@@ -55,39 +84,70 @@ def transfer_post(
     `defer_credit` the credited account's row is not touched: the credit waits as a
     pending credit, so a busy account never becomes a lock that requests queue on.
     """
+    leg = Leg(debit, credit, amount, kind, idempotency_key, defer_credit)
+    return transfers_post([leg], reference=reference)[0]
+
+
+def transfers_post(legs: list[Leg], *, reference: str) -> list[Transfer]:
+    """Post the legs of one business event, in order, as `transfer_post` does each.
+
+    The balances move leg by leg (a debit that would overdraw raises before anything
+    is written), then every transfer goes in with one INSERT, and every deferred
+    credit with another: a gift is four transfers, not four round trips.
+    """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("transfer_post must run inside transaction.atomic().")
-    if amount <= 0:
-        raise ValueError("A transfer moves a positive amount.")
-    if debit.unit != credit.unit:
-        raise ValueError(f"Cannot move {debit.unit} into a {credit.unit} account.")
-    if not debit.is_system:
-        moved = LedgerAccount.objects.filter(id=debit.id, balance__gte=amount).update(
-            balance=F("balance") - amount
-        )
-        if not moved:
-            balance = LedgerAccount.objects.values_list("balance", flat=True).get(
-                id=debit.id
+    for leg in legs:
+        if leg.amount <= 0:
+            raise ValueError("A transfer moves a positive amount.")
+        if leg.debit.unit != leg.credit.unit:
+            raise ValueError(
+                f"Cannot move {leg.debit.unit} into a {leg.credit.unit} account."
             )
-            raise InsufficientBalance(
-                f"Not enough {debit.get_kind_display().lower()}: "
-                f"{balance} available, {amount} needed.",
-                extra={"balance": balance, "needed": amount},
+    for leg in legs:
+        if not leg.debit.is_system:
+            _debit(leg.debit, leg.amount)
+        if not leg.credit.is_system and not leg.defer_credit:
+            LedgerAccount.objects.filter(id=leg.credit.id).update(
+                balance=F("balance") + leg.amount
             )
-    if not credit.is_system and not defer_credit:
-        LedgerAccount.objects.filter(id=credit.id).update(balance=F("balance") + amount)
-    transfer = Transfer.objects.create(
-        debit_account=debit,
-        credit_account=credit,
-        unit=debit.unit,
-        amount=amount,
-        kind=kind,
-        reference=reference,
-        idempotency_key=idempotency_key,
+    transfers = Transfer.objects.bulk_create(
+        [
+            Transfer(
+                debit_account=leg.debit,
+                credit_account=leg.credit,
+                unit=leg.debit.unit,
+                amount=leg.amount,
+                kind=leg.kind,
+                reference=reference,
+                idempotency_key=leg.idempotency_key,
+            )
+            for leg in legs
+        ]
     )
-    if not credit.is_system and defer_credit:
-        PendingCredit.objects.create(account=credit, transfer=transfer, amount=amount)
-    return transfer
+    pending = [
+        PendingCredit(account=leg.credit, transfer=transfer, amount=leg.amount)
+        for leg, transfer in zip(legs, transfers, strict=True)
+        if leg.defer_credit and not leg.credit.is_system
+    ]
+    if pending:
+        PendingCredit.objects.bulk_create(pending)
+    return transfers
+
+
+def _debit(account: LedgerAccount, amount: int) -> None:
+    moved = LedgerAccount.objects.filter(id=account.id, balance__gte=amount).update(
+        balance=F("balance") - amount
+    )
+    if not moved:
+        balance = LedgerAccount.objects.values_list("balance", flat=True).get(
+            id=account.id
+        )
+        raise InsufficientBalance(
+            f"Not enough {account.get_kind_display().lower()}: "
+            f"{balance} available, {amount} needed.",
+            extra={"balance": balance, "needed": amount},
+        )
 
 
 def pending_credits_fold(*, account_id: int) -> int:
@@ -129,13 +189,17 @@ def coin_accounts_lock(user: User) -> dict[str, LedgerAccount]:
     so they all take the same locks in the same order (accounts by id, then the
     user's purchases) and cannot deadlock each other.
     """
-    ids = [user_account(user, kind).id for kind in (Kind.BONUS_COINS, Kind.PAID_COINS)]
-    return {
-        account.kind: account
-        for account in LedgerAccount.objects.select_for_update()
-        .filter(id__in=ids)
-        .order_by("id")
-    }
+    kinds = (Kind.BONUS_COINS, Kind.PAID_COINS)
+    locked = LedgerAccount.objects.select_for_update().filter(
+        owner=user, kind__in=kinds
+    )
+    accounts = {account.kind: account for account in locked.order_by("id")}
+    if len(accounts) < len(kinds):
+        # A first purchase or gift: create what is missing, then lock all of them.
+        for kind in kinds:
+            user_account(user, kind)
+        accounts = {account.kind: account for account in locked.order_by("id")}
+    return accounts
 
 
 @dataclass(frozen=True)
@@ -159,6 +223,25 @@ def coins_spend(
     Paid coins come out of the user's purchases oldest first, so a newer purchase
     stays unused (and refundable) for as long as older coins cover the spending.
     """
+    bonus, paid, legs = coins_spend_legs(
+        user=user,
+        amount=amount,
+        credit=credit,
+        kind=kind,
+        idempotency_key=idempotency_key,
+    )
+    transfers = transfers_post(legs, reference=reference)
+    return CoinsSpent(bonus=bonus, paid=paid, transfers=transfers)
+
+
+def coins_spend_legs(
+    *, user: User, amount: int, credit: LedgerAccount, kind: str, idempotency_key: str
+) -> tuple[int, int, list[Leg]]:
+    """Lock the user's coins, draw the paid part from their lots, and return the
+    legs that spend them, for the caller to post with the rest of its event.
+
+    Returns (bonus coins, paid coins, legs). Raises InsufficientBalance first.
+    """
     accounts = coin_accounts_lock(user)
     bonus_balance = accounts[Kind.BONUS_COINS].balance
     paid_balance = accounts[Kind.PAID_COINS].balance
@@ -170,31 +253,29 @@ def coins_spend(
         )
     from_bonus = min(bonus_balance, amount)
     from_paid = amount - from_bonus
-    transfers = []
+    legs = []
     if from_bonus:
-        transfers.append(
-            transfer_post(
-                debit=accounts[Kind.BONUS_COINS],
-                credit=credit,
-                amount=from_bonus,
-                kind=kind,
-                reference=reference,
-                idempotency_key=f"{idempotency_key}:bonus",
+        legs.append(
+            Leg(
+                accounts[Kind.BONUS_COINS],
+                credit,
+                from_bonus,
+                kind,
+                f"{idempotency_key}:bonus",
             )
         )
     if from_paid:
         _draw_from_lots(user, from_paid)
-        transfers.append(
-            transfer_post(
-                debit=accounts[Kind.PAID_COINS],
-                credit=credit,
-                amount=from_paid,
-                kind=kind,
-                reference=reference,
-                idempotency_key=f"{idempotency_key}:paid",
+        legs.append(
+            Leg(
+                accounts[Kind.PAID_COINS],
+                credit,
+                from_paid,
+                kind,
+                f"{idempotency_key}:paid",
             )
         )
-    return CoinsSpent(bonus=from_bonus, paid=from_paid, transfers=transfers)
+    return from_bonus, from_paid, legs
 
 
 def _draw_from_lots(user: User, amount: int) -> None:

@@ -62,8 +62,11 @@ def promotions_for(
         .distinct()
         .order_by("-bonus_percent", "id")
     )
+    running = list(running)
     kinds = [Promotion.Kind.CAMPAIGN]
-    if not Purchase.objects.filter(user=user).exists():
+    if any(promo.kind == Promotion.Kind.FIRST_PURCHASE for promo in running) and (
+        not Purchase.objects.filter(user=user).exists()
+    ):
         kinds.insert(0, Promotion.Kind.FIRST_PURCHASE)
     earned = []
     for kind in kinds:
@@ -92,14 +95,21 @@ def _limits_for(user: User, region: Region) -> tuple[Money | None, Money | None]
     return daily, monthly
 
 
-def _spent_since(user: User, region: Region, since: datetime.datetime) -> Decimal:
-    total = Purchase.objects.filter(
+def _spent_since(
+    user: User, region: Region, day_start: datetime.datetime, month_start
+) -> tuple[Decimal, Decimal]:
+    """What the user spent in the region since the day's and the month's start."""
+    completed = Purchase.objects.filter(
         user=user,
         region=region,
         status=Purchase.Status.COMPLETED,
-        created_at__gte=since,
-    ).aggregate(total=Sum("price"))["total"]
-    return total or Decimal("0")
+        created_at__gte=month_start,
+    )
+    totals = completed.aggregate(
+        day=Sum("price", filter=Q(created_at__gte=day_start)),
+        month=Sum("price", filter=Q(created_at__gte=month_start)),
+    )
+    return totals["day"] or Decimal("0"), totals["month"] or Decimal("0")
 
 
 def spending_check(*, user: User, region: Region, price: Money, when) -> None:
@@ -108,17 +118,19 @@ def spending_check(*, user: User, region: Region, price: Money, when) -> None:
     Days and months are UTC calendar days and months; refunded purchases don't count.
     """
     daily, monthly = _limits_for(user, region)
+    if daily is None and monthly is None:
+        return
     day_start = when.astimezone(datetime.UTC).replace(
         hour=0, minute=0, second=0, microsecond=0
     )
     month_start = day_start.replace(day=1)
-    for limit, since, period in (
-        (daily, day_start, "daily"),
-        (monthly, month_start, "monthly"),
+    spent_today, spent_this_month = _spent_since(user, region, day_start, month_start)
+    for limit, spent, period in (
+        (daily, spent_today, "daily"),
+        (monthly, spent_this_month, "monthly"),
     ):
         if limit is None:
             continue
-        spent = _spent_since(user, region, since)
         if spent + price.amount > limit.amount:
             left = max(limit.amount - spent, Decimal("0"))
             raise PurchaseRefused(
@@ -195,23 +207,23 @@ def purchase_record(
             user=user, bundle=bundle, region=region, channel=channel, when=now
         )
         try:
-            with transaction.atomic():
-                purchase = Purchase.objects.create(
-                    user=user,
-                    bundle=bundle,
-                    region=region,
-                    channel=channel,
-                    store=store,
-                    store_transaction_id=verified.transaction_id,
-                    idempotency_key=idempotency_key,
-                    bundle_price=bundle_price,
-                    price=bundle_price.price,
-                    coins=bundle.coins,
-                    bundle_bonus_coins=bundle.bonus_coins,
-                    promotion_bonus_coins=sum(extra for _, extra in promotions),
-                    paid_coins_remaining=bundle.coins,
-                    created_at=now,
-                )
+            # No savepoint: a duplicate ends the whole transaction anyway.
+            purchase = Purchase.objects.create(
+                user=user,
+                bundle=bundle,
+                region=region,
+                channel=channel,
+                store=store,
+                store_transaction_id=verified.transaction_id,
+                idempotency_key=idempotency_key,
+                bundle_price=bundle_price,
+                price=bundle_price.price,
+                coins=bundle.coins,
+                bundle_bonus_coins=bundle.bonus_coins,
+                promotion_bonus_coins=sum(extra for _, extra in promotions),
+                paid_coins_remaining=bundle.coins,
+                created_at=now,
+            )
         except IntegrityError:
             # Another user's request holds this store transaction.
             raise PurchaseRefused(
@@ -220,25 +232,29 @@ def purchase_record(
                 code="receipt_already_used",
                 status_code=409,
             ) from None
-        purchase.promotions.set([promo for promo, _ in promotions])
+        if promotions:
+            purchase.promotions.add(*(promo for promo, _ in promotions))
         reference = f"purchase:{purchase.id}"
-        ledger.transfer_post(
-            debit=ledger.system_account(Kind.COIN_ISSUANCE),
-            credit=accounts[Kind.PAID_COINS],
-            amount=purchase.coins,
-            kind=TransferModel.Kind.PURCHASE,
-            reference=reference,
-            idempotency_key=f"{reference}:paid",
-        )
-        if purchase.bonus_coins:
-            ledger.transfer_post(
-                debit=ledger.system_account(Kind.BONUS_ISSUANCE),
-                credit=accounts[Kind.BONUS_COINS],
-                amount=purchase.bonus_coins,
-                kind=TransferModel.Kind.PURCHASE_BONUS,
-                reference=reference,
-                idempotency_key=f"{reference}:bonus",
+        legs = [
+            ledger.Leg(
+                ledger.system_account(Kind.COIN_ISSUANCE),
+                accounts[Kind.PAID_COINS],
+                purchase.coins,
+                TransferModel.Kind.PURCHASE,
+                f"{reference}:paid",
             )
+        ]
+        if purchase.bonus_coins:
+            legs.append(
+                ledger.Leg(
+                    ledger.system_account(Kind.BONUS_ISSUANCE),
+                    accounts[Kind.BONUS_COINS],
+                    purchase.bonus_coins,
+                    TransferModel.Kind.PURCHASE_BONUS,
+                    f"{reference}:bonus",
+                )
+            )
+        ledger.transfers_post(legs, reference=reference)
     logger.info(
         "Purchase %s: %s coins for %s", purchase.id, purchase.coins, purchase.price
     )

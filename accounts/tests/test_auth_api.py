@@ -52,4 +52,4 @@ def test_missing_field_is_a_400_on_that_field(api_client):
 def test_a_bad_token_is_refused(api_client):
     api_client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
 
-    assert api_client.get("/api/v1/gifts/").status_code == 401
+    assert api_client.get("/api/v1/wallet/").status_code == 401

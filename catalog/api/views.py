@@ -53,6 +53,9 @@ NOT_MODIFIED = OpenApiResponse(
 )
 class GiftViewSet(ConditionalGetMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = GiftSerializer
+    # The catalog is public: no token is looked up, so every answer is the same for
+    # everyone and can be served from memory.
+    authentication_classes = []
     permission_classes = [AllowAny]
     lookup_field = "slug"
     pagination_class = None
@@ -71,6 +74,12 @@ class GiftViewSet(ConditionalGetMixin, viewsets.ReadOnlyModelViewSet):
             gifts = Gift.objects.filter(is_active=True)
         return gifts.prefetch_related("regions")
 
+    def list(self, request, *args, **kwargs):
+        return self.cached_list(request, lambda: super(GiftViewSet, self).list(request))
+
+    def next_change_after(self, now):
+        return selectors.gift_next_change_after(now)
+
     @cached_property
     def now(self):
         # One moment per request, so the list and each item agree on "now".
@@ -81,6 +90,7 @@ class GiftViewSet(ConditionalGetMixin, viewsets.ReadOnlyModelViewSet):
 
 
 class BundleViewSet(ConditionalGetMixin, viewsets.ViewSet):
+    authentication_classes = []
     permission_classes = [AllowAny]
 
     @extend_schema(
@@ -103,6 +113,9 @@ class BundleViewSet(ConditionalGetMixin, viewsets.ViewSet):
         tags=["catalog"],
     )
     def list(self, request):
+        return self.cached_list(request, lambda: self._list(request))
+
+    def _list(self, request):
         query = BundleListQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         on_sale = selectors.bundles_on_sale(
@@ -112,3 +125,6 @@ class BundleViewSet(ConditionalGetMixin, viewsets.ViewSet):
         )
         rows = [price for _, price in on_sale]
         return Response(BundleOnSaleSerializer(rows, many=True).data)
+
+    def next_change_after(self, now):
+        return selectors.bundle_price_next_after(now)

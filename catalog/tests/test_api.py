@@ -3,6 +3,7 @@ import datetime
 import pytest
 from django.utils import timezone
 
+from catalog.api.conditional import answers
 from catalog.models import Gift
 
 from .factories import gift_create, region_create
@@ -135,12 +136,74 @@ def test_list_query_count_does_not_grow_with_the_catalog(
     us = region_create("US")
     for _ in range(3):
         gift_create(regions=[us])
-    with django_assert_num_queries(3):
+    # The region, the gifts, their regions, and when the answer next changes.
+    with django_assert_num_queries(4):
         api_client.get(GIFTS, {"region": "US"})
     for _ in range(20):
         gift_create(regions=[us])
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
         assert len(api_client.get(GIFTS, {"region": "US"}).json()) == 23
+
+
+def test_a_repeat_is_answered_from_memory_with_the_same_etag(
+    api_client, django_assert_num_queries
+):
+    gift_create(slug="rose")
+    first = api_client.get(GIFTS)
+
+    with django_assert_num_queries(0):
+        again = api_client.get(GIFTS)
+        not_modified = api_client.get(GIFTS, HTTP_IF_NONE_MATCH=first["ETag"])
+
+    assert again.json() == first.json()
+    assert again["ETag"] == first["ETag"]
+    assert not_modified.status_code == 304
+
+
+def test_a_change_no_signal_sees_shows_once_the_answer_expires(
+    api_client, monkeypatch, settings
+):
+    settings.CATALOG_CACHE_SECONDS = 5
+    gift = gift_create(slug="rose", coin_price=1)
+    assert api_client.get(GIFTS).json()[0]["coin_price"] == 1
+    # Another web process, or a bulk update: this process hears nothing of it.
+    Gift.objects.filter(id=gift.id).update(coin_price=2)
+    now = timezone.now()
+
+    monkeypatch.setattr(timezone, "now", lambda: now + datetime.timedelta(seconds=4))
+    assert api_client.get(GIFTS).json()[0]["coin_price"] == 1
+    monkeypatch.setattr(timezone, "now", lambda: now + datetime.timedelta(seconds=6))
+    assert api_client.get(GIFTS).json()[0]["coin_price"] == 2
+
+
+def test_no_answer_is_kept_when_caching_is_off(api_client, settings):
+    settings.CATALOG_CACHE_SECONDS = 0
+    gift = gift_create(slug="rose", coin_price=1)
+    api_client.get(GIFTS)
+    Gift.objects.filter(id=gift.id).update(coin_price=2)
+
+    assert api_client.get(GIFTS).json()[0]["coin_price"] == 2
+
+
+def test_errors_are_not_kept_and_odd_queries_cannot_grow_the_cache(
+    api_client, monkeypatch
+):
+    monkeypatch.setattr(answers, "max_entries", 20)
+    gift_create(slug="rose")
+    assert api_client.get(GIFTS, {"region": "XX"}).status_code == 400
+    region_create("XX")
+    assert api_client.get(GIFTS, {"region": "XX"}).status_code == 200
+
+    for n in range(30):
+        api_client.get(GIFTS, {"junk": n})
+    assert len(answers._entries) == 20
+
+
+def test_the_catalog_is_public_and_ignores_tokens(api_client):
+    gift_create(slug="rose")
+    api_client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+
+    assert api_client.get(GIFTS).status_code == 200
 
 
 def test_detail_by_slug_and_404_for_an_inactive_gift(api_client):

@@ -123,7 +123,8 @@ def test_web_price_is_the_app_price_less_the_discount_rounded(
         (Money("0.99", "USD"), "0.99"),
         (Money("5", "EUR"), "5.00"),
         (Money("480.00", "JPY"), "480"),
-        (Money("15600", "IDR"), "15600.00"),
+        # CLDR 47 (babel 2.19) gives the rupiah no decimals, as the stores price it.
+        (Money("15600.00", "IDR"), "15600"),
     ],
 )
 def test_amount_text_has_the_currency_digits(price, expected):
@@ -137,7 +138,7 @@ def test_amount_text_has_the_currency_digits(price, expected):
         ("US", "USD", Rule.ENDS_99, "5.00", "$5.00"),
         ("JP", "JPY", Rule.WHOLE, "480.00", "￥480"),
         ("ID", "IDR", Rule.ROUND_100, "15600.00", "Rp15.600"),
-        ("ID", "IDR", Rule.ROUND_100, "15650.50", "Rp15.650,50"),
+        ("BR", "BRL", Rule.ENDS_99, "15650.50", "R$\xa015.650,50"),
         ("DE", "EUR", Rule.ENDS_99, "0.99", "0,99\xa0€"),
         ("DE", "EUR", Rule.ENDS_99, "1234.99", "1.234,99\xa0€"),
     ],

@@ -74,27 +74,32 @@ def gift_send(
     rows locked are the sender's own.
     """
     now = now or timezone.now()
-    replay = GiftSend.objects.filter(
-        sender=sender, idempotency_key=idempotency_key
-    ).first()
-    if replay is not None:
+    try:
+        _check_gift_may_be_sent(
+            sender=sender,
+            creator=creator,
+            gift=gift,
+            quantity=quantity,
+            placement=placement,
+            stream_id=stream_id,
+            video_id=video_id,
+            region=region,
+            now=now,
+        )
+    except GiftRefused:
+        # A repeat of a gift sent before answers with that gift, even if the gift
+        # could not be sent now.
+        replay = _gift_send_by_key(sender, idempotency_key)
+        if replay is None:
+            raise
         return GiftSendResult(replay, created=False)
-    _check_gift_may_be_sent(
-        sender=sender,
-        creator=creator,
-        gift=gift,
-        quantity=quantity,
-        placement=placement,
-        stream_id=stream_id,
-        video_id=video_id,
-        region=region,
-        now=now,
-    )
     coins = gift.coin_price * quantity
     share = creator.level.share_percent
     creator_units, platform_units = diamond_split(coins=coins, share_percent=share)
     try:
         with transaction.atomic():
+            # The key's unique constraint finds a repeat: the insert comes first, so
+            # a repeat fails before any coin moves, and a new gift costs no lookup.
             send = GiftSend.objects.create(
                 sender=sender,
                 creator=creator,
@@ -113,46 +118,53 @@ def gift_send(
                 created_at=now,
             )
             reference = f"gift:{send.id}"
-            ledger.coins_spend(
+            _, _, legs = ledger.coins_spend_legs(
                 user=sender,
                 amount=coins,
                 credit=ledger.system_account(Kind.COINS_SPENT),
                 kind=Transfer.Kind.GIFT,
-                reference=reference,
                 idempotency_key=reference,
             )
             issuance = ledger.system_account(Kind.DIAMOND_ISSUANCE)
-            ledger.transfer_post(
-                debit=issuance,
-                credit=ledger.user_account(creator.user, Kind.DIAMONDS),
-                amount=creator_units,
-                kind=Transfer.Kind.GIFT_EARNING,
-                reference=reference,
-                idempotency_key=f"{reference}:creator",
-                defer_credit=True,
+            legs.append(
+                ledger.Leg(
+                    issuance,
+                    ledger.user_account(creator.user, Kind.DIAMONDS),
+                    creator_units,
+                    Transfer.Kind.GIFT_EARNING,
+                    f"{reference}:creator",
+                    defer_credit=True,
+                )
             )
             if platform_units:
-                ledger.transfer_post(
-                    debit=issuance,
-                    credit=ledger.system_account(Kind.PLATFORM_REVENUE),
-                    amount=platform_units,
-                    kind=Transfer.Kind.GIFT_PLATFORM_SHARE,
-                    reference=reference,
-                    idempotency_key=f"{reference}:platform",
+                legs.append(
+                    ledger.Leg(
+                        issuance,
+                        ledger.system_account(Kind.PLATFORM_REVENUE),
+                        platform_units,
+                        Transfer.Kind.GIFT_PLATFORM_SHARE,
+                        f"{reference}:platform",
+                    )
                 )
+            ledger.transfers_post(legs, reference=reference)
             if stream_id:
                 _leaderboard_add(
                     stream_id=stream_id, sender=sender, coins=coins, now=now
                 )
     except IntegrityError:
-        # The same key raced in from another request and committed first.
-        first = GiftSend.objects.filter(
-            sender=sender, idempotency_key=idempotency_key
-        ).first()
+        # A repeat, or the same key raced in from another request and committed
+        # first.
+        first = _gift_send_by_key(sender, idempotency_key)
         if first is None:
             raise
         return GiftSendResult(first, created=False)
     return GiftSendResult(send, created=True)
+
+
+def _gift_send_by_key(sender: User, idempotency_key: str) -> GiftSend | None:
+    return GiftSend.objects.filter(
+        sender=sender, idempotency_key=idempotency_key
+    ).first()
 
 
 def _check_gift_may_be_sent(

@@ -36,15 +36,16 @@ logger = logging.getLogger(__name__)
 
 
 def wallet_data(user) -> dict:
+    """The wallet as `WalletSerializer` describes it (built directly: it is on the
+    answer to every purchase and gift)."""
     balances = selectors.wallet_balances(user=user)
-    return WalletSerializer(
-        {
-            "coins": balances.coins,
-            "paid_coins": balances.paid_coins,
-            "bonus_coins": balances.bonus_coins,
-            "diamonds": Decimal(balances.diamonds) / DIAMOND_SCALE,
-        }
-    ).data
+    diamonds = Decimal(balances.diamonds) / DIAMOND_SCALE
+    return {
+        "coins": balances.coins,
+        "paid_coins": balances.paid_coins,
+        "bonus_coins": balances.bonus_coins,
+        "diamonds": f"{diamonds:.4f}",
+    }
 
 
 class WalletView(APIView):
