@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from djmoney.models.fields import CurrencyField, MoneyField
+from djmoney.models.validators import MinMoneyValidator
 from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
@@ -335,6 +336,8 @@ class CoinBundle(models.Model):
         decimal_places=2,
         default_currency="USD",
         currency_choices=[("USD", "USD")],
+        # Said beside the field; the check constraint below stands behind it.
+        validators=[MinMoneyValidator(Decimal("0.01"))],
         help_text="USD price that regional prices are derived from.",
     )
     sort_order = models.PositiveIntegerField(default=0)
@@ -645,10 +648,7 @@ class ImportJob(models.Model):
                     status__in=["succeeded", "refused", "failed"],
                     finished_at__isnull=False,
                 )
-                | (
-                    Q(status__in=["pending", "running"])
-                    & Q(finished_at__isnull=True)
-                ),
+                | (Q(status__in=["pending", "running"]) & Q(finished_at__isnull=True)),
                 name="catalog_importjob_finished_when_done",
             ),
         ]

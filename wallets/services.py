@@ -395,6 +395,10 @@ def store_refund_notification_handle(
 ADJUST_PERMISSION = "wallets.add_balanceadjustment"
 
 
+# Bonus coins, or diamonds in ten-thousandths.
+MAX_ADJUSTMENT = 10**12
+
+
 def balance_adjust(
     *,
     user: User,
@@ -416,6 +420,11 @@ def balance_adjust(
         raise ServiceError("An adjustment needs a reason.", field="reason")
     if not amount:
         raise ServiceError("Adjust by a non-zero amount.", field="amount")
+    if abs(amount) > MAX_ADJUSTMENT:
+        # A slip of the keyboard, or past what the balance column holds.
+        raise ServiceError(
+            f"At most {MAX_ADJUSTMENT:,} either way at once.", field="amount"
+        )
     system_kind = {
         Kind.BONUS_COINS: Kind.BONUS_ADJUSTMENTS,
         Kind.DIAMONDS: Kind.DIAMOND_ADJUSTMENTS,
@@ -434,6 +443,13 @@ def balance_adjust(
             ledger.pending_credits_fold(account_id=account.id)
         account = LedgerAccount.objects.select_for_update().get(id=account.id)
         before = account.balance
+        if before + amount < 0:
+            raise ledger.InsufficientBalance(
+                f"Not enough {account.get_kind_display().lower()}: {before} held, "
+                f"{-amount} to take away.",
+                field="amount",
+                extra={"balance": before, "needed": -amount},
+            )
         system = ledger.system_account(system_kind)
         transfer = ledger.transfer_post(
             debit=system if amount > 0 else account,
