@@ -545,12 +545,13 @@ NOTIFICATIONS = [
     ("signed: transaction a list", dict(payload=refund_of(["a-1"])), 400),
     ("signed: transaction too long", dict(payload=refund_of("a" * 129)), 400),
     ("signed: NUL in transaction", dict(payload=refund_of("a-1\x00")), 400),
+    # Past the upload limit: refused before anything reads it.
     (
         "unsigned: huge",
         dict(raw=HUGE, signature="0" * 64),
-        400,
+        413,
     ),
-    ("signed: huge", dict(raw=HUGE), 400),
+    ("signed: huge", dict(raw=HUGE), 413),
     ("unknown store", dict(payload=refund_of("a-1"), store="amazon"), 404),
 ]
 
