@@ -46,10 +46,11 @@ clean:
 
 .PHONY: bench bench-smoke
 
-## bench: the benchmark on the real stack: gunicorn, PostgreSQL, wrk (bench/README.md)
+## bench: the benchmark on the real stack: gunicorn, PostgreSQL, wrk, Celery on Redis,
+## the admin at 1 M rows (bench/README.md; BENCH_ADMIN=0 / BENCH_CELERY=0 skip steps)
 bench: install
 	$(PY) -m bench.run
 
-## bench-smoke: the same in about 30 seconds, as the test suite runs it
+## bench-smoke: the same at tiny sizes in about 1.5 minutes, as the test suite runs it
 bench-smoke: install
 	$(PY) -m bench.run --quick --out bench/results/smoke.json

@@ -20,6 +20,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from .machine import (
     MemorySampler,
     machine_info,
     pgbench_path,
+    proc_status_kb,
     wait_until_quiet,
 )
 
@@ -44,6 +46,8 @@ LUA = ROOT / "bench" / "lua" / "scenario.lua"
 DEFAULT_OUT = ROOT / "bench" / "results" / "latest.json"
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/"
 DEFAULT_DB = "giftshop_bench"
+# A Redis database of its own: the harness refuses one whose queue holds tasks.
+DEFAULT_BROKER = "redis://127.0.0.1:6379/14"
 
 GIFT_BODY = (
     '{"gift": "rose", "creator": {creator}, "quantity": 1, "placement": "live", '
@@ -146,6 +150,9 @@ BARE_AGAIN = Scenario(
 GROWTH_SCENARIOS = ("bare", "wallet", "gifts_spread", "gifts_hot")
 HOT_OVER_SPREAD_TARGET = 0.85
 WORKER_RSS_TARGET_MB = 150
+ADMIN_PAGE_TARGET_MS = 300
+CELERY_RATE_TARGET = 0.5  # payouts paid per second over no-op tasks per second
+CELERY_RSS_TARGET_MB = 200
 # Above this share of the machine used by other processes, figures are noisy.
 NOISY_OTHER_PCT = 10
 
@@ -174,6 +181,15 @@ class Config:
     senders: int
     buyers: int
     creators: int
+    admin: bool = True
+    admin_rows: int = 1_000_000
+    admin_requests: int = 30
+    celery: str = "auto"  # "auto": when the broker answers; "1": must; "0": never
+    celery_payouts: int = 10_000
+    celery_noop: int = 10_000
+    celery_concurrency: int = 2
+    broker_url: str = DEFAULT_BROKER
+    payout_provider: str = ""  # the worker's PAYOUT_PROVIDER; "" keeps settings'
     only: list[str] = field(default_factory=list)
 
     @property
@@ -222,6 +238,15 @@ def config_from(argv: list[str]) -> Config:
         senders=env_int("BENCH_SENDERS", 200 if quick else 2000),
         buyers=env_int("BENCH_BUYERS", 100 if quick else 1000),
         creators=env_int("BENCH_CREATORS", 1000),
+        admin=os.environ.get("BENCH_ADMIN", "1") not in ("", "0"),
+        admin_rows=env_int("BENCH_ADMIN_ROWS", 2000 if quick else 1_000_000),
+        admin_requests=env_int("BENCH_ADMIN_REQUESTS", 3 if quick else 30),
+        celery=(os.environ.get("BENCH_CELERY") or "auto").lower(),
+        celery_payouts=env_int("BENCH_CELERY_PAYOUTS", 200 if quick else 10_000),
+        celery_noop=env_int("BENCH_CELERY_NOOP", 200 if quick else 10_000),
+        celery_concurrency=env_int("BENCH_CELERY_CONCURRENCY", 2),
+        broker_url=os.environ.get("BENCH_BROKER_URL") or DEFAULT_BROKER,
+        payout_provider=os.environ.get("BENCH_PAYOUT_PROVIDER", ""),
         only=[s for s in os.environ.get("BENCH_SCENARIOS", "").split(",") if s],
     )
 
@@ -269,6 +294,20 @@ class Stack:
             preexec_fn=_die_with_parent,
             **kwargs,
         )
+
+    def stop(self, process) -> None:
+        """Stop one process (and its children) the harness started."""
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if process in self.processes:
+            self.processes.remove(process)
 
     def stop_all(self) -> None:
         for process in self.processes:
@@ -518,6 +557,226 @@ def pgbench_run(config: Config, workdir: Path, duration: int) -> dict:
     return results
 
 
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def admin_time(
+    base_url: str, path: str, cookie: str, requests: int, cpu: CpuMeter
+) -> dict:
+    """Sequential GETs of one changelist through gunicorn: what staff wait for."""
+    request = urllib.request.Request(base_url + path, headers={"Cookie": cookie})
+
+    def get() -> float:
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=60) as response:
+            body = response.read()
+            if response.status != 200 or b'id="result_list"' not in body:
+                raise BenchError(f"{path}: {response.status}, no result list.")
+        return (time.perf_counter() - started) * 1000
+
+    get()  # the worker's first render of this page compiles its templates
+    cpu.start()
+    times = [get() for _ in range(requests)]
+    return {
+        "requests": requests,
+        "median_ms": round(statistics.median(times), 1),
+        "p99_ms": round(_percentile(times, 0.99), 1),
+        "max_ms": round(max(times), 1),
+        "cpu": cpu.stop(requests),
+    }
+
+
+def admin_stage(
+    config: Config, env: dict, base_url: str, cpu: CpuMeter, small: dict
+) -> dict:
+    """Fill to config.admin_rows, count each page's queries again, time each page."""
+    big = json.loads(
+        manage(
+            env,
+            "bench_admin",
+            f"--rows={config.admin_rows}",
+            "--session",
+            capture=True,
+        )
+    )
+    session = big.pop("session_cookie")
+    cookie = f"{session['name']}={session['value']}"
+    pages = {}
+    for name, views in big["pages"].items():
+        pages[name] = {}
+        for view, found in views.items():
+            step(f"admin {name} {view}: {config.admin_requests} GETs {found['url']}")
+            timing = admin_time(
+                base_url, found["url"], cookie, config.admin_requests, cpu
+            )
+            few = small["pages"][name][view]
+            pages[name][view] = {
+                "url": found["url"],
+                "rows_shown": found["rows_shown"],
+                "queries": found["queries"],
+                "queries_small": few["queries"],
+                "rows_shown_small": few["rows_shown"],
+                **timing,
+                "sql": found["sql"],
+            }
+    every = [page for views in pages.values() for page in views.values()]
+    return {
+        "rows": big["rows"],
+        "rows_small": small["rows"],
+        "fill": big.get("fill"),
+        "fill_small": small.get("fill"),
+        "pages": pages,
+        "queries_constant": all(p["queries"] == p["queries_small"] for p in every),
+        "all_under_target": all(p["p99_ms"] < ADMIN_PAGE_TARGET_MS for p in every),
+        "target_ms": ADMIN_PAGE_TARGET_MS,
+    }
+
+
+def broker_reachable(url: str) -> str:
+    """'' when the broker answers and its queue is empty, else why not."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2)
+        client.ping()
+    except (redis.RedisError, OSError) as error:
+        return f"no broker at {url}: {error}"
+    if client.llen("celery") or client.hlen("unacked"):
+        return f"{url} holds queued tasks: give the benchmark its own Redis database"
+    return ""
+
+
+def _wait(condition, *, timeout: float, what: str, worker, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if worker.poll() is not None:
+            raise BenchError(f"celery worker exited:\n{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise BenchError(f"{what}: not done in {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def control(command, queue: str, hostname: str) -> None:
+    """A remote-control command to the benchmark's worker, confirmed."""
+    replies = command(queue, destination=[hostname], reply=True, timeout=10)
+    if not replies:
+        raise BenchError(f"the celery worker did not answer {command.__name__}")
+
+
+def celery_stage(config: Config, stack: Stack, env: dict, workdir: Path) -> dict:
+    """Approved payouts paid by real workers, against the same workers' no-op rate."""
+    import redis
+    from celery import Celery
+
+    manage(env, "bench_celery", f"--payouts={config.celery_payouts}")
+    worker_env = {
+        **env,
+        "CELERY_BROKER_URL": config.broker_url,
+        # The sandbox provider answers at once: the figure is the app's own cost.
+        "PAYOUT_SANDBOX_MS_PER_ITEM": "0",
+    }
+    if config.payout_provider:
+        worker_env["PAYOUT_PROVIDER"] = config.payout_provider
+    hostname = f"bench-{secrets.token_hex(3)}@{socket.gethostname()}"
+    command = [
+        sys.executable, "-m", "celery", "-A", "config", "worker",
+        "--concurrency", str(config.celery_concurrency),
+        "--pool", "prefork",
+        "--loglevel", "warning",
+        "--hostname", hostname,
+        "--without-heartbeat", "--without-gossip", "--without-mingle",
+    ]  # fmt: skip
+    worker = stack.start(command, env=worker_env, log_name="celery.log")
+    log = workdir / "celery.log"
+    sampler = MemorySampler(worker.pid)
+    sampler.start()
+    cpu = CpuMeter(worker.pid, config.database)
+    broker = redis.Redis.from_url(config.broker_url)
+    app = Celery("bench-client", broker=config.broker_url)
+    try:
+
+        def drained() -> bool:
+            return broker.llen("celery") == 0 and broker.hlen("unacked") == 0
+
+        # Both pool processes have started and taken a task: the worker is ready.
+        for _ in range(4 * config.celery_concurrency):
+            app.send_task("bench.noop")
+        _wait(drained, timeout=120, what="warm-up", worker=worker, log=log)
+
+        step(f"celery: {config.celery_noop:,} no-op tasks")
+        # Queued while the worker does not consume, so the publisher's speed is
+        # not what is measured: the clock runs from consuming again to drained.
+        control(app.control.cancel_consumer, "celery", hostname)
+        started = time.perf_counter()
+        for _ in range(config.celery_noop):
+            app.send_task("bench.noop")
+        published = time.perf_counter() - started
+        cpu.start()
+        started = time.perf_counter()
+        control(app.control.add_consumer, "celery", hostname)
+        _wait(drained, timeout=600, what="no-op tasks", worker=worker, log=log)
+        noop_seconds = time.perf_counter() - started
+        noop = {
+            "tasks": config.celery_noop,
+            "seconds": round(noop_seconds, 2),
+            "publish_seconds_not_timed": round(published, 2),
+            "per_second": round(config.celery_noop / noop_seconds, 1),
+            "cpu": cpu.stop(config.celery_noop),
+        }
+
+        step(f"celery: dispatch_payouts, {config.celery_payouts:,} approved payouts")
+        with psycopg.connect(config.database_url, autocommit=True) as conn:
+
+            def paid() -> bool:
+                done = conn.execute(
+                    "SELECT count(*) FROM payouts_payout WHERE status = 'paid' "
+                    "AND idempotency_key LIKE 'bench-celery-%%'"
+                ).fetchone()[0]
+                return done >= config.celery_payouts
+
+            sampler.take_peak_mb()
+            cpu.start()
+            started = time.perf_counter()
+            app.send_task("payouts.dispatch_payouts")
+            _wait(paid, timeout=1800, what="payouts", worker=worker, log=log)
+            payout_seconds = time.perf_counter() - started
+            payouts = {
+                "payouts": config.celery_payouts,
+                "seconds": round(payout_seconds, 2),
+                "per_second": round(config.celery_payouts / payout_seconds, 1),
+                "cpu": cpu.stop(config.celery_payouts),
+                "worker_rss_peak_mb": sampler.take_peak_mb(),
+            }
+        _wait(drained, timeout=60, what="last batches", worker=worker, log=log)
+    finally:
+        sampler.stopped.set()
+        sampler.join()
+        hwm_kb = {pid: proc_status_kb(pid, "VmHWM") for pid in [worker.pid]}
+        stack.stop(worker)
+        app.close()
+    children = sampler.hwm_kb
+    return {
+        "workers": f"1 celery worker, prefork, concurrency {config.celery_concurrency}",
+        "broker": config.broker_url,
+        "sandbox_ms_per_item": 0,
+        "payout_provider": config.payout_provider or "the project's setting",
+        "noop": noop,
+        "payouts": payouts,
+        "ratio": round(payouts["per_second"] / noop["per_second"], 3),
+        "ratio_target": CELERY_RATE_TARGET,
+        "memory": {
+            "worker_vmhwm_mb": round(max(children.values(), default=0) / 1024, 1),
+            "worker_pids": sorted(children),
+            "main_process_vmhwm_mb": round(max(hwm_kb.values()) / 1024, 1),
+            "target_mb": CELERY_RSS_TARGET_MB,
+        },
+        "check": json.loads(manage(env, "bench_celery", "--check", capture=True)),
+        "ledger": json.loads(manage(env, "bench_check", capture=True)),
+    }
+
+
 def run(config: Config) -> dict:
     if shutil.which("wrk") is None:
         raise BenchError("wrk is not installed (Debian: apt-get install wrk).")
@@ -573,6 +832,11 @@ def run(config: Config) -> dict:
         ):
             (workdir / f"{name}.txt").write_text("\n".join(map(str, items)) + "\n")
         token = population["sender_tokens"][0]
+        if config.admin:
+            step("admin: a few gift sends and payouts; each changelist's queries")
+            admin_small = json.loads(
+                manage(env, "bench_admin", "--small", capture=True)
+            )
 
         port = env_int("BENCH_PORT", 0) or free_port()
         base_url = f"http://127.0.0.1:{port}"
@@ -644,6 +908,24 @@ def run(config: Config) -> dict:
                 "checks": json.loads(manage(env, "bench_check", capture=True)),
             }
 
+        if config.celery != "0":
+            why_not = broker_reachable(config.broker_url)
+            if why_not and config.celery == "1":
+                raise BenchError(why_not)
+            if why_not:
+                step(f"celery: skipped, {why_not}")
+                report["celery"] = {"skipped": why_not}
+            else:
+                step(
+                    f"celery: {config.celery_payouts:,} approved payouts, "
+                    f"{config.celery_concurrency} worker processes, {config.broker_url}"
+                )
+                report["celery"] = celery_stage(config, stack, env, workdir)
+
+        if config.admin:
+            step(f"admin: tables filled to {config.admin_rows:,} rows")
+            report["admin"] = admin_stage(config, env, base_url, cpu, admin_small)
+
         sampler.stopped.set()
         sampler.join()
         peak_kb = max(sampler.hwm_kb.values(), default=0)
@@ -711,6 +993,32 @@ def summarize(report: dict) -> None:
     report["ledger_clean"] = _clean(report["checks"]) and all(
         _clean(stage["checks"]) for stage in growth
     )
+    celery = report.get("celery", {})
+    if "ratio" in celery:
+        check = celery["check"]
+        celery["all_paid_once"] = (
+            check["by_status"] == {"paid": check["payouts"]}
+            and check["paid_transfers"] == check["payouts"]
+            and check["provider_paid_once"] == check["payouts"]
+        )
+        report["targets"]["celery_ratio_meets_target"] = (
+            celery["ratio"] >= CELERY_RATE_TARGET
+        )
+        report["targets"]["celery_rss_under_target"] = (
+            celery["memory"]["worker_vmhwm_mb"] < CELERY_RSS_TARGET_MB
+        )
+        report["ledger_clean"] = (
+            report["ledger_clean"]
+            and celery["all_paid_once"]
+            and _clean(celery["ledger"])
+        )
+    if "admin" in report:
+        report["targets"]["admin_queries_constant"] = report["admin"][
+            "queries_constant"
+        ]
+        report["targets"]["admin_pages_under_target"] = report["admin"][
+            "all_under_target"
+        ]
     report["ok"] = report["targets"]["zero_errors"] and report["ledger_clean"]
 
 
@@ -801,6 +1109,8 @@ def print_table(report: dict) -> None:
         f"(target < {WORKER_RSS_TARGET_MB}) "
         + ("ok" if targets["worker_rss_under_target"] else "MISS")
     )
+    print_celery(report.get("celery"))
+    print_admin(report.get("admin"))
     checks = report["checks"]
     print(f"ledger_reconcile: {checks['ledger_reconcile']['output']}")
     print(
@@ -815,6 +1125,78 @@ def print_table(report: dict) -> None:
         "errors: "
         + ("none" if targets["zero_errors"] else "SOME (see statuses in the JSON)")
         + f"; ledger {'clean' if report['ledger_clean'] else 'NOT CLEAN'}"
+    )
+
+
+def print_celery(celery: dict | None) -> None:
+    if not celery:
+        return
+    if "skipped" in celery:
+        print(f"celery: skipped ({celery['skipped']})")
+        return
+    noop, payouts, memory = celery["noop"], celery["payouts"], celery["memory"]
+    print(
+        f"Celery: {celery['workers']}, broker {celery['broker']}, provider "
+        f"{celery['payout_provider']}, sandbox 0 ms/item"
+    )
+    for name, r, unit in (("no-op", noop, "tasks"), ("payouts", payouts, "paid")):
+        cpu = r.get("cpu") or {}
+        print(
+            f"  {name:<8}{r.get('tasks', r.get('payouts')):>7,} {unit} in "
+            f"{r['seconds']:>6.1f} s = {r['per_second']:>7.1f}/s; worker "
+            f"{cpu.get('app_ms_per_request', 0):.2f} ms, db "
+            f"{cpu.get('db_ms_per_request', 0):.2f} ms each; other "
+            f"{cpu.get('other_pct', 0)}%"
+        )
+    verdict = "ok" if celery["ratio"] >= CELERY_RATE_TARGET else "MISS"
+    print(
+        f"  payouts / no-op rate: {celery['ratio']:.2f} "
+        f"(target >= {CELERY_RATE_TARGET}) {verdict}; all paid once: "
+        f"{'yes' if celery.get('all_paid_once') else 'NO'}"
+    )
+    verdict = "ok" if memory["worker_vmhwm_mb"] < CELERY_RSS_TARGET_MB else "MISS"
+    print(
+        f"  celery worker process peak (VmHWM): {memory['worker_vmhwm_mb']} MB "
+        f"(target < {CELERY_RSS_TARGET_MB}) {verdict}; main process "
+        f"{memory['main_process_vmhwm_mb']} MB"
+    )
+
+
+def print_admin(admin: dict | None) -> None:
+    if not admin:
+        return
+    rows, small = admin["rows"], admin["rows_small"]
+    print(
+        "\nAdmin changelists at "
+        + ", ".join(f"{name} {count:,}" for name, count in rows.items())
+        + " rows (queries also at "
+        + ", ".join(f"{count:,}" for count in small.values())
+        + f"); {admin['pages']['transfers']['default']['requests']} sequential GETs"
+        " through gunicorn per page"
+    )
+    header = (
+        f"{'page':<22}{'queries':>8}{'small':>6}{'rows':>5}{'median':>8}"
+        f"{'p99 ms':>8}{'app ms':>8}{'db ms':>7}{'other%':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, views in admin["pages"].items():
+        for view, r in views.items():
+            cpu = r.get("cpu") or {}
+            flag = "" if r["p99_ms"] < admin["target_ms"] else " MISS"
+            if r["queries"] != r["queries_small"]:
+                flag += " QUERIES GROW"
+            print(
+                f"{name + ' ' + view:<22}{r['queries']:>8}{r['queries_small']:>6}"
+                f"{r['rows_shown']:>5}{r['median_ms']:>8.1f}{r['p99_ms']:>8.1f}"
+                f"{cpu.get('app_ms_per_request', 0):>8.1f}"
+                f"{cpu.get('db_ms_per_request', 0):>7.1f}"
+                f"{cpu.get('other_pct', 0):>7.1f}{flag}"
+            )
+    print(
+        f"  queries constant: {'yes' if admin['queries_constant'] else 'NO'}; "
+        f"every page p99 < {admin['target_ms']} ms: "
+        f"{'yes' if admin['all_under_target'] else 'NO'}"
     )
 
 

@@ -3,8 +3,10 @@ import datetime
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Q, Subquery, Sum
+from django.db import connection
+from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -13,6 +15,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from accounts.admin_mixins import ReadOnlyAdminMixin
 from accounts.errors import ServiceError
 from accounts.models import ADULT_AGE
+from wallets.admin import EstimatedCountPaginator
 
 from . import selectors, services
 from .models import (
@@ -264,6 +267,7 @@ class GiftSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "creator__display_name",
     )
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
 
     @admin.display(description="Creator diamonds")
     def creator_diamonds(self, send):
@@ -320,6 +324,69 @@ class QueueFilter(admin.SimpleListFilter):
         return queryset
 
 
+class CurrencyFilter(admin.SimpleListFilter):
+    """The currencies payouts are offered in: the admin's default filter on a plain
+    field reads SELECT DISTINCT over every payout on each page."""
+
+    title = "currency"
+    parameter_name = "currency"
+
+    def lookups(self, request, model_admin):
+        currencies = PayoutRules.objects.order_by("currency")
+        return [(c, c) for c in currencies.values_list("currency", flat=True)]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(currency=self.value())
+        return queryset
+
+
+# What the risk column reads, for the creators of a page at once: a creator's
+# earnings in 30 and in 7 days, and the most one sender gave them in 30 days.
+_EARNINGS_SQL = """
+SELECT creator_id, SUM(total), SUM(total_7), MAX(total)
+FROM (
+    SELECT creator_id, sender_id, SUM(creator_diamond_units) AS total,
+        SUM(CASE WHEN created_at >= %s THEN creator_diamond_units ELSE 0 END)
+            AS total_7
+    FROM payouts_giftsend
+    WHERE creator_id IN ({creators}) AND created_at >= %s
+    GROUP BY creator_id, sender_id
+) per_sender
+GROUP BY creator_id
+"""
+
+
+def payouts_risk_attach(payouts) -> None:
+    """Set earned_30, earned_7, top_sender_30 and cooloff_days on each payout, in
+    two queries however many payouts (per-row subqueries cost a page seconds)."""
+    payouts = list(payouts)
+    if not payouts:
+        return
+    now = timezone.now()
+    creators = sorted({payout.creator_id for payout in payouts})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EARNINGS_SQL.format(creators=", ".join(["%s"] * len(creators))),
+            [now - datetime.timedelta(days=7), *creators]
+            + [now - datetime.timedelta(days=30)],
+        )
+        earnings = {row[0]: row[1:] for row in cursor.fetchall()}
+    cooloff = dict(PayoutRules.objects.values_list("currency", "method_cooloff_days"))
+    for payout in payouts:
+        earned_30, earned_7, top = earnings.get(payout.creator_id, (0, 0, 0))
+        payout.earned_30 = earned_30 or 0
+        payout.earned_7 = earned_7 or 0
+        payout.top_sender_30 = top or 0
+        payout.cooloff_days = cooloff.get(payout.currency)
+
+
+class PayoutChangeList(ChangeList):
+    def get_results(self, request):
+        super().get_results(request)
+        payouts_risk_attach(self.result_list)
+
+
 class RejectForm(forms.Form):
     reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
@@ -351,11 +418,15 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "account_age",
         "requested_at",
     )
-    list_filter = (QueueFilter, "status", "currency")
+    list_filter = (QueueFilter, "status", CurrencyFilter)
     list_select_related = ("creator__user", "creator__level")
     search_fields = ("=reference", "creator__display_name", "=creator__user__username")
     ordering = ("requested_at", "id")
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    # Each row reads its creator's 30 days of gifts (the risk column): a page's
+    # cost grows with its rows, and finance reviews a payout at a time.
+    list_per_page = 50
     actions = ("approve", "reject", "retry", "give_back")
     inlines = (PayoutEventInline,)
     fields = (
@@ -381,39 +452,14 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
-    def get_queryset(self, request):
-        now = timezone.now()
-        gifts = GiftSend.objects.filter(creator=OuterRef("creator"))
+    def get_changelist(self, request, **kwargs):
+        return PayoutChangeList
 
-        def earned_since(days):
-            window = gifts.filter(created_at__gte=now - datetime.timedelta(days=days))
-            return Subquery(
-                window.values("creator")
-                .annotate(total=Sum("creator_diamond_units"))
-                .values("total")[:1]
-            )
-
-        top_sender = Subquery(
-            gifts.filter(created_at__gte=now - datetime.timedelta(days=30))
-            .values("sender")
-            .annotate(total=Sum("creator_diamond_units"))
-            .order_by("-total")
-            .values("total")[:1]
-        )
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(
-                earned_30=earned_since(30),
-                earned_7=earned_since(7),
-                top_sender_30=top_sender,
-                cooloff_days=Subquery(
-                    PayoutRules.objects.filter(currency=OuterRef("currency")).values(
-                        "method_cooloff_days"
-                    )[:1]
-                ),
-            )
-        )
+    def _risk_inputs(self, payout):
+        # The changelist sets them for its whole page; the change page for one.
+        if not hasattr(payout, "earned_30"):
+            payouts_risk_attach([payout])
+        return payout
 
     @admin.display(description="Level")
     def level(self, payout):
@@ -433,10 +479,12 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Earned in 30 days")
     def earned_30_days(self, payout):
+        payout = self._risk_inputs(payout)
         return f"{selectors.diamonds(payout.earned_30 or 0):,.0f}"
 
     @admin.display(description="Risk")
     def risk(self, payout):
+        payout = self._risk_inputs(payout)
         flags = selectors.payout_risk_flags(
             payout=payout,
             earned_30=getattr(payout, "earned_30", 0) or 0,

@@ -18,7 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
-SMOKE_DATABASE = "giftshop_bench_smoke"
+# Its own name beside another run on the same server: BENCH_SMOKE_DATABASE.
+SMOKE_DATABASE = os.environ.get("BENCH_SMOKE_DATABASE") or "giftshop_bench_smoke"
 SCENARIOS = {
     "bare",
     "catalog",
@@ -46,9 +47,42 @@ def _on_server(database: str) -> str:
     return urlunsplit(urlsplit(DATABASE_URL)._replace(path=f"/{database}"))
 
 
+def _broker_url() -> str:
+    """A Redis database of the benchmark's own (BENCH_SMOKE_BROKER_URL), by default
+    database 13 of the suite's Redis: the suite leaves tasks queued in its own."""
+    if os.environ.get("BENCH_SMOKE_BROKER_URL"):
+        return os.environ["BENCH_SMOKE_BROKER_URL"]
+    suite = os.environ.get("CELERY_BROKER_URL", "")
+    server = suite if suite.startswith("redis://") else "redis://127.0.0.1:6379/0"
+    return urlunsplit(urlsplit(server)._replace(path="/13"))
+
+
+def _broker_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_timeout=2).ping())
+    except (redis.RedisError, OSError):
+        return False
+
+
 def _run_quick_benchmark(out: Path) -> str:
-    env = {**os.environ, "BENCH_DATABASE_URL": _on_server(SMOKE_DATABASE)}
-    for name in ("BENCH_DURATION", "BENCH_WARMUP", "BENCH_SCENARIOS", "BENCH_KEEP_DB"):
+    env = {
+        **os.environ,
+        "BENCH_DATABASE_URL": _on_server(SMOKE_DATABASE),
+        "BENCH_BROKER_URL": _broker_url(),
+    }
+    for name in (
+        "BENCH_DURATION",
+        "BENCH_WARMUP",
+        "BENCH_SCENARIOS",
+        "BENCH_KEEP_DB",
+        "BENCH_ADMIN",
+        "BENCH_ADMIN_ROWS",
+        "BENCH_CELERY",
+        "BENCH_CELERY_PAYOUTS",
+        "BENCH_CELERY_NOOP",
+    ):
         env.pop(name, None)
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.run", "--quick", f"--out={out}"],
@@ -59,12 +93,12 @@ def _run_quick_benchmark(out: Path) -> str:
         text=True,
     )
     try:
-        output, _ = process.communicate(timeout=120)
+        output, _ = process.communicate(timeout=240)
     except subprocess.TimeoutExpired:
         # SIGTERM lets the harness stop gunicorn and drop its database.
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
-        pytest.fail(f"The quick benchmark took over 120 s:\n{output}")
+        pytest.fail(f"The quick benchmark took over 240 s:\n{output}")
     assert process.returncode == 0, output
     return output
 
@@ -99,6 +133,8 @@ def test_quick_benchmark_runs_every_scenario_without_errors_and_leaves_a_clean_l
         report["scenarios"][name]["requests"] for name in ("gifts_spread", "gifts_hot")
     )
     in_flight = 2 * report["settings"]["connections"]
+    # Besides the load's, the few the admin step sends before it.
+    answered += report["admin"]["fill_small"]["gift_sends"]
     assert answered <= checks["diamonds"]["gift_sends"] <= answered + in_flight
     assert checks["diamonds"]["pending_credits"] > 0
     assert checks["after_fold"]["diamonds"]["pending_credits"] == 0
@@ -108,8 +144,38 @@ def test_quick_benchmark_runs_every_scenario_without_errors_and_leaves_a_clean_l
     assert report["ok"] is True
     assert report["processes_left_running"] == []
     assert "gifts_hot" in output
+    _assert_admin_pages_measured(report["admin"])
+    if _broker_answers(_broker_url()):
+        _assert_payouts_paid_by_workers(report["celery"])
+    else:
+        assert "skipped" in report["celery"]
     with psycopg.connect(_on_server("postgres"), autocommit=True) as conn:
         left = conn.execute(
             "SELECT 1 FROM pg_database WHERE datname = %s", [SMOKE_DATABASE]
         ).fetchall()
     assert left == [], "the benchmark's database was not dropped"
+
+
+def _assert_admin_pages_measured(admin):
+    assert set(admin["pages"]) == {"transfers", "gift_sends", "payouts"}
+    assert admin["rows"]["gift_sends"] >= 1000
+    for name, views in admin["pages"].items():
+        assert set(views) == {"default", "page_2", "filtered"}, name
+        for view, page in views.items():
+            # Ten-odd rows first, a full page later: the same queries.
+            assert page["queries"] == page["queries_small"], (name, view, page["sql"])
+            assert page["rows_shown"] > 0 and page["rows_shown_small"] > 0
+            assert page["p99_ms"] >= page["median_ms"] > 0, (name, view)
+    assert admin["queries_constant"] is True
+
+
+def _assert_payouts_paid_by_workers(celery):
+    payouts = celery["payouts"]["payouts"]
+    assert celery["check"]["by_status"] == {"paid": payouts}
+    assert celery["check"]["paid_transfers"] == payouts
+    assert celery["check"]["provider_paid_once"] == payouts
+    assert celery["all_paid_once"] is True
+    assert celery["ledger"]["ledger_reconcile"]["clean"]
+    assert celery["noop"]["per_second"] > 0 and celery["payouts"]["per_second"] > 0
+    assert celery["memory"]["worker_vmhwm_mb"] > 0
+    assert len(celery["memory"]["worker_pids"]) == 2
