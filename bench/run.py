@@ -55,7 +55,7 @@ GIFT_BODY = (
 )
 PURCHASE_BODY = (
     '{"bundle": "coins_100", "region": "US", "channel": "app", "store": "apple", '
-    '"receipt": "accept:{key}"}'
+    '"receipt": "{receipt}"}'
 )
 
 
@@ -140,6 +140,29 @@ SCENARIOS = [
         idempotent=True,
         creators="hot",
         target=0.5,
+    ),
+]
+# What an endpoint issuing as many ORM statements as a gift send (15 with the token
+# lookup and the region; payouts/tests/test_api.py pins the count) or a purchase (16)
+# can reach at best on this stack: the bare request plus one-row reads in a
+# transaction. Their ratio to bare bounds the gift and purchase targets.
+GIFT_STATEMENTS, PURCHASE_STATEMENTS = 15, 16
+SCENARIOS += [
+    Scenario(
+        "floor_gift",
+        f"bare + reads: a gift's {GIFT_STATEMENTS} statements, nothing else",
+        "GET",
+        f"/bench/floor/?statements={GIFT_STATEMENTS}",
+        "senders",
+        200,
+    ),
+    Scenario(
+        "floor_purchase",
+        f"bare + reads: a purchase's {PURCHASE_STATEMENTS} statements, nothing else",
+        "GET",
+        f"/bench/floor/?statements={PURCHASE_STATEMENTS}",
+        "senders",
+        200,
     ),
 ]
 # Measured again at the end: how far the machine drifted during the run.

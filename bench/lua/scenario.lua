@@ -23,10 +23,7 @@ if receipts_path == "" then
   receipts_path = tokens_path:gsub("%.txt$", "") .. "-receipts.txt"
 end
 local used_path = receipts_path .. ".used"
--- bench/run.py's purchase body predates signed receipts: its receipt slot.
-local legacy_receipt = "accept:{key}"
 local uses_receipts = body_template:find("{receipt}", 1, true) ~= nil
-  or body_template:find(legacy_receipt, 1, true) ~= nil
 
 local threads = {}
 local thread_count = 0
@@ -118,7 +115,7 @@ function request()
     if uses_receipts then
       -- Receipts are base64url and a dot: no "%" to escape in a gsub replacement.
       local receipt = receipt_for(slot)
-      body = body:gsub(legacy_receipt, receipt, 1):gsub("{receipt}", receipt)
+      body = body:gsub("{receipt}", receipt)
     end
     body = body:gsub("{creator}", creator):gsub("{key}", key)
   end

@@ -128,3 +128,32 @@ def test_creator_earnings_and_gifts(api_client, scene):
 def test_non_creators_have_no_earnings(api_client, scene):
     assert api_client.get("/api/v1/creator/earnings/").status_code == 403
     assert api_client.get("/api/v1/creator/gifts/").status_code == 403
+
+
+def test_a_gift_send_takes_a_fixed_number_of_statements(api_client, scene):
+    """13 statements; with the token lookup and a region code, as the benchmark
+    sends it, 15: bench/run.py's gift floor runs as many, so more here means that
+    floor no longer bounds the gift."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _, creator = scene
+
+    def statements(key):
+        with CaptureQueriesContext(connection) as captured:
+            assert post_send(api_client, creator, key=key).status_code == 201
+        # The test's own transaction turns the service's into savepoints.
+        return [
+            query["sql"]
+            for query in captured.captured_queries
+            if "SAVEPOINT" not in query["sql"]
+        ]
+
+    # The first sends also look up the platform's accounts (then remembered) and
+    # create the creator's diamond account.
+    for n in range(3):
+        post_send(api_client, creator, key=f"warm-{n}")
+    assert len(statements("one")) == 13
+    for n in range(20):
+        post_send(api_client, creator, key=f"more-{n}")
+    assert len(statements("later")) == 13
