@@ -2,10 +2,12 @@
 row reported with its line and column, memory flat whatever the file's size."""
 
 import csv
+import ctypes
 import datetime
+import gc
 import itertools
 import string
-import tracemalloc
+import sys
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -41,15 +43,80 @@ def run(importer, path, **kwargs):
         return importer(file=file, actor=kwargs.pop("actor", None), **kwargs)
 
 
-def measured(importer, path, **kwargs):
-    """The result and the peak of Python memory allocated while importing, in MB."""
-    tracemalloc.start()
+# Memory is measured as the process's peak resident size (Linux's VmHWM, whose reset
+# costs nothing while the import runs; tracemalloc made the import 5x slower), less
+# what SQLite itself allocated: on SQLite the test database lives in this process.
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    raise LookupError(field)
+
+
+def _peak_reset() -> bool:
+    """Set the peak resident size to the current one (Linux >= 4.0); whether it was."""
     try:
-        result = run(importer, path, **kwargs)
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return result, peak / MB
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
+            clear.write("5")
+        return _status_kb("VmHWM") - _status_kb("VmRSS") < 1024
+    except (OSError, LookupError):
+        return False
+
+
+def _c_function(library: str | None, name: str, restype, *argtypes):
+    try:
+        function = getattr(ctypes.CDLL(library), name)
+    except (OSError, AttributeError):
+        return None
+    function.restype, function.argtypes = restype, list(argtypes)
+    return function
+
+
+def _sqlite_library() -> str | None:
+    try:
+        import _sqlite3
+    except ImportError:
+        return None
+    return _sqlite3.__file__
+
+
+# glibc keeps freed memory resident; given back before measuring, reusing it counts.
+_malloc_trim = _c_function(None, "malloc_trim", ctypes.c_int, ctypes.c_size_t)
+_sqlite_peak = _c_function(
+    _sqlite_library(), "sqlite3_memory_highwater", ctypes.c_int64, ctypes.c_int
+)
+PEAK_UNMEASURED = (
+    "the peak resident size cannot be reset here (Linux >= 4.0 only)"
+    if sys.platform != "linux" or not _peak_reset()
+    else ""
+)
+
+
+def memory_unmeasured() -> str:
+    """Why the importer's memory cannot be measured here; empty if it can."""
+    if not PEAK_UNMEASURED and connections["default"].vendor == "sqlite":
+        if not _sqlite_peak:
+            return "SQLite's own memory cannot be told apart from the importer's"
+    return PEAK_UNMEASURED
+
+
+def measured(importer, path, **kwargs):
+    """The result and how far the importer's memory rose at its peak, in MB."""
+    if memory_unmeasured():
+        return run(importer, path, **kwargs), None
+    gc.collect()
+    if _malloc_trim:
+        _malloc_trim(0)
+    sqlite_before = _sqlite_peak(1) if _sqlite_peak else 0  # and reset it
+    _peak_reset()
+    before = _status_kb("VmRSS")
+    result = run(importer, path, **kwargs)
+    peak = _status_kb("VmHWM")
+    sqlite_peak = _sqlite_peak(0) if _sqlite_peak else 0
+    return result, ((peak - before) * 1024 - (sqlite_peak - sqlite_before)) / MB
 
 
 def errors_of(result):
@@ -169,8 +236,10 @@ def test_a_100k_row_price_file_imports_in_flat_memory(
         bundle__sku="coins_460", region__code="AL", channel=APP, effective_at=later
     ).price == Money("10.99", "USD")
     # Memory: a small fixed amount, not a function of the file's size.
-    assert peak < 30, f"{peak:.1f} MB"
-    assert peak < 2 * small_peak, f"{peak:.1f} MB vs {small_peak:.1f} MB"
+    if peak is None:
+        pytest.skip(f"Import checked; memory not measured: {memory_unmeasured()}")
+    assert peak < 16, f"{peak:.1f} MB"
+    assert peak < small_peak + 6, f"{peak:.1f} MB vs {small_peak:.1f} MB"
 
 
 @pytest.fixture
@@ -422,8 +491,9 @@ def test_a_large_gift_file_adds_and_updates_gifts_with_history(
     repriced = gift_create(
         slug="gift-1", name="Gift 1 🌹", coin_price=999, regions=[us]
     )
+    # Three chunks of CHUNK_ROWS, the last one partial.
     path = write_csv(
-        tmp_path / "gifts.csv", GIFT_HEADER, (gift_row(n) for n in range(10_000))
+        tmp_path / "gifts.csv", GIFT_HEADER, (gift_row(n) for n in range(2_500))
     )
     history_before = Gift.history.count()
 
@@ -431,12 +501,12 @@ def test_a_large_gift_file_adds_and_updates_gifts_with_history(
 
     assert (result.ok, result.rows, result.created, result.updated, result.skipped) == (
         True,
-        10_000,
-        9_998,
+        2_500,
+        2_498,
         1,
         1,
     )
-    assert Gift.objects.count() == 10_000
+    assert Gift.objects.count() == 2_500
     repriced.refresh_from_db()
     assert (repriced.coin_price, set(repriced.regions.all())) == (2, {us, jp})
     sample = Gift.objects.get(slug="gift-2345")
@@ -449,7 +519,7 @@ def test_a_large_gift_file_adds_and_updates_gifts_with_history(
     assert set(sample.regions.all()) == {us, jp}
     assert not Gift.objects.get(slug="gift-2344").regions.exists()
     # A history row per gift written, by the importer, none for the unchanged one.
-    assert Gift.history.count() == history_before + 9_999
+    assert Gift.history.count() == history_before + 2_499
     last = repriced.history.first()
     assert (last.history_user, last.history_type, last.coin_price) == (
         catalog_editor,
