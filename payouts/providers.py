@@ -8,12 +8,13 @@ provider plugs in with the same two methods, without touching the services.
 import hashlib
 import hmac
 import time
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 
 
@@ -53,44 +54,77 @@ class SandboxPayoutProvider:
     """
 
     def send_batch(self, items: list[PayoutItem]) -> list[PayoutResult]:
-        from .models import SandboxPayoutRecord
-
         if any("+timeout" in item.destination for item in items):
             raise ProviderTimeout("The sandbox provider did not answer.")
+        for _ in items:
+            time.sleep(settings.PAYOUT_SANDBOX_MS_PER_ITEM / 1000)
+        # A concurrent batch may insert one of our new references between our
+        # SELECT and INSERT: the INSERT then waits for it and fails, and a second
+        # pass finds the reference recorded (and locked) like any resend.
+        for attempt in range(3):
+            try:
+                records = self._record(items)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
         results = []
         for item in items:
-            time.sleep(settings.PAYOUT_SANDBOX_MS_PER_ITEM / 1000)
-            with transaction.atomic():
-                record, created = (
-                    SandboxPayoutRecord.objects.select_for_update().get_or_create(
-                        reference=item.reference,
-                        defaults={
-                            "outcome": "failed"
-                            if "+fail" in item.destination
-                            else "paid",
-                            "amount": item.amount,
-                            "currency": item.currency,
-                        },
-                    )
-                )
-                record.times_received += 1
-                if created and record.outcome == "paid":
-                    record.times_paid = 1
-                record.save(update_fields=["times_received", "times_paid"])
+            record = records[item.reference]
+            paid = record.outcome == "paid"
             results.append(
                 PayoutResult(
                     reference=item.reference,
-                    paid=record.outcome == "paid",
+                    paid=paid,
                     provider_id=f"SBX-{record.id}",
-                    reason=""
-                    if record.outcome == "paid"
-                    else "Receiver account refused.",
+                    reason="" if paid else "Receiver account refused.",
                 )
             )
         return results
 
+    @staticmethod
+    def _record(items: list[PayoutItem]) -> dict:
+        """Record one send of `items`, in one transaction of three statements."""
+        from .models import SandboxPayoutRecord
+
+        received = Counter(item.reference for item in items)
+        with transaction.atomic():
+            # Locked in reference order, as the INSERT below writes new ones: two
+            # overlapping batches wait for each other instead of deadlocking.
+            records = {
+                record.reference: record
+                for record in SandboxPayoutRecord.objects.select_for_update()
+                .filter(reference__in=list(received))
+                .order_by("reference")
+            }
+            for record in records.values():
+                record.times_received += received[record.reference]
+            new = {}
+            for item in sorted(items, key=lambda item: item.reference):
+                if item.reference in records or item.reference in new:
+                    continue
+                outcome = "failed" if "+fail" in item.destination else "paid"
+                new[item.reference] = SandboxPayoutRecord(
+                    reference=item.reference,
+                    outcome=outcome,
+                    amount=item.amount,
+                    currency=item.currency,
+                    times_received=received[item.reference],
+                    times_paid=1 if outcome == "paid" else 0,
+                )
+            if records:
+                # A known reference is never paid again: only its sends are counted.
+                SandboxPayoutRecord.objects.bulk_update(
+                    records.values(), ["times_received"]
+                )
+            if new:
+                SandboxPayoutRecord.objects.bulk_create(new.values())
+        return records | new
+
     def verify_callback(self, body: bytes, signature: str) -> bool:
-        return hmac.compare_digest(sandbox_callback_signature(body), signature or "")
+        # As bytes: compare_digest refuses non-ASCII text, and a header may hold any.
+        given = (signature or "").encode("utf-8", "replace")
+        return hmac.compare_digest(sandbox_callback_signature(body).encode(), given)
 
 
 def sandbox_callback_signature(body: bytes) -> str:

@@ -65,6 +65,9 @@ class Leg:
     kind: str
     idempotency_key: str
     defer_credit: bool = False
+    # Set when one call posts legs of several business events (a payout batch);
+    # "" keeps the call's `reference`.
+    reference: str = ""
 
 
 def transfer_post(
@@ -119,7 +122,7 @@ def transfers_post(legs: list[Leg], *, reference: str) -> list[Transfer]:
                 unit=leg.debit.unit,
                 amount=leg.amount,
                 kind=leg.kind,
-                reference=reference,
+                reference=leg.reference or reference,
                 idempotency_key=leg.idempotency_key,
             )
             for leg in legs

@@ -442,16 +442,19 @@ def payout_results_record(*, results: list[PayoutResult]) -> int:
         hold = ledger.system_account(Kind.PAYOUT_HOLD)
         paid_out = ledger.system_account(Kind.PAID_OUT)
         events = []
+        legs = []
         for payout in payouts:
             result = answers[payout.reference]
             if result.paid:
-                ledger.transfer_post(
-                    debit=hold,
-                    credit=paid_out,
-                    amount=payout.diamond_units,
-                    kind=Transfer.Kind.PAYOUT,
-                    reference=f"payout:{payout.id}",
-                    idempotency_key=f"payout:{payout.id}:paid",
+                legs.append(
+                    ledger.Leg(
+                        debit=hold,
+                        credit=paid_out,
+                        amount=payout.diamond_units,
+                        kind=Transfer.Kind.PAYOUT,
+                        idempotency_key=f"payout:{payout.id}:paid",
+                        reference=f"payout:{payout.id}",
+                    )
                 )
                 to = Status.PAID
                 note = f"Paid by the provider ({result.provider_id})."
@@ -467,6 +470,9 @@ def payout_results_record(*, results: list[PayoutResult]) -> int:
             payout.status = to
             payout.provider_id = result.provider_id
             payout.updated_at = now
+        if legs:
+            # One INSERT for the batch; each transfer keeps its payout's reference.
+            ledger.transfers_post(legs, reference="")
         PayoutEvent.objects.bulk_create(events)
         Payout.objects.bulk_update(
             payouts, ["status", "provider_id", "failure_reason", "updated_at"]

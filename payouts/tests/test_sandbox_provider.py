@@ -1,0 +1,108 @@
+"""The sandbox payout provider records a batch in one transaction of a few
+statements, and keeps its rules: a reference is paid at most once, a resend
+answers its first result, `+fail` is refused, `+timeout` fails the whole batch."""
+
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from payouts.models import SandboxPayoutRecord
+from payouts.providers import (
+    PayoutItem,
+    ProviderTimeout,
+    SandboxPayoutProvider,
+    sandbox_callback_signature,
+)
+
+
+def _item(reference: str, destination: str = "c@example.com") -> PayoutItem:
+    return PayoutItem(
+        reference=reference,
+        amount=Decimal("12.50"),
+        currency="USD",
+        method="paypal",
+        destination=destination,
+    )
+
+
+def _items(count: int, prefix: str = "R") -> list[PayoutItem]:
+    return [_item(f"{prefix}-{n:04d}") for n in range(count)]
+
+
+@pytest.mark.django_db
+def test_a_batch_is_paid_once_and_a_resend_answers_the_first_result():
+    provider = SandboxPayoutProvider()
+    items = [_item("A"), _item("B", "b+fail@example.com"), _item("C")]
+
+    first = provider.send_batch(items)
+    again = provider.send_batch(list(reversed(items)))
+
+    assert [(r.reference, r.paid) for r in first] == [
+        ("A", True),
+        ("B", False),
+        ("C", True),
+    ]
+    assert first[1].reason == "Receiver account refused."
+    # In the order sent, each with the result (and provider id) of its first send.
+    assert [r.reference for r in again] == ["C", "B", "A"]
+    assert list(reversed(again)) == first
+    records = {r.reference: r for r in SandboxPayoutRecord.objects.all()}
+    assert {ref: (r.times_received, r.times_paid) for ref, r in records.items()} == {
+        "A": (2, 1),
+        "B": (2, 0),
+        "C": (2, 1),
+    }
+    assert first[0].provider_id == f"SBX-{records['A'].id}"
+
+
+@pytest.mark.django_db
+def test_a_resend_mixed_with_new_references_pays_only_the_new_ones():
+    provider = SandboxPayoutProvider()
+    provider.send_batch([_item("A")])
+
+    results = provider.send_batch([_item("A"), _item("D"), _item("D")])
+
+    assert [r.paid for r in results] == [True, True, True]
+    assert results[1] == results[2]
+    counts = dict(
+        SandboxPayoutRecord.objects.values_list("reference", "times_received")
+    )
+    assert counts == {"A": 2, "D": 2}
+    assert SandboxPayoutRecord.objects.get(reference="D").times_paid == 1
+
+
+@pytest.mark.django_db
+def test_a_timeout_anywhere_in_the_batch_records_nothing():
+    with pytest.raises(ProviderTimeout):
+        SandboxPayoutProvider().send_batch(
+            [_item("A"), _item("B", "b+timeout@example.com")]
+        )
+
+    assert not SandboxPayoutRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_recording_a_batch_takes_the_same_queries_for_any_size():
+    provider = SandboxPayoutProvider()
+    provider.send_batch(_items(3, "OLD"))
+    counts = []
+    for size in (3, 30):
+        # Half already known (resent), half new: every statement is used.
+        batch = _items(size // 3, "OLD")[:3] + _items(size, f"N{size}")
+        with CaptureQueriesContext(connection) as queries:
+            provider.send_batch(batch)
+        counts.append(len(queries))
+
+    assert counts[0] == counts[1]
+    assert counts[0] <= 6  # savepoint, SELECT, UPDATE, INSERT, release
+
+
+def test_a_callback_signature_with_non_ascii_text_is_refused_not_an_error():
+    body = b'{"reference": "A"}'
+    provider = SandboxPayoutProvider()
+
+    assert provider.verify_callback(body, sandbox_callback_signature(body))
+    assert not provider.verify_callback(body, "é" * 64)
+    assert not provider.verify_callback(body, "")
