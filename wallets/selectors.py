@@ -31,7 +31,8 @@ def wallet_balances(*, user: User) -> WalletBalances:
     """
     with connection.cursor() as cursor:
         cursor.execute(_WALLET_BALANCES_SQL, [user.pk])
-        balances = dict(cursor.fetchall())
+        # SUM of integers is NUMERIC on PostgreSQL: back to int.
+        balances = {kind: int(amount) for kind, amount in cursor.fetchall()}
     return WalletBalances(
         paid_coins=balances.get(Kind.PAID_COINS, 0),
         bonus_coins=balances.get(Kind.BONUS_COINS, 0),
