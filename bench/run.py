@@ -683,9 +683,11 @@ def _wait(condition, *, timeout: float, what: str, worker, log: Path) -> None:
 
 def control(command, queue: str, hostname: str) -> None:
     """A remote-control command to the benchmark's worker, confirmed."""
-    replies = command(queue, destination=[hostname], reply=True, timeout=10)
-    if not replies:
-        raise BenchError(f"the celery worker did not answer {command.__name__}")
+    # A busy machine can delay a reply past the timeout; the command is idempotent.
+    for _ in range(3):
+        if command(queue, destination=[hostname], reply=True, timeout=10):
+            return
+    raise BenchError(f"the celery worker did not answer {command.__name__}")
 
 
 def celery_stage(config: Config, stack: Stack, env: dict, workdir: Path) -> dict:

@@ -649,9 +649,7 @@ class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             "form": form,
             "max_bad_rows": imports.BAD_ROWS_KEPT,
         }
-        return TemplateResponse(
-            request, "admin/catalog/importjob/upload.html", context
-        )
+        return TemplateResponse(request, "admin/catalog/importjob/upload.html", context)
 
     def report_view(self, request, job_id):
         job = get_object_or_404(ImportJob, pk=job_id)

@@ -712,8 +712,7 @@ class _Insert:
             if f not in self.varying and not f.primary_key
         ]
         self.constants = tuple(
-            f.get_db_prep_save(self._fixed(f, fixed), self.connection)
-            for f in constant
+            f.get_db_prep_save(self._fixed(f, fixed), self.connection) for f in constant
         )
         quote = self.connection.ops.quote_name
         columns = ", ".join(quote(f.column) for f in [*self.varying, *constant])
@@ -778,9 +777,7 @@ def _duplicates_find(file, kind: _Kind, report: _Report, seen: _SeenKeys) -> Non
         report.add(0, "", "Too many rows to check for repeats: split the file.")
 
 
-def _import(
-    file: BinaryIO, kind: _Kind, *, dry_run: bool, keep: int
-) -> ImportResult:
+def _import(file: BinaryIO, kind: _Kind, *, dry_run: bool, keep: int) -> ImportResult:
     report = _Report(keep)
     seen = _SeenKeys()
     counts = _Counts()

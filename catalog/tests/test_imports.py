@@ -689,7 +689,7 @@ def upload(client, content: bytes, kind="bundle_prices", name="prices.csv"):
 
 
 def test_an_upload_runs_as_a_job_with_counts(
-    client, catalog_editor, us_jp, django_capture_on_commit_callbacks
+    client, catalog_editor, us_jp, django_capture_on_commit_callbacks, eager_celery
 ):
     bundle_create(sku="coins_100")
     client.force_login(catalog_editor)
@@ -723,7 +723,7 @@ def test_an_upload_runs_as_a_job_with_counts(
 
 
 def test_an_upload_with_bad_rows_offers_the_report(
-    client, catalog_editor, us_jp, django_capture_on_commit_callbacks
+    client, catalog_editor, us_jp, django_capture_on_commit_callbacks, eager_celery
 ):
     client.force_login(catalog_editor)
 

@@ -74,7 +74,7 @@ def test_adjustments_cannot_be_edited():
         adjustment.save()
 
 
-def test_the_admin_form_shows_a_refusal_beside_the_form_and_records_nothing(client):
+def test_the_admin_form_shows_a_refusal_beside_the_amount_and_records_nothing(client):
     finance, user = staff_create(FINANCE), user_create()
     client.force_login(finance)
     url = "/admin/wallets/balanceadjustment/adjust/"
@@ -90,7 +90,7 @@ def test_the_admin_form_shows_a_refusal_beside_the_form_and_records_nothing(clie
     done = client.post(url, {**form, "amount": "5"})
 
     assert refused.status_code == 200
-    assert "Not enough bonus coins" in str(refused.context["form"].non_field_errors())
+    assert "Not enough bonus coins" in str(refused.context["form"].errors["amount"])
     assert done.status_code == 302
     assert BalanceAdjustment.objects.get().amount == 5
     client.force_login(staff_create(SUPPORT))

@@ -70,6 +70,7 @@ def test_fifty_concurrent_requests_with_one_receipt_credit_once():
             format="json",
             HTTP_IDEMPOTENCY_KEY=f"attempt-{i}",
         )
+        assert "purchase" in response.json(), (response.status_code, response.json())
         return response.status_code, response.json()["purchase"]["id"]
 
     answers = run_in_threads(50, post)
