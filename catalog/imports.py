@@ -40,6 +40,7 @@ from .models import (
     Region,
     new_price_moment,
 )
+from .resources import GiftResource
 
 logger = logging.getLogger(__name__)
 
@@ -355,22 +356,8 @@ class _Kind:
         pass
 
 
-GIFT_COLUMNS = (
-    "slug",
-    "name",
-    "coin_price",
-    "category",
-    "placement",
-    "description",
-    "sort_order",
-    "is_active",
-    "available_from",
-    "available_until",
-    "regions",
-    "sponsor_name",
-    "sponsor_starts_at",
-    "sponsor_ends_at",
-)
+# The export's columns, so an exported file imports again.
+GIFT_COLUMNS = GiftResource.Meta.fields
 _GIFT_PARSERS = {
     "coin_price": _integer,
     "sort_order": _integer,
