@@ -695,6 +695,11 @@ def celery_stage(config: Config, stack: Stack, env: dict, workdir: Path) -> dict
     import redis
     from celery import Celery
 
+    # Celery lets these variables override the broker an app is given: under the
+    # test suite they name the suite's broker, and the client below would publish
+    # and send its control commands there instead of to the benchmark's worker.
+    for key in ("URL", "READ_URL", "WRITE_URL"):
+        os.environ.pop(f"CELERY_BROKER_{key}", None)
     manage(env, "bench_celery", f"--payouts={config.celery_payouts}")
     worker_env = {
         **env,

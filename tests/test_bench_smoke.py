@@ -28,6 +28,8 @@ SCENARIOS = {
     "purchase",
     "gifts_spread",
     "gifts_hot",
+    "floor_gift",
+    "floor_purchase",
     "bare_end",
 }
 
