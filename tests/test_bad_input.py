@@ -217,15 +217,6 @@ def token_endpoint():
     )
 
 
-@pytest.mark.parametrize(("change", "status", "reason"), shape_cases())
-def test_token_refuses_a_body_of_the_wrong_shape(
-    token_endpoint, change, status, reason
-):
-    before = recorded()
-    assert_refused(token_endpoint.post(change), reason, status)
-    assert recorded() == before
-
-
 @pytest.mark.parametrize(
     ("change", "reason"),
     cases(
@@ -277,24 +268,6 @@ def purchase_endpoint():
         {"HTTP_IDEMPOTENCY_KEY": "key-1"},
         user=buyer,
     )
-
-
-@pytest.mark.parametrize(("change", "status", "reason"), shape_cases())
-def test_purchase_refuses_a_body_of_the_wrong_shape(
-    purchase_endpoint, change, status, reason
-):
-    before = recorded()
-    assert_refused(purchase_endpoint.post(change), reason, status)
-    assert recorded() == before
-
-
-@pytest.mark.parametrize("headers", idempotency_key_cases())
-def test_purchase_refuses_a_bad_idempotency_key(purchase_endpoint, headers):
-    before = recorded()
-    assert_refused(
-        _post_without_key(purchase_endpoint, headers), "Idempotency-Key", 400
-    )
-    assert recorded() == before
 
 
 PURCHASE_FIELDS = [
@@ -408,22 +381,6 @@ def gift_endpoint():
         {"HTTP_IDEMPOTENCY_KEY": "g-1"},
         user=sender,
     )
-
-
-@pytest.mark.parametrize(("change", "status", "reason"), shape_cases())
-def test_gift_send_refuses_a_body_of_the_wrong_shape(
-    gift_endpoint, change, status, reason
-):
-    before = recorded()
-    assert_refused(gift_endpoint.post(change), reason, status)
-    assert recorded() == before
-
-
-@pytest.mark.parametrize("headers", idempotency_key_cases())
-def test_gift_send_refuses_a_bad_idempotency_key(gift_endpoint, headers):
-    before = recorded()
-    assert_refused(_post_without_key(gift_endpoint, headers), "Idempotency-Key", 400)
-    assert recorded() == before
 
 
 GIFT_SEND_FIELDS = [
@@ -546,22 +503,6 @@ def payout_endpoint():
         {"HTTP_IDEMPOTENCY_KEY": "p-1"},
         user=creator.user,
     )
-
-
-@pytest.mark.parametrize(("change", "status", "reason"), shape_cases())
-def test_payout_refuses_a_body_of_the_wrong_shape(
-    payout_endpoint, change, status, reason
-):
-    before = recorded()
-    assert_refused(payout_endpoint.post(change), reason, status)
-    assert recorded() == before
-
-
-@pytest.mark.parametrize("headers", idempotency_key_cases())
-def test_payout_refuses_a_bad_idempotency_key(payout_endpoint, headers):
-    before = recorded()
-    assert_refused(_post_without_key(payout_endpoint, headers), "Idempotency-Key", 400)
-    assert recorded() == before
 
 
 PAYOUT_FIELDS = [
@@ -798,6 +739,26 @@ def test_a_callback_for_an_unknown_payout_changes_nothing(callback_endpoint, ref
     before = recorded()
     response = callback_endpoint.post({"reference": reference})
     assert response.json() == {"recorded": False}
+    assert recorded() == before
+
+
+@pytest.mark.parametrize("endpoint", ["token", "purchase", "gift", "payout"])
+@pytest.mark.parametrize(("change", "status", "reason"), shape_cases())
+def test_a_body_of_the_wrong_shape_is_refused(
+    request, endpoint, change, status, reason
+):
+    endpoint = request.getfixturevalue(f"{endpoint}_endpoint")
+    before = recorded()
+    assert_refused(endpoint.post(change), reason, status)
+    assert recorded() == before
+
+
+@pytest.mark.parametrize("endpoint", ["purchase", "gift", "payout"])
+@pytest.mark.parametrize("headers", idempotency_key_cases())
+def test_a_bad_idempotency_key_is_refused(request, endpoint, headers):
+    endpoint = request.getfixturevalue(f"{endpoint}_endpoint")
+    before = recorded()
+    assert_refused(_post_without_key(endpoint, headers), "Idempotency-Key", 400)
     assert recorded() == before
 
 

@@ -94,6 +94,8 @@ def transfer_post(
 def transfers_post(legs: list[Leg], *, reference: str) -> list[Transfer]:
     """Post the legs of one business event, in order, as `transfer_post` does each.
 
+    Every leg carries `reference` unless it names its own (a batch of payouts).
+
     The balances move leg by leg (a debit that would overdraw raises before anything
     is written), then every transfer goes in with one INSERT, and every deferred
     credit with another: a gift is four transfers, not four round trips.
