@@ -36,6 +36,8 @@ FUNDING_REGION = "US"
 FUNDING_STORE = Purchase.Store.APPLE
 # What the purchase scenario buys (bench/run.py's PURCHASE_BODY).
 PURCHASE_BUNDLE = "coins_100"
+# The purchase scenario's receipts are Apple's, as its request body says.
+PURCHASE_STORE = Purchase.Store.APPLE
 # Purchases a buyer can make over every run of the purchase scenario; a full run
 # (2 s warm-up + 10 s) uses a handful each.
 RECEIPTS_PER_BUYER = 100
@@ -164,7 +166,12 @@ def _receipts(users: list[User], count: int) -> list[list[str]]:
         raise RuntimeError(f"No bundle {PURCHASE_BUNDLE} to mint receipts for.")
     return [
         [
-            sandbox_receipt(user.id, PURCHASE_BUNDLE, f"bench-{user.id}-{number}")
+            sandbox_receipt(
+                user.id,
+                PURCHASE_BUNDLE,
+                f"bench-{user.id}-{number}",
+                store=PURCHASE_STORE,
+            )
             for number in range(count)
         ]
         for user in users

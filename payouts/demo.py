@@ -37,7 +37,7 @@ def demo_economy_create() -> list[str]:
             channel="app",
             store="apple",
             receipt=sandbox_receipt(
-                viewer.id, bundle.sku, "demo-viewer-first-purchase"
+                viewer.id, bundle.sku, "demo-viewer-first-purchase", store="apple"
             ),
             idempotency_key="demo-viewer-first-purchase",
         ).purchase

@@ -259,7 +259,7 @@ def purchase_endpoint():
         "region": "US",
         "channel": "app",
         "store": "apple",
-        "receipt": sandbox_receipt(buyer.id, "coins_100", "txn-1"),
+        "receipt": sandbox_receipt(buyer.id, "coins_100", "txn-1", store="apple"),
     }
     return Endpoint(
         client,
@@ -328,14 +328,19 @@ def test_purchase_refuses_bad_fields(purchase_endpoint, change, reason):
     "mint",
     [
         pytest.param(
-            lambda buyer: sandbox_receipt(buyer.id + 1, "coins_100", "t"),
+            lambda buyer: sandbox_receipt(
+                buyer.id + 1, "coins_100", "t", store="apple"
+            ),
             id="other-users",
         ),
         pytest.param(
-            lambda buyer: sandbox_receipt(buyer.id, "coins_500", "t"), id="other-bundle"
+            lambda buyer: sandbox_receipt(buyer.id, "coins_500", "t", store="apple"),
+            id="other-bundle",
         ),
         pytest.param(
-            lambda buyer: sandbox_receipt(buyer.id, "coins_100", "t", "reject"),
+            lambda buyer: sandbox_receipt(
+                buyer.id, "coins_100", "t", "reject", store="apple"
+            ),
             id="rejected",
         ),
         pytest.param(
@@ -343,7 +348,9 @@ def test_purchase_refuses_bad_fields(purchase_endpoint, change, reason):
             id="other-store",
         ),
         pytest.param(
-            lambda buyer: sandbox_receipt(buyer.id, "coins_100", "t")[:-2] + "AA",
+            lambda buyer: (
+                sandbox_receipt(buyer.id, "coins_100", "t", store="apple")[:-2] + "AA"
+            ),
             id="forged",
         ),
     ],
@@ -569,7 +576,7 @@ def notification_endpoint():
         region=region,
         channel="app",
         store="apple",
-        receipt=sandbox_receipt(buyer.id, "coins_100", "txn-1"),
+        receipt=sandbox_receipt(buyer.id, "coins_100", "txn-1", store="apple"),
         idempotency_key="k",
     )
     return Endpoint(
@@ -790,7 +797,9 @@ def two_buyers():
             region=region,
             channel="app",
             store="apple",
-            receipt=sandbox_receipt(buyer.id, "coins_100", f"txn-{buyer.id}"),
+            receipt=sandbox_receipt(
+                buyer.id, "coins_100", f"txn-{buyer.id}", store="apple"
+            ),
             idempotency_key="k",
         ).purchase
         for buyer in buyers

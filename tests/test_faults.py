@@ -109,7 +109,7 @@ def test_a_purchase_whose_connection_dies_leaves_nothing_and_can_be_retried(
                 "region": "US",
                 "channel": "app",
                 "store": "apple",
-                "receipt": sandbox_receipt(buyer.id, "coins_100", "t-1"),
+                "receipt": sandbox_receipt(buyer.id, "coins_100", "t-1", store="apple"),
             },
             format="json",
             HTTP_IDEMPOTENCY_KEY="buy-1",

@@ -97,7 +97,7 @@ pytestmark = [
 
 def mint_receipt(user_id: int, txn: str) -> str:
     """A receipt the sandbox store signs for this user's purchase of the bundle."""
-    return sandbox_receipt(user_id, SKU, txn)
+    return sandbox_receipt(user_id, SKU, txn, store="apple")
 
 
 BOOKS = {

@@ -51,7 +51,9 @@ class PaymentStore(Protocol):
 
 
 SANDBOX_OUTCOMES = ("accept", "reject", "timeout")
-SANDBOX_RECEIPT_VERSION = 1
+# 2: the store is a required claim. Version 1 receipts (any store honoured them,
+# so one could be credited once per store) are refused.
+SANDBOX_RECEIPT_VERSION = 2
 # Longer than the store transaction id column holds: refused, never truncated.
 TRANSACTION_ID_MAX_LENGTH = 128
 
@@ -60,12 +62,11 @@ class SandboxStore:
     """A deterministic stand-in for a store, told what to do by a signed receipt.
 
     A sandbox receipt is `<payload>.<signature>`: the payload is base64url (no
-    padding) of a JSON object `{"v": 1, "txn", "sku", "user", "outcome"}` (and
-    optionally `"store"`, then only that store honours it) and the
-    signature is base64url of its HMAC-SHA256 under a key derived from
+    padding) of a JSON object `{"v": 2, "store", "txn", "sku", "user", "outcome"}`
+    and the signature is base64url of its HMAC-SHA256 under a key derived from
     `PAYMENT_STORE_SANDBOX_SECRET` (see `sandbox_receipt`). Only a receipt signed
-    with that key, for the bundle bought, by the user it was minted for, is
-    honoured; `outcome` then says what the store does: `accept` credits,
+    with that key, by this store, for the bundle bought, by the user it was minted
+    for, is honoured; `outcome` then says what the store does: `accept` credits,
     `reject` is refused, `timeout` behaves as a store that does not answer.
     Notifications are signed with HMAC-SHA256 of the body under the secret itself.
     """
@@ -86,7 +87,7 @@ class SandboxStore:
             )
         if claims["outcome"] != "accept":
             raise self._rejected()
-        if claims.get("store", self.name) != self.name:
+        if claims["store"] != self.name:
             raise self._rejected(f"This receipt is from the {claims['store']} store.")
         if claims["user"] != user_id:
             # Another account's purchase: Apple's appAccountToken does not match.
@@ -141,13 +142,12 @@ def sandbox_receipt(
     transaction_id: str,
     outcome: str = "accept",
     *,
-    store: str | None = None,
+    store: str,
 ) -> str:
     """Mint a signed sandbox receipt, as the store would hand it to the client app.
 
-    `user_id` is the account it is bought for, `sku` the bundle's store product.
-    With `store`, only that store honours it, as a real store's receipt; without,
-    any sandbox store does.
+    `user_id` is the account it is bought for, `sku` the bundle's store product,
+    `store` the only store that honours it, as with a real store's receipt.
     """
     if outcome not in SANDBOX_OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(SANDBOX_OUTCOMES)}")
@@ -159,15 +159,16 @@ def sandbox_receipt(
         raise ValueError(
             f"transaction_id is longer than {TRANSACTION_ID_MAX_LENGTH} characters"
         )
+    if not isinstance(store, str) or not store:
+        raise ValueError("store must name the store that honours the receipt")
     claims = {
+        "store": store,
         "v": SANDBOX_RECEIPT_VERSION,
         "txn": transaction_id,
         "sku": sku,
         "user": user_id,
         "outcome": outcome,
     }
-    if store is not None:
-        claims["store"] = store
     payload = _b64encode(
         json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
     )
@@ -205,7 +206,8 @@ def sandbox_receipt_claims(receipt: str) -> dict | None:
         and isinstance(user, int)
         and not isinstance(user, bool)
         and claims.get("outcome") in SANDBOX_OUTCOMES
-        and isinstance(claims.get("store", ""), str)
+        and isinstance(claims.get("store"), str)
+        and claims["store"]
     )
     return claims if valid else None
 

@@ -184,7 +184,7 @@ def test_spending_a_lot_is_not_recorded_and_a_refund_is():
         region=region,
         channel="app",
         store="apple",
-        receipt=sandbox_receipt(buyer.id, bundle.sku, "t-1"),
+        receipt=sandbox_receipt(buyer.id, bundle.sku, "t-1", store="apple"),
         idempotency_key="k-1",
     )
     purchase = Purchase.objects.get(user=buyer)
@@ -237,7 +237,7 @@ def test_a_gift_send_and_a_purchase_write_no_audit_row_and_pay_no_actor_statemen
                 region=region,
                 channel="app",
                 store="apple",
-                receipt=sandbox_receipt(sender.id, bundle.sku, "again"),
+                receipt=sandbox_receipt(sender.id, bundle.sku, "again", store="apple"),
                 idempotency_key="buy-again",
             )
 

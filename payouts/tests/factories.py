@@ -35,7 +35,9 @@ def funded_sender(coins: int = 1000, **user_fields):
         region=region,
         channel="app",
         store="apple",
-        receipt=sandbox_receipt(sender.id, bundle.sku, f"fund-{sender.id}-{n}"),
+        receipt=sandbox_receipt(
+            sender.id, bundle.sku, f"fund-{sender.id}-{n}", store="apple"
+        ),
         idempotency_key=f"fund-{n}",
     )
     return sender

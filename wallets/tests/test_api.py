@@ -28,7 +28,9 @@ def post_purchase(api_client, user=None, key="key-1", txn="txn-1", **overrides):
         "region": "US",
         "channel": "app",
         "store": "apple",
-        "receipt": sandbox_receipt(user.id if user else 1, "coins_100", txn),
+        "receipt": sandbox_receipt(
+            user.id if user else 1, "coins_100", txn, store="apple"
+        ),
         **overrides,
     }
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key is not None else {}
@@ -84,7 +86,10 @@ def test_missing_idempotency_key_is_a_400_naming_the_header(api_client, buyer):
         ({"channel": "tv"}, "channel"),
         ({"store": "amazon"}, "store"),
         ({"receipt": ""}, "receipt"),
-        ({"receipt": sandbox_receipt(1, "coins_100", "1", "reject")}, "receipt"),
+        (
+            {"receipt": sandbox_receipt(1, "coins_100", "1", "reject", store="apple")},
+            "receipt",
+        ),
         ({"channel": "web", "store": "web"}, "bundle"),
         ({"store": "web"}, "store"),
     ],
@@ -119,7 +124,7 @@ def test_under_age_is_a_403_that_says_why(api_client):
 
 def test_store_timeout_is_a_503_and_records_nothing(api_client, buyer):
     on_sale(sku="coins_100")
-    timeout = sandbox_receipt(buyer.id, "coins_100", "1", "timeout")
+    timeout = sandbox_receipt(buyer.id, "coins_100", "1", "timeout", store="apple")
     response = post_purchase(api_client, buyer, receipt=timeout)
     assert response.status_code == 503
     assert not Purchase.objects.exists()

@@ -65,7 +65,9 @@ def test_fifty_concurrent_requests_with_one_receipt_credit_once():
                 "region": "US",
                 "channel": "app",
                 "store": "apple",
-                "receipt": sandbox_receipt(buyer.id, "coins_100", "same-receipt"),
+                "receipt": sandbox_receipt(
+                    buyer.id, "coins_100", "same-receipt", store="apple"
+                ),
             },
             format="json",
             HTTP_IDEMPOTENCY_KEY=f"attempt-{i}",
@@ -95,7 +97,9 @@ def test_one_receipt_raced_by_many_users_credits_one_of_them():
                 channel="app",
                 store="apple",
                 # Each one signed for its user: the database guard is what is raced.
-                receipt=sandbox_receipt(users[i].id, bundle.sku, "contested"),
+                receipt=sandbox_receipt(
+                    users[i].id, bundle.sku, "contested", store="apple"
+                ),
                 idempotency_key="k",
             )
         except services.PurchaseRefused as refusal:
@@ -135,7 +139,9 @@ def test_random_purchases_and_refunds_from_threads_match_a_sequential_replay():
                     region=region,
                     channel="app",
                     store="apple",
-                    receipt=sandbox_receipt(user.id, bundle.sku, f"{worker}-{n}"),
+                    receipt=sandbox_receipt(
+                        user.id, bundle.sku, f"{worker}-{n}", store="apple"
+                    ),
                     idempotency_key=f"{worker}-{n}",
                 )
                 with lock:

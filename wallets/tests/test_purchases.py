@@ -47,7 +47,8 @@ def buy(
         region=region,
         channel=channel,
         store=store,
-        receipt=receipt or sandbox_receipt(user.id, bundle.sku, txn, outcome),
+        receipt=receipt
+        or sandbox_receipt(user.id, bundle.sku, txn, outcome, store=store),
         idempotency_key=key or f"key-{user.id}-{n}",
         now=now,
     )

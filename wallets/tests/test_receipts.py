@@ -49,8 +49,10 @@ class World:
     bundle: CoinBundle
     region: Region
 
-    def receipt(self, user=None, sku=SKU, txn="fresh-1", outcome="accept", **kw):
-        return sandbox_receipt((user or self.a).id, sku, txn, outcome, **kw)
+    def receipt(
+        self, user=None, sku=SKU, txn="fresh-1", outcome="accept", store="apple"
+    ):
+        return sandbox_receipt((user or self.a).id, sku, txn, outcome, store=store)
 
 
 def _world() -> World:
@@ -64,7 +66,7 @@ def _world() -> World:
             region=region,
             channel="app",
             store="apple",
-            receipt=sandbox_receipt(user.id, SKU, txn),
+            receipt=sandbox_receipt(user.id, SKU, txn, store="apple"),
             idempotency_key=f"first-{txn}",
         )
     return world
@@ -109,7 +111,7 @@ def signed_raw(raw: bytes) -> str:
 
 
 def signed_claims(**claims) -> str:
-    base = {"v": 1, "txn": "fresh-1", "sku": SKU, "outcome": "accept"}
+    base = {"v": 2, "store": "apple", "txn": "fresh-1", "sku": SKU, "outcome": "accept"}
     merged = {key: value for key, value in {**base, **claims}.items() if value != ...}
     return signed_raw(json.dumps(merged).encode())
 
@@ -173,7 +175,7 @@ RECEIPTS = [
         lambda w: altered(w.receipt(outcome="reject"), outcome="accept"),
     ),
     ("store claim removed", lambda w: altered(w.receipt(store="google"), store=None)),
-    ("version changed", lambda w: altered(w.receipt(), v=2)),
+    ("version changed", lambda w: altered(w.receipt(), v=1)),
     ("payload byte flipped", lambda w: flip(w.receipt(), 5)),
     (
         "same claims spelled with spaces",
@@ -207,6 +209,13 @@ RECEIPTS = [
     ("signed: no sku", lambda w: signed_claims(user=w.a.id, sku=...)),
     ("signed: unknown outcome", lambda w: signed_claims(user=w.a.id, outcome="refund")),
     ("signed: store a number", lambda w: signed_claims(user=w.a.id, store=1)),
+    ("signed: no store", lambda w: signed_claims(user=w.a.id, store=...)),
+    ("signed: empty store", lambda w: signed_claims(user=w.a.id, store="")),
+    # Version 1 named no store, and every sandbox store honoured it.
+    (
+        "signed: version 1 without a store",
+        lambda w: signed_claims(user=w.a.id, v=1, store=...),
+    ),
     ("signed: no version", lambda w: signed_claims(user=w.a.id, v=...)),
     ("signed: a list", lambda w: signed_raw(b"[1, 2]")),
     ("signed: not JSON", lambda w: signed_raw(b"accept:fresh-1")),
@@ -267,6 +276,9 @@ def test_a_genuine_receipt_is_credited_and_the_control_case_passes(api_client, w
     assert response.status_code == 201
     assert response.json()["purchase"]["store_transaction_id"] == "fresh-1"
     assert wallet_balances(user=world.a).paid_coins == 200
+    # The "signed:" cases' claims are genuine but for the defect each names.
+    control = signed_claims(user=world.a.id, txn="fresh-2")
+    assert post_purchase(api_client, control, key="control-2").status_code == 201
 
 
 @pytest.mark.django_db
@@ -277,6 +289,12 @@ def test_a_receipt_bound_to_a_store_is_credited_by_that_store_only(api_client, w
     assert (
         post_purchase(api_client, receipt, key="k2", store="google").status_code == 201
     )
+    # Credited at google, it is still not apple's (purchases are unique per store).
+    before = snapshot(world)
+    assert (
+        post_purchase(api_client, receipt, key="k3", store="apple").status_code == 400
+    )
+    assert snapshot(world) == before
 
 
 @pytest.mark.django_db
@@ -361,11 +379,11 @@ def test_the_service_refuses_another_users_receipt_naming_the_field(world):
 
 def test_the_sandbox_verifies_what_it_minted():
     verified = SandboxStore("apple").verify_receipt(
-        sandbox_receipt(7, SKU, "t-7"), sku=SKU, user_id=7
+        sandbox_receipt(7, SKU, "t-7", store="apple"), sku=SKU, user_id=7
     )
     assert (verified.transaction_id, verified.sku) == ("t-7", SKU)
     assert sandbox_receipt_claims(sandbox_receipt(7, SKU, "t-7", store="web")) == {
-        "v": 1,
+        "v": 2,
         "txn": "t-7",
         "sku": SKU,
         "user": 7,
@@ -375,19 +393,24 @@ def test_the_sandbox_verifies_what_it_minted():
 
 
 def test_the_sandbox_checks_user_then_product():
-    store, receipt = SandboxStore("apple"), sandbox_receipt(7, SKU, "t-7")
+    store, receipt = (
+        SandboxStore("apple"),
+        sandbox_receipt(7, SKU, "t-7", store="apple"),
+    )
     with pytest.raises(ReceiptRejected, match="another account"):
         store.verify_receipt(receipt, sku=SKU, user_id=8)
     with pytest.raises(ReceiptRejected, match=f"for {SKU}, not {OTHER_SKU}"):
         store.verify_receipt(receipt, sku=OTHER_SKU, user_id=7)
     with pytest.raises(StoreUnavailable):
         store.verify_receipt(
-            sandbox_receipt(7, SKU, "t-7", "timeout"), sku=SKU, user_id=7
+            sandbox_receipt(7, SKU, "t-7", "timeout", store="apple"),
+            sku=SKU,
+            user_id=7,
         )
 
 
 def test_receipts_signed_under_another_secret_are_refused():
-    receipt = sandbox_receipt(7, SKU, "t-7")
+    receipt = sandbox_receipt(7, SKU, "t-7", store="apple")
     with override_settings(PAYMENT_STORE_SANDBOX_SECRET="rotated"):
         assert sandbox_receipt_claims(receipt) is None
         with pytest.raises(ReceiptRejected):
@@ -406,11 +429,14 @@ def test_receipts_signed_under_another_secret_are_refused():
         (7, SKU, " t"),
         (7, SKU, "t" * 129),
         (7, SKU, "t", "refund"),
+        (7, SKU, "t", "accept", ""),
+        (7, SKU, "t", "accept", None),
     ],
 )
 def test_minting_a_receipt_the_store_would_refuse_is_an_error(args):
+    *args, store = args if len(args) == 5 else (*args, "apple")
     with pytest.raises(ValueError):
-        sandbox_receipt(*args)
+        sandbox_receipt(*args, store=store)
 
 
 # --- Refund notifications. ---
@@ -481,7 +507,7 @@ NOTIFICATIONS = [
         "a receipt's signature",
         dict(
             payload=refund_of("a-1"),
-            signature=sandbox_receipt(1, SKU, "a-1").partition(".")[2],
+            signature=sandbox_receipt(1, SKU, "a-1", store="apple").partition(".")[2],
         ),
         403,
     ),
@@ -617,6 +643,8 @@ def test_the_command_makes_a_new_transaction_each_time(world, capsys):
         call_command("sandbox_receipt", user=world.a.username, sku=SKU)
     first, second = capsys.readouterr().out.split()
     assert sandbox_receipt_claims(first)["txn"] != sandbox_receipt_claims(second)["txn"]
+    # Bound to one store, apple unless told: the app channel's usual store.
+    assert sandbox_receipt_claims(first)["store"] == "apple"
 
 
 @pytest.mark.django_db
@@ -640,13 +668,15 @@ def test_the_command_refuses_bad_input_in_one_line(world, options, message):
 
 
 @pytest.mark.django_db
-def test_the_command_refuses_when_no_store_is_the_sandbox(world, settings):
+def test_the_command_refuses_a_store_that_is_not_the_sandbox(world, settings, capsys):
     settings.PAYMENT_STORES = {
-        store: "wallets.tests.test_receipts.RealStore"
-        for store in ("apple", "google", "web")
+        **settings.PAYMENT_STORES,
+        "google": "wallets.tests.test_receipts.RealStore",
     }
-    with pytest.raises(CommandError, match="No sandbox store"):
-        call_command("sandbox_receipt", user=world.a.username, sku=SKU)
+    with pytest.raises(CommandError, match="The google store here is not the sandbox"):
+        call_command("sandbox_receipt", user=world.a.username, sku=SKU, store="google")
+    call_command("sandbox_receipt", user=world.a.username, sku=SKU, store="web")
+    assert sandbox_receipt_claims(capsys.readouterr().out.strip())["store"] == "web"
 
 
 class RealStore:

@@ -26,7 +26,9 @@ def purchase(user, bundle, region, when=None, txn=None):
         region=region,
         channel="app",
         store="apple",
-        receipt=sandbox_receipt(user.id, bundle.sku, txn or f"t{user.id}-{n}"),
+        receipt=sandbox_receipt(
+            user.id, bundle.sku, txn or f"t{user.id}-{n}", store="apple"
+        ),
         idempotency_key=f"k{n}",
         now=when,
     ).purchase
