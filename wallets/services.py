@@ -194,6 +194,13 @@ def purchase_record(
         raise ReceiptRejected(
             f"This receipt is for {verified.sku}, not {bundle.sku}.", field="receipt"
         )
+    if verified.storefront is not None and verified.storefront != region.code:
+        # Prices and spending limits are the region's: the store says where it charged.
+        raise ReceiptRejected(
+            f"This receipt was bought in the {verified.storefront} storefront, "
+            f"not in {region.code}.",
+            field="region",
+        )
 
     with transaction.atomic():
         # One purchase per user at a time: the limit check and the duplicate checks

@@ -23,6 +23,9 @@ from accounts.errors import ServiceError
 class VerifiedReceipt:
     transaction_id: str
     sku: str
+    # Where the store charged, ISO 3166-1 alpha-2 (App Store storefront, Google
+    # Play regionCode); None only when the store does not say.
+    storefront: str | None = None
 
 
 class ReceiptRejected(ServiceError):
@@ -43,7 +46,8 @@ class PaymentStore(Protocol):
         `user_id` is what the client app passed to the store at purchase time
         (Apple's appAccountToken, Google's obfuscatedAccountId). Raise
         ReceiptRejected or StoreUnavailable; never return for a receipt that is not
-        this user's purchase of this product.
+        this user's purchase of this product. Report the storefront whenever the
+        store gives it: the purchase's region is checked against it.
         """
         ...
 
@@ -63,7 +67,8 @@ class SandboxStore:
 
     A sandbox receipt is `<payload>.<signature>`: the payload is base64url (no
     padding) of a JSON object `{"v": 2, "store", "txn", "sku", "user", "outcome"}`
-    and the signature is base64url of its HMAC-SHA256 under a key derived from
+    (and optionally `"storefront"`, the region it was bought in) and the signature
+    is base64url of its HMAC-SHA256 under a key derived from
     `PAYMENT_STORE_SANDBOX_SECRET` (see `sandbox_receipt`). Only a receipt signed
     with that key, by this store, for the bundle bought, by the user it was minted
     for, is honoured; `outcome` then says what the store does: `accept` credits,
@@ -94,7 +99,11 @@ class SandboxStore:
             raise self._rejected("This receipt was bought by another account.")
         if claims["sku"] != sku:
             raise self._rejected(f"This receipt is for {claims['sku']}, not {sku}.")
-        return VerifiedReceipt(transaction_id=claims["txn"], sku=claims["sku"])
+        return VerifiedReceipt(
+            transaction_id=claims["txn"],
+            sku=claims["sku"],
+            storefront=claims.get("storefront"),
+        )
 
     def verify_notification(self, body: bytes, signature: str) -> bool:
         expected = sandbox_signature(body)
@@ -143,11 +152,13 @@ def sandbox_receipt(
     outcome: str = "accept",
     *,
     store: str,
+    storefront: str | None = None,
 ) -> str:
     """Mint a signed sandbox receipt, as the store would hand it to the client app.
 
     `user_id` is the account it is bought for, `sku` the bundle's store product,
-    `store` the only store that honours it, as with a real store's receipt.
+    `store` the only store that honours it, as with a real store's receipt;
+    `storefront`, if given, the region it was bought in, which a purchase must name.
     """
     if outcome not in SANDBOX_OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(SANDBOX_OUTCOMES)}")
@@ -161,6 +172,8 @@ def sandbox_receipt(
         )
     if not isinstance(store, str) or not store:
         raise ValueError("store must name the store that honours the receipt")
+    if storefront is not None and not _is_country_code(storefront):
+        raise ValueError("storefront must be an ISO 3166-1 code such as US")
     claims = {
         "store": store,
         "v": SANDBOX_RECEIPT_VERSION,
@@ -169,6 +182,8 @@ def sandbox_receipt(
         "user": user_id,
         "outcome": outcome,
     }
+    if storefront is not None:
+        claims["storefront"] = storefront
     payload = _b64encode(
         json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
     )
@@ -208,8 +223,19 @@ def sandbox_receipt_claims(receipt: str) -> dict | None:
         and claims.get("outcome") in SANDBOX_OUTCOMES
         and isinstance(claims.get("store"), str)
         and claims["store"]
+        and ("storefront" not in claims or _is_country_code(claims["storefront"]))
     )
     return claims if valid else None
+
+
+def _is_country_code(value) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == 2
+        and value.isascii()
+        and value.isalpha()
+        and value.isupper()
+    )
 
 
 def payment_store(name: str) -> PaymentStore:

@@ -66,7 +66,8 @@ class PurchaseCreateSerializer(serializers.Serializer):
         slug_field="code",
         queryset=Region.objects.filter(is_active=True),
         error_messages={"does_not_exist": "Unknown or inactive region: {value}."},
-        help_text="ISO 3166-1 code of the buyer's region.",
+        help_text="ISO 3166-1 code of the buyer's region: the store's storefront "
+        "where the store reports one (a receipt from another storefront is refused).",
     )
     channel = serializers.ChoiceField(
         choices=BundlePrice.Channel.choices, help_text="app or web."
@@ -81,7 +82,7 @@ class PurchaseCreateSerializer(serializers.Serializer):
         "and bought for this account (the user id the app passed to the store as "
         "Apple's appAccountToken / Google's obfuscatedAccountId). The sandbox store "
         "takes a signed `<payload>.<signature>` receipt: get one with `manage.py "
-        "sandbox_receipt --user <username> --sku <sku>`.",
+        "sandbox_receipt --user <username> --sku <sku> --store <store>`.",
     )
 
 

@@ -29,6 +29,7 @@ from wallets.stores import (
     ReceiptRejected,
     SandboxStore,
     StoreUnavailable,
+    VerifiedReceipt,
     _b64encode,
     _receipt_mac,
     sandbox_receipt,
@@ -50,9 +51,17 @@ class World:
     region: Region
 
     def receipt(
-        self, user=None, sku=SKU, txn="fresh-1", outcome="accept", store="apple"
+        self,
+        user=None,
+        sku=SKU,
+        txn="fresh-1",
+        outcome="accept",
+        store="apple",
+        storefront=None,
     ):
-        return sandbox_receipt((user or self.a).id, sku, txn, outcome, store=store)
+        return sandbox_receipt(
+            (user or self.a).id, sku, txn, outcome, store=store, storefront=storefront
+        )
 
 
 def _world() -> World:
@@ -210,6 +219,15 @@ RECEIPTS = [
     ("signed: unknown outcome", lambda w: signed_claims(user=w.a.id, outcome="refund")),
     ("signed: store a number", lambda w: signed_claims(user=w.a.id, store=1)),
     ("signed: no store", lambda w: signed_claims(user=w.a.id, store=...)),
+    (
+        "signed: storefront lower-case",
+        lambda w: signed_claims(user=w.a.id, storefront="us"),
+    ),
+    (
+        "signed: storefront alpha-3",
+        lambda w: signed_claims(user=w.a.id, storefront="USA"),
+    ),
+    ("signed: storefront a number", lambda w: signed_claims(user=w.a.id, storefront=1)),
     ("signed: empty store", lambda w: signed_claims(user=w.a.id, store="")),
     # Version 1 named no store, and every sandbox store honoured it.
     (
@@ -298,6 +316,22 @@ def test_a_receipt_bound_to_a_store_is_credited_by_that_store_only(api_client, w
 
 
 @pytest.mark.django_db
+def test_a_receipt_is_credited_only_in_the_storefront_it_was_bought_in(
+    api_client, world
+):
+    api_client.force_authenticate(world.a)
+    before = snapshot(world)
+    response = post_purchase(api_client, world.receipt(storefront="JP"))
+    assert response.status_code == 400
+    assert response.json() == {
+        "region": ["This receipt was bought in the JP storefront, not in US."]
+    }
+    assert snapshot(world) == before
+    response = post_purchase(api_client, world.receipt(storefront="US"), key="us")
+    assert response.status_code == 201
+
+
+@pytest.mark.django_db
 def test_a_timeout_receipt_is_a_503_that_records_nothing(api_client, world):
     before = snapshot(world)
     api_client.force_authenticate(world.a)
@@ -381,7 +415,13 @@ def test_the_sandbox_verifies_what_it_minted():
     verified = SandboxStore("apple").verify_receipt(
         sandbox_receipt(7, SKU, "t-7", store="apple"), sku=SKU, user_id=7
     )
-    assert (verified.transaction_id, verified.sku) == ("t-7", SKU)
+    assert verified == VerifiedReceipt(transaction_id="t-7", sku=SKU, storefront=None)
+    verified = SandboxStore("apple").verify_receipt(
+        sandbox_receipt(7, SKU, "t-7", store="apple", storefront="JP"),
+        sku=SKU,
+        user_id=7,
+    )
+    assert verified.storefront == "JP"
     assert sandbox_receipt_claims(sandbox_receipt(7, SKU, "t-7", store="web")) == {
         "v": 2,
         "txn": "t-7",
@@ -417,26 +457,32 @@ def test_receipts_signed_under_another_secret_are_refused():
             SandboxStore("apple").verify_receipt(receipt, sku=SKU, user_id=7)
 
 
+GOOD_MINT = {"user_id": 7, "sku": SKU, "transaction_id": "t", "store": "apple"}
+
+
 @pytest.mark.parametrize(
-    "args",
+    "bad",
     [
-        (0, SKU, "t"),
-        (-1, SKU, "t"),
-        ("7", SKU, "t"),
-        (True, SKU, "t"),
-        (7, "", "t"),
-        (7, SKU, ""),
-        (7, SKU, " t"),
-        (7, SKU, "t" * 129),
-        (7, SKU, "t", "refund"),
-        (7, SKU, "t", "accept", ""),
-        (7, SKU, "t", "accept", None),
+        {"user_id": 0},
+        {"user_id": -1},
+        {"user_id": "7"},
+        {"user_id": True},
+        {"sku": ""},
+        {"transaction_id": ""},
+        {"transaction_id": " t"},
+        {"transaction_id": "t" * 129},
+        {"outcome": "refund"},
+        {"store": ""},
+        {"store": None},
+        {"storefront": "us"},
+        {"storefront": "U1"},
+        {"storefront": "USA"},
     ],
 )
-def test_minting_a_receipt_the_store_would_refuse_is_an_error(args):
-    *args, store = args if len(args) == 5 else (*args, "apple")
+def test_minting_a_receipt_the_store_would_refuse_is_an_error(bad):
+    assert sandbox_receipt(**GOOD_MINT)
     with pytest.raises(ValueError):
-        sandbox_receipt(*args, store=store)
+        sandbox_receipt(**{**GOOD_MINT, **bad})
 
 
 # --- Refund notifications. ---
@@ -658,6 +704,8 @@ def test_the_command_makes_a_new_transaction_each_time(world, capsys):
         ({"sku": SKU, "store": "amazon"}, "Unknown --store 'amazon'"),
         ({"sku": SKU, "txn": "t" * 129}, "Bad --txn"),
         ({"sku": SKU, "txn": " padded"}, "Bad --txn"),
+        ({"sku": SKU, "storefront": "us"}, "No region 'us' for --storefront"),
+        ({"sku": SKU, "storefront": "ZZ"}, "No region 'ZZ' for --storefront"),
     ],
 )
 def test_the_command_refuses_bad_input_in_one_line(world, options, message):
@@ -677,6 +725,13 @@ def test_the_command_refuses_a_store_that_is_not_the_sandbox(world, settings, ca
         call_command("sandbox_receipt", user=world.a.username, sku=SKU, store="google")
     call_command("sandbox_receipt", user=world.a.username, sku=SKU, store="web")
     assert sandbox_receipt_claims(capsys.readouterr().out.strip())["store"] == "web"
+
+
+@pytest.mark.django_db
+def test_the_command_binds_a_storefront_when_told(world, capsys):
+    call_command("sandbox_receipt", user=world.a.username, sku=SKU, storefront="US")
+    claims = sandbox_receipt_claims(capsys.readouterr().out.strip())
+    assert claims["storefront"] == "US"
 
 
 class RealStore:

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
 from accounts.models import User
-from catalog.models import CoinBundle
+from catalog.models import CoinBundle, Region
 from wallets.models import Purchase
 from wallets.stores import SANDBOX_OUTCOMES, SandboxStore, sandbox_receipt
 
@@ -32,6 +32,11 @@ class Command(BaseCommand):
             help="the only store that honours it: apple, google or web "
             "(default: apple)",
         )
+        parser.add_argument(
+            "--storefront",
+            help="the region it was bought in, e.g. US: then only a purchase there "
+            "credits it (default: the store does not say)",
+        )
 
     def handle(self, *args, **options):
         username, sku = options["user"], options["sku"]
@@ -55,8 +60,16 @@ class Command(BaseCommand):
         if not CoinBundle.objects.filter(sku=sku).exists():
             raise CommandError(f"No bundle with sku {sku!r}.")
         txn = options["txn"] or f"sandbox-{uuid.uuid4().hex}"
+        storefront = options["storefront"]
+        if (
+            storefront is not None
+            and not Region.objects.filter(code=storefront).exists()
+        ):
+            raise CommandError(f"No region {storefront!r} for --storefront.")
         try:
-            receipt = sandbox_receipt(user.id, sku, txn, outcome, store=store)
+            receipt = sandbox_receipt(
+                user.id, sku, txn, outcome, store=store, storefront=storefront
+            )
         except ValueError as error:
             raise CommandError(f"Bad --txn: {error}.") from None
         self.stdout.write(receipt)
