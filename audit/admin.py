@@ -1,8 +1,8 @@
 import json
 
-from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
@@ -10,7 +10,7 @@ from django.utils.html import format_html, format_html_join
 from accounts.admin_mixins import ReadOnlyAdminMixin
 
 from .models import AuditRecord
-from .registry import AUDITED
+from .registry import AUDITED, link_field, row_model
 
 
 class ModelFilter(admin.SimpleListFilter):
@@ -22,7 +22,9 @@ class ModelFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value():
-            return queryset.filter(model=self.value())
+            # A model's trail includes its links: a gift's shows its regions.
+            links = [e.label for e in AUDITED if e.label.startswith(f"{self.value()}.")]
+            return queryset.filter(model__in=[self.value(), *links])
         return queryset
 
 
@@ -129,13 +131,26 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="changed")
     def changes(self, record):
+        field = _link_field(record.model)
+        if field is not None and record.operation != AuditRecord.Operation.UPDATE:
+            row = record.after or record.before or {}
+            verb = (
+                "Added"
+                if record.operation == AuditRecord.Operation.INSERT
+                else "Removed"
+            )
+            target = field.related_model._meta.verbose_name
+            return f"{verb} {target} #{row.get(field.m2m_reverse_name())}"
         if record.operation != AuditRecord.Operation.UPDATE:
             return record.get_operation_display()
         return ", ".join(record.changed_fields)
 
     @admin.display(description="row")
     def audited_object(self, record):
-        app_label, _, model_name = record.model.partition(".")
+        # A link belongs to its owner's row: the gift, for a gift's regions.
+        link = _link_field(record.model)
+        owner = record.model if link is None else link.model._meta.label
+        app_label, _, model_name = owner.partition(".")
         try:
             url = reverse(
                 f"admin:{app_label}_{model_name.lower()}_change",
@@ -151,6 +166,7 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def diff(self, record):
         before, after = record.before or {}, record.after or {}
         names = _verbose_names(record.model)
+        shown = _link_shown(record.model)
         changed = set(record.changed_fields or ())
         columns = sorted(set(before) | set(after), key=lambda c: (c not in changed, c))
         rows = format_html_join(
@@ -162,8 +178,12 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     if column in changed
                     else "",
                     names.get(column, column),
-                    _shown(before.get(column)) if record.before is not None else "",
-                    _shown(after.get(column)) if record.after is not None else "",
+                    shown(column, before.get(column))
+                    if record.before is not None
+                    else "",
+                    shown(column, after.get(column))
+                    if record.after is not None
+                    else "",
                 )
                 for column in columns
             ),
@@ -175,10 +195,37 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         )
 
 
-def _verbose_names(label: str) -> dict[str, str]:
+def _link_field(label: str):
     try:
-        model = apps.get_model(label)
-    except (LookupError, ValueError):
+        return link_field(label)
+    except ImproperlyConfigured:
+        return None
+
+
+def _link_shown(label: str):
+    """A link's ids also name their rows (`3: EU (Europe)`); ids alone say little."""
+    field = _link_field(label)
+    targets = (
+        {
+            field.m2m_column_name(): field.model,
+            field.m2m_reverse_name(): field.related_model,
+        }
+        if field is not None
+        else {}
+    )
+
+    def shown(column, value) -> str:
+        if column not in targets or value is None:
+            return _shown(value)
+        row = targets[column]._default_manager.filter(pk=value).first()
+        return _shown(value) if row is None else f"{value}: {row}"
+
+    return shown
+
+
+def _verbose_names(label: str) -> dict[str, str]:
+    model = row_model(label)
+    if model is None:
         return {}
     return {
         field.column: f"{field.verbose_name} ({field.column})"

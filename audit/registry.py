@@ -4,12 +4,19 @@ Each entry names a model by label. By default every insert, update and delete is
 recorded; `watch` limits updates to changes of those fields (and turns inserts off
 with `insert=False`), `ignore` names fields whose change alone is not worth a record
 (timestamps, counters). Triggers are rebuilt from this list after each `migrate`.
+
+A label with a field, `app.Model.field`, names a many-to-many field: its links (the
+rows of its through table) are recorded as they are added and removed (and updated,
+which only raw SQL does), under that label, with the owning row's id as the object
+id (so a gift's trail shows its regions) and the link row, e.g. {id, gift_id,
+region_id}, before or after. A link entry takes no `watch`, `ignore` or `insert`.
 """
 
 from dataclasses import dataclass, field
 
 from django.apps import apps
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import models
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,9 @@ AUDITED = (
     Audited("catalog.BundlePrice"),
     Audited("exchange.Rate"),
     Audited("wallets.Promotion"),
+    # Where a gift is offered and a promotion's bonus coins are given.
+    Audited("catalog.Gift.regions"),
+    Audited("wallets.Promotion.regions"),
     # Spending rules.
     Audited("wallets.SpendingLimit"),
     Audited("wallets.SpendingLimitOverride", ignore=("updated_at",)),
@@ -42,6 +52,7 @@ AUDITED = (
     Audited("payouts.Payout", ignore=("updated_at",)),
     # Refunds only: a purchase is its own record and the ledger's; spending draws
     # its lot down (`paid_coins_remaining`) on every gift, which is not a change.
+    # Its `promotions` links are written once, with the purchase: not audited either.
     Audited(
         "wallets.Purchase",
         watch=(
@@ -59,10 +70,11 @@ AUDITED = (
 
 @dataclass(frozen=True)
 class AuditedTable:
-    """One audited model resolved to its table and columns."""
+    """One audited model (or many-to-many field) resolved to its table and columns."""
 
     label: str
     table: str
+    # The column recorded as the object id: the primary key; a link's owner's id.
     pk: str
     insert: bool
     # Columns whose change makes an update worth a record; None: any column.
@@ -82,9 +94,55 @@ def _columns(model, names: tuple[str, ...], label: str) -> frozenset[str]:
     return frozenset(columns)
 
 
+def link_field(label: str) -> models.ManyToManyField | None:
+    """The many-to-many field an `app.Model.field` label names; None for a model."""
+    model_label, _, name = label.rpartition(".")
+    if model_label.count(".") != 1:
+        return None
+    try:
+        field = apps.get_model(model_label)._meta.get_field(name)
+    except (LookupError, FieldDoesNotExist) as error:
+        raise ImproperlyConfigured(
+            f"audit.registry: {label} is not an installed model's field."
+        ) from error
+    if not isinstance(field, models.ManyToManyField):
+        raise ImproperlyConfigured(
+            f"audit.registry: {label} is not a many-to-many field."
+        )
+    return field
+
+
+def row_model(label: str):
+    """The model whose rows a record of `label` holds (a link's through model)."""
+    try:
+        field = link_field(label)
+        return field.remote_field.through if field else apps.get_model(label)
+    except (ImproperlyConfigured, LookupError, ValueError):
+        return None
+
+
+def _links(entry: Audited, field: models.ManyToManyField) -> AuditedTable:
+    if entry.watch or entry.ignore or not entry.insert:
+        raise ImproperlyConfigured(
+            f"audit.registry: {entry.label} is a link; it takes no watch, ignore "
+            "or insert."
+        )
+    return AuditedTable(
+        label=f"{field.model._meta.label}.{field.name}",
+        table=field.remote_field.through._meta.db_table,
+        pk=field.m2m_column_name(),
+        insert=True,
+        watch=None,
+    )
+
+
 def audited_tables() -> list[AuditedTable]:
     tables = []
     for entry in AUDITED:
+        field = link_field(entry.label)
+        if field is not None:
+            tables.append(_links(entry, field))
+            continue
         try:
             model = apps.get_model(entry.label)
         except LookupError as error:

@@ -372,7 +372,9 @@ _GIFT_PARSERS = {
 @dataclass
 class _GiftOp:
     gift: Gift
-    region_ids: set[int] | None  # None: leave the gift's regions as they are
+    # Only the difference is written: the audit then records the links that moved.
+    regions_added: set[int]
+    links_removed: list[int]
 
 
 class _Gifts(_Kind):
@@ -400,11 +402,11 @@ class _Gifts(_Kind):
             gift.slug: gift
             for gift in Gift.objects.filter(slug__in=[row["slug"] for _, row in chunk])
         }
-        regions_now = defaultdict(set)
-        for gift_id, region_id in self.through.objects.filter(
+        links_now = defaultdict(dict)  # gift id -> {region id: link id}
+        for link_id, gift_id, region_id in self.through.objects.filter(
             gift_id__in=[gift.id for gift in existing.values()]
-        ).values_list("gift_id", "region_id"):
-            regions_now[gift_id].add(region_id)
+        ).values_list("id", "gift_id", "region_id"):
+            links_now[gift_id][region_id] = link_id
         ops = []
         for line, row in chunk:
             gift = existing.get(row["slug"]) or Gift()
@@ -434,14 +436,19 @@ class _Gifts(_Kind):
                 continue
             if gift.pk is None:
                 counts.created += 1
-                ops.append(_GiftOp(gift, region_ids))
+                ops.append(_GiftOp(gift, region_ids or set(), []))
                 continue
-            if region_ids == regions_now[gift.id]:
-                region_ids = None
+            links = links_now[gift.id]
+            added = set() if region_ids is None else region_ids - links.keys()
+            removed = (
+                []
+                if region_ids is None
+                else [links[r] for r in links.keys() - region_ids]
+            )
             changed = any(getattr(gift, name) != before[name] for name in fields)
-            if changed or region_ids is not None:
+            if changed or added or removed:
                 counts.updated += 1
-                ops.append(_GiftOp(gift, region_ids))
+                ops.append(_GiftOp(gift, added, removed))
             else:
                 counts.skipped += 1
         return ops
@@ -475,13 +482,14 @@ class _Gifts(_Kind):
                 default_user=self.actor,
                 default_change_reason=self.reason,
             )
-        moved = [op for op in changed if op.region_ids is not None]
-        self.through.objects.filter(gift_id__in=[op.gift.id for op in moved]).delete()
+        self.through.objects.filter(
+            id__in=[link for op in changed for link in op.links_removed]
+        ).delete()
         self.through.objects.bulk_create(
             [
                 self.through(gift_id=op.gift.id, region_id=region_id)
-                for op in [*new, *moved]
-                for region_id in op.region_ids or ()
+                for op in ops
+                for region_id in op.regions_added
             ],
             batch_size=CHUNK_ROWS,
         )
