@@ -188,7 +188,8 @@ def payout_request(
             gross_amount=gross,
             fee_amount=fee,
             net_amount=net,
-            needs_second_approval=gross >= rules.second_approval_from,
+            # By the day's total: payouts split below the threshold still get one.
+            needs_second_approval=already + gross >= rules.second_approval_from,
             method=creator.payout_method,
             destination=_destination(creator),
             method_changed_at=creator.payout_method_changed_at,

@@ -247,6 +247,36 @@ def test_a_large_payout_needs_a_second_different_approver():
     )
 
 
+def test_payouts_split_below_the_threshold_need_a_second_approver_by_the_days_total():
+    creator = rich_creator(diamonds=500_000)
+    alice, bob = staff_create(FINANCE), staff_create(FINANCE)
+    today = timezone.now()
+
+    def settled(key, when=today, outcome="paid"):
+        payout = request(creator, diamonds=80_000, key=key, now=when)  # 400 USD
+        if outcome == "rejected":
+            services.payout_reject(payout=payout, actor=alice, reason="split")
+            return payout
+        approved = services.payout_approve(payout=payout, actor=alice)
+        if approved.status == Status.AWAITING_SECOND_APPROVAL:
+            approved = services.payout_approve(payout=approved, actor=bob)
+        services.payouts_send(payout_ids=[approved.id])
+        return payout
+
+    # 400, 800 (a rejected one does not count), then 1,200: over the 1,000 threshold.
+    day = [
+        settled("a"),
+        settled("rejected", outcome="rejected"),
+        settled("b"),
+        settled("c"),
+    ]
+    assert [p.needs_second_approval for p in day] == [False, False, False, True]
+    assert Payout.objects.get(id=day[3].id).second_approver == bob
+    # A new UTC day starts from zero.
+    tomorrow = settled("d", when=today + datetime.timedelta(days=1))
+    assert not tomorrow.needs_second_approval
+
+
 def test_rejecting_returns_the_diamonds():
     creator = rich_creator(diamonds=30_000)
     payout = request(creator, diamonds=20_000)
