@@ -65,6 +65,7 @@ AUDITED = (
         insert=False,
     ),
     Audited("wallets.BalanceAdjustment"),
+    Audited("wallets.UnrecoveredStoreRefund"),
 )
 
 

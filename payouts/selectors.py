@@ -12,6 +12,7 @@ from wallets.models import (
     PendingCredit,
     Purchase,
     ReconciliationRun,
+    UnrecoveredStoreRefund,
 )
 from wallets.selectors import system_balances, wallet_balances
 
@@ -176,6 +177,16 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
         status=status.PAID, events__to_status=status.PAID, events__at__gte=week_start
     )
 
+    unrecovered = (
+        UnrecoveredStoreRefund.objects.filter(resolved_at__isnull=True)
+        .values("price_currency")
+        .annotate(count=Count("id"), total=Sum("price"))
+        .order_by("price_currency")
+    )
+    unrecovered_by_currency = [
+        (row["price_currency"], row["count"], row["total"]) for row in unrecovered
+    ]
+
     def count_and_sum(queryset):
         figures = queryset.aggregate(
             count=Count("id", distinct=True), total=Sum("net_amount")
@@ -200,4 +211,9 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
         "payouts_approved": count_and_sum(moving),
         "payouts_paid_week": count_and_sum(paid),
         "reconciliation": ReconciliationRun.objects.order_by("-started_at").first(),
+        # Open ones: (currency, count, sum of their prices) per currency.
+        "unrecovered_store_refunds": unrecovered_by_currency,
+        "unrecovered_store_refunds_count": sum(
+            count for _, count, _ in unrecovered_by_currency
+        ),
     }

@@ -45,6 +45,7 @@ ADMIN = {
     "wallets/purchase": {"support", "finance", "superuser"},
     "wallets/promotion": STAFF,
     "wallets/spendinglimitoverride": {"support", "finance", "superuser"},
+    "wallets/unrecoveredstorerefund": {"support", "finance", "superuser"},
     "payouts/creatorprofile": {"support", "finance", "superuser"},
     "payouts/creatorlevel": {"support", "finance", "superuser"},
     "payouts/giftsend": {"support", "finance", "superuser"},
@@ -63,6 +64,7 @@ ADMIN_ADD = {
     "catalog/importjob": set(),  # a job is added by uploading a file
     "wallets/transfer": set(),
     "wallets/purchase": set(),
+    "wallets/unrecoveredstorerefund": set(),  # written by the store refund service
     "payouts/payout": set(),
     "payouts/diamondcashrate": {"finance", "superuser"},
     "wallets/spendinglimitoverride": {"support", "finance", "superuser"},

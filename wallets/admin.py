@@ -8,9 +8,9 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import OuterRef, Subquery
-from django.shortcuts import redirect
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
@@ -28,6 +28,7 @@ from .models import (
     SpendingLimit,
     SpendingLimitOverride,
     Transfer,
+    UnrecoveredStoreRefund,
     Wallet,
 )
 
@@ -470,3 +471,168 @@ class BalanceAdjustmentAdmin(ReadOnlyAdmin):
                 "form": form,
             },
         )
+
+
+class ResolveForm(forms.Form):
+    note = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="What finance did: written off, disputed with the store, "
+        "recovered from the buyer, ...",
+    )
+
+
+class ResolvedFilter(admin.SimpleListFilter):
+    title = "resolved"
+    parameter_name = "resolved"
+
+    def lookups(self, request, model_admin):
+        return (("no", "Open"), ("yes", "Resolved"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("no", "yes"):
+            return queryset.filter(resolved_at__isnull=self.value() == "no")
+        return queryset
+
+
+@admin.register(UnrecoveredStoreRefund)
+class UnrecoveredStoreRefundAdmin(ReadOnlyAdmin):
+    """Store refunds the platform could not take back, for finance to work off."""
+
+    list_display = (
+        "received_at",
+        "user",
+        "store",
+        "transaction",
+        "price",
+        "coins_not_recovered",
+        "reason",
+        "resolved",
+        "purchase_link",
+    )
+    list_filter = (ResolvedFilter, "store", "reason")
+    list_select_related = ("purchase__user",)
+    search_fields = (
+        "=purchase__user__username",
+        "purchase__user__email",
+        "=purchase__store_transaction_id",
+        "=purchase__id",
+    )
+    show_full_result_count = False
+    actions = ("resolve",)
+    fields = (
+        "purchase_link",
+        "user",
+        "store",
+        "transaction",
+        "price",
+        "paid_coins_spent",
+        "bonus_coins_missing",
+        "reason",
+        "message",
+        "received_at",
+        "last_received_at",
+        "notifications",
+        "resolved_at",
+        "resolved_by",
+        "resolution_note",
+    )
+    readonly_fields = fields
+
+    def get_urls(self):
+        resolve = self.admin_site.admin_view(self.resolve_view)
+        return [
+            path(
+                "<path:object_id>/resolve/",
+                resolve,
+                name="wallets_unrecoveredstorerefund_resolve",
+            ),
+            *super().get_urls(),
+        ]
+
+    def has_resolve_permission(self, request):
+        return request.user.has_perm(services.RESOLVE_UNRECOVERED_PERMISSION)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "can_resolve": self.has_resolve_permission(request),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.display(description="User", ordering="purchase__user__username")
+    def user(self, record):
+        return record.purchase.user
+
+    @admin.display(description="Transaction")
+    def transaction(self, record):
+        return record.purchase.store_transaction_id
+
+    @admin.display(description="Coins not recovered")
+    def coins_not_recovered(self, record):
+        return f"{record.paid_coins_spent} paid + {record.bonus_coins_missing} bonus"
+
+    @admin.display(description="Resolved", boolean=True, ordering="resolved_at")
+    def resolved(self, record):
+        return record.is_resolved
+
+    @admin.display(description="Purchase")
+    def purchase_link(self, record):
+        url = reverse("admin:wallets_purchase_change", args=[record.purchase_id])
+        return format_html('<a href="{}">#{}</a>', url, record.purchase_id)
+
+    @admin.action(
+        description="Resolve selected (with one note)", permissions=["resolve"]
+    )
+    def resolve(self, request, queryset):
+        form = ResolveForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._resolve_each(request, queryset, form.cleaned_data["note"])
+            return None
+        return self._resolve_page(request, queryset, form, in_bulk=True)
+
+    def resolve_view(self, request, object_id):
+        if not self.has_resolve_permission(request):
+            raise PermissionDenied
+        record = get_object_or_404(UnrecoveredStoreRefund, pk=object_id)
+        form = ResolveForm(request.POST if request.method == "POST" else None)
+        if form.is_bound and form.is_valid():
+            try:
+                services.unrecovered_store_refund_resolve(
+                    record=record, actor=request.user, note=form.cleaned_data["note"]
+                )
+            except ServiceError as refusal:
+                form.add_error(refusal.field, refusal.message)
+            else:
+                self.message_user(request, "Resolved.", messages.SUCCESS)
+                return redirect("admin:wallets_unrecoveredstorerefund_changelist")
+        records = UnrecoveredStoreRefund.objects.filter(pk=record.pk)
+        return self._resolve_page(request, records, form, in_bulk=False)
+
+    def _resolve_page(self, request, queryset, form, *, in_bulk):
+        return TemplateResponse(
+            request,
+            "admin/wallets/unrecoveredstorerefund/resolve.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Resolve unrecovered store refunds",
+                "opts": self.model._meta,
+                "records": queryset.select_related("purchase__user"),
+                "form": form,
+                "in_bulk": in_bulk,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+    def _resolve_each(self, request, queryset, note):
+        resolved = 0
+        for record in queryset:
+            try:
+                services.unrecovered_store_refund_resolve(
+                    record=record, actor=request.user, note=note
+                )
+            except ServiceError as refusal:
+                self.message_user(request, refusal.message, messages.WARNING)
+            else:
+                resolved += 1
+        if resolved:
+            self.message_user(request, f"Resolved {resolved}.", messages.SUCCESS)

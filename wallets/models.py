@@ -404,6 +404,81 @@ class Purchase(models.Model):
         return self.bundle_bonus_coins + self.promotion_bonus_coins
 
 
+class UnrecoveredStoreRefund(models.Model):
+    """A store refunded a purchase the platform could not take back: the money went
+    back to the buyer and the coins did not come back to the platform.
+
+    Written by the store notification service, one per purchase (a store's repeats
+    only count); never deleted, and its resolution, with finance's note, is set once.
+    `paid_coins_spent` and `bonus_coins_missing` are stamped at the first notice: the
+    coins already gone then; the rest of the purchase's coins stayed in the wallet.
+    """
+
+    class Reason(models.TextChoices):
+        COINS_USED = "coins_used", "Coins already spent"
+        REFUND_WINDOW_PASSED = "refund_window_passed", "Past the refund window"
+
+    purchase = models.OneToOneField(
+        Purchase, on_delete=models.PROTECT, related_name="unrecovered_store_refund"
+    )
+    store = models.CharField(max_length=8, choices=Purchase.Store.choices)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    message = models.TextField(help_text="The refusal, as the refund service gave it.")
+    price = MoneyField(
+        max_digits=14,
+        decimal_places=2,
+        default_currency=None,
+        help_text="What the buyer paid, and the store gave back.",
+    )
+    paid_coins_spent = models.PositiveIntegerField(
+        help_text="The purchase's paid coins already spent on gifts."
+    )
+    bonus_coins_missing = models.PositiveIntegerField(
+        help_text="The purchase's bonus coins the buyer no longer held."
+    )
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    last_received_at = models.DateTimeField(default=timezone.now)
+    notifications = models.PositiveIntegerField(
+        default=1, help_text="How many times the store sent this refund."
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Empty when a later store refund recovered the coins.",
+    )
+    resolution_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = "unrecovered store refund"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    resolved_at__isnull=True,
+                    resolved_by__isnull=True,
+                    resolution_note="",
+                )
+                | (Q(resolved_at__isnull=False) & ~Q(resolution_note="")),
+                name="wallets_unrecoveredstorerefund_resolved_with_a_note",
+            ),
+            models.CheckConstraint(
+                condition=Q(notifications__gte=1),
+                name="wallets_unrecoveredstorerefund_notified_at_least_once",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Store refund of purchase #{self.purchase_id} not recovered"
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.resolved_at is not None
+
+
 class SpendingLimit(models.Model):
     """How much one user may spend on coins in a region, per day and per month."""
 

@@ -5,7 +5,7 @@ from decimal import ROUND_FLOOR, Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -22,6 +22,7 @@ from .models import (
     Purchase,
     SpendingLimit,
     SpendingLimitOverride,
+    UnrecoveredStoreRefund,
 )
 from .models import Transfer as TransferModel
 from .stores import ReceiptRejected, payment_store
@@ -374,6 +375,15 @@ def purchase_refund(
                 "refund_reason",
             ]
         )
+        # A store refund refused earlier (its bonus coins were gone) is recovered now.
+        UnrecoveredStoreRefund.objects.filter(
+            purchase=purchase, resolved_at__isnull=True
+        ).update(
+            resolved_at=now,
+            resolved_by=actor,
+            resolution_note=f"Recovered: the purchase was refunded "
+            f"({Purchase.RefundSource(source).label.lower()}).",
+        )
     logger.info("Refunded purchase %s (%s)", purchase.id, source)
     return RefundResult(purchase, refunded=True, bonus_taken_back=take_back)
 
@@ -383,20 +393,96 @@ def store_refund_notification_handle(
 ) -> RefundResult | None:
     """A store reports it refunded a transaction: take its coins back once.
 
-    Returns None for a transaction this platform never credited.
+    Returns None for a transaction this platform never credited. A refund it
+    refuses (coins spent, window passed) is re-raised after it is put on record for
+    finance (`UnrecoveredStoreRefund`): the store has returned the money anyway.
     """
+    now = now or timezone.now()
     purchase = Purchase.objects.filter(
         store=store, store_transaction_id=transaction_id
     ).first()
     if purchase is None:
         return None
-    return purchase_refund(
-        purchase=purchase,
-        actor=None,
-        reason=f"Refunded by the {store} store.",
-        source=Purchase.RefundSource.STORE,
-        now=now,
+    try:
+        return purchase_refund(
+            purchase=purchase,
+            actor=None,
+            reason=f"Refunded by the {store} store.",
+            source=Purchase.RefundSource.STORE,
+            now=now,
+        )
+    except RefundRefused as refusal:
+        _unrecovered_store_refund_record(purchase=purchase, refusal=refusal, now=now)
+        raise
+
+
+def _unrecovered_store_refund_record(
+    *, purchase: Purchase, refusal: RefundRefused, now: datetime.datetime
+) -> None:
+    with transaction.atomic():
+        # The refund's lock order (accounts, then the purchase): the figures match
+        # what it refused, and repeats of one notification queue here, not collide.
+        accounts = ledger.coin_accounts_lock(purchase.user)
+        purchase = Purchase.objects.select_for_update().get(id=purchase.id)
+        if purchase.status == Purchase.Status.REFUNDED:
+            return
+        repeated = UnrecoveredStoreRefund.objects.filter(purchase=purchase).update(
+            notifications=F("notifications") + 1, last_received_at=now
+        )
+        if repeated:
+            return
+        bonus_held = accounts[Kind.BONUS_COINS].balance
+        UnrecoveredStoreRefund.objects.create(
+            purchase=purchase,
+            store=purchase.store,
+            reason=refusal.code,
+            message=refusal.message,
+            price=purchase.price,
+            paid_coins_spent=purchase.coins - purchase.paid_coins_remaining,
+            bonus_coins_missing=max(purchase.bonus_coins - bonus_held, 0),
+            received_at=now,
+            last_received_at=now,
+        )
+
+
+RESOLVE_UNRECOVERED_PERMISSION = "wallets.change_unrecoveredstorerefund"
+
+
+def unrecovered_store_refund_resolve(
+    *,
+    record: UnrecoveredStoreRefund,
+    actor: User,
+    note: str,
+    now: datetime.datetime | None = None,
+) -> UnrecoveredStoreRefund:
+    """Finance closes an unrecovered store refund, saying what was done; once."""
+    if not actor.has_perm(RESOLVE_UNRECOVERED_PERMISSION):
+        raise ServiceError(
+            "Only finance resolves unrecovered store refunds.", status_code=403
+        )
+    if not note.strip():
+        raise ServiceError("Say how it was resolved.", field="note")
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Compare-and-set: of two finance users resolving at once, one wins.
+        resolved = UnrecoveredStoreRefund.objects.filter(
+            id=record.id, resolved_at__isnull=True
+        ).update(resolved_at=now, resolved_by=actor, resolution_note=note.strip())
+        record = UnrecoveredStoreRefund.objects.select_related("resolved_by").get(
+            id=record.id
+        )
+    if not resolved:
+        raise ServiceError(
+            f"The store refund of purchase #{record.purchase_id} was already "
+            f"resolved on {record.resolved_at:%Y-%m-%d %H:%M} UTC"
+            + (f" by {record.resolved_by}." if record.resolved_by else "."),
+            code="already_resolved",
+            status_code=409,
+        )
+    logger.info(
+        "Resolved the unrecovered store refund of purchase %s", record.purchase_id
     )
+    return record
 
 
 ADJUST_PERMISSION = "wallets.add_balanceadjustment"

@@ -1,13 +1,22 @@
 from decimal import Decimal
 
 import pytest
+from djmoney.money import Money
 
 from accounts.roles import FINANCE, SUPPORT
 from payouts import services
 from payouts.selectors import money_dashboard
-from wallets.models import DIAMOND_SCALE
+from wallets import services as wallet_services
+from wallets.models import DIAMOND_SCALE, UnrecoveredStoreRefund
 from wallets.reconciliation import ledger_reconcile
-from wallets.tests.factories import staff_create
+from wallets.tests.factories import (
+    on_sale,
+    price_create,
+    region_create,
+    staff_create,
+    user_create,
+)
+from wallets.tests.test_refunds import purchase, spend
 
 from .factories import creator_create, funded_sender, rich_creator, rose
 
@@ -57,3 +66,55 @@ def test_finance_reads_the_dashboard_and_support_does_not(client):
 
     client.force_login(staff_create(SUPPORT))
     assert client.get(URL).status_code == 403
+
+
+def _unrecovered_store_refund(bundle, region, txn) -> UnrecoveredStoreRefund:
+    """A store refunds a purchase whose coins were spent: refused, put on record."""
+    buyer = user_create()
+    purchase(buyer, bundle, region, txn=txn)
+    spend(buyer, 1, f"gifts-{txn}")
+    with pytest.raises(wallet_services.RefundRefused):
+        wallet_services.store_refund_notification_handle(
+            store="apple", transaction_id=txn
+        )
+    return UnrecoveredStoreRefund.objects.get(purchase__store_transaction_id=txn)
+
+
+def test_open_unrecovered_store_refunds_are_counted_and_summed_per_currency(client):
+    bundle, us = on_sale(coins=100, amount="4.99")
+    jp = region_create("JP", currency="JPY")
+    price_create(bundle, jp, "800")
+    for n in range(2):
+        _unrecovered_store_refund(bundle, us, f"us-{n}")
+    _unrecovered_store_refund(bundle, jp, "jp-0")
+    finance = staff_create(FINANCE)
+    wallet_services.unrecovered_store_refund_resolve(
+        record=_unrecovered_store_refund(bundle, us, "us-resolved"),
+        actor=finance,
+        note="Written off",
+    )
+
+    figures = money_dashboard()
+    client.force_login(finance)
+    page = client.get(URL).content.decode()
+
+    assert figures["unrecovered_store_refunds"] == [
+        ("JPY", 1, Decimal("800.00")),
+        ("USD", 2, Decimal("9.98")),
+    ]
+    assert figures["unrecovered_store_refunds_count"] == 3
+    assert UnrecoveredStoreRefund.objects.get(
+        purchase__store_transaction_id="jp-0"
+    ).price == Money("800", "JPY")
+    assert "Store refunds not recovered" in page
+    assert "800.00 JPY (1)" in page and "9.98 USD (2)" in page
+    assert "/admin/wallets/unrecoveredstorerefund/?resolved=no" in page
+
+
+def test_no_open_unrecovered_store_refunds_shows_none(client):
+    client.force_login(staff_create(FINANCE))
+
+    page = client.get(URL).content.decode()
+
+    assert money_dashboard()["unrecovered_store_refunds"] == []
+    assert "none open" in page
