@@ -184,6 +184,9 @@ def price_rows(bundles, regions, moment=""):
                 )
 
 
+# The import's transaction outermost, as from the command or a job: nested in the
+# test's, in-memory SQLite slows with every audited row already written (imports.md).
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_100k_row_price_file_imports_in_flat_memory(
     tmp_path, price_grid, catalog_editor
 ):
