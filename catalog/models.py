@@ -26,6 +26,10 @@ ANIMATION_EXTENSIONS = ["json", "webp", "gif", "mp4", "webm", "svga"]
 SOUND_EXTENSIONS = ["mp3", "ogg", "m4a", "aac", "wav"]
 
 
+# ISO 3166-1 alpha-2, as regions are coded (and stores must report storefronts).
+COUNTRY_CODE = r"^[A-Z]{2}\Z"
+
+
 class Region(models.Model):
     """A market the store sells in, with the currency its prices are in."""
 
@@ -39,9 +43,7 @@ class Region(models.Model):
         max_length=2,
         unique=True,
         validators=[
-            RegexValidator(
-                r"^[A-Z]{2}$", "Use an ISO 3166-1 code: two capital letters."
-            )
+            RegexValidator(COUNTRY_CODE, "Use an ISO 3166-1 code: two capital letters.")
         ],
         help_text="ISO 3166-1 alpha-2, e.g. US.",
     )

@@ -10,6 +10,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -17,15 +18,24 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from accounts.errors import ServiceError
+from catalog.models import COUNTRY_CODE
 
 
 @dataclass(frozen=True)
 class VerifiedReceipt:
     transaction_id: str
     sku: str
-    # Where the store charged, ISO 3166-1 alpha-2 (App Store storefront, Google
-    # Play regionCode); None only when the store does not say.
+    # Where the store charged, ISO 3166-1 alpha-2 as regions are coded (Google
+    # Play's regionCode is; the App Store's storefrontCountryCode is alpha-3, USA, and
+    # its adapter converts it); None only when the store does not say.
     storefront: str | None = None
+
+    def __post_init__(self):
+        if self.storefront is not None and not _is_country_code(self.storefront):
+            # An adapter bug, not the buyer's: every purchase would be refused.
+            raise ValueError(
+                f"storefront must be ISO 3166-1 alpha-2, not {self.storefront!r}"
+            )
 
 
 class ReceiptRejected(ServiceError):
@@ -229,13 +239,7 @@ def sandbox_receipt_claims(receipt: str) -> dict | None:
 
 
 def _is_country_code(value) -> bool:
-    return (
-        isinstance(value, str)
-        and len(value) == 2
-        and value.isascii()
-        and value.isalpha()
-        and value.isupper()
-    )
+    return isinstance(value, str) and re.match(COUNTRY_CODE, value) is not None
 
 
 def payment_store(name: str) -> PaymentStore:

@@ -184,6 +184,14 @@ RECEIPTS = [
         lambda w: altered(w.receipt(outcome="reject"), outcome="accept"),
     ),
     ("store claim removed", lambda w: altered(w.receipt(store="google"), store=None)),
+    (
+        "storefront changed",
+        lambda w: altered(w.receipt(storefront="JP"), storefront="US"),
+    ),
+    (
+        "storefront removed",
+        lambda w: altered(w.receipt(storefront="JP"), storefront=None),
+    ),
     ("version changed", lambda w: altered(w.receipt(), v=1)),
     ("payload byte flipped", lambda w: flip(w.receipt(), 5)),
     (
@@ -307,7 +315,7 @@ def test_a_receipt_bound_to_a_store_is_credited_by_that_store_only(api_client, w
     assert (
         post_purchase(api_client, receipt, key="k2", store="google").status_code == 201
     )
-    # Credited at google, it is still not apple's (purchases are unique per store).
+    # Credited at google, apple still refuses it: the receipt names its store.
     before = snapshot(world)
     assert (
         post_purchase(api_client, receipt, key="k3", store="apple").status_code == 400
@@ -422,6 +430,8 @@ def test_the_sandbox_verifies_what_it_minted():
         user_id=7,
     )
     assert verified.storefront == "JP"
+    with pytest.raises(ValueError, match="alpha-2"):
+        VerifiedReceipt(transaction_id="t-7", sku=SKU, storefront="USA")
     assert sandbox_receipt_claims(sandbox_receipt(7, SKU, "t-7", store="web")) == {
         "v": 2,
         "txn": "t-7",
