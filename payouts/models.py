@@ -402,8 +402,8 @@ class PayoutRules(models.Model):
     second_approval_from = models.DecimalField(
         max_digits=12,
         decimal_places=2,
-        help_text="A payout that brings the creator's gross for the UTC day to this "
-        "amount or more needs a second approver.",
+        help_text="A payout that brings the creator's gross over the last 24 hours "
+        "to this amount or more needs a second approver.",
     )
     method_cooloff_days = models.PositiveSmallIntegerField(
         default=5, help_text="Days after a payout-method change before paying to it."

@@ -179,6 +179,15 @@ def payout_request(
                 f"{left} {currency} left today.",
                 field="diamonds",
             )
+        # Four eyes by the last 24 hours, not the UTC day: a sum split around
+        # midnight gets them too.
+        recent = Payout.objects.filter(
+            creator=creator,
+            currency=currency,
+            requested_at__gt=now - datetime.timedelta(hours=24),
+        ).exclude(status__in=[Status.REJECTED, Status.RETURNED]).aggregate(
+            total=Sum("gross_amount")
+        )["total"] or Decimal("0")
         payout = Payout.objects.create(
             creator=creator,
             requester=creator.user,
@@ -188,8 +197,7 @@ def payout_request(
             gross_amount=gross,
             fee_amount=fee,
             net_amount=net,
-            # By the day's total: payouts split below the threshold still get one.
-            needs_second_approval=already + gross >= rules.second_approval_from,
+            needs_second_approval=recent + gross >= rules.second_approval_from,
             method=creator.payout_method,
             destination=_destination(creator),
             method_changed_at=creator.payout_method_changed_at,

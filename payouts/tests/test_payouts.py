@@ -247,13 +247,19 @@ def test_a_large_payout_needs_a_second_different_approver():
     )
 
 
-def test_payouts_split_below_the_threshold_need_a_second_approver_by_the_days_total():
-    creator = rich_creator(diamonds=500_000)
+def test_payouts_split_below_the_threshold_need_a_second_approver_over_24_hours():
+    creator = rich_creator(diamonds=1_000_000)
     alice, bob = staff_create(FINANCE), staff_create(FINANCE)
-    today = timezone.now()
+    # Just before a UTC midnight: the split straddles two days.
+    start = timezone.now().replace(hour=23, minute=0, second=0, microsecond=0)
 
-    def settled(key, when=today, outcome="paid"):
-        payout = request(creator, diamonds=80_000, key=key, now=when)  # 400 USD
+    def settled(key, minutes, diamonds=80_000, outcome="paid"):
+        payout = request(
+            creator,
+            diamonds=diamonds,
+            key=key,
+            now=start + datetime.timedelta(minutes=minutes),
+        )
         if outcome == "rejected":
             services.payout_reject(payout=payout, actor=alice, reason="split")
             return payout
@@ -263,18 +269,21 @@ def test_payouts_split_below_the_threshold_need_a_second_approver_by_the_days_to
         services.payouts_send(payout_ids=[approved.id])
         return payout
 
-    # 400, 800 (a rejected one does not count), then 1,200: over the 1,000 threshold.
-    day = [
-        settled("a"),
-        settled("rejected", outcome="rejected"),
-        settled("b"),
-        settled("c"),
+    # 400 USD each: 400, 800 (a rejected one does not count), then 1,200 past
+    # midnight: over the 1,000 threshold.
+    split = [
+        settled("a", 0),
+        settled("rejected", 10, outcome="rejected"),
+        settled("b", 20),
+        settled("c", 80),
     ]
-    assert [p.needs_second_approval for p in day] == [False, False, False, True]
-    assert Payout.objects.get(id=day[3].id).second_approver == bob
-    # A new UTC day starts from zero.
-    tomorrow = settled("d", when=today + datetime.timedelta(days=1))
-    assert not tomorrow.needs_second_approval
+    assert [p.needs_second_approval for p in split] == [False, False, False, True]
+    assert Payout.objects.get(id=split[3].id).second_approver == bob
+    # 24 hours after the first, only b and c count: 800 + 200 reaches 1,000 exactly.
+    exactly = settled("d", 24 * 60 + 1, diamonds=40_000)
+    assert exactly.needs_second_approval
+    # Once b and c are more than 24 hours old, a payout stands alone again.
+    assert not settled("e", 48 * 60, diamonds=40_000).needs_second_approval
 
 
 def test_rejecting_returns_the_diamonds():
