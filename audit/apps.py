@@ -8,13 +8,16 @@ class AuditConfig(AppConfig):
     verbose_name = "Audit"
 
     def ready(self):
-        from celery.signals import task_postrun, task_prerun
+        from celery.signals import before_task_publish, task_postrun, task_prerun
 
         from . import context, db
 
         connection_created.connect(db.prepare_connection, dispatch_uid="audit-actor")
         pre_migrate.connect(_before_migrate, sender=self, dispatch_uid="audit-pre")
         post_migrate.connect(_after_migrate, sender=self, dispatch_uid="audit-post")
+        before_task_publish.connect(
+            context.task_published, dispatch_uid="audit-task-publish"
+        )
         task_prerun.connect(context.task_started, dispatch_uid="audit-task-start")
         task_postrun.connect(context.task_finished, dispatch_uid="audit-task-end")
         context.audit_commands()

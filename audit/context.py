@@ -66,12 +66,29 @@ class AuditActorMiddleware:
             _actor.reset(token)
 
 
-# Celery: a task is the actor of what it changes, on a worker or run eagerly.
+# Celery: a task is the actor of what it changes, on a worker or run eagerly, on
+# behalf of the user whose request or command queued it (an editor's import job).
 _task_tokens: dict[str, Any] = {}
+USER_HEADER = "audit_user_id"
+
+
+def task_published(headers=None, **kwargs):
+    """`before_task_publish`: the queuing user travels with the message."""
+    actor = current_actor()
+    user_id = actor.resolve()[0] if actor else None
+    if headers is not None and user_id is not None:
+        headers[USER_HEADER] = user_id
 
 
 def task_started(task_id=None, task=None, **kwargs):
-    _task_tokens[task_id] = _actor.set(Actor(label=f"task:{task.name}"[:LABEL_MAX]))
+    user_id = task.request.get(USER_HEADER)
+    if user_id is None and task.request.is_eager:
+        # Run in place: nothing was published, the queuing actor is still here.
+        actor = current_actor()
+        user_id = actor.resolve()[0] if actor else None
+    _task_tokens[task_id] = _actor.set(
+        Actor(user_id=user_id, label=f"task:{task.name}"[:LABEL_MAX])
+    )
 
 
 def task_finished(task_id=None, **kwargs):

@@ -1,13 +1,18 @@
 """Who made a change: the admin's or the API token's user, never a previous one."""
 
+import datetime
+
 import pytest
 from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from accounts.roles import FINANCE
+from accounts.roles import CATALOG_EDITORS, FINANCE
+from audit import context
+from audit.context import acting_as
 from audit.models import AuditRecord
-from catalog.models import Gift
+from catalog.models import Gift, GiftPriceChange
 from catalog.tests.factories import gift_create
 from payouts.models import Payout, PayoutRules
 from payouts.services import payout_request
@@ -154,3 +159,62 @@ def test_only_flush_empties_the_audit():
     call_command("flush", interactive=False, verbosity=0, reset_sequences=False)
 
     assert not AuditRecord.objects.exists()
+
+
+# --- Tasks act on behalf of whoever queued them. ---
+
+
+def _price_change_due(coin_price=12):
+    gift = gift_create(coin_price=10)
+    GiftPriceChange.objects.create(
+        gift=gift,
+        coin_price=coin_price,
+        effective_at=timezone.now() - datetime.timedelta(days=1),
+    )
+    return gift
+
+
+@pytest.mark.django_db
+def test_a_task_run_in_place_acts_for_the_user_who_queued_it(eager_celery):
+    from catalog.tasks import apply_due_price_changes
+
+    editor = staff_create(CATALOG_EDITORS)
+    _price_change_due()
+
+    with acting_as(user=editor, label="POST /admin/catalog/giftpricechange/"):
+        apply_due_price_changes.delay()
+
+    (price,) = records("catalog.Gift", operation="update")
+    assert (price.actor, price.actor_label) == (
+        editor,
+        "task:catalog.apply_due_price_changes",
+    )
+
+
+@pytest.mark.django_db
+def test_a_queued_task_carries_its_user_to_the_worker():
+    from catalog.tasks import apply_due_price_changes
+
+    editor = staff_create(CATALOG_EDITORS)
+    headers = {}
+    with acting_as(user=editor):
+        context.task_published(headers=headers)
+    context.task_published(headers=(nobody := {}))
+    assert (headers, nobody) == ({context.USER_HEADER: editor.pk}, {})
+
+    # On a worker the message's headers are the request's; nobody acts there yet.
+    _price_change_due()
+    apply_due_price_changes.push_request(is_eager=False, **headers)
+    try:
+        context.task_started(task_id="t-1", task=apply_due_price_changes)
+        apply_due_price_changes.run()
+    finally:
+        context.task_finished(task_id="t-1")
+        apply_due_price_changes.pop_request()
+
+    (price,) = records("catalog.Gift", operation="update")
+    assert (price.actor, price.actor_label) == (
+        editor,
+        "task:catalog.apply_due_price_changes",
+    )
+    assert context.current_actor() is None
