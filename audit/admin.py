@@ -36,6 +36,7 @@ class ActorKindFilter(admin.SimpleListFilter):
         return [
             ("user", "A signed-in user"),
             ("command", "A management command"),
+            # With or without the user who queued it.
             ("task", "A background task"),
             ("unknown", "Nobody known (shell, raw SQL)"),
         ]
@@ -43,10 +44,14 @@ class ActorKindFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         value = self.value()
         if value == "user":
-            return queryset.filter(actor__isnull=False)
-        if value in ("command", "task"):
+            return queryset.filter(actor__isnull=False).exclude(
+                actor_label__startswith="task:"
+            )
+        if value == "task":
+            return queryset.filter(actor_label__startswith="task:")
+        if value == "command":
             return queryset.filter(
-                actor__isnull=True, actor_label__startswith=f"{value}:"
+                actor__isnull=True, actor_label__startswith="command:"
             )
         if value == "unknown":
             return (

@@ -156,3 +156,24 @@ def test_the_list_takes_the_same_queries_however_many_records(finance_client):
         return len(captured)
 
     assert queries_for(2) == queries_for(20)
+
+
+def test_made_by_task_lists_tasks_with_or_without_the_user_who_queued_them(
+    finance_client,
+):
+    editor = staff_create(CATALOG_EDITORS)
+    queued, beat, edited = (gift_create(coin_price=n) for n in (1, 2, 3))
+    with acting_as(user=editor, label="task:catalog.run_import_job"):
+        Gift.objects.filter(pk=queued.pk).update(coin_price=11)
+    with acting_as(label="task:catalog.apply_due_price_changes"):
+        Gift.objects.filter(pk=beat.pk).update(coin_price=12)
+    with acting_as(user=editor, label="POST /admin/catalog/gift/"):
+        Gift.objects.filter(pk=edited.pk).update(coin_price=13)
+
+    def listed(made_by):
+        response = finance_client.get(f"{AUDIT}?operation=update&made_by={made_by}")
+        assert response.status_code == 200
+        return {record.object_id for record in response.context["cl"].result_list}
+
+    assert listed("task") == {str(queued.pk), str(beat.pk)}
+    assert listed("user") == {str(edited.pk)}
