@@ -122,14 +122,32 @@ class SandboxPayoutProvider:
         return records | new
 
     def verify_callback(self, body: bytes, signature: str) -> bool:
+        """`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>`, as Stripe-like
+        providers sign: a callback older or newer than the tolerance is refused, so
+        a captured one cannot be replayed later."""
+        fields = dict(part.partition("=")[::2] for part in (signature or "").split(","))
+        stamp, given = fields.get("t", ""), fields.get("v1", "")
+        if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+            return False
+        if abs(time.time() - int(stamp)) > CALLBACK_TOLERANCE_SECONDS:
+            return False
+        expected = sandbox_callback_signature(body, at=int(stamp))
         # As bytes: compare_digest refuses non-ASCII text, and a header may hold any.
-        given = (signature or "").encode("utf-8", "replace")
-        return hmac.compare_digest(sandbox_callback_signature(body).encode(), given)
+        return hmac.compare_digest(
+            expected.encode(), f"t={stamp},v1={given}".encode("utf-8", "replace")
+        )
 
 
-def sandbox_callback_signature(body: bytes) -> str:
+# How far a callback's signing time may be from ours, either way.
+CALLBACK_TOLERANCE_SECONDS = 300
+
+
+def sandbox_callback_signature(body: bytes, *, at: int | None = None) -> str:
+    """The sandbox provider's `X-Provider-Signature` for `body`, signed at `at`."""
+    at = int(time.time()) if at is None else at
     secret = settings.PAYOUT_PROVIDER_SANDBOX_SECRET.encode()
-    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+    mac = hmac.new(secret, f"{at}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={at},v1={mac}"
 
 
 def payout_provider() -> PayoutProvider:

@@ -270,14 +270,17 @@ class ProviderCallbackView(APIView):
 
     @extend_schema(
         summary="The payout provider's status callback",
-        description="Signed: `X-Provider-Signature` is the HMAC-SHA256 of the raw "
-        "body. A bad signature is refused and changes nothing.",
+        description="Signed by the provider; the sandbox provider's "
+        "`X-Provider-Signature` is `t=<unix seconds>,v1=<hex "
+        "HMAC-SHA256 of '<t>.' followed by the raw body>`. A bad signature, or one "
+        "made more than 5 minutes away from now (a replay), is refused and changes "
+        "nothing.",
         parameters=[
             OpenApiParameter(
                 "X-Provider-Signature",
                 location=OpenApiParameter.HEADER,
                 required=True,
-                description="HMAC-SHA256 of the raw body, hex.",
+                description="t=<unix seconds>,v1=<hex HMAC-SHA256>.",
             )
         ],
         request=ProviderCallbackSerializer,
@@ -290,7 +293,7 @@ class ProviderCallbackView(APIView):
     )
     def post(self, request):
         signature = request.headers.get("X-Provider-Signature", "")
-        # A signature is hex; anything else is no signature (and compare_digest
+        # A signature is ASCII; anything else is no signature (and compare_digest
         # refuses non-ASCII text with a TypeError).
         if not signature.isascii() or not payout_provider().verify_callback(
             request.body, signature

@@ -1,5 +1,6 @@
 import datetime
 import json
+import time
 from decimal import Decimal
 
 import pytest
@@ -421,6 +422,20 @@ def test_a_callback_with_a_bad_signature_changes_nothing(client):
     response = callback(
         client, {"reference": payout.reference, "status": "paid"}, signature="f" * 64
     )
+
+    assert response.status_code == 403
+    payout.refresh_from_db()
+    assert payout.status == Status.PROCESSING
+
+
+def test_a_callback_replayed_after_five_minutes_changes_nothing(client):
+    payout = approved(rich_creator())
+    Payout.objects.filter(id=payout.id).update(status=Status.PROCESSING)
+    payload = {"reference": payout.reference, "status": "failed", "reason": "old"}
+    body = json.dumps(payload).encode()
+    captured = sandbox_callback_signature(body, at=int(time.time()) - 301)
+
+    response = callback(client, payload, signature=captured)
 
     assert response.status_code == 403
     payout.refresh_from_db()

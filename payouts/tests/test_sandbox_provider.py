@@ -2,6 +2,7 @@
 statements, and keeps its rules: a reference is paid at most once, a resend
 answers its first result, `+fail` is refused, `+timeout` fails the whole batch."""
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -106,3 +107,43 @@ def test_a_callback_signature_with_non_ascii_text_is_refused_not_an_error():
     assert provider.verify_callback(body, sandbox_callback_signature(body))
     assert not provider.verify_callback(body, "é" * 64)
     assert not provider.verify_callback(body, "")
+    assert not provider.verify_callback(body, "t=é,v1=é")
+
+
+@pytest.mark.parametrize(
+    ("seconds_ago", "accepted"),
+    [(0, True), (299, True), (-299, True), (301, False), (-301, False), (86400, False)],
+)
+def test_a_callback_is_accepted_only_within_five_minutes_of_signing(
+    seconds_ago, accepted
+):
+    body = b'{"reference": "A"}'
+    at = int(time.time()) - seconds_ago
+    assert (
+        SandboxPayoutProvider().verify_callback(
+            body, sandbox_callback_signature(body, at=at)
+        )
+        is accepted
+    )
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        # Another time with the signature of the first: the time is signed too.
+        lambda sig, at: sig.replace(f"t={at}", f"t={at + 1}"),
+        lambda sig, at: sig.partition(",")[2],  # no time
+        lambda sig, at: sig.partition(",")[0],  # no signature
+        lambda sig, at: sig.replace(f"t={at}", "t=-1"),
+        lambda sig, at: sig.replace(f"t={at}", "t=" + "9" * 13),
+        lambda sig, at: sig.split("v1=")[1],  # the bare hex, as before
+        lambda sig, at: sig + "0",
+    ],
+    ids=["time moved", "no time", "no signature", "negative", "huge", "bare", "longer"],
+)
+def test_a_forged_callback_signature_is_refused(forge):
+    body = b'{"reference": "A"}'
+    at = int(time.time())
+    signature = sandbox_callback_signature(body, at=at)
+    assert not SandboxPayoutProvider().verify_callback(body, forge(signature, at))
+    assert not SandboxPayoutProvider().verify_callback(b"{}", signature)
