@@ -65,7 +65,9 @@ AUDITED = (
         insert=False,
     ),
     Audited("wallets.BalanceAdjustment"),
-    Audited("wallets.UnrecoveredStoreRefund"),
+    Audited(
+        "wallets.UnrecoveredStoreRefund", ignore=("notifications", "last_received_at")
+    ),
 )
 
 

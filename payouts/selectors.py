@@ -1,4 +1,5 @@
 import datetime
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -177,14 +178,21 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
         status=status.PAID, events__to_status=status.PAID, events__at__gte=week_start
     )
 
-    unrecovered = (
+    # Few are open at a time; each one's value is rounded as its admin page shows it.
+    open_shortfalls = (
         UnrecoveredStoreRefund.objects.filter(resolved_at__isnull=True)
-        .values("price_currency")
-        .annotate(count=Count("id"), total=Sum("price"))
-        .order_by("price_currency")
+        .only("price", "price_currency", "paid_coins_spent", "paid_coins_taken_back")
+        .order_by()
     )
+    shortfall_counts: Counter[str] = Counter()
+    shortfall_values: dict[str, Decimal] = defaultdict(Decimal)
+    for shortfall in open_shortfalls.iterator():
+        value = shortfall.paid_value_not_recovered
+        shortfall_counts[value.currency.code] += 1
+        shortfall_values[value.currency.code] += value.amount
     unrecovered_by_currency = [
-        (row["price_currency"], row["count"], row["total"]) for row in unrecovered
+        (currency, shortfall_counts[currency], shortfall_values[currency])
+        for currency in sorted(shortfall_counts)
     ]
 
     def count_and_sum(queryset):
@@ -211,7 +219,7 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
         "payouts_approved": count_and_sum(moving),
         "payouts_paid_week": count_and_sum(paid),
         "reconciliation": ReconciliationRun.objects.order_by("-started_at").first(),
-        # Open ones: (currency, count, sum of their prices) per currency.
+        # Open ones per currency: (currency, count, value of the paid coins spent).
         "unrecovered_store_refunds": unrecovered_by_currency,
         "unrecovered_store_refunds_count": sum(
             count for _, count, _ in unrecovered_by_currency

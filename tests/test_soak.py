@@ -42,6 +42,7 @@ from wallets.models import (
     Purchase,
     ReconciliationRun,
     Transfer,
+    UnrecoveredStoreRefund,
 )
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import wallet_balances
@@ -243,11 +244,13 @@ class Client(threading.Thread):
             headers={"X-Store-Signature": sandbox_signature(raw)},
         )
         outcome = answer.body.get("status") if answer.status == 200 else None
+        # Partly: the coins left were taken back, the spent ones put on record.
+        refunded = outcome in ("refunded", "refunded_partly")
         with self.book.lock:
             self.book.refund_answers[outcome or answer.status] += 1
-            if outcome == "refunded":
+            if refunded:
                 self.book.refunded[txn] += 1
-        if outcome == "refunded":
+        if refunded:
             self.refunded_txns.append(txn)
         elif outcome is None and answer.status in (0, 503):
             self.buyer_txns.append(txn)  # the store would notify again
@@ -770,7 +773,8 @@ def money_checks(book, creators, client_users) -> dict:
         "refunds": refunds_match,
     }
 
-    # Each user's coins: what their live purchases credited minus what they gave.
+    # Each user's coins: what their live purchases credited, and what store refunds
+    # could not take back (spent already), minus what they gave.
     coins_off = {}
     users = [a for senders, buyer in client_users for a in (*senders, buyer)]
     for actor in users:
@@ -778,6 +782,11 @@ def money_checks(book, creators, client_users) -> dict:
             p.coins + p.bonus_coins
             for p in Purchase.objects.filter(
                 user_id=actor.user_id, status=Purchase.Status.COMPLETED
+            )
+        ) + sum(
+            r.paid_coins_spent + r.bonus_coins_missing
+            for r in UnrecoveredStoreRefund.objects.filter(
+                purchase__user_id=actor.user_id
             )
         )
         given = (

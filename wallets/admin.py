@@ -4,11 +4,13 @@ import uuid
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
 from django.db.models import OuterRef, Subquery
-from django.shortcuts import get_object_or_404, redirect
+from django.http import Http404
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.functional import cached_property
@@ -496,7 +498,7 @@ class ResolvedFilter(admin.SimpleListFilter):
 
 @admin.register(UnrecoveredStoreRefund)
 class UnrecoveredStoreRefundAdmin(ReadOnlyAdmin):
-    """Store refunds the platform could not take back, for finance to work off."""
+    """Store refunds of partly spent purchases, for finance to work off."""
 
     list_display = (
         "received_at",
@@ -505,11 +507,12 @@ class UnrecoveredStoreRefundAdmin(ReadOnlyAdmin):
         "transaction",
         "price",
         "coins_not_recovered",
-        "reason",
+        "coins_taken_back",
+        "paid_value_not_recovered",
         "resolved",
         "purchase_link",
     )
-    list_filter = (ResolvedFilter, "store", "reason")
+    list_filter = (ResolvedFilter, "store")
     list_select_related = ("purchase__user",)
     search_fields = (
         "=purchase__user__username",
@@ -525,10 +528,12 @@ class UnrecoveredStoreRefundAdmin(ReadOnlyAdmin):
         "store",
         "transaction",
         "price",
+        "description",
         "paid_coins_spent",
         "bonus_coins_missing",
-        "reason",
-        "message",
+        "paid_value_not_recovered",
+        "paid_coins_taken_back",
+        "bonus_coins_taken_back",
         "received_at",
         "last_received_at",
         "notifications",
@@ -571,6 +576,21 @@ class UnrecoveredStoreRefundAdmin(ReadOnlyAdmin):
     def coins_not_recovered(self, record):
         return f"{record.paid_coins_spent} paid + {record.bonus_coins_missing} bonus"
 
+    @admin.display(description="Coins taken back")
+    def coins_taken_back(self, record):
+        return (
+            f"{record.paid_coins_taken_back} paid + "
+            f"{record.bonus_coins_taken_back} bonus"
+        )
+
+    @admin.display(description="Paid value not recovered")
+    def paid_value_not_recovered(self, record):
+        return record.paid_value_not_recovered
+
+    @admin.display(description="What happened")
+    def description(self, record):
+        return record.description
+
     @admin.display(description="Resolved", boolean=True, ordering="resolved_at")
     def resolved(self, record):
         return record.is_resolved
@@ -593,7 +613,9 @@ class UnrecoveredStoreRefundAdmin(ReadOnlyAdmin):
     def resolve_view(self, request, object_id):
         if not self.has_resolve_permission(request):
             raise PermissionDenied
-        record = get_object_or_404(UnrecoveredStoreRefund, pk=object_id)
+        record = self.get_object(request, unquote(object_id))
+        if record is None:
+            raise Http404("No such unrecovered store refund.")
         form = ResolveForm(request.POST if request.method == "POST" else None)
         if form.is_bound and form.is_valid():
             try:

@@ -1,4 +1,4 @@
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from djmoney.models.fields import MoneyField
+from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
 from accounts.models import User
@@ -404,26 +405,25 @@ class Purchase(models.Model):
         return self.bundle_bonus_coins + self.promotion_bonus_coins
 
 
+class UnrecoveredStoreRefundQuerySet(models.QuerySet):
+    def delete(self):
+        raise TypeError("Unrecovered store refunds are never deleted: resolve them.")
+
+
 class UnrecoveredStoreRefund(models.Model):
-    """A store refunded a purchase the platform could not take back: the money went
-    back to the buyer and the coins did not come back to the platform.
+    """A store refunded a purchase whose coins were partly spent: the money went back
+    to the buyer, and the spent coins cannot come back to the platform.
 
-    Written by the store notification service, one per purchase (a store's repeats
-    only count); never deleted, and its resolution, with finance's note, is set once.
-    `paid_coins_spent` and `bonus_coins_missing` are stamped at the first notice: the
-    coins already gone then; the rest of the purchase's coins stayed in the wallet.
+    Written by the store notification service when it takes back what was left of
+    the purchase (the purchase is then refunded), one per purchase; a store's
+    repeats only count. The figures are stamped then: what was taken back and what
+    was already spent. Never deleted; its resolution, with finance's note, is set once.
     """
-
-    class Reason(models.TextChoices):
-        COINS_USED = "coins_used", "Coins already spent"
-        REFUND_WINDOW_PASSED = "refund_window_passed", "Past the refund window"
 
     purchase = models.OneToOneField(
         Purchase, on_delete=models.PROTECT, related_name="unrecovered_store_refund"
     )
     store = models.CharField(max_length=8, choices=Purchase.Store.choices)
-    reason = models.CharField(max_length=32, choices=Reason.choices)
-    message = models.TextField(help_text="The refusal, as the refund service gave it.")
     price = MoneyField(
         max_digits=14,
         decimal_places=2,
@@ -431,10 +431,16 @@ class UnrecoveredStoreRefund(models.Model):
         help_text="What the buyer paid, and the store gave back.",
     )
     paid_coins_spent = models.PositiveIntegerField(
-        help_text="The purchase's paid coins already spent on gifts."
+        help_text="The purchase's paid coins already spent: not recovered."
     )
     bonus_coins_missing = models.PositiveIntegerField(
-        help_text="The purchase's bonus coins the buyer no longer held."
+        help_text="The purchase's bonus coins the buyer no longer held: not recovered."
+    )
+    paid_coins_taken_back = models.PositiveIntegerField(
+        help_text="The purchase's paid coins still unspent, taken back."
+    )
+    bonus_coins_taken_back = models.PositiveIntegerField(
+        help_text="The purchase's bonus coins the buyer still held, taken back."
     )
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_received_at = models.DateTimeField(default=timezone.now)
@@ -448,9 +454,10 @@ class UnrecoveredStoreRefund(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        help_text="Empty when a later store refund recovered the coins.",
     )
     resolution_note = models.TextField(blank=True)
+
+    objects = UnrecoveredStoreRefundQuerySet.as_manager()
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -462,21 +469,61 @@ class UnrecoveredStoreRefund(models.Model):
                     resolved_by__isnull=True,
                     resolution_note="",
                 )
-                | (Q(resolved_at__isnull=False) & ~Q(resolution_note="")),
+                | (
+                    Q(resolved_at__isnull=False, resolved_by__isnull=False)
+                    & ~Q(resolution_note="")
+                ),
                 name="wallets_unrecoveredstorerefund_resolved_with_a_note",
             ),
             models.CheckConstraint(
                 condition=Q(notifications__gte=1),
                 name="wallets_unrecoveredstorerefund_notified_at_least_once",
             ),
+            models.CheckConstraint(
+                condition=Q(paid_coins_spent__gt=0) | Q(bonus_coins_missing__gt=0),
+                name="wallets_unrecoveredstorerefund_something_not_recovered",
+            ),
+            # Spent plus taken back is the purchase's coins, which are never zero.
+            models.CheckConstraint(
+                condition=Q(paid_coins_spent__gt=0) | Q(paid_coins_taken_back__gt=0),
+                name="wallets_unrecoveredstorerefund_paid_coins_known",
+            ),
         ]
 
     def __str__(self):
         return f"Store refund of purchase #{self.purchase_id} not recovered"
 
+    def delete(self, *args, **kwargs):
+        raise TypeError("Unrecovered store refunds are never deleted: resolve them.")
+
     @property
     def is_resolved(self) -> bool:
         return self.resolved_at is not None
+
+    @property
+    def description(self) -> str:
+        paid = self.paid_coins_spent + self.paid_coins_taken_back
+        bonus = self.bonus_coins_missing + self.bonus_coins_taken_back
+        lost = []
+        if self.paid_coins_spent:
+            lost.append(f"{self.paid_coins_spent} of its {paid} paid coins")
+        if self.bonus_coins_missing:
+            lost.append(f"{self.bonus_coins_missing} of its {bonus} bonus coins")
+        return (
+            f"Not recovered, already spent: {' and '.join(lost)}. Taken back: "
+            f"{self.paid_coins_taken_back} paid and {self.bonus_coins_taken_back} "
+            "bonus coins."
+        )
+
+    @property
+    def paid_value_not_recovered(self) -> Money:
+        """The price of the paid coins already spent, to the cent (half up)."""
+        paid = self.paid_coins_spent + self.paid_coins_taken_back
+        value = self.price.amount * self.paid_coins_spent / paid
+        return Money(
+            value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
+            self.price.currency,
+        )
 
 
 class SpendingLimit(models.Model):

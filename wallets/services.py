@@ -293,6 +293,88 @@ class RefundResult:
     purchase: Purchase
     refunded: bool
     bonus_taken_back: int = 0
+    paid_taken_back: int = 0
+    # A store refund of a partly spent purchase: what could not be taken back.
+    shortfall: UnrecoveredStoreRefund | None = None
+
+
+@dataclass(frozen=True)
+class _CoinsLeft:
+    """A purchase's coins a refund can take back now, and those already spent."""
+
+    paid: int
+    bonus: int
+    paid_spent: int
+    bonus_spent: int
+
+
+def _coins_left(purchase: Purchase, accounts: dict[str, LedgerAccount]) -> _CoinsLeft:
+    # Bonus coins are spent first and are not kept per purchase: the user's bonus
+    # balance, up to the purchase's bonus, is what is left of it.
+    bonus = min(purchase.bonus_coins, accounts[Kind.BONUS_COINS].balance)
+    return _CoinsLeft(
+        paid=purchase.paid_coins_remaining,
+        bonus=bonus,
+        paid_spent=purchase.coins - purchase.paid_coins_remaining,
+        bonus_spent=purchase.bonus_coins - bonus,
+    )
+
+
+def _purchase_take_back(
+    *,
+    purchase: Purchase,
+    accounts: dict[str, LedgerAccount],
+    left: _CoinsLeft,
+    actor: User | None,
+    reason: str,
+    source: str,
+    now: datetime.datetime,
+) -> None:
+    """Take back what is left of a purchase and mark it refunded.
+
+    The caller holds the refund's locks (the user's coin accounts, then the
+    purchase) and has decided that `left` may be taken back.
+    """
+    reference = f"purchase:{purchase.id}"
+    legs = []
+    if left.paid:
+        legs.append(
+            ledger.Leg(
+                accounts[Kind.PAID_COINS],
+                ledger.system_account(Kind.COIN_REFUNDS),
+                left.paid,
+                TransferModel.Kind.REFUND,
+                f"{reference}:refund",
+            )
+        )
+    if left.bonus:
+        legs.append(
+            ledger.Leg(
+                accounts[Kind.BONUS_COINS],
+                ledger.system_account(Kind.BONUS_ISSUANCE),
+                left.bonus,
+                TransferModel.Kind.BONUS_CLAWBACK,
+                f"{reference}:bonus-clawback",
+            )
+        )
+    if legs:
+        ledger.transfers_post(legs, reference=reference)
+    purchase.status = Purchase.Status.REFUNDED
+    purchase.paid_coins_remaining = 0
+    purchase.refunded_at = now
+    purchase.refunded_by = actor
+    purchase.refund_source = source
+    purchase.refund_reason = reason
+    purchase.save(
+        update_fields=[
+            "status",
+            "paid_coins_remaining",
+            "refunded_at",
+            "refunded_by",
+            "refund_source",
+            "refund_reason",
+        ]
+    )
 
 
 def purchase_refund(
@@ -303,12 +385,13 @@ def purchase_refund(
     source: str,
     now: datetime.datetime | None = None,
 ) -> RefundResult:
-    """Take back a purchase's coins, paid and bonus; the store returns the money.
+    """Grant a refund of a purchase: take back its coins, paid and bonus.
 
     Refundable before 14 days have passed since the purchase, while it is unused:
     none of its paid coins were spent and the user still holds its bonus coins (a
     bonus spent on gifts would otherwise be free money after the refund). A second
-    refund of the same purchase does nothing.
+    refund of the same purchase does nothing. (A store's own refund is not granted
+    here but reported: `store_refund_notification_handle`.)
     """
     now = now or timezone.now()
     if not reason.strip():
@@ -326,76 +409,46 @@ def purchase_refund(
                 f"(ended {ended:%Y-%m-%d %H:%M} UTC).",
                 code="refund_window_passed",
             )
-        if purchase.paid_coins_remaining != purchase.coins:
-            spent = purchase.coins - purchase.paid_coins_remaining
+        left = _coins_left(purchase, accounts)
+        if left.paid_spent:
             raise RefundRefused(
-                f"Purchase #{purchase.id} is partly used: {spent} of its "
+                f"Purchase #{purchase.id} is partly used: {left.paid_spent} of its "
                 f"{purchase.coins} paid coins were spent.",
                 code="coins_used",
             )
-        bonus_held = accounts[Kind.BONUS_COINS].balance
-        if bonus_held < purchase.bonus_coins:
+        if left.bonus_spent:
             raise RefundRefused(
                 f"Purchase #{purchase.id} is partly used: its {purchase.bonus_coins} "
-                f"bonus coins were spent ({bonus_held} left).",
+                f"bonus coins were spent ({left.bonus} left).",
                 code="coins_used",
             )
-        reference = f"purchase:{purchase.id}"
-        ledger.transfer_post(
-            debit=accounts[Kind.PAID_COINS],
-            credit=ledger.system_account(Kind.COIN_REFUNDS),
-            amount=purchase.coins,
-            kind=TransferModel.Kind.REFUND,
-            reference=reference,
-            idempotency_key=f"{reference}:refund",
-        )
-        take_back = purchase.bonus_coins
-        if take_back:
-            ledger.transfer_post(
-                debit=accounts[Kind.BONUS_COINS],
-                credit=ledger.system_account(Kind.BONUS_ISSUANCE),
-                amount=take_back,
-                kind=TransferModel.Kind.BONUS_CLAWBACK,
-                reference=reference,
-                idempotency_key=f"{reference}:bonus-clawback",
-            )
-        purchase.status = Purchase.Status.REFUNDED
-        purchase.paid_coins_remaining = 0
-        purchase.refunded_at = now
-        purchase.refunded_by = actor
-        purchase.refund_source = source
-        purchase.refund_reason = reason.strip()
-        purchase.save(
-            update_fields=[
-                "status",
-                "paid_coins_remaining",
-                "refunded_at",
-                "refunded_by",
-                "refund_source",
-                "refund_reason",
-            ]
-        )
-        # A store refund refused earlier (its bonus coins were gone) is recovered now.
-        UnrecoveredStoreRefund.objects.filter(
-            purchase=purchase, resolved_at__isnull=True
-        ).update(
-            resolved_at=now,
-            resolved_by=actor,
-            resolution_note=f"Recovered: the purchase was refunded "
-            f"({Purchase.RefundSource(source).label.lower()}).",
+        _purchase_take_back(
+            purchase=purchase,
+            accounts=accounts,
+            left=left,
+            actor=actor,
+            reason=reason.strip(),
+            source=source,
+            now=now,
         )
     logger.info("Refunded purchase %s (%s)", purchase.id, source)
-    return RefundResult(purchase, refunded=True, bonus_taken_back=take_back)
+    return RefundResult(
+        purchase, refunded=True, bonus_taken_back=left.bonus, paid_taken_back=left.paid
+    )
 
 
 def store_refund_notification_handle(
     *, store: str, transaction_id: str, now: datetime.datetime | None = None
 ) -> RefundResult | None:
-    """A store reports it refunded a transaction: take its coins back once.
+    """A store reports it refunded a transaction: take back what is left of it, once.
 
-    Returns None for a transaction this platform never credited. A refund it
-    refuses (coins spent, window passed) is re-raised after it is put on record for
-    finance (`UnrecoveredStoreRefund`): the store has returned the money anyway.
+    The store has returned the money already, so this is a fact, not a request:
+    neither the refund window nor the "unused" rule applies. The purchase's unspent
+    paid coins and, up to its bonus, the bonus coins the user still holds are taken
+    back and the purchase is refunded. Coins already spent are put on record for
+    finance (`UnrecoveredStoreRefund`, the result's `shortfall`). A repeat moves
+    nothing and only counts on that record. Returns None for a transaction this
+    platform never credited.
     """
     now = now or timezone.now()
     purchase = Purchase.objects.filter(
@@ -403,46 +456,58 @@ def store_refund_notification_handle(
     ).first()
     if purchase is None:
         return None
-    try:
-        return purchase_refund(
-            purchase=purchase,
-            actor=None,
-            reason=f"Refunded by the {store} store.",
-            source=Purchase.RefundSource.STORE,
-            now=now,
-        )
-    except RefundRefused as refusal:
-        _unrecovered_store_refund_record(purchase=purchase, refusal=refusal, now=now)
-        raise
-
-
-def _unrecovered_store_refund_record(
-    *, purchase: Purchase, refusal: RefundRefused, now: datetime.datetime
-) -> None:
     with transaction.atomic():
-        # The refund's lock order (accounts, then the purchase): the figures match
-        # what it refused, and repeats of one notification queue here, not collide.
+        # The refund's lock order: repeats of one notification queue here.
         accounts = ledger.coin_accounts_lock(purchase.user)
         purchase = Purchase.objects.select_for_update().get(id=purchase.id)
         if purchase.status == Purchase.Status.REFUNDED:
-            return
-        repeated = UnrecoveredStoreRefund.objects.filter(purchase=purchase).update(
-            notifications=F("notifications") + 1, last_received_at=now
-        )
-        if repeated:
-            return
-        bonus_held = accounts[Kind.BONUS_COINS].balance
-        UnrecoveredStoreRefund.objects.create(
+            UnrecoveredStoreRefund.objects.filter(purchase=purchase).update(
+                notifications=F("notifications") + 1, last_received_at=now
+            )
+            return RefundResult(purchase, refunded=False)
+        left = _coins_left(purchase, accounts)
+        shortfall = None
+        reason = f"Refunded by the {store} store."
+        if left.paid_spent or left.bonus_spent:
+            shortfall = UnrecoveredStoreRefund(
+                purchase=purchase,
+                store=purchase.store,
+                price=purchase.price,
+                paid_coins_spent=left.paid_spent,
+                bonus_coins_missing=left.bonus_spent,
+                paid_coins_taken_back=left.paid,
+                bonus_coins_taken_back=left.bonus,
+                received_at=now,
+                last_received_at=now,
+            )
+            reason = f"{reason} {shortfall.description}"
+        _purchase_take_back(
             purchase=purchase,
-            store=purchase.store,
-            reason=refusal.code,
-            message=refusal.message,
-            price=purchase.price,
-            paid_coins_spent=purchase.coins - purchase.paid_coins_remaining,
-            bonus_coins_missing=max(purchase.bonus_coins - bonus_held, 0),
-            received_at=now,
-            last_received_at=now,
+            accounts=accounts,
+            left=left,
+            actor=None,
+            reason=reason,
+            source=Purchase.RefundSource.STORE,
+            now=now,
         )
+        if shortfall is not None:
+            shortfall.save()
+    if shortfall is None:
+        logger.info("Refunded purchase %s (store %s)", purchase.id, store)
+    else:
+        logger.warning(
+            "Store %s refunded purchase %s partly spent: %s",
+            store,
+            purchase.id,
+            shortfall.description,
+        )
+    return RefundResult(
+        purchase,
+        refunded=True,
+        bonus_taken_back=left.bonus,
+        paid_taken_back=left.paid,
+        shortfall=shortfall,
+    )
 
 
 RESOLVE_UNRECOVERED_PERMISSION = "wallets.change_unrecoveredstorerefund"
@@ -474,8 +539,8 @@ def unrecovered_store_refund_resolve(
     if not resolved:
         raise ServiceError(
             f"The store refund of purchase #{record.purchase_id} was already "
-            f"resolved on {record.resolved_at:%Y-%m-%d %H:%M} UTC"
-            + (f" by {record.resolved_by}." if record.resolved_by else "."),
+            f"resolved on {record.resolved_at:%Y-%m-%d %H:%M} UTC "
+            f"by {record.resolved_by}.",
             code="already_resolved",
             status_code=409,
         )

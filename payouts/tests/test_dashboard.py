@@ -69,18 +69,17 @@ def test_finance_reads_the_dashboard_and_support_does_not(client):
 
 
 def _unrecovered_store_refund(bundle, region, txn) -> UnrecoveredStoreRefund:
-    """A store refunds a purchase whose coins were spent: refused, put on record."""
+    """A store refunds a purchase with 30 of its 100 coins spent: a shortfall."""
     buyer = user_create()
     purchase(buyer, bundle, region, txn=txn)
-    spend(buyer, 1, f"gifts-{txn}")
-    with pytest.raises(wallet_services.RefundRefused):
-        wallet_services.store_refund_notification_handle(
-            store="apple", transaction_id=txn
-        )
-    return UnrecoveredStoreRefund.objects.get(purchase__store_transaction_id=txn)
+    spend(buyer, 30, f"gifts-{txn}")
+    result = wallet_services.store_refund_notification_handle(
+        store="apple", transaction_id=txn
+    )
+    return result.shortfall
 
 
-def test_open_unrecovered_store_refunds_are_counted_and_summed_per_currency(client):
+def test_open_unrecovered_store_refunds_are_counted_and_valued_per_currency(client):
     bundle, us = on_sale(coins=100, amount="4.99")
     jp = region_create("JP", currency="JPY")
     price_create(bundle, jp, "800")
@@ -98,16 +97,18 @@ def test_open_unrecovered_store_refunds_are_counted_and_summed_per_currency(clie
     client.force_login(finance)
     page = client.get(URL).content.decode()
 
+    # 30 of 100 paid coins: USD 4.99 x 0.3 = 1.497, 1.50 each; JPY 800 x 0.3 = 240.
     assert figures["unrecovered_store_refunds"] == [
-        ("JPY", 1, Decimal("800.00")),
-        ("USD", 2, Decimal("9.98")),
+        ("JPY", 1, Decimal("240.00")),
+        ("USD", 2, Decimal("3.00")),
     ]
     assert figures["unrecovered_store_refunds_count"] == 3
     assert UnrecoveredStoreRefund.objects.get(
         purchase__store_transaction_id="jp-0"
     ).price == Money("800", "JPY")
-    assert "Store refunds not recovered" in page
-    assert "800.00 JPY (1)" in page and "9.98 USD (2)" in page
+    assert "Store refunds not fully recovered" in page
+    assert "240.00 JPY of paid coins spent (1)" in page
+    assert "3.00 USD of paid coins spent (2)" in page
     assert "/admin/wallets/unrecoveredstorerefund/?resolved=no" in page
 
 

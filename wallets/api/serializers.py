@@ -154,7 +154,13 @@ class StoreNotificationSerializer(serializers.Serializer):
 
 class StoreNotificationResultSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
-        choices=["refunded", "already_refunded", "refused", "ignored"],
-        help_text="What the platform did.",
+        choices=["refunded", "refunded_partly", "already_refunded", "ignored"],
+        help_text="What the platform did: refunded (took back all the purchase's "
+        "coins); refunded_partly (took back what was left, some coins were already "
+        "spent); already_refunded (refunded before, a repeat: nothing moved); "
+        "ignored (no purchase of this store has that transaction).",
     )
-    detail = serializers.CharField(required=False, help_text="Why it was refused.")
+    detail = serializers.CharField(
+        required=False,
+        help_text="With refunded_partly: what could not be taken back, and what was.",
+    )

@@ -1,4 +1,3 @@
-import logging
 from decimal import Decimal
 
 from django.utils.decorators import method_decorator
@@ -31,8 +30,6 @@ from .serializers import (
     WalletSerializer,
     WalletTransferSerializer,
 )
-
-logger = logging.getLogger(__name__)
 
 
 def wallet_data(user) -> dict:
@@ -155,7 +152,9 @@ class StoreNotificationView(APIView):
     @extend_schema(
         summary="A store's refund notification",
         description="Signed by the store: the sandbox sends `X-Store-Signature`, the "
-        "HMAC-SHA256 of the body. A bad signature is refused and changes nothing.",
+        "HMAC-SHA256 of the body. A bad signature is refused and changes nothing. "
+        "The store has returned the money: the platform takes back what is left of "
+        "the purchase (whatever its age) and answers 200, also for a repeat.",
         parameters=[
             OpenApiParameter(
                 "X-Store-Signature",
@@ -186,18 +185,18 @@ class StoreNotificationView(APIView):
             raise PermissionDenied("Bad signature.")
         form = StoreNotificationSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        try:
-            result = services.store_refund_notification_handle(
-                store=store, transaction_id=form.validated_data["transaction_id"]
-            )
-        except services.RefundRefused as refusal:
-            logger.warning("Store %s refund refused: %s", store, refusal.message)
-            answer = {"status": "refused", "detail": refusal.message}
+        result = services.store_refund_notification_handle(
+            store=store, transaction_id=form.validated_data["transaction_id"]
+        )
+        if result is None:
+            answer = {"status": "ignored"}
+        elif not result.refunded:
+            answer = {"status": "already_refunded"}
+        elif result.shortfall is not None:
+            answer = {
+                "status": "refunded_partly",
+                "detail": result.shortfall.description,
+            }
         else:
-            if result is None:
-                answer = {"status": "ignored"}
-            else:
-                answer = {
-                    "status": "refunded" if result.refunded else "already_refunded"
-                }
+            answer = {"status": "refunded"}
         return Response(StoreNotificationResultSerializer(answer).data)
