@@ -8,16 +8,12 @@ input from a world where buyer A and buyer B each bought coins_100 once.
 
 import base64
 import json
-import threading
-from collections import Counter
 from dataclasses import dataclass
 
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
-from django.db import connections
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from accounts.models import User
 from catalog.models import CoinBundle, Region
@@ -37,6 +33,7 @@ from wallets.stores import (
     sandbox_signature,
 )
 
+from .concurrent import notification_delivered_at_once
 from .factories import on_sale, user_create
 
 PURCHASES = "/api/v1/purchases/"
@@ -760,34 +757,11 @@ class RealStore:
 def test_one_refund_notification_delivered_by_many_at_once_refunds_once():
     world = _world()
     body = _body(refund_of("a-1"))
-    signature = sandbox_signature(body)
     count = 16
-    start = threading.Barrier(count)
-    answers, errors = [None] * count, []
 
-    def deliver(i):
-        try:
-            start.wait()
-            response = APIClient().post(
-                "/api/v1/stores/apple/notifications/",
-                data=body,
-                content_type="application/json",
-                HTTP_X_STORE_SIGNATURE=signature,
-            )
-            answers[i] = (response.status_code, response.json()["status"])
-        except Exception as exc:  # noqa: BLE001 - reported below with the thread
-            errors.append((i, exc))
-        finally:
-            connections.close_all()
+    answers = notification_delivered_at_once(body, count)
 
-    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert not errors, errors
-    assert Counter(answers) == {
+    assert answers == {
         (200, "refunded"): 1,
         (200, "already_refunded"): count - 1,
     }

@@ -4,17 +4,14 @@ goes on record for finance."""
 import datetime
 import json
 import logging
-import threading
-from collections import Counter
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from djmoney.money import Money
-from rest_framework.test import APIClient
 
 from accounts.errors import ServiceError
 from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
@@ -23,8 +20,8 @@ from wallets import ledger, services
 from wallets.models import Transfer, UnrecoveredStoreRefund
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import paid_coin_liability, wallet_balances
-from wallets.stores import sandbox_signature
 
+from .concurrent import notification_delivered_at_once
 from .factories import on_sale, staff_create, user_create
 from .test_refunds import notify, purchase, spend
 
@@ -300,34 +297,11 @@ def test_finance_cannot_refund_again_what_the_store_refunded_partly():
 def test_one_partial_refund_delivered_by_many_at_once_is_taken_back_once():
     bought = spent_purchase(txn="race-1")
     body = json.dumps(refund_of("race-1")).encode()
-    signature = sandbox_signature(body)
     count = 8
-    start = threading.Barrier(count)
-    answers, errors = [None] * count, []
 
-    def deliver(i):
-        try:
-            start.wait()
-            response = APIClient().post(
-                "/api/v1/stores/apple/notifications/",
-                data=body,
-                content_type="application/json",
-                HTTP_X_STORE_SIGNATURE=signature,
-            )
-            answers[i] = (response.status_code, response.json()["status"])
-        except Exception as exc:  # noqa: BLE001 - reported below with the thread
-            errors.append((i, exc))
-        finally:
-            connections.close_all()
+    answers = notification_delivered_at_once(body, count)
 
-    threads = [threading.Thread(target=deliver, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert not errors, errors
-    assert Counter(answers) == {
+    assert answers == {
         (200, "refunded_partly"): 1,
         (200, "already_refunded"): count - 1,
     }
