@@ -39,6 +39,7 @@ from .machine import (
     pgbench_path,
     proc_status_kb,
     wait_until_quiet,
+    worker_pids,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -784,6 +785,9 @@ def celery_stage(config: Config, stack: Stack, env: dict, workdir: Path) -> dict
         sampler.stopped.set()
         sampler.join()
         hwm_kb = {pid: proc_status_kb(pid, "VmHWM") for pid in [worker.pid]}
+        # The pool as it ends; the sampler may also have seen a short-lived child
+        # the master ran (its peak is in the figure, it is not a pool process).
+        pool = worker_pids(worker.pid)
         stack.stop(worker)
         app.close()
     children = sampler.hwm_kb
@@ -798,7 +802,8 @@ def celery_stage(config: Config, stack: Stack, env: dict, workdir: Path) -> dict
         "ratio_target": CELERY_RATE_TARGET,
         "memory": {
             "worker_vmhwm_mb": round(max(children.values(), default=0) / 1024, 1),
-            "worker_pids": sorted(children),
+            "worker_pids": sorted(pool),
+            "sampled_pids": sorted(children),
             "main_process_vmhwm_mb": round(max(hwm_kb.values()) / 1024, 1),
             "target_mb": CELERY_RSS_TARGET_MB,
         },
