@@ -285,7 +285,7 @@ class Client(threading.Thread):
 
     def payout(self):
         creator = self.rng.choice(self.creators)
-        # 1.00 to 3.50 USD at 0.005 a diamond; from 2.00 two approvers are needed.
+        # 1.00 to 3.50 USD at 0.005 a diamond; from 2.00 in 24 hours, two approvers.
         body = {"diamonds": str(self.rng.randint(200, 700))}
         self.money(
             "payout", "/api/v1/payouts/", creator.token, self.key("payout"), body,
@@ -460,7 +460,8 @@ def seed_world():
     on_sale(coins=100, amount="0.99", sku=SKU)
     for slug, price in GIFTS.items():
         gift_create(slug=slug, name=slug, coin_price=price)
-    # Small payouts so creators cash out often; from 2.00 USD a second approver.
+    # Small payouts so creators cash out often; from 2.00 USD in 24 hours a second
+    # approver.
     PayoutRules.objects.filter(currency="USD").update(
         minimum_cashout=Decimal("1.00"),
         fee_fixed=Decimal("0.00"),
