@@ -441,8 +441,8 @@ def test_the_changelist_shows_what_finance_needs_and_filters_and_searches(client
         "s-open",
         "App Store",
         "4.99",
-        "30 paid + 10 bonus",
-        "70 paid + 0 bonus",
+        '<td class="field-coins_not_recovered">30 + 10 bonus</td>',
+        '<td class="field-coins_taken_back">70 + 0 bonus</td>',
         "1.50",
         f'href="/admin/wallets/purchase/{open_one.purchase_id}/change/"',
     ):
