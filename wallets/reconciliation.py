@@ -3,7 +3,8 @@
 from collections import defaultdict
 
 from django.db import connection, transaction
-from django.db.models import F, Q, Sum
+from django.db.models import CharField, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from .models import (
@@ -19,7 +20,8 @@ from .models import (
 def ledger_reconcile() -> ReconciliationRun:
     """Check that, for each unit, balances sum to zero; that every cached balance
     equals the sum of its transfers; that no user balance is negative; that every
-    transfer stays within one unit; and that paid coins match their purchases.
+    transfer stays within one unit; that paid coins match their purchases; and
+    that a refunded purchase's paid coins were taken back or recorded as spent.
     """
     started = timezone.now()
     # Inside a caller's transaction (tests) the snapshot is the caller's to choose.
@@ -109,4 +111,34 @@ def _check_invariants() -> tuple[list[str], int, int]:
                 f"hold {lots.get(user_id, 0)} unspent."
             )
 
+    problems.extend(_refund_problems())
     return problems, Transfer.objects.count(), len(accounts)
+
+
+def _refund_problems() -> list[str]:
+    """A refunded purchase's paid coins are all accounted for: taken back by its
+    refund transfer, or spent before a store refund and on record for finance."""
+    refund_key = Concat(
+        Value("purchase:"), Cast(OuterRef("id"), CharField()), Value(":refund")
+    )
+    off = (
+        Purchase.objects.filter(status=Purchase.Status.REFUNDED)
+        .annotate(
+            taken_back=Coalesce(
+                Subquery(
+                    Transfer.objects.filter(
+                        idempotency_key=refund_key, kind=Transfer.Kind.REFUND
+                    ).values("amount")[:1]
+                ),
+                0,
+            ),
+            spent=Coalesce(F("unrecovered_store_refund__paid_coins_spent"), 0),
+        )
+        .exclude(coins=F("taken_back") + F("spent"))
+        .values_list("id", "coins", "taken_back", "spent")[:20]
+    )
+    return [
+        f"Refunded purchase {purchase_id}: {coins} paid coins, but {taken_back} "
+        f"taken back and {spent} recorded as spent."
+        for purchase_id, coins, taken_back, spent in off
+    ]

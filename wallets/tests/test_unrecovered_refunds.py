@@ -315,6 +315,19 @@ def test_one_partial_refund_delivered_by_many_at_once_is_taken_back_once():
 # --- Never deleted, never empty. ---
 
 
+def test_reconciliation_finds_a_partial_refund_whose_figures_do_not_add_up():
+    record = partly_refunded_purchase()  # 100 paid: 30 spent, 70 taken back
+    assert ledger_reconcile().is_clean
+
+    UnrecoveredStoreRefund.objects.filter(id=record.id).update(paid_coins_spent=29)
+
+    run = ledger_reconcile()
+    assert run.problems == [
+        f"Refunded purchase {record.purchase_id}: 100 paid coins, but 70 taken back "
+        "and 29 recorded as spent."
+    ]
+
+
 def test_a_record_is_never_deleted():
     record = partly_refunded_purchase()
 
