@@ -218,3 +218,28 @@ def test_a_queued_task_carries_its_user_to_the_worker():
         "task:catalog.apply_due_price_changes",
     )
     assert context.current_actor() is None
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_an_editors_import_job_is_recorded_as_theirs(client, eager_celery):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from catalog.models import BundlePrice
+    from catalog.tests.factories import bundle_create, region_create
+
+    region_create("US")
+    bundle_create(sku="coins_100")
+    editor = staff_create(CATALOG_EDITORS)
+    client.force_login(editor)
+    content = b"sku,region,channel,price,currency\ncoins_100,US,app,1.99,USD\n"
+
+    # Committed for real: the job is queued on commit, inside the upload request.
+    response = client.post(
+        "/admin/catalog/importjob/upload/",
+        {"kind": "bundle_prices", "file": SimpleUploadedFile("p.csv", content)},
+    )
+
+    assert response.status_code == 302
+    (price,) = records("catalog.BundlePrice", operation="insert")
+    assert price.object_id == str(BundlePrice.objects.get().pk)
+    assert (price.actor, price.actor_label) == (editor, "task:catalog.run_import_job")
