@@ -181,7 +181,8 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
     # Few are open at a time; each one's value is rounded as its admin page shows it.
     open_shortfalls = (
         UnrecoveredStoreRefund.objects.filter(resolved_at__isnull=True)
-        .only("price", "price_currency", "paid_coins_spent", "paid_coins_taken_back")
+        .select_related("purchase")
+        .only("price", "price_currency", "paid_coins_spent", "purchase__coins")
         .order_by()
     )
     shortfall_counts: Counter[str] = Counter()

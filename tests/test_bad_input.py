@@ -1125,6 +1125,7 @@ BUNDLE_FIELDS = [
     ({"bonus_coins": str(HUGE)}, "bonus_coins"),
     ({"base_price_0": "-4.99"}, "base_price"),
     ({"base_price_0": "0"}, "base_price"),
+    ({"base_price_0": "-0.00"}, "base_price"),
     ({"base_price_0": str(HUGE)}, "base_price"),
     ({"base_price_0": "4.999"}, "base_price"),
     ({"base_price_0": "NaN"}, "base_price"),
@@ -1163,17 +1164,6 @@ def test_the_bundle_add_form_refuses_bad_fields(catalog_staff, change, field):
         reverse("admin:catalog_coinbundle_add"), {**GOOD_BUNDLE, **change}
     )
     assert_form_error(response, field)
-    assert admin_recorded() == before
-
-
-@AS_CATALOG_EDITOR
-@pytest.mark.parametrize("amount", ["-4.99", "0", "-0.00"])
-def test_a_bundle_base_price_of_zero_or_less_is_refused(catalog_staff, amount):
-    before = admin_recorded()
-    response = catalog_staff.post(
-        reverse("admin:catalog_coinbundle_add"), {**GOOD_BUNDLE, "base_price_0": amount}
-    )
-    assert_form_refused(response)
     assert admin_recorded() == before
 
 

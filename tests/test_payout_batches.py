@@ -154,23 +154,10 @@ def test_two_workers_sending_overlapping_batches_pay_each_payout_once(monkeypatc
     # Each half overlaps the other's, in opposite orders: a lock order that
     # followed the batch would deadlock here.
     batches = [ids[:8], list(reversed(ids[4:]))]
-    errors, moved = [], []
-    start = threading.Barrier(2)
 
-    def work(batch):
-        try:
-            start.wait()
-            moved.append(services.payouts_send(payout_ids=batch))
-        except Exception as error:  # noqa: BLE001 - reported by the assert below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=work, args=(b,)) for b in batches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    errors, moved = _at_once(
+        lambda batch: services.payouts_send(payout_ids=batch), batches
+    )
 
     assert errors == []
     assert sum(moved) == 12

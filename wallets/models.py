@@ -436,12 +436,6 @@ class UnrecoveredStoreRefund(models.Model):
     bonus_coins_missing = models.PositiveIntegerField(
         help_text="The purchase's bonus coins the buyer no longer held: not recovered."
     )
-    paid_coins_taken_back = models.PositiveIntegerField(
-        help_text="The purchase's paid coins still unspent, taken back."
-    )
-    bonus_coins_taken_back = models.PositiveIntegerField(
-        help_text="The purchase's bonus coins the buyer still held, taken back."
-    )
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_received_at = models.DateTimeField(default=timezone.now)
     notifications = models.PositiveIntegerField(
@@ -483,11 +477,6 @@ class UnrecoveredStoreRefund(models.Model):
                 condition=Q(paid_coins_spent__gt=0) | Q(bonus_coins_missing__gt=0),
                 name="wallets_unrecoveredstorerefund_something_not_recovered",
             ),
-            # Spent plus taken back is the purchase's coins, which are never zero.
-            models.CheckConstraint(
-                condition=Q(paid_coins_spent__gt=0) | Q(paid_coins_taken_back__gt=0),
-                name="wallets_unrecoveredstorerefund_paid_coins_known",
-            ),
         ]
 
     def __str__(self):
@@ -500,10 +489,18 @@ class UnrecoveredStoreRefund(models.Model):
     def is_resolved(self) -> bool:
         return self.resolved_at is not None
 
+    # What was not lost was taken back (the refund's transfers say so too).
+    @property
+    def paid_coins_taken_back(self) -> int:
+        return self.purchase.coins - self.paid_coins_spent
+
+    @property
+    def bonus_coins_taken_back(self) -> int:
+        return self.purchase.bonus_coins - self.bonus_coins_missing
+
     @property
     def description(self) -> str:
-        paid = self.paid_coins_spent + self.paid_coins_taken_back
-        bonus = self.bonus_coins_missing + self.bonus_coins_taken_back
+        paid, bonus = self.purchase.coins, self.purchase.bonus_coins
         lost = []
         if self.paid_coins_spent:
             lost.append(f"{self.paid_coins_spent} of its {paid} paid coins")
@@ -518,8 +515,7 @@ class UnrecoveredStoreRefund(models.Model):
     @property
     def paid_value_not_recovered(self) -> Money:
         """The price of the paid coins already spent, to the cent (half up)."""
-        paid = self.paid_coins_spent + self.paid_coins_taken_back
-        value = self.price.amount * self.paid_coins_spent / paid
+        value = self.price.amount * self.paid_coins_spent / self.purchase.coins
         return Money(
             value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
             self.price.currency,

@@ -475,8 +475,6 @@ def store_refund_notification_handle(
                 price=purchase.price,
                 paid_coins_spent=left.paid_spent,
                 bonus_coins_missing=left.bonus_spent,
-                paid_coins_taken_back=left.paid,
-                bonus_coins_taken_back=left.bonus,
                 received_at=now,
                 last_received_at=now,
             )

@@ -40,8 +40,6 @@ class Migration(migrations.Migration):
                 ('price', djmoney.models.fields.MoneyField(decimal_places=2, help_text='What the buyer paid, and the store gave back.', max_digits=14)),
                 ('paid_coins_spent', models.PositiveIntegerField(help_text="The purchase's paid coins already spent: not recovered.")),
                 ('bonus_coins_missing', models.PositiveIntegerField(help_text="The purchase's bonus coins the buyer no longer held: not recovered.")),
-                ('paid_coins_taken_back', models.PositiveIntegerField(help_text="The purchase's paid coins still unspent, taken back.")),
-                ('bonus_coins_taken_back', models.PositiveIntegerField(help_text="The purchase's bonus coins the buyer still held, taken back.")),
                 ('received_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
                 ('last_received_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('notifications', models.PositiveIntegerField(default=1, help_text='How many times the store sent this refund.')),
@@ -53,7 +51,7 @@ class Migration(migrations.Migration):
             options={
                 'verbose_name': 'unrecovered store refund',
                 'ordering': ['-received_at', '-id'],
-                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('resolution_note', ''), ('resolved_at__isnull', True), ('resolved_by__isnull', True)), models.Q(('resolved_at__isnull', False), ('resolved_by__isnull', False), models.Q(('resolution_note', ''), _negated=True)), _connector='OR'), name='wallets_unrecoveredstorerefund_resolved_with_a_note'), models.CheckConstraint(condition=models.Q(('notifications__gte', 1)), name='wallets_unrecoveredstorerefund_notified_at_least_once'), models.CheckConstraint(condition=models.Q(('paid_coins_spent__gt', 0), ('bonus_coins_missing__gt', 0), _connector='OR'), name='wallets_unrecoveredstorerefund_something_not_recovered'), models.CheckConstraint(condition=models.Q(('paid_coins_spent__gt', 0), ('paid_coins_taken_back__gt', 0), _connector='OR'), name='wallets_unrecoveredstorerefund_paid_coins_known')],
+                'constraints': [models.CheckConstraint(condition=models.Q(models.Q(('resolution_note', ''), ('resolved_at__isnull', True), ('resolved_by__isnull', True)), models.Q(('resolved_at__isnull', False), ('resolved_by__isnull', False), models.Q(('resolution_note', ''), _negated=True)), _connector='OR'), name='wallets_unrecoveredstorerefund_resolved_with_a_note'), models.CheckConstraint(condition=models.Q(('notifications__gte', 1)), name='wallets_unrecoveredstorerefund_notified_at_least_once'), models.CheckConstraint(condition=models.Q(('paid_coins_spent__gt', 0), ('bonus_coins_missing__gt', 0), _connector='OR'), name='wallets_unrecoveredstorerefund_something_not_recovered')],
             },
         ),
         migrations.RunPython(forwards, backwards),
