@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from catalog.models import GIFT_COIN_PRICE_MAX, Gift
+from catalog.models import GIFT_COIN_PRICE_MAX, Gift, Region
 
 from .factories import gift_create, region_create
 
@@ -13,6 +13,14 @@ pytestmark = pytest.mark.django_db
 
 NOW = timezone.now()
 HOUR = datetime.timedelta(hours=1)
+
+
+@pytest.mark.parametrize("code", ["us", "USA", "U1", "US\n", ""])
+def test_a_region_code_is_two_capital_letters_and_nothing_more(code):
+    assert Region(code="US", name="United States", currency="USD").full_clean() is None
+    with pytest.raises(ValidationError) as error:
+        Region(code=code, name="Somewhere", currency="USD").full_clean()
+    assert set(error.value.message_dict) == {"code"}
 
 
 @pytest.mark.parametrize("price", [0, GIFT_COIN_PRICE_MAX + 1])
