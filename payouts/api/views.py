@@ -110,8 +110,9 @@ class LeaderboardView(APIView):
 
 
 def _public_name(user) -> str:
+    # Never the username: that is half of a login.
     creator = getattr(user, "creator", None)
-    return creator.display_name if creator else user.username
+    return creator.display_name if creator else user.public_name
 
 
 def _signed_in_creator(request) -> CreatorProfile:
