@@ -163,3 +163,57 @@ def test_random_purchases_and_refunds_from_threads_match_a_sequential_replay():
         expected = 100 * (purchases_made[user.id] - refunds)
         assert wallet_balances(user=user).paid_coins == expected
     assert connection.vendor == "postgresql"
+
+
+def test_first_purchases_racing_in_two_regions_make_one_home_region():
+    """Ten first purchases of one user at once, half naming GB, half US: the first
+    to take the user's lock sets the home region, the others in the other region
+    are refused."""
+    from djmoney.money import Money
+
+    from wallets.models import HomeRegion, SpendingLimit
+
+    from .factories import price_create, region_create
+
+    bundle, us = on_sale(coins=500, amount="4.99", sku="coins_500")
+    gb = region_create("GB", currency="GBP")
+    price_create(bundle, gb, "4.99")
+    for region in (us, gb):
+        SpendingLimit.objects.create(
+            region=region,
+            daily_limit=Money("100", region.currency),
+            monthly_limit=Money("100", region.currency),
+        )
+    buyer = user_create()
+
+    def post(i):
+        client = APIClient()
+        client.force_authenticate(buyer)
+        response = client.post(
+            "/api/v1/purchases/",
+            {
+                "bundle": "coins_500",
+                "region": ("US", "GB")[i % 2],
+                "channel": "app",
+                "store": "apple",
+                "receipt": sandbox_receipt(
+                    buyer.id, "coins_500", f"race-{i}", store="apple"
+                ),
+            },
+            format="json",
+            HTTP_IDEMPOTENCY_KEY=f"race-{i}",
+        )
+        return response.status_code, response.json()
+
+    answers = run_in_threads(10, post)
+
+    home = HomeRegion.objects.get(user=buyer)
+    bought = [body for code, body in answers if code == 201]
+    refused = [body for code, body in answers if code != 201]
+    assert {body["purchase"]["region"] for body in bought} == {home.region.code}
+    assert len(bought) == len(refused) == 5
+    assert all(list(body) == ["region"] for body in refused), refused
+    assert set(Purchase.objects.values_list("region__code", flat=True)) == {
+        home.region.code
+    }
+    assert ledger_reconcile().is_clean
