@@ -112,7 +112,7 @@ class WalletAdmin(ReadOnlyAdmin):
             )
         )
 
-    @admin.display(description="Home region", ordering="home_region__region__code")
+    @admin.display(description="Region", ordering="home_region__region__code")
     def home(self, wallet):
         home = getattr(wallet, "home_region", None)
         return home.region.code if home else "–"
@@ -413,7 +413,7 @@ class HomeRegionForm(forms.Form):
 
 @admin.register(HomeRegion)
 class HomeRegionAdmin(ReadOnlyAdmin):
-    list_display = ("user", "region", "source", "set_by", "set_at", "reason")
+    list_display = ("user", "region_code", "source", "set_by", "set")
     list_filter = ("source", "region")
     list_select_related = ("user", "region", "set_by")
     search_fields = ("=user__username", "user__email")
@@ -422,6 +422,14 @@ class HomeRegionAdmin(ReadOnlyAdmin):
     readonly_fields = fields
     change_list_template = "admin/wallets/homeregion/change_list.html"
     change_form_template = "admin/wallets/homeregion/change_form.html"
+
+    @admin.display(description="Region", ordering="region__code")
+    def region_code(self, home):
+        return home.region.code
+
+    @admin.display(description="Set", ordering="set_at")
+    def set(self, home):
+        return f"{timezone.localtime(home.set_at):%Y-%m-%d %H:%M}"
 
     def get_urls(self):
         set_view = self.admin_site.admin_view(self.set_view)
