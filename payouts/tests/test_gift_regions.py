@@ -9,20 +9,9 @@ from wallets.selectors import wallet_balances
 from wallets.tests.factories import user_create
 
 from .factories import creator_create, funded_sender, rose
+from .test_api import post_send
 
 pytestmark = pytest.mark.django_db
-SENDS = "/api/v1/gift-sends/"
-
-
-def post_send(client, creator, key="k1", **overrides):
-    body = {
-        "gift": "rose",
-        "creator": creator.id,
-        "placement": "live",
-        "stream_id": "stream-1",
-        **overrides,
-    }
-    return client.post(SENDS, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
 
 
 def nothing_sent(sender, coins):
