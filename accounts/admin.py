@@ -16,4 +16,7 @@ class UserAdmin(DjangoUserAdmin):
         "is_staff",
         "date_joined",
     )
-    fieldsets = DjangoUserAdmin.fieldsets + ((_("Age"), {"fields": ("birth_date",)}),)
+    fieldsets = DjangoUserAdmin.fieldsets + (
+        (_("Age"), {"fields": ("birth_date",)}),
+        (_("Public profile"), {"fields": ("public_name",)}),
+    )

@@ -42,6 +42,8 @@ AUDITED = (
     # Spending rules.
     Audited("wallets.SpendingLimit"),
     Audited("wallets.SpendingLimitOverride", ignore=("updated_at",)),
+    # Where a user buys and gifts from: which limits and region-only gifts apply.
+    Audited("wallets.HomeRegion"),
     # Shares: a level's share, and which level (or pin, or suspension) a creator has;
     # the payout destination is here too. Follower counts change all day.
     Audited("payouts.CreatorLevel"),

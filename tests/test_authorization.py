@@ -45,6 +45,7 @@ ADMIN = {
     "wallets/purchase": {"support", "finance", "superuser"},
     "wallets/promotion": STAFF,
     "wallets/spendinglimitoverride": {"support", "finance", "superuser"},
+    "wallets/homeregion": {"support", "finance", "superuser"},
     "wallets/unrecoveredstorerefund": {"support", "finance", "superuser"},
     "payouts/creatorprofile": {"support", "finance", "superuser"},
     "payouts/creatorlevel": {"support", "finance", "superuser"},
@@ -68,6 +69,7 @@ ADMIN_ADD = {
     "payouts/payout": set(),
     "payouts/diamondcashrate": {"finance", "superuser"},
     "wallets/spendinglimitoverride": {"support", "finance", "superuser"},
+    "wallets/homeregion": set(),  # set through its own page, below
     "accounts/user": {"superuser"},
     "audit/auditrecord": set(),
 }
@@ -75,6 +77,7 @@ ADMIN_ADD = {
 # Other admin pages: who may open them.
 ADMIN_PAGES = {
     "catalog/importjob/upload/": {"catalog", "superuser"},
+    "wallets/homeregion/set/": {"support", "superuser"},
 }
 
 

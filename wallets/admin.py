@@ -20,10 +20,13 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.admin_mixins import ReadOnlyAdminMixin
 from accounts.errors import ServiceError
+from accounts.models import User
+from catalog.models import Region
 
 from . import selectors, services
 from .models import (
     BalanceAdjustment,
+    HomeRegion,
     LedgerAccount,
     Promotion,
     Purchase,
@@ -75,11 +78,13 @@ class WalletAdmin(ReadOnlyAdmin):
     list_display = (
         "username",
         "email",
+        "home",
         "paid_coins",
         "bonus_coins",
         "diamonds",
         "date_joined",
     )
+    list_select_related = ("home_region__region",)
     search_fields = ("username", "email", "=id")
     ordering = ("username",)
     show_full_result_count = False
@@ -88,11 +93,13 @@ class WalletAdmin(ReadOnlyAdmin):
         "email",
         "birth_date",
         "date_joined",
+        "home_region_line",
         "balances",
         "recent_transfers",
         "recent_purchases",
     )
     readonly_fields = fields
+    change_form_template = "admin/wallets/wallet/change_form.html"
 
     def get_queryset(self, request):
         return (
@@ -103,6 +110,21 @@ class WalletAdmin(ReadOnlyAdmin):
                 bonus_balance=_balance_of(Kind.BONUS_COINS),
                 diamond_balance=_balance_of(Kind.DIAMONDS),
             )
+        )
+
+    @admin.display(description="Region", ordering="home_region__region__code")
+    def home(self, wallet):
+        home = getattr(wallet, "home_region", None)
+        return home.region.code if home else "–"
+
+    @admin.display(description="Home region")
+    def home_region_line(self, wallet):
+        home = HomeRegion.objects.filter(user=wallet).select_related("region").first()
+        if home is None:
+            return "Not known yet: the first purchase sets it."
+        return (
+            f"{home.region.code} ({home.region.name}) · {home.get_source_display()}, "
+            f"{timezone.localtime(home.set_at):%Y-%m-%d %H:%M}"
         )
 
     @admin.display(description="Paid coins", ordering="paid_balance")
@@ -369,6 +391,97 @@ class SpendingLimitOverrideAdmin(SimpleHistoryAdmin):
     def save_model(self, request, obj, form, change):
         obj.set_by = request.user
         super().save_model(request, obj, form, change)
+
+
+class HomeRegionForm(forms.Form):
+    user = forms.ModelChoiceField(
+        queryset=User.objects.all(),
+        to_field_name="username",
+        widget=forms.TextInput,
+        help_text="The user's username.",
+        error_messages={"invalid_choice": "No user with that username."},
+    )
+    region = forms.ModelChoiceField(
+        queryset=Region.objects.filter(is_active=True).order_by("code"),
+        help_text="Where the user buys coins and sends gifts from.",
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 50}),
+        help_text="Why: what the user showed you, the ticket. Recorded and audited.",
+    )
+
+
+@admin.register(HomeRegion)
+class HomeRegionAdmin(ReadOnlyAdmin):
+    list_display = ("user", "region_code", "source", "set_by", "set")
+    list_filter = ("source", "region")
+    list_select_related = ("user", "region", "set_by")
+    search_fields = ("=user__username", "user__email")
+    show_full_result_count = False
+    fields = ("user", "region", "source", "reason", "set_by", "set_at")
+    readonly_fields = fields
+    change_list_template = "admin/wallets/homeregion/change_list.html"
+    change_form_template = "admin/wallets/homeregion/change_form.html"
+
+    @admin.display(description="Region", ordering="region__code")
+    def region_code(self, home):
+        return home.region.code
+
+    @admin.display(description="Set", ordering="set_at")
+    def set(self, home):
+        return f"{timezone.localtime(home.set_at):%Y-%m-%d %H:%M}"
+
+    def get_urls(self):
+        set_view = self.admin_site.admin_view(self.set_view)
+        return [
+            path("set/", set_view, name="wallets_homeregion_set"),
+            *super().get_urls(),
+        ]
+
+    def set_view(self, request):
+        if not request.user.has_perm(services.HOME_REGION_PERMISSION):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = HomeRegionForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    home = services.home_region_set(
+                        user=data["user"],
+                        region=data["region"],
+                        actor=request.user,
+                        reason=data["reason"],
+                    )
+                except ServiceError as refusal:
+                    form.add_error(refusal.field, refusal.message)
+                else:
+                    self.message_user(
+                        request,
+                        f"{home.user}'s home region is now {home.region.code}.",
+                        messages.SUCCESS,
+                    )
+                    return redirect("admin:wallets_homeregion_changelist")
+        else:
+            form = HomeRegionForm(initial={"user": request.GET.get("user", "")})
+        username = form["user"].value()
+        current = (
+            HomeRegion.objects.filter(user__username=username)
+            .select_related("region", "set_by")
+            .first()
+            if username
+            else None
+        )
+        return TemplateResponse(
+            request,
+            "admin/wallets/homeregion/set.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Set a home region",
+                "opts": self.model._meta,
+                "form": form,
+                "current": current,
+            },
+        )
 
 
 @admin.register(ReconciliationRun)

@@ -392,9 +392,8 @@ class Purchase(models.Model):
                 condition=Q(paid_coins_remaining__gt=0),
                 name="wallets_purchase_open_lots",
             ),
-            models.Index(
-                fields=["user", "region", "created_at"], name="wallets_purchase_spend"
-            ),
+            # Spending limits sum a user's purchases in every region.
+            models.Index(fields=["user", "created_at"], name="wallets_purchase_spend"),
         ]
 
     def __str__(self):
@@ -605,6 +604,52 @@ def _check_limits_currency(limits, region: Region | None) -> None:
             errors[field] = f"Limits in {region.code} are in {region.currency}."
     if errors:
         raise ValidationError(errors)
+
+
+class HomeRegion(models.Model):
+    """The region a user buys coins and sends gifts from: its prices, its spending
+    limits and its region-only gifts apply to them, whatever region a request names.
+
+    Set by the user's first purchase (the storefront the store reports, or the region
+    that purchase named when the store reports none) or by the platform; changed only
+    by support, with a reason (`services.home_region_set`). Audited: every change
+    is in *Audit records* with who made it and the row before and after.
+    """
+
+    class Source(models.TextChoices):
+        STOREFRONT = "storefront", "Storefront of the first purchase"
+        FIRST_PURCHASE = "first_purchase", "Region named by the first purchase"
+        SUPPORT = "support", "Support"
+        PLATFORM = "platform", "Platform"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="home_region"
+    )
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    reason = models.TextField(blank=True)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["user__username"]
+        verbose_name = "home region"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(source="support")
+                | (Q(set_by__isnull=False) & ~Q(reason="")),
+                name="wallets_homeregion_support_says_who_and_why",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user}: {self.region.code}"
 
 
 class ReconciliationRun(models.Model):

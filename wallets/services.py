@@ -12,11 +12,16 @@ from djmoney.money import Money
 from accounts.errors import ServiceError
 from accounts.models import User
 from catalog.models import CoinBundle, Region
-from catalog.selectors import bundle_price_current
+from catalog.selectors import (
+    BASE_CURRENCY,
+    bundle_price_current,
+    exchange_rate_current,
+)
 
 from . import ledger
 from .models import (
     BalanceAdjustment,
+    HomeRegion,
     LedgerAccount,
     Promotion,
     Purchase,
@@ -97,26 +102,53 @@ def _limits_for(user: User, region: Region) -> tuple[Money | None, Money | None]
 
 
 def _spent_since(
-    user: User, region: Region, day_start: datetime.datetime, month_start
-) -> tuple[Decimal, Decimal]:
-    """What the user spent in the region since the day's and the month's start."""
-    completed = Purchase.objects.filter(
-        user=user,
-        region=region,
-        status=Purchase.Status.COMPLETED,
-        created_at__gte=month_start,
+    user: User, day_start: datetime.datetime, month_start
+) -> list[tuple[str, Decimal, Decimal]]:
+    """What the user spent since the day's and the month's start, in every region:
+    (currency, today, this month) per currency they bought in."""
+    totals = (
+        Purchase.objects.filter(
+            user=user, status=Purchase.Status.COMPLETED, created_at__gte=month_start
+        )
+        .values("price_currency")
+        .annotate(
+            day=Sum("price", filter=Q(created_at__gte=day_start)), month=Sum("price")
+        )
+        .order_by()
     )
-    totals = completed.aggregate(
-        day=Sum("price", filter=Q(created_at__gte=day_start)),
-        month=Sum("price", filter=Q(created_at__gte=month_start)),
-    )
-    return totals["day"] or Decimal("0"), totals["month"] or Decimal("0")
+    return [
+        (row["price_currency"], row["day"] or Decimal("0"), row["month"])
+        for row in totals
+    ]
+
+
+def _exchange_rate(source: str, target: str) -> Decimal:
+    if source == target:
+        return Decimal("1")
+    # Rates are from the base currency (USD); either side may be the base itself.
+    rates = [
+        Decimal("1") if code == BASE_CURRENCY else exchange_rate_current(currency=code)
+        for code in (source, target)
+    ]
+    if None in rates or not rates[0]:
+        # Spending that cannot be counted could pass the limit: refuse until it can.
+        raise PurchaseRefused(
+            f"Your purchases in {source} cannot be counted against your spending "
+            f"limit in {target}: there is no exchange rate. Ask support.",
+            code="spending_not_comparable",
+            status_code=403,
+        )
+    return rates[1] / rates[0]
 
 
 def spending_check(*, user: User, region: Region, price: Money, when) -> None:
     """Refuse a purchase that would pass the user's daily or monthly limit there.
 
-    Days and months are UTC calendar days and months; refunded purchases don't count.
+    The limits are the region's (the user's home region: purchases are made only
+    there); what counts against them is what the user spent in every region, a
+    purchase in another currency (made before the home region moved) at today's
+    exchange rate. Days and months are UTC calendar days and months; refunded
+    purchases don't count.
     """
     daily, monthly = _limits_for(user, region)
     if daily is None and monthly is None:
@@ -125,21 +157,36 @@ def spending_check(*, user: User, region: Region, price: Money, when) -> None:
         hour=0, minute=0, second=0, microsecond=0
     )
     month_start = day_start.replace(day=1)
-    spent_today, spent_this_month = _spent_since(user, region, day_start, month_start)
-    for limit, spent, period in (
-        (daily, spent_today, "daily"),
-        (monthly, spent_this_month, "monthly"),
-    ):
+    spent = _spent_since(user, day_start, month_start)
+    for limit, period in ((daily, "daily"), (monthly, "monthly")):
         if limit is None:
             continue
-        if spent + price.amount > limit.amount:
-            left = max(limit.amount - spent, Decimal("0"))
+        currency = str(limit.currency)
+        rates = {code: _exchange_rate(code, currency) for code, _, _ in spent}
+        so_far = sum(
+            (
+                (today if period == "daily" else month) * rates[code]
+                for code, today, month in spent
+            ),
+            Decimal("0"),
+        )
+        if so_far + _in(price, currency) > limit.amount:
+            left = max(limit.amount - so_far, Decimal("0"))
             raise PurchaseRefused(
                 f"This purchase would pass your {period} spending limit of {limit} "
-                f"in {region.code}; {Money(left, limit.currency)} left.",
+                f"in {region.code}; {_money(left, currency)} left.",
                 code=f"{period}_limit_reached",
                 status_code=403,
             )
+
+
+def _in(price: Money, currency: str) -> Decimal:
+    return price.amount * _exchange_rate(str(price.currency), currency)
+
+
+def _money(amount: Decimal, currency: str) -> Money:
+    # A converted amount has many places; say it to the cent, never more than left.
+    return Money(amount.quantize(Decimal("0.01"), rounding=ROUND_FLOOR), currency)
 
 
 def purchase_record(
@@ -176,6 +223,9 @@ def purchase_record(
             f"The {store} store sells on the {store_channel} channel.",
             field="store",
         )
+    home = HomeRegion.objects.filter(user=user).select_related("region").first()
+    if home is not None:
+        _check_home_region(home, region)
     if not (bundle.is_active and region.is_active):
         raise PurchaseRefused("This bundle is not on sale there.", field="bundle")
     bundle_price = bundle_price_current(
@@ -210,6 +260,16 @@ def purchase_record(
         existing = _existing_purchase(user, store, verified, idempotency_key)
         if existing is not None:
             return PurchaseResult(existing, created=False)
+        if home is None:
+            # A first purchase names the home region; two racing in two regions
+            # queue on the lock above, and the second sees the first's.
+            _home_region_claim(
+                user=user,
+                region=region,
+                store=store,
+                storefront=verified.storefront,
+                now=now,
+            )
         spending_check(user=user, region=region, price=bundle_price.price, when=now)
         promotions = promotions_for(
             user=user, bundle=bundle, region=region, channel=channel, when=now
@@ -267,6 +327,40 @@ def purchase_record(
         "Purchase %s: %s coins for %s", purchase.id, purchase.coins, purchase.price
     )
     return PurchaseResult(purchase, created=True)
+
+
+def _check_home_region(home: HomeRegion, region: Region) -> None:
+    if home.region_id != region.id:
+        raise PurchaseRefused(
+            f"Your home region is {home.region.code}: you buy coins there, not in "
+            f"{region.code}. Support can change your home region.",
+            field="region",
+            code="not_home_region",
+        )
+
+
+def _home_region_claim(
+    *, user: User, region: Region, store: str, storefront: str | None, now
+) -> HomeRegion:
+    """The user's first purchase sets their home region: the region it is made in,
+    which is the store's storefront where the store reports one (checked before)."""
+    home = HomeRegion.objects.filter(user=user).select_related("region").first()
+    if home is not None:
+        _check_home_region(home, region)
+        return home
+    store_name = Purchase.Store(store).label
+    if storefront is not None:
+        source = HomeRegion.Source.STOREFRONT
+        reason = f"The {store_name} charged the first purchase in {storefront}."
+    else:
+        source = HomeRegion.Source.FIRST_PURCHASE
+        reason = (
+            f"The first purchase named {region.code}; the {store_name} reported "
+            "no storefront."
+        )
+    return HomeRegion.objects.create(
+        user=user, region=region, source=source, reason=reason, set_at=now
+    )
 
 
 def _existing_purchase(user, store, verified, idempotency_key) -> Purchase | None:
@@ -625,3 +719,64 @@ def balance_adjust(
             actor=actor,
             transfer=transfer,
         )
+
+
+HOME_REGION_PERMISSION = "wallets.change_homeregion"
+
+
+def home_region_set(
+    *,
+    user: User,
+    region: Region,
+    actor: User | None,
+    reason: str,
+    now: datetime.datetime | None = None,
+) -> HomeRegion:
+    """Set a user's home region, saying why: support (`actor`), or the platform
+    itself (no actor: a seed, a command). Nobody sets their own.
+
+    From then on the user buys coins and sends region-only gifts only there, and
+    that region's spending limits apply, counting what they spent elsewhere. The
+    audit records the change with the row before and after.
+    """
+    if actor is not None:
+        if not actor.has_perm(HOME_REGION_PERMISSION):
+            raise ServiceError(
+                "Only support sets a user's home region.", status_code=403
+            )
+        if actor.id == user.id:
+            raise ServiceError("Nobody sets their own home region.", field="user")
+    if not reason.strip():
+        raise ServiceError("Say why the home region is set.", field="reason")
+    if not region.is_active:
+        raise ServiceError(f"{region.code} is not an active region.", field="region")
+    now = now or timezone.now()
+    fields = {
+        "region": region,
+        "source": HomeRegion.Source.SUPPORT if actor else HomeRegion.Source.PLATFORM,
+        "reason": reason.strip(),
+        "set_by": actor,
+        "set_at": now,
+    }
+    try:
+        with transaction.atomic():
+            home = HomeRegion.objects.select_for_update().filter(user=user).first()
+            if home is None:
+                home = HomeRegion.objects.create(user=user, **fields)
+            elif home.region_id == region.id:
+                raise ServiceError(
+                    f"{user}'s home region is already {region.code}.", field="region"
+                )
+            else:
+                for name, value in fields.items():
+                    setattr(home, name, value)
+                home.save(update_fields=list(fields))
+    except IntegrityError:
+        # A first purchase or another change set it at the same moment.
+        raise ServiceError(
+            f"{user}'s home region was set at the same moment; look again.",
+            code="conflict",
+            status_code=409,
+        ) from None
+    logger.info("Home region of %s set to %s by %s", user, region.code, actor)
+    return home

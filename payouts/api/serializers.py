@@ -48,7 +48,9 @@ class GiftSendCreateSerializer(serializers.Serializer):
         allow_null=True,
         default=None,
         error_messages={"does_not_exist": "Unknown or inactive region: {value}."},
-        help_text="The sender's region code; region-limited gifts need it.",
+        help_text="The sender's home region code, optional: if sent it must be "
+        "the home region (set by the first coin purchase). Region-limited gifts go "
+        "by the home region, whatever is sent.",
     )
 
 

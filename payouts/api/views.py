@@ -60,8 +60,8 @@ class GiftSendCreateView(APIView):
             status.HTTP_201_CREATED: GiftSendResultSerializer,
             status.HTTP_200_OK: GiftSendResultSerializer,
             status.HTTP_400_BAD_REQUEST: OpenApiResponse(
-                description="A field is wrong, or the gift or creator refuses it: "
-                "`{field: [message]}`."
+                description="A field is wrong, the gift or creator refuses it, or "
+                "`region` is not the sender's home region: `{field: [message]}`."
             ),
             status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Sender under 18."),
             status.HTTP_409_CONFLICT: OpenApiResponse(
@@ -110,8 +110,9 @@ class LeaderboardView(APIView):
 
 
 def _public_name(user) -> str:
+    # Never the username: that is half of a login.
     creator = getattr(user, "creator", None)
-    return creator.display_name if creator else user.username
+    return creator.display_name if creator else user.public_name
 
 
 def _signed_in_creator(request) -> CreatorProfile:

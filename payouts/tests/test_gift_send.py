@@ -196,15 +196,20 @@ def test_an_under_age_sender_is_refused_with_403():
     assert nothing_moved(sender, 100)
 
 
-def test_a_region_limited_gift_needs_the_senders_region_to_be_one_of_its_own():
-    sender, creator = funded_sender(100), creator_create()
+def test_a_region_limited_gift_goes_by_the_senders_home_region():
+    sender, creator = funded_sender(100), creator_create()  # home region US
     jp, us = region_create("JP", currency="JPY"), region_create("US")
     gift = rose(regions=[jp])
 
-    with pytest.raises(services.GiftRefused, match="region"):
-        send(sender, creator, gift, placement="live", stream_id="s", region=us)
+    for named in (None, us, jp):
+        with pytest.raises(services.GiftRefused, match="region") as refused:
+            send(sender, creator, gift, placement="live", stream_id="s", region=named)
+        assert refused.value.field == ("region" if named == jp else "gift")
+    assert nothing_moved(sender, 100)
+    gift.regions.add(us)
+    assert send(sender, creator, gift, placement="live", stream_id="s").created
     assert send(
-        sender, creator, gift, placement="live", stream_id="s", region=jp
+        sender, creator, gift, placement="live", stream_id="s", region=us
     ).created
 
 

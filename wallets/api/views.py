@@ -104,11 +104,13 @@ class PurchaseViewSet(
             status.HTTP_201_CREATED: PurchaseResultSerializer,
             status.HTTP_200_OK: PurchaseResultSerializer,
             status.HTTP_400_BAD_REQUEST: OpenApiResponse(
-                description="A field is wrong, the bundle is not on sale there, or the "
-                "store rejected the receipt: `{field: [message]}`."
+                description="A field is wrong, the bundle is not on sale there, the "
+                "region is not the user's home region, or the store rejected the "
+                "receipt: `{field: [message]}`."
             ),
             status.HTTP_403_FORBIDDEN: OpenApiResponse(
-                description="Under 18, or a spending limit reached: `{detail, code}`."
+                description="Under 18, a spending limit reached, or spending in "
+                "another currency that cannot be converted: `{detail, code}`."
             ),
             status.HTTP_409_CONFLICT: OpenApiResponse(
                 description="The receipt was already used by another purchase."
