@@ -326,7 +326,7 @@ def test_manual_credits_are_summed_per_user_over_a_window():
     )
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.skipif(
     connection.vendor != "postgresql",
     reason="Row locks need PostgreSQL; SQLite runs one writer at a time.",
