@@ -467,15 +467,16 @@ class RejectAdjustmentForm(forms.Form):
 class BalanceAdjustmentAdmin(ReadOnlyAdmin):
     """Adjustments, and the credits waiting for a second finance user's approval."""
 
+    # Narrow columns: who, how much and the state fit beside the menu and filters;
+    # the balance before and after is on each adjustment's page.
     list_display = (
-        "created_at",
+        "when",
         "user",
         "change",
-        "balance",
         "status",
         "actor",
         "decided_by",
-        "reason",
+        "short_reason",
     )
     list_filter = ("status", "account_kind")
     list_select_related = ("user", "actor", "decided_by")
@@ -498,9 +499,20 @@ class BalanceAdjustmentAdmin(ReadOnlyAdmin):
         extra_context = {**(extra_context or {}), "waiting": waiting}
         return super().changelist_view(request, extra_context)
 
+    @admin.display(description="Asked", ordering="created_at")
+    def when(self, adjustment):
+        return timezone.localtime(adjustment.created_at).strftime("%Y-%m-%d %H:%M")
+
     @admin.display(description="Change", ordering="amount")
     def change(self, adjustment):
-        return adjustment.change_display
+        return format_html(
+            '<span style="white-space: nowrap">{}</span>', adjustment.change_display
+        )
+
+    @admin.display(description="Reason")
+    def short_reason(self, adjustment):
+        reason = adjustment.reason
+        return reason if len(reason) <= 40 else f"{reason[:39]}…"
 
     @admin.display(description="Before → after")
     def balance(self, adjustment):

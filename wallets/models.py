@@ -654,7 +654,7 @@ class BalanceAdjustment(models.Model):
     """
 
     class Status(models.TextChoices):
-        REQUESTED = "requested", "Waiting for approval"
+        REQUESTED = "requested", "Waiting"
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
 

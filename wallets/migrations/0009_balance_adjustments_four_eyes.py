@@ -80,7 +80,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='balanceadjustment',
             name='status',
-            field=models.CharField(choices=[('requested', 'Waiting for approval'), ('approved', 'Approved'), ('rejected', 'Rejected')], default='requested', max_length=10),
+            field=models.CharField(choices=[('requested', 'Waiting'), ('approved', 'Approved'), ('rejected', 'Rejected')], default='requested', max_length=10),
         ),
         migrations.AlterField(
             model_name='balanceadjustment',
