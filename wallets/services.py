@@ -724,11 +724,7 @@ def balance_adjustment_request(
 
 
 def _adjustment_locked(adjustment: BalanceAdjustment, action: str):
-    adjustment = (
-        BalanceAdjustment.objects.select_for_update()
-        .select_related("decided_by")
-        .get(id=adjustment.id)
-    )
+    adjustment = BalanceAdjustment.objects.select_for_update().get(id=adjustment.id)
     if adjustment.status != BalanceAdjustment.Status.REQUESTED:
         raise AdjustmentRefused(
             f"Adjustment #{adjustment.id} was already "
