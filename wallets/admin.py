@@ -528,47 +528,47 @@ class BalanceAdjustmentAdmin(ReadOnlyAdmin):
     def has_reject_permission(self, request):
         return self.has_approve_permission(request)
 
-    @admin.action(description="Approve selected credits", permissions=["approve"])
-    def approve(self, request, queryset):
-        approved = 0
+    def _each(self, request, queryset, verb, call):
+        done = 0
         for adjustment in queryset.order_by("id"):
             try:
-                services.balance_adjustment_approve(
-                    adjustment=adjustment, actor=request.user
-                )
+                call(adjustment)
             except ServiceError as refusal:
                 self.message_user(
                     request, f"#{adjustment.id}: {refusal.message}", messages.ERROR
                 )
             else:
-                approved += 1
-        if approved:
+                done += 1
+        if done:
             self.message_user(
-                request, f"Approved {approved} adjustment(s).", messages.SUCCESS
+                request, f"{verb} {done} adjustment(s).", messages.SUCCESS
             )
+
+    @admin.action(description="Approve selected credits", permissions=["approve"])
+    def approve(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "Approved",
+            lambda adjustment: services.balance_adjustment_approve(
+                adjustment=adjustment, actor=request.user
+            ),
+        )
 
     @admin.action(description="Reject selected credits", permissions=["reject"])
     def reject(self, request, queryset):
         form = RejectAdjustmentForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
-            rejected = 0
-            for adjustment in queryset.order_by("id"):
-                try:
-                    services.balance_adjustment_reject(
-                        adjustment=adjustment,
-                        actor=request.user,
-                        reason=form.cleaned_data["reason"],
-                    )
-                except ServiceError as refusal:
-                    self.message_user(
-                        request, f"#{adjustment.id}: {refusal.message}", messages.ERROR
-                    )
-                else:
-                    rejected += 1
-            if rejected:
-                self.message_user(
-                    request, f"Rejected {rejected} adjustment(s).", messages.SUCCESS
-                )
+            self._each(
+                request,
+                queryset,
+                "Rejected",
+                lambda adjustment: services.balance_adjustment_reject(
+                    adjustment=adjustment,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                ),
+            )
             return None
         return TemplateResponse(
             request,

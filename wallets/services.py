@@ -723,7 +723,8 @@ def balance_adjustment_request(
     return adjustment
 
 
-def _adjustment_locked(adjustment: BalanceAdjustment, action: str):
+def _adjustment_locked(adjustment: BalanceAdjustment, actor: User, action: str):
+    """The adjustment, locked, still waiting, and not on the actor's own account."""
     adjustment = BalanceAdjustment.objects.select_for_update().get(id=adjustment.id)
     if adjustment.status != BalanceAdjustment.Status.REQUESTED:
         raise AdjustmentRefused(
@@ -733,6 +734,21 @@ def _adjustment_locked(adjustment: BalanceAdjustment, action: str):
             code="already_decided",
             status_code=409,
         )
+    if actor.id == adjustment.user_id:
+        raise AdjustmentRefused(
+            "Nobody decides an adjustment of their own account.",
+            code="own_account",
+            status_code=403,
+        )
+    return adjustment
+
+
+def _adjustment_decide(adjustment: BalanceAdjustment, **fields) -> BalanceAdjustment:
+    # The one change an adjustment ever gets (save() refuses edits).
+    BalanceAdjustment.objects.filter(
+        id=adjustment.id, status=BalanceAdjustment.Status.REQUESTED
+    ).update(**fields)
+    adjustment.refresh_from_db()
     return adjustment
 
 
@@ -752,17 +768,11 @@ def balance_adjustment_approve(
     now = now or timezone.now()
     with transaction.atomic():
         # The adjustment, then the account: the only order anything locks both in.
-        adjustment = _adjustment_locked(adjustment, "approved")
+        adjustment = _adjustment_locked(adjustment, actor, "approved")
         if actor.id == adjustment.actor_id:
             raise AdjustmentRefused(
                 "The approval must come from someone other than who asked for it.",
                 code="own_request",
-                status_code=403,
-            )
-        if actor.id == adjustment.user_id:
-            raise AdjustmentRefused(
-                "Nobody approves an adjustment of their own account.",
-                code="own_account",
                 status_code=403,
             )
         account = _account_locked(adjustment.user, adjustment.account_kind)
@@ -774,10 +784,8 @@ def balance_adjustment_approve(
             amount=adjustment.amount,
             key=f"adjustment:{adjustment.actor_id}:{adjustment.idempotency_key}",
         )
-        # The one change an adjustment ever gets (save() refuses edits).
-        BalanceAdjustment.objects.filter(
-            id=adjustment.id, status=BalanceAdjustment.Status.REQUESTED
-        ).update(
+        adjustment = _adjustment_decide(
+            adjustment,
             status=BalanceAdjustment.Status.APPROVED,
             decided_by=actor,
             decided_at=now,
@@ -785,7 +793,6 @@ def balance_adjustment_approve(
             balance_after=before + adjustment.amount,
             transfer=transfer,
         )
-        adjustment.refresh_from_db()
     logger.info("Balance adjustment %s approved by %s", adjustment.id, actor.id)
     return adjustment
 
@@ -807,21 +814,12 @@ def balance_adjustment_reject(
         raise AdjustmentRefused("A rejection needs a reason.", field="reason")
     now = now or timezone.now()
     with transaction.atomic():
-        adjustment = _adjustment_locked(adjustment, "rejected")
-        if actor.id == adjustment.user_id:
-            raise AdjustmentRefused(
-                "Nobody decides an adjustment of their own account.",
-                code="own_account",
-                status_code=403,
-            )
-        BalanceAdjustment.objects.filter(
-            id=adjustment.id, status=BalanceAdjustment.Status.REQUESTED
-        ).update(
+        adjustment = _adjustment_decide(
+            _adjustment_locked(adjustment, actor, "rejected"),
             status=BalanceAdjustment.Status.REJECTED,
             decided_by=actor,
             decided_at=now,
             rejection_reason=reason.strip(),
         )
-        adjustment.refresh_from_db()
     logger.info("Balance adjustment %s rejected by %s", adjustment.id, actor.id)
     return adjustment
