@@ -16,6 +16,7 @@ from accounts.admin_mixins import ReadOnlyAdminMixin
 from accounts.errors import ServiceError
 from accounts.models import ADULT_AGE
 from wallets.admin import EstimatedCountPaginator
+from wallets.selectors import manual_diamond_credits
 
 from . import selectors, services
 from .models import (
@@ -358,8 +359,9 @@ GROUP BY creator_id
 
 
 def payouts_risk_attach(payouts) -> None:
-    """Set earned_30, earned_7, top_sender_30 and cooloff_days on each payout, in
-    two queries however many payouts (per-row subqueries cost a page seconds)."""
+    """Set earned_30, earned_7, top_sender_30, manual_30 and cooloff_days on each
+    payout, in four queries however many payouts (per-row subqueries cost a page
+    seconds)."""
     payouts = list(payouts)
     if not payouts:
         return
@@ -372,12 +374,21 @@ def payouts_risk_attach(payouts) -> None:
             + [now - datetime.timedelta(days=30)],
         )
         earnings = {row[0]: row[1:] for row in cursor.fetchall()}
+    # Diamonds credited by hand count like earned ones, finance as one more sender.
+    user_ids = {payout.creator.user_id for payout in payouts}
+    manual_30 = manual_diamond_credits(
+        user_ids=user_ids, since=now - datetime.timedelta(days=30)
+    )
+    manual_7 = manual_diamond_credits(
+        user_ids=user_ids, since=now - datetime.timedelta(days=7)
+    )
     cooloff = dict(PayoutRules.objects.values_list("currency", "method_cooloff_days"))
     for payout in payouts:
         earned_30, earned_7, top = earnings.get(payout.creator_id, (0, 0, 0))
-        payout.earned_30 = earned_30 or 0
-        payout.earned_7 = earned_7 or 0
-        payout.top_sender_30 = top or 0
+        payout.manual_30 = manual_30.get(payout.creator.user_id, 0)
+        payout.earned_30 = (earned_30 or 0) + payout.manual_30
+        payout.earned_7 = (earned_7 or 0) + manual_7.get(payout.creator.user_id, 0)
+        payout.top_sender_30 = max(top or 0, payout.manual_30)
         payout.cooloff_days = cooloff.get(payout.currency)
 
 
@@ -490,6 +501,7 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             earned_30=getattr(payout, "earned_30", 0) or 0,
             earned_7=getattr(payout, "earned_7", 0) or 0,
             top_sender_30=getattr(payout, "top_sender_30", 0) or 0,
+            manual_30=getattr(payout, "manual_30", 0) or 0,
             cooloff_days=getattr(payout, "cooloff_days", None) or 0,
         )
         if not flags:

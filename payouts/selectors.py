@@ -76,13 +76,25 @@ def creator_earnings(*, creator: CreatorProfile, now: datetime.datetime | None =
 
 
 def payout_risk_flags(
-    *, payout, earned_30: int, earned_7: int, top_sender_30: int, cooloff_days: int
+    *,
+    payout,
+    earned_30: int,
+    earned_7: int,
+    top_sender_30: int,
+    cooloff_days: int,
+    manual_30: int = 0,
 ):
-    """What a finance reviewer should look at twice before approving."""
+    """What a finance reviewer should look at twice before approving.
+
+    `earned_30` and `earned_7` count diamonds credited by hand (`manual_30` of them
+    in 30 days) like earned ones.
+    """
     now = timezone.now()
     flags = []
     if (now - payout.creator.user.date_joined).days < 30:
         flags.append("new creator")
+    if manual_30:
+        flags.append(f"{diamonds(manual_30):,.4f} diamonds credited by hand in 30 days")
     # A spike: the last week's daily average over twice the month's.
     if earned_30 and earned_7 / 7 > 2 * earned_30 / 30:
         flags.append("earnings spike")

@@ -24,6 +24,15 @@ class Unit(models.TextChoices):
 DIAMOND_SCALE = 10_000
 
 
+def amount_display(kind: str, units: int, *, signed: bool = False) -> str:
+    """A user account's amount as people read it: diamonds with four decimals."""
+    sign = "+" if signed else ""
+    if kind == AccountKind.DIAMONDS:
+        return f"{Decimal(units) / DIAMOND_SCALE:{sign},.4f} diamonds"
+    label = {AccountKind.BONUS_COINS: "bonus coins"}.get(kind, "coins")
+    return f"{units:{sign},} {label}"
+
+
 class AccountKind(models.TextChoices):
     PAID_COINS = "paid_coins", "Paid coins"
     BONUS_COINS = "bonus_coins", "Bonus coins"
@@ -673,12 +682,26 @@ class ReconciliationRun(models.Model):
         return not self.problems
 
 
+class BalanceAdjustmentQuerySet(models.QuerySet):
+    def delete(self):
+        raise TypeError("Adjustments are never deleted: make a correcting one.")
+
+
 class BalanceAdjustment(models.Model):
     """A correction finance made to a user's bonus coins or diamonds, and why.
 
-    Append-only, like the transfer it records; paid coins are never adjusted by hand
-    (they are money and come only from purchases).
+    A credit is a request that moves nothing until a second, different finance user
+    approves it; a debit (it mints nothing) applies at once. Nobody adjusts their own
+    account. The balance before and after and the transfer are filled when it
+    applies. Append-only, like the transfer it records: only the services' one
+    decision (approve or reject) ever changes a row. Paid coins are never adjusted by
+    hand (they are money and come only from purchases).
     """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Waiting"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -690,27 +713,121 @@ class BalanceAdjustment(models.Model):
             (AccountKind.DIAMONDS, AccountKind.DIAMONDS.label),
         ],
     )
-    amount = models.BigIntegerField(help_text="Positive adds, negative takes away.")
-    balance_before = models.BigIntegerField()
-    balance_after = models.BigIntegerField()
+    amount = models.BigIntegerField(
+        help_text="Bonus coins, or diamonds in 1/10,000; positive adds, negative "
+        "takes away."
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.REQUESTED
+    )
+    balance_before = models.BigIntegerField(null=True, blank=True)
+    balance_after = models.BigIntegerField(null=True, blank=True)
     reason = models.TextField()
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="requested by",
     )
+    idempotency_key = models.CharField(max_length=200)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who approved or rejected it; for a debit, who made it.",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
     transfer = models.OneToOneField(
-        Transfer, on_delete=models.PROTECT, related_name="+"
+        Transfer, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Rows from before four eyes: applied by their actor alone, perhaps on their own
+    # account (issue 12). Never set by a service; the rules below exempt only these.
+    before_four_eyes = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BalanceAdjustmentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("approve_balanceadjustment", "Can approve and reject balance adjustments")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(amount=0), name="wallets_balanceadjustment_amount_not_zero"
             ),
             models.CheckConstraint(
-                condition=Q(balance_after=F("balance_before") + F("amount")),
+                condition=Q(balance_before__isnull=True, balance_after__isnull=True)
+                | Q(balance_after=F("balance_before") + F("amount")),
                 name="wallets_balanceadjustment_after_is_before_plus_amount",
+            ),
+            models.UniqueConstraint(
+                fields=["actor", "idempotency_key"],
+                name="wallets_balanceadjustment_key_once",
+            ),
+            # Only an approved adjustment has moved money, and it has a decider.
+            models.CheckConstraint(
+                condition=Q(
+                    status="requested",
+                    decided_by__isnull=True,
+                    decided_at__isnull=True,
+                    transfer__isnull=True,
+                    balance_before__isnull=True,
+                )
+                | Q(
+                    status="approved",
+                    decided_by__isnull=False,
+                    decided_at__isnull=False,
+                    transfer__isnull=False,
+                    balance_before__isnull=False,
+                    rejection_reason="",
+                )
+                | (
+                    Q(
+                        status="rejected",
+                        decided_by__isnull=False,
+                        decided_at__isnull=False,
+                        transfer__isnull=True,
+                        balance_before__isnull=True,
+                    )
+                    & ~Q(rejection_reason="")
+                ),
+                name="wallets_balanceadjustment_state_consistent",
+            ),
+            models.CheckConstraint(
+                condition=Q(before_four_eyes=True) | ~Q(actor=F("user")),
+                name="wallets_balanceadjustment_not_on_own_account",
+            ),
+            models.CheckConstraint(
+                condition=Q(before_four_eyes=True)
+                | Q(decided_by__isnull=True)
+                | ~Q(decided_by=F("user")),
+                name="wallets_balanceadjustment_not_decided_by_its_user",
+            ),
+            # Four eyes: a credit is approved by someone other than who asked (who
+            # may withdraw it); a debit applies at once, made by one person.
+            models.CheckConstraint(
+                condition=Q(before_four_eyes=True)
+                | Q(decided_by__isnull=True)
+                | Q(status="rejected")
+                | Q(amount__gt=0) & ~Q(decided_by=F("actor"))
+                | Q(amount__lt=0, status="approved", decided_by=F("actor")),
+                name="wallets_balanceadjustment_credit_approved_by_another",
+            ),
+            models.CheckConstraint(
+                condition=Q(before_four_eyes=False)
+                | Q(status="approved", decided_by=F("actor")),
+                name="wallets_balanceadjustment_before_four_eyes_applied_alone",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "account_kind", "decided_at"],
+                condition=Q(status="approved", amount__gt=0),
+                name="wallets_balanceadj_credits",
             ),
         ]
 
@@ -721,6 +838,13 @@ class BalanceAdjustment(models.Model):
         if not self._state.adding:
             raise TypeError("Adjustments are append-only: make a new one.")
         super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Adjustments are never deleted: make a correcting one.")
+
+    @property
+    def change_display(self) -> str:
+        return amount_display(self.account_kind, self.amount, signed=True)
 
 
 class Wallet(User):

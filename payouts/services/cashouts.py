@@ -22,6 +22,7 @@ from accounts.errors import ServiceError
 from accounts.models import User
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
+from wallets.selectors import manual_diamond_credits
 
 from ..models import (
     CreatorProfile,
@@ -37,6 +38,8 @@ Kind = LedgerAccount.Kind
 Status = Payout.Status
 CENT = Decimal("0.01")
 APPROVE_PERMISSION = "payouts.approve_payout"
+# A payout within this many days of a manual diamond credit needs two approvers.
+MANUAL_CREDIT_REVIEW_DAYS = 30
 
 
 class PayoutRefused(ServiceError):
@@ -188,6 +191,12 @@ def payout_request(
         ).exclude(status__in=[Status.REJECTED, Status.RETURNED]).aggregate(
             total=Sum("gross_amount")
         )["total"] or Decimal("0")
+        # Diamonds credited by hand are paid under four eyes whatever the amount: one
+        # finance user must not both move them in and approve them out (issue 12).
+        manual = manual_diamond_credits(
+            user_ids=[creator.user_id],
+            since=now - datetime.timedelta(days=MANUAL_CREDIT_REVIEW_DAYS),
+        )
         payout = Payout.objects.create(
             creator=creator,
             requester=creator.user,
@@ -197,7 +206,9 @@ def payout_request(
             gross_amount=gross,
             fee_amount=fee,
             net_amount=net,
-            needs_second_approval=recent + gross >= rules.second_approval_from,
+            needs_second_approval=(
+                recent + gross >= rules.second_approval_from or bool(manual)
+            ),
             method=creator.payout_method,
             destination=_destination(creator),
             method_changed_at=creator.payout_method_changed_at,
