@@ -6,6 +6,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.errors import ServiceError
+from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
 from catalog.models import Gift, Region
 from wallets import ledger
@@ -74,6 +75,17 @@ def gift_send(
     rows locked are the sender's own.
     """
     now = now or timezone.now()
+    fingerprint = request_fingerprint(
+        "gift_send",
+        creator=creator,
+        gift=gift,
+        quantity=quantity,
+        placement=placement,
+        stream_id=stream_id,
+        video_id=video_id,
+        comment=comment,
+        region=region,
+    )
     try:
         _check_gift_may_be_sent(
             sender=sender,
@@ -92,6 +104,7 @@ def gift_send(
         replay = _gift_send_by_key(sender, idempotency_key)
         if replay is None:
             raise
+        replay_check(replay, fingerprint=fingerprint)
         return GiftSendResult(replay, created=False)
     coins = gift.coin_price * quantity
     share = creator.level.share_percent
@@ -115,6 +128,7 @@ def gift_send(
                 video_id=video_id,
                 comment=comment,
                 idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
                 created_at=now,
             )
             reference = f"gift:{send.id}"
@@ -157,6 +171,7 @@ def gift_send(
         first = _gift_send_by_key(sender, idempotency_key)
         if first is None:
             raise
+        replay_check(first, fingerprint=fingerprint)
         return GiftSendResult(first, created=False)
     return GiftSendResult(send, created=True)
 
