@@ -75,29 +75,18 @@ def gift_send(
     rows locked are the sender's own.
     """
     now = now or timezone.now()
-    fingerprint = request_fingerprint(
-        "gift_send",
-        creator=creator,
-        gift=gift,
-        quantity=quantity,
-        placement=placement,
-        stream_id=stream_id,
-        video_id=video_id,
-        comment=comment,
-        region=region,
-    )
+    asked = {
+        "creator": creator,
+        "gift": gift,
+        "quantity": quantity,
+        "placement": placement,
+        "stream_id": stream_id,
+        "video_id": video_id,
+        "region": region,
+    }
+    fingerprint = request_fingerprint("gift_send", comment=comment, **asked)
     try:
-        _check_gift_may_be_sent(
-            sender=sender,
-            creator=creator,
-            gift=gift,
-            quantity=quantity,
-            placement=placement,
-            stream_id=stream_id,
-            video_id=video_id,
-            region=region,
-            now=now,
-        )
+        _check_gift_may_be_sent(sender=sender, now=now, **asked)
     except GiftRefused:
         # A repeat of a gift sent before answers with that gift, even if the gift
         # could not be sent now.
