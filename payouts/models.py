@@ -15,6 +15,7 @@ from django.utils import timezone
 from djmoney.settings import CURRENCY_CHOICES
 from simple_history.models import HistoricalRecords
 
+from accounts.idempotency import fingerprint_field
 from catalog.models import Gift
 from wallets.models import DIAMOND_SCALE
 
@@ -256,6 +257,7 @@ class GiftSend(models.Model):
     video_id = models.CharField(max_length=64, blank=True)
     comment = models.CharField(max_length=500, blank=True)
     idempotency_key = models.CharField(max_length=200)
+    request_fingerprint = fingerprint_field()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -487,6 +489,7 @@ class Payout(models.Model):
     )
     reference = models.CharField(max_length=40, unique=True)
     idempotency_key = models.CharField(max_length=200)
+    request_fingerprint = fingerprint_field()
     first_approver = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

@@ -10,6 +10,7 @@ from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
+from accounts.idempotency import fingerprint_field
 from accounts.models import User
 from catalog.models import BundlePrice, CoinBundle, Region
 
@@ -342,6 +343,7 @@ class Purchase(models.Model):
     store = models.CharField(max_length=8, choices=Store.choices)
     store_transaction_id = models.CharField(max_length=128)
     idempotency_key = models.CharField(max_length=200)
+    request_fingerprint = fingerprint_field()
     bundle_price = models.ForeignKey(
         BundlePrice, on_delete=models.PROTECT, related_name="+"
     )

@@ -10,6 +10,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from accounts.errors import ServiceError
+from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
 from catalog.models import CoinBundle, Region
 from catalog.selectors import (
@@ -204,11 +205,21 @@ def purchase_record(
     """Verify a store receipt and credit the bundle's coins at today's price.
 
     The same Idempotency-Key, or the same store transaction by the same user, returns
-    the first purchase and moves nothing, also when the two requests race.
+    the first purchase and moves nothing, also when the two requests race; the
+    same key with another request is refused (`IdempotencyKeyReused`).
     """
     now = now or timezone.now()
+    fingerprint = request_fingerprint(
+        "purchase",
+        bundle=bundle,
+        region=region,
+        channel=channel,
+        store=store,
+        receipt=receipt,
+    )
     replay = Purchase.objects.filter(user=user, idempotency_key=idempotency_key).first()
     if replay is not None:
+        replay_check(replay, fingerprint=fingerprint)
         return PurchaseResult(replay, created=False)
 
     if not user.is_adult_on(now.date()):
@@ -260,6 +271,9 @@ def purchase_record(
         accounts = ledger.coin_accounts_lock(user)
         existing = _existing_purchase(user, store, verified, idempotency_key)
         if existing is not None:
+            # Found by its store transaction under another key: a replay as well.
+            if existing.idempotency_key == idempotency_key:
+                replay_check(existing, fingerprint=fingerprint)
             return PurchaseResult(existing, created=False)
         if home is None:
             # A first purchase names the home region; two racing in two regions
@@ -285,6 +299,7 @@ def purchase_record(
                 store=store,
                 store_transaction_id=verified.transaction_id,
                 idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
                 bundle_price=bundle_price,
                 price=bundle_price.price,
                 coins=bundle.coins,

@@ -1,6 +1,6 @@
 import re
 
-from drf_spectacular.utils import OpenApiParameter
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
@@ -13,7 +13,13 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     location=OpenApiParameter.HEADER,
     required=True,
     description="A key unique to this attempt (1-200 printable characters); "
-    "a repeat with the same key returns the first result and moves nothing.",
+    "a repeat with the same key and the same request returns the first result and "
+    "moves nothing; the same key with a different request is refused with 422 "
+    "(`idempotency_key_reused`).",
+)
+KEY_REUSED = OpenApiResponse(
+    description="This Idempotency-Key was already used for a different request: "
+    "`{detail, code: idempotency_key_reused}`; nothing was done."
 )
 _KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
 

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.api.common import (
     IDEMPOTENCY_KEY,
+    KEY_REUSED,
     MoneyMovingThrottle,
     NewestFirst,
     created_or_replayed,
@@ -51,8 +52,9 @@ class GiftSendCreateView(APIView):
         summary="Send a gift to a creator",
         description=(
             "Coins leave the sender (bonus coins first), the creator earns diamonds at "
-            "their level's share. A repeat with the same `Idempotency-Key` returns the "
-            "first gift send with `200` and moves nothing."
+            "their level's share. A repeat of the same request with the same "
+            "`Idempotency-Key` returns the first gift send with `200` and moves "
+            "nothing; another request with a used key is a `422`."
         ),
         parameters=[IDEMPOTENCY_KEY],
         request=GiftSendCreateSerializer,
@@ -67,6 +69,7 @@ class GiftSendCreateView(APIView):
             status.HTTP_409_CONFLICT: OpenApiResponse(
                 description="Not enough coins: `{detail, code, balance, needed}`."
             ),
+            status.HTTP_422_UNPROCESSABLE_ENTITY: KEY_REUSED,
         },
         tags=["gifts"],
     )
@@ -215,8 +218,9 @@ class PayoutViewSet(
         summary="Ask to cash out diamonds",
         description=(
             "Holds the diamonds and stamps the rate, fee and cash amount; finance then "
-            "approves. A repeat with the same `Idempotency-Key` returns the first "
-            "payout with `200`."
+            "approves. A repeat of the same request with the same `Idempotency-Key` "
+            "returns the first payout with `200`; another request with a used key is "
+            "a `422`."
         ),
         parameters=[IDEMPOTENCY_KEY],
         request=PayoutCreateSerializer,
@@ -231,6 +235,7 @@ class PayoutViewSet(
             status.HTTP_409_CONFLICT: OpenApiResponse(
                 description="A payout is already in progress."
             ),
+            status.HTTP_422_UNPROCESSABLE_ENTITY: KEY_REUSED,
         },
         tags=["payouts"],
     )

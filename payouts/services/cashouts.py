@@ -19,6 +19,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.errors import ServiceError
+from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
@@ -98,13 +99,18 @@ def payout_request(
 
     Refused, with the reason, for an unverified creator, no payout method, an amount
     below the minimum or above the balance or past the daily maximum, or when the
-    creator already has a payout open.
+    creator already has a payout open. The same key with another request is refused
+    (`IdempotencyKeyReused`).
     """
     now = now or timezone.now()
+    fingerprint = request_fingerprint(
+        "payout", diamond_units=diamond_units, currency=currency
+    )
     replay = Payout.objects.filter(
         creator=creator, idempotency_key=idempotency_key
     ).first()
     if replay is not None:
+        replay_check(replay, fingerprint=fingerprint)
         return PayoutRequestResult(replay, created=False)
     if creator.verification != CreatorProfile.Verification.VERIFIED:
         raise PayoutRefused(
@@ -140,6 +146,7 @@ def payout_request(
             creator=creator, idempotency_key=idempotency_key
         ).first()
         if replay is not None:
+            replay_check(replay, fingerprint=fingerprint)
             return PayoutRequestResult(replay, created=False)
         if Payout.objects.filter(creator=creator, status__in=Payout.OPEN).exists():
             raise PayoutRefused(
@@ -214,6 +221,7 @@ def payout_request(
             method_changed_at=creator.payout_method_changed_at,
             reference=f"PO-{uuid.uuid4().hex[:20].upper()}",
             idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint,
             requested_at=now,
         )
         ledger.transfer_post(

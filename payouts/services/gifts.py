@@ -7,6 +7,7 @@ from django.db.models import Exists, Subquery
 from django.utils import timezone
 
 from accounts.errors import ServiceError
+from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
 from catalog.models import Gift, Region
 from wallets import ledger
@@ -75,24 +76,25 @@ def gift_send(
     rows locked are the sender's own.
     """
     now = now or timezone.now()
+    asked = {
+        "creator": creator,
+        "gift": gift,
+        "quantity": quantity,
+        "placement": placement,
+        "stream_id": stream_id,
+        "video_id": video_id,
+        "region": region,
+    }
+    fingerprint = request_fingerprint("gift_send", comment=comment, **asked)
     try:
-        _check_gift_may_be_sent(
-            sender=sender,
-            creator=creator,
-            gift=gift,
-            quantity=quantity,
-            placement=placement,
-            stream_id=stream_id,
-            video_id=video_id,
-            region=region,
-            now=now,
-        )
+        _check_gift_may_be_sent(sender=sender, now=now, **asked)
     except GiftRefused:
         # A repeat of a gift sent before answers with that gift, even if the gift
         # could not be sent now.
         replay = _gift_send_by_key(sender, idempotency_key)
         if replay is None:
             raise
+        replay_check(replay, fingerprint=fingerprint)
         return GiftSendResult(replay, created=False)
     coins = gift.coin_price * quantity
     share = creator.level.share_percent
@@ -116,6 +118,7 @@ def gift_send(
                 video_id=video_id,
                 comment=comment,
                 idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
                 created_at=now,
             )
             reference = f"gift:{send.id}"
@@ -158,6 +161,7 @@ def gift_send(
         first = _gift_send_by_key(sender, idempotency_key)
         if first is None:
             raise
+        replay_check(first, fingerprint=fingerprint)
         return GiftSendResult(first, created=False)
     return GiftSendResult(send, created=True)
 

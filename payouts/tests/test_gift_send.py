@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from accounts.idempotency import IdempotencyKeyReused
 from catalog.models import Gift
 from catalog.tests.factories import gift_create, region_create
 from payouts import services
@@ -217,11 +218,14 @@ def test_the_same_key_returns_the_first_send_and_moves_nothing():
     sender, creator, gift = funded_sender(100), creator_create(), rose()
     first = send(sender, creator, gift, key="same")
 
-    again = send(sender, creator, gift, key="same", quantity=5)
+    again = send(sender, creator, gift, key="same")
+    with pytest.raises(IdempotencyKeyReused):
+        send(sender, creator, gift, key="same", quantity=5)
 
     assert not again.created
     assert again.gift_send == first.gift_send
     assert wallet_balances(user=sender).coins == 99
+    assert GiftSend.objects.count() == 1
 
 
 def test_a_share_change_applies_to_gifts_sent_after_it_and_not_before():

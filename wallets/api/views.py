@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.api.common import (
     IDEMPOTENCY_KEY,
+    KEY_REUSED,
     MoneyMovingThrottle,
     NewestFirst,
     created_or_replayed,
@@ -95,8 +96,9 @@ class PurchaseViewSet(
         summary="Buy a coin bundle with a store receipt",
         description=(
             "The server prices the bundle at this moment; the receipt is verified "
-            "with the store. A repeat with the same `Idempotency-Key`, or of the same "
-            "store transaction, returns the first purchase with `200`."
+            "with the store. A repeat of the same request with the same "
+            "`Idempotency-Key`, or of the same store transaction, returns the first "
+            "purchase with `200`; another request with a used key is a `422`."
         ),
         parameters=[IDEMPOTENCY_KEY],
         request=PurchaseCreateSerializer,
@@ -115,6 +117,7 @@ class PurchaseViewSet(
             status.HTTP_409_CONFLICT: OpenApiResponse(
                 description="The receipt was already used by another purchase."
             ),
+            status.HTTP_422_UNPROCESSABLE_ENTITY: KEY_REUSED,
             status.HTTP_503_SERVICE_UNAVAILABLE: OpenApiResponse(
                 description="The store did not answer; retry with the same key."
             ),
