@@ -51,7 +51,9 @@ ADMIN = {
     "payouts/giftsend": {"support", "finance", "superuser"},
     "payouts/payout": {"support", "finance", "superuser"},
     "payouts/moneydashboard": {"finance", "superuser"},
-    "payouts/payoutrules": {"support", "finance", "superuser"},
+    "payouts/payoutrules": {"finance", "superuser"},
+    "payouts/diamondcashrate": {"finance", "superuser"},
+    "payouts/payoutmethodchange": {"finance", "superuser"},
     "accounts/user": {"support", "finance", "superuser"},
     "auth/group": {"superuser"},
     "axes/accessattempt": {"superuser"},
@@ -67,6 +69,7 @@ ADMIN_ADD = {
     "wallets/unrecoveredstorerefund": set(),  # written by the store refund service
     "payouts/payout": set(),
     "payouts/diamondcashrate": {"finance", "superuser"},
+    "payouts/payoutmethodchange": {"finance", "superuser"},
     "wallets/spendinglimitoverride": {"support", "finance", "superuser"},
     "accounts/user": {"superuser"},
     "audit/auditrecord": set(),
