@@ -115,13 +115,17 @@ def destination_masked(value: str) -> str:
     return f"{value[:4]} **** **** {value[-4:]}" if len(value) > 8 else "****"
 
 
+def payout_rules(*, currency: str) -> PayoutRules | None:
+    return PayoutRules.objects.filter(currency=currency).first()
+
+
 def payout_method_cooloff_ends(
     *, creator: CreatorProfile, currency: str = "USD"
 ) -> datetime.datetime | None:
     """When payouts may go to the creator's current method; None: never changed."""
     if creator.payout_method_changed_at is None:
         return None
-    rules = PayoutRules.objects.filter(currency=currency).first()
+    rules = payout_rules(currency=currency)
     days = rules.method_cooloff_days if rules else 0
     return creator.payout_method_changed_at + datetime.timedelta(days=days)
 

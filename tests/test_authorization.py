@@ -28,6 +28,8 @@ API = {
     ("post", "/api/v1/gift-sends/"): SIGNED_IN,
     ("get", "/api/v1/creator/earnings/"): CREATOR,
     ("get", "/api/v1/creator/gifts/"): CREATOR,
+    ("get", "/api/v1/creator/payout-method/"): CREATOR,
+    ("post", "/api/v1/creator/payout-method/"): CREATOR,
     ("get", "/api/v1/payouts/"): CREATOR,
     ("post", "/api/v1/payouts/"): CREATOR,
 }
