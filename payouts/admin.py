@@ -35,7 +35,7 @@ from .models import (
 )
 
 # Finance reads payout destinations whole; everyone else masked.
-DESTINATION_PERMISSION = "payouts.view_payout_destination"
+DESTINATION_PERMISSION = "payouts.unmask_creatorprofile"
 
 
 class EligibleFilter(admin.SimpleListFilter):

@@ -155,7 +155,7 @@ class CreatorProfile(models.Model):
     class Meta:
         ordering = ["display_name"]
         permissions = [
-            ("view_payout_destination", "Can read payout destinations unmasked")
+            ("unmask_creatorprofile", "Can read payout destinations unmasked")
         ]
 
     def __str__(self):

@@ -13,7 +13,7 @@ from accounts.roles import FINANCE, SUPPORT, VIEW_ONLY, grant, revoke
 GRANTS = {
     FINANCE: {
         "payouts.PayoutMethodChange": ("add", "view", "confirm"),
-        "payouts.CreatorProfile": ("view_payout_destination",),
+        "payouts.CreatorProfile": ("unmask",),
     },
 }
 SUPPORT_NO_LONGER = {
@@ -41,7 +41,7 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AlterModelOptions(
             name='creatorprofile',
-            options={'ordering': ['display_name'], 'permissions': [('view_payout_destination', 'Can read payout destinations unmasked')]},
+            options={'ordering': ['display_name'], 'permissions': [('unmask_creatorprofile', 'Can read payout destinations unmasked')]},
         ),
         migrations.CreateModel(
             name='PayoutMethodChange',
