@@ -338,16 +338,9 @@ class RefuseForm(forms.Form):
 class PayoutMethodChangeAdmin(admin.ModelAdmin):
     """Four eyes on where money goes: one person asks, another finance user confirms."""
 
-    list_display = (
-        "requested_at",
-        "creator",
-        "payout_method",
-        "to",
-        "status",
-        "requested_by",
-        "decided_by",
-        "decided_at",
-    )
+    # What decides a confirmation first: whose, which state, where to, asked by whom.
+    list_display = ("creator", "status", "to", "requested_by", "requested_at")
+    list_display_links = ("creator",)
     list_filter = ("status", "payout_method")
     list_select_related = ("creator", "requested_by", "decided_by")
     search_fields = ("creator__display_name", "=creator__user__username")
@@ -382,10 +375,13 @@ class PayoutMethodChangeAdmin(admin.ModelAdmin):
     @admin.display(description="To")
     def to(self, change):
         if change.payout_method == CreatorProfile.PayoutMethod.BANK:
-            return (
-                f"{change.bank_iban} · {change.bank_bic} · {change.bank_account_holder}"
+            return format_html(
+                "Bank {}<br>{} · {}",
+                change.bank_iban,
+                change.bank_bic,
+                change.bank_account_holder,
             )
-        return change.paypal_email
+        return f"PayPal {change.paypal_email}"
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data

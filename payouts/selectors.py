@@ -100,7 +100,7 @@ def payout_risk_flags(
     if changed and now - changed < datetime.timedelta(days=cooloff_days):
         flags.append("payout method changed recently")
     if method_change_pending:
-        flags.append("payout method change pending")
+        flags.append("method change pending")
     return flags
 
 
