@@ -310,6 +310,51 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
         return request.user.has_perm("payouts.change_creatorlevel")
 
 
+class DecideEachMixin:
+    """Admin actions that run a service on each selected row: a refusal is reported
+    beside its row and the others go on; `_with_reason` first asks for one reason."""
+
+    each_noun = "row"
+
+    def each_name(self, obj) -> str:
+        return str(obj)
+
+    def _each(self, request, queryset, verb, call):
+        done = 0
+        for obj in queryset:
+            try:
+                call(obj)
+            except ServiceError as refusal:
+                self.message_user(
+                    request, f"{self.each_name(obj)}: {refusal.message}", messages.ERROR
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request, f"{verb} {done} {self.each_noun}(s).", messages.SUCCESS
+            )
+
+    def _with_reason(self, request, queryset, *, form_class, verb, call, template):
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            self._each(request, queryset, verb, lambda obj: call(obj, reason))
+            return None
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{verb.removesuffix('ed')} {self.each_noun}s",
+                "opts": self.model._meta,
+                "rows": queryset,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+
 class PayoutMethodChangeForm(forms.ModelForm):
     class Meta:
         model = PayoutMethodChange
@@ -335,7 +380,7 @@ class RefuseForm(forms.Form):
 
 
 @admin.register(PayoutMethodChange)
-class PayoutMethodChangeAdmin(admin.ModelAdmin):
+class PayoutMethodChangeAdmin(DecideEachMixin, admin.ModelAdmin):
     """Four eyes on where money goes: one person asks, another finance user confirms."""
 
     # What decides a confirmation first: whose, which state, where to, asked by whom.
@@ -407,19 +452,10 @@ class PayoutMethodChangeAdmin(admin.ModelAdmin):
     def has_confirm_permission(self, request):
         return request.user.has_perm(services.methods.CONFIRM_PERMISSION)
 
-    def _each(self, request, queryset, verb, call):
-        done = 0
-        for change in queryset:
-            try:
-                call(change)
-            except ServiceError as refusal:
-                self.message_user(
-                    request, f"{change.creator}: {refusal.message}", messages.ERROR
-                )
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{verb} {done} change(s).", messages.SUCCESS)
+    each_noun = "change"
+
+    def each_name(self, change) -> str:
+        return str(change.creator)
 
     @admin.action(
         description="Confirm selected changes (the cool-off starts)",
@@ -439,29 +475,15 @@ class PayoutMethodChangeAdmin(admin.ModelAdmin):
         description="Reject selected changes (with one reason)", permissions=["confirm"]
     )
     def refuse(self, request, queryset):
-        form = RefuseForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            self._each(
-                request,
-                queryset,
-                "Rejected",
-                lambda change: services.payout_method_change_reject(
-                    change=change, actor=request.user, reason=reason
-                ),
-            )
-            return None
-        return TemplateResponse(
+        return self._with_reason(
             request,
-            "admin/payouts/payoutmethodchange/reject.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Reject payout method changes",
-                "opts": self.model._meta,
-                "changes": queryset,
-                "form": form,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
+            queryset,
+            form_class=RefuseForm,
+            verb="Rejected",
+            call=lambda change, reason: services.payout_method_change_reject(
+                change=change, actor=request.user, reason=reason
+            ),
+            template="admin/payouts/payoutmethodchange/reject.html",
         )
 
 
@@ -639,7 +661,7 @@ class PayoutEventInline(admin.TabularInline):
 
 
 @admin.register(Payout)
-class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # What decides an approval first: the state, who, how much, and what looks odd.
     list_display = (
         "reference",
@@ -765,19 +787,10 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_approve_permission(self, request):
         return request.user.has_perm("payouts.approve_payout")
 
-    def _each(self, request, queryset, verb, call):
-        done = 0
-        for payout in queryset:
-            try:
-                call(payout)
-            except ServiceError as refusal:
-                self.message_user(
-                    request, f"{payout.reference}: {refusal.message}", messages.ERROR
-                )
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{verb} {done} payout(s).", messages.SUCCESS)
+    each_noun = "payout"
+
+    def each_name(self, payout) -> str:
+        return payout.reference
 
     @admin.action(description="Approve selected payouts", permissions=["approve"])
     def approve(self, request, queryset):
@@ -792,29 +805,15 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         description="Reject selected payouts (with one reason)", permissions=["approve"]
     )
     def reject(self, request, queryset):
-        form = RejectForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            self._each(
-                request,
-                queryset,
-                "Rejected",
-                lambda payout: services.payout_reject(
-                    payout=payout, actor=request.user, reason=reason
-                ),
-            )
-            return None
-        return TemplateResponse(
+        return self._with_reason(
             request,
-            "admin/payouts/payout/reject.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Reject payouts",
-                "opts": self.model._meta,
-                "payouts": queryset,
-                "form": form,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
+            queryset,
+            form_class=RejectForm,
+            verb="Rejected",
+            call=lambda payout, reason: services.payout_reject(
+                payout=payout, actor=request.user, reason=reason
+            ),
+            template="admin/payouts/payout/reject.html",
         )
 
     @admin.action(description="Retry selected failed payouts", permissions=["approve"])

@@ -93,7 +93,33 @@ class CreatorLevel(models.Model):
         return int(self.share_percent * 100)
 
 
-class CreatorProfile(models.Model):
+class PayoutDestination(models.Model):
+    """Where money is paid: the fields a creator profile and a change of it share."""
+
+    paypal_email = models.EmailField(blank=True, validators=[EmailValidator()])
+    bank_account_holder = models.CharField(max_length=100, blank=True)
+    bank_iban = models.CharField(
+        max_length=34,
+        blank=True,
+        validators=[IBAN_FORMAT],
+        help_text="Capitals and digits, no spaces.",
+    )
+    bank_bic = models.CharField(
+        max_length=11,
+        blank=True,
+        validators=[BIC_FORMAT],
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def destination(self) -> str:
+        """The PayPal e-mail or the IBAN paid to."""
+        return payout_destination(self)
+
+
+class CreatorProfile(PayoutDestination):
     """A user who receives gifts, and how they are paid.
 
     `user` never changes once created (a database trigger refuses it); the payout
@@ -133,19 +159,6 @@ class CreatorProfile(models.Model):
         blank=True,
         default=PayoutMethod.NONE,
     )
-    paypal_email = models.EmailField(blank=True, validators=[EmailValidator()])
-    bank_account_holder = models.CharField(max_length=100, blank=True)
-    bank_iban = models.CharField(
-        max_length=34,
-        blank=True,
-        validators=[IBAN_FORMAT],
-        help_text="Capitals and digits, no spaces.",
-    )
-    bank_bic = models.CharField(
-        max_length=11,
-        blank=True,
-        validators=[BIC_FORMAT],
-    )
     payout_method_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -164,11 +177,6 @@ class CreatorProfile(models.Model):
     def clean(self):
         if errors := payout_destination_errors(self):
             raise ValidationError(errors)
-
-    @property
-    def destination(self) -> str:
-        """Where a payout goes: the PayPal e-mail or the IBAN."""
-        return payout_destination(self)
 
     def ineligibility_reason(self, day: datetime.date) -> str | None:
         """Why this creator may not receive gifts on `day`, or None when they may."""
@@ -225,7 +233,7 @@ def payout_destination_errors(record) -> dict[str, str]:
     return errors
 
 
-class PayoutMethodChange(models.Model):
+class PayoutMethodChange(PayoutDestination):
     """A request to change where a creator is paid, and its decision. Append-only:
     a decision fills `status`, `decided_by`, `decided_at` once.
 
@@ -250,19 +258,6 @@ class PayoutMethodChange(models.Model):
     payout_method = models.CharField(
         max_length=8,
         choices=[c for c in CreatorProfile.PayoutMethod.choices if c[0]],
-    )
-    paypal_email = models.EmailField(blank=True)
-    bank_account_holder = models.CharField(max_length=100, blank=True)
-    bank_iban = models.CharField(
-        max_length=34,
-        blank=True,
-        validators=[IBAN_FORMAT],
-        help_text="Capitals and digits, no spaces.",
-    )
-    bank_bic = models.CharField(
-        max_length=11,
-        blank=True,
-        validators=[BIC_FORMAT],
     )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -320,10 +315,6 @@ class PayoutMethodChange(models.Model):
     def clean(self):
         if errors := payout_destination_errors(self):
             raise ValidationError(errors)
-
-    @property
-    def destination(self) -> str:
-        return payout_destination(self)
 
 
 class LevelChange(models.Model):

@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('payout_method', models.CharField(choices=[('paypal', 'PayPal'), ('bank', 'Bank transfer')], max_length=8)),
-                ('paypal_email', models.EmailField(blank=True, max_length=254)),
+                ('paypal_email', models.EmailField(blank=True, max_length=254, validators=[django.core.validators.EmailValidator()])),
                 ('bank_account_holder', models.CharField(blank=True, max_length=100)),
                 ('bank_iban', models.CharField(blank=True, help_text='Capitals and digits, no spaces.', max_length=34, validators=[django.core.validators.RegexValidator('^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$', 'Not an IBAN.')])),
                 ('bank_bic', models.CharField(blank=True, max_length=11, validators=[django.core.validators.RegexValidator('^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$', 'Not a BIC.')])),

@@ -33,10 +33,14 @@ def pages(client, user):
         bank_bic="COBADEFFXXX",
     )
     client.force_login(user)
+    old = creator.history.earliest("history_date")
     return [
         client.get(f"/admin/payouts/creatorprofile/{creator.id}/change/"),
         client.get(f"/admin/payouts/payout/{payout.id}/change/"),
         client.get(f"/admin/payouts/creatorprofile/{creator.id}/history/"),
+        client.get(
+            f"/admin/payouts/creatorprofile/{creator.id}/history/{old.history_id}/"
+        ),
     ]
 
 
@@ -46,7 +50,7 @@ def test_support_sees_destinations_masked(client):
         html = page.content.decode()
         assert "jane.doe@example.com" not in html
         assert IBAN not in html
-    creator_page, payout_page, _ = pages(client, staff_create(SUPPORT))
+    creator_page, payout_page, *_ = pages(client, staff_create(SUPPORT))
     assert "j***@example.com" in creator_page.content.decode()
     assert "DE89 **** **** 3000" in creator_page.content.decode()
     assert "j***@example.com" in payout_page.content.decode()
@@ -59,7 +63,7 @@ def test_finance_and_operators_read_them_whole(client, who):
         if who == "finance"
         else user_create(is_staff=True, is_superuser=True)
     )
-    creator_page, payout_page, _ = pages(client, user)
+    creator_page, payout_page, *_ = pages(client, user)
     assert "jane.doe@example.com" in creator_page.content.decode()
     assert IBAN in creator_page.content.decode()
     assert "jane.doe@example.com" in payout_page.content.decode()
