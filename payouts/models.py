@@ -195,6 +195,8 @@ class CreatorProfile(PayoutDestination):
 
 
 def _iban_checksum_ok(iban: str) -> bool:
+    if not iban.isascii() or not iban.isalnum():
+        return False  # the format's own error says why
     rearranged = iban[4:] + iban[:4]
     digits = "".join(str(int(char, 36)) for char in rearranged)
     return int(digits) % 97 == 1

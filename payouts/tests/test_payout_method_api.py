@@ -86,6 +86,15 @@ def test_a_bank_account_is_masked_in_the_answer(api_client):
         (
             {
                 "payout_method": "bank",
+                "bank_account_holder": ";",
+                "bank_iban": "_\u00f1]\u0096\u00fb`",
+                "bank_bic": "COBADEFF",
+            },
+            "bank_iban",
+        ),
+        (
+            {
+                "payout_method": "bank",
                 "bank_account_holder": "M",
                 "bank_iban": IBAN,
                 "bank_bic": "x" * 12,
