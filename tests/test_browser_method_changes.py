@@ -5,27 +5,17 @@ import os
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
-from accounts.roles import FINANCE
 from payouts import services
 from payouts.models import CreatorProfile, PayoutMethodChange
 from payouts.tests.factories import rich_creator
 from wallets.models import DIAMOND_SCALE
-from wallets.tests.factories import user_create
 
 from .conftest import admin_login
+from .test_browser_payouts import finance_user
 
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
-
-
-def finance_user(username: str):
-    user = user_create(username=username, is_staff=True)
-    user.set_password("pw-" + username)
-    user.save()
-    user.groups.add(Group.objects.get(name=FINANCE))
-    return user
 
 
 def shoot(page, folder: Path, name: str) -> None:
