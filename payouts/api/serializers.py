@@ -239,7 +239,9 @@ class ProviderCallbackResultSerializer(serializers.Serializer):
 
 
 class PayoutMethodRequestSerializer(serializers.Serializer):
-    payout_method = serializers.ChoiceField(choices=["paypal", "bank"])
+    payout_method = serializers.ChoiceField(
+        choices=["paypal", "bank"], help_text="Where to be paid."
+    )
     paypal_email = serializers.EmailField(
         required=False, allow_blank=True, max_length=254, help_text="For paypal."
     )
@@ -258,17 +260,19 @@ class PayoutMethodRequestSerializer(serializers.Serializer):
 
 
 class PayoutMethodPendingSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    payout_method = serializers.CharField()
+    id = serializers.IntegerField(help_text="The change's id.")
+    payout_method = serializers.CharField(help_text="`paypal` or `bank`.")
     destination = serializers.CharField(help_text="Masked.")
-    requested_at = serializers.DateTimeField()
+    requested_at = serializers.DateTimeField(help_text="When it was asked for.")
     status = serializers.CharField(help_text="`requested`: waiting for finance.")
 
 
 class PayoutMethodSerializer(serializers.Serializer):
     payout_method = serializers.CharField(help_text="`paypal`, `bank` or empty.")
     destination = serializers.CharField(help_text="Masked, e.g. `j***@example.com`.")
-    changed_at = serializers.DateTimeField(allow_null=True)
+    changed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the last change was confirmed."
+    )
     cooloff_ends = serializers.DateTimeField(
         allow_null=True, help_text="No payout goes to this method before then."
     )
