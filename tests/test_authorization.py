@@ -28,6 +28,8 @@ API = {
     ("post", "/api/v1/gift-sends/"): SIGNED_IN,
     ("get", "/api/v1/creator/earnings/"): CREATOR,
     ("get", "/api/v1/creator/gifts/"): CREATOR,
+    ("get", "/api/v1/creator/payout-method/"): CREATOR,
+    ("post", "/api/v1/creator/payout-method/"): CREATOR,
     ("get", "/api/v1/payouts/"): CREATOR,
     ("post", "/api/v1/payouts/"): CREATOR,
 }
@@ -52,7 +54,9 @@ ADMIN = {
     "payouts/giftsend": {"support", "finance", "superuser"},
     "payouts/payout": {"support", "finance", "superuser"},
     "payouts/moneydashboard": {"finance", "superuser"},
-    "payouts/payoutrules": {"support", "finance", "superuser"},
+    "payouts/payoutrules": {"finance", "superuser"},
+    "payouts/diamondcashrate": {"finance", "superuser"},
+    "payouts/payoutmethodchange": {"finance", "superuser"},
     "accounts/user": {"support", "finance", "superuser"},
     "auth/group": {"superuser"},
     "axes/accessattempt": {"superuser"},
@@ -68,6 +72,7 @@ ADMIN_ADD = {
     "wallets/unrecoveredstorerefund": set(),  # written by the store refund service
     "payouts/payout": set(),
     "payouts/diamondcashrate": {"finance", "superuser"},
+    "payouts/payoutmethodchange": {"finance", "superuser"},
     "wallets/spendinglimitoverride": {"support", "finance", "superuser"},
     "wallets/homeregion": set(),  # set through its own page, below
     "accounts/user": {"superuser"},

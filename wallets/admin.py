@@ -366,6 +366,22 @@ class PromotionAdmin(SimpleHistoryAdmin):
     list_filter = ("kind", "is_active", "channel", "regions")
     search_fields = ("name",)
     filter_horizontal = ("regions",)
+    readonly_fields = ("applied",)
+
+    @admin.display(description="Applied")
+    def applied(self, promotion):
+        count = promotion.purchases.count() if promotion.pk else 0
+        if not count:
+            return "Not applied to any purchase yet."
+        return (
+            f"Applied to {count:,} purchase(s): it explains their bonus coins, so it "
+            "cannot be deleted; deactivate it instead."
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.purchases.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(SpendingLimit)

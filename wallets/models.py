@@ -351,7 +351,12 @@ class Purchase(models.Model):
     coins = models.PositiveIntegerField(help_text="Paid coins credited.")
     bundle_bonus_coins = models.PositiveIntegerField(default=0)
     promotion_bonus_coins = models.PositiveIntegerField(default=0)
-    promotions = models.ManyToManyField(Promotion, blank=True, related_name="purchases")
+    promotions = models.ManyToManyField(
+        Promotion,
+        blank=True,
+        related_name="purchases",
+        through="PurchasePromotion",
+    )
     paid_coins_remaining = models.PositiveIntegerField()
     status = models.CharField(
         max_length=12, choices=Status.choices, default=Status.COMPLETED
@@ -413,6 +418,26 @@ class Purchase(models.Model):
     @property
     def bonus_coins(self) -> int:
         return self.bundle_bonus_coins + self.promotion_bonus_coins
+
+
+class PurchasePromotion(models.Model):
+    """A promotion a purchase earned. It protects the promotion: deleting one that
+    explains a purchase's bonus coins is refused (deactivate it instead)."""
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE)
+    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT)
+
+    class Meta:
+        db_table = "wallets_purchase_promotions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase", "promotion"],
+                name="wallets_purchase_promotions_purchase_id_promotion_id_uniq",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.purchase_id}: {self.promotion_id}"
 
 
 class UnrecoveredStoreRefundQuerySet(models.QuerySet):

@@ -33,6 +33,8 @@ from .serializers import (
     LeaderboardEntrySerializer,
     LeaderboardQuerySerializer,
     PayoutCreateSerializer,
+    PayoutMethodRequestSerializer,
+    PayoutMethodSerializer,
     PayoutResultSerializer,
     PayoutSerializer,
     ProviderCallbackResultSerializer,
@@ -198,6 +200,79 @@ class CreatorGiftListView(ListAPIView):
             return GiftSend.objects.none()
         creator = _signed_in_creator(self.request)
         return GiftSend.objects.filter(creator=creator).select_related("gift")
+
+
+def _payout_method_data(creator: CreatorProfile) -> dict:
+    pending = selectors.payout_method_pending(creator_ids=[creator.id]).get(creator.id)
+    rules = selectors.payout_rules(currency="USD")
+    return {
+        "payout_method": creator.payout_method,
+        "destination": selectors.destination_masked(creator.destination),
+        "changed_at": creator.payout_method_changed_at,
+        "cooloff_ends": selectors.payout_method_cooloff_ends(creator=creator),
+        "cooloff_days": rules.method_cooloff_days if rules else 0,
+        "pending": None
+        if pending is None
+        else {
+            "id": pending.id,
+            "payout_method": pending.payout_method,
+            "destination": selectors.destination_masked(pending.destination),
+            "requested_at": pending.requested_at,
+            "status": pending.status,
+        },
+    }
+
+
+class CreatorPayoutMethodView(APIView):
+    throttle_classes = [MoneyMovingThrottle]
+    throttle_scope = "payouts"
+
+    @extend_schema(
+        summary="The signed-in creator's payout method",
+        description="Destinations are masked; `pending` is a change waiting for "
+        "finance.",
+        responses={
+            status.HTTP_200_OK: PayoutMethodSerializer,
+            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+        },
+        tags=["creator"],
+    )
+    def get(self, request):
+        return Response(
+            PayoutMethodSerializer(
+                _payout_method_data(_signed_in_creator(request))
+            ).data
+        )
+
+    @extend_schema(
+        summary="Ask to be paid somewhere else",
+        description=(
+            "PayPal (`paypal_email`) or a bank account (`bank_account_holder`, "
+            "`bank_iban`, `bank_bic`). Nothing changes until a finance user confirms "
+            "it; payouts go to it once the cool-off after the confirmation has "
+            "passed. A newer request replaces one still waiting."
+        ),
+        request=PayoutMethodRequestSerializer,
+        responses={
+            status.HTTP_201_CREATED: PayoutMethodSerializer,
+            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
+                description="A field is missing or wrong: `{field: [message]}`."
+            ),
+            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+        },
+        tags=["creator"],
+    )
+    def post(self, request):
+        creator = _signed_in_creator(request)
+        form = PayoutMethodRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.payout_method_change_request(
+            creator=creator, actor=request.user, **form.validated_data
+        )
+        return Response(
+            PayoutMethodSerializer(_payout_method_data(creator)).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class PayoutViewSet(

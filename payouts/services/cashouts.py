@@ -81,12 +81,6 @@ def payout_quote(
     return gross, fee, gross - fee
 
 
-def _destination(creator: CreatorProfile) -> str:
-    if creator.payout_method == CreatorProfile.PayoutMethod.PAYPAL:
-        return creator.paypal_email
-    return creator.bank_iban
-
-
 def payout_request(
     *,
     creator: CreatorProfile,
@@ -217,7 +211,7 @@ def payout_request(
                 recent + gross >= rules.second_approval_from or bool(manual)
             ),
             method=creator.payout_method,
-            destination=_destination(creator),
+            destination=creator.destination,
             method_changed_at=creator.payout_method_changed_at,
             reference=f"PO-{uuid.uuid4().hex[:20].upper()}",
             idempotency_key=idempotency_key,
@@ -348,7 +342,7 @@ def payout_retry(*, payout: Payout, actor: User, note: str = "") -> Payout:
         failure_reason="",
         reference=f"{payout.reference.split('-R')[0]}-R{retries.count() + 1}",
         method=creator.payout_method,
-        destination=_destination(creator),
+        destination=creator.destination,
         method_changed_at=creator.payout_method_changed_at,
     )
     _dispatch_after_commit()
