@@ -119,7 +119,7 @@ def _wallet_things():
         daily_limit=Money("10", "USD"),
         reason="walk",
     )
-    services.balance_adjust(
+    services.balance_adjustment_request(
         user=user,
         account_kind=LedgerAccount.Kind.BONUS_COINS,
         amount=5,
