@@ -4,12 +4,12 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
-from django.db.models import F, Max, Sum
+from django.db.models import F, Max, Sum, Value
 from djmoney.money import Money
 
 from catalog.models import BundlePrice
 from catalog.tests.factories import bundle_create, region_create
-from core.fields import from_minor_units, to_minor_units
+from core.fields import MinorUnitsDecimalField, from_minor_units, to_minor_units
 from payouts.models import Payout, PayoutRules, SandboxPayoutRecord
 
 pytestmark = pytest.mark.django_db
@@ -77,6 +77,11 @@ def test_lookups_sums_and_the_difference_of_two_columns_are_in_amounts():
     doubled = records.annotate(twice=F("amount") + F("amount")).get(reference="c")
     assert doubled.twice == Decimal("2016.90")
     assert records.annotate(none=F("amount") - F("amount")).get(reference="a").none == 0
+    # A constant in SQL goes through the field too, or it would be read as cents.
+    fee = Value(Decimal("1.05"), output_field=MinorUnitsDecimalField())
+    assert records.annotate(plus=F("amount") + fee).get(reference="a").plus == (
+        Decimal("1.15")
+    )
 
 
 def test_a_money_field_keeps_money_and_its_currency():

@@ -12,7 +12,8 @@ from accounts.models import User
 from payouts import services
 from payouts.models import CreatorLevel, CreatorProfile, Payout, PayoutRules
 from wallets import ledger
-from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
+from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer, Unit
+from wallets.reconciliation import ledger_reconcile
 
 from .factories import rich_creator
 
@@ -55,38 +56,64 @@ def test_a_payout_whose_amounts_add_up_exactly_is_accepted(
     assert Payout.objects.filter(gross_amount=Decimal(gross)).count() == 1
 
 
+def _payees_funded(amounts: list[int]) -> list[CreatorProfile]:
+    """A verified PayPal creator per amount, holding that many diamond units, as
+    the ledger would after a gift earning (set-wise: a thousand take a moment)."""
+    level = CreatorLevel.objects.get(number=1)
+    users = User.objects.bulk_create(
+        User(username=f"payee{n}", birth_date=datetime.date(1990, 1, 1))
+        for n in range(len(amounts))
+    )
+    creators = CreatorProfile.objects.bulk_create(
+        CreatorProfile(
+            user=user,
+            display_name=f"Payee {user.id}",
+            follower_count=5000,
+            level=level,
+            verification=CreatorProfile.Verification.VERIFIED,
+            payout_method=CreatorProfile.PayoutMethod.PAYPAL,
+            paypal_email=f"payee{user.id}@example.com",
+        )
+        for user in users
+    )
+    accounts = LedgerAccount.objects.bulk_create(
+        LedgerAccount(
+            kind=LedgerAccount.Kind.DIAMONDS,
+            unit=Unit.DIAMOND,
+            owner=user,
+            balance=units,
+        )
+        for user, units in zip(users, amounts, strict=True)
+    )
+    issuance = ledger.system_account(LedgerAccount.Kind.DIAMOND_ISSUANCE)
+    Transfer.objects.bulk_create(
+        Transfer(
+            debit_account=issuance,
+            credit_account=account,
+            unit=Unit.DIAMOND,
+            amount=account.balance,
+            kind=Transfer.Kind.GIFT_EARNING,
+            reference=f"earnings:{account.owner_id}",
+            idempotency_key=f"earnings:{account.owner_id}",
+        )
+        for account in accounts
+    )
+    return creators
+
+
 def test_a_thousand_random_payouts_through_the_api_are_exact_to_the_cent(
     api_client,
 ):
     rules = PayoutRules.objects.get(currency="USD")
     rate = services.cash_rate_current(currency="USD", when=timezone.now()).rate
-    level = CreatorLevel.objects.get(number=1)
     rng = random.Random(12)
+    # Up to 6,000 USD of diamonds at 0.005: some below the 100 USD minimum, some
+    # past the 5,000 USD daily maximum, most in between; any ten-thousandth.
+    amounts = [rng.randint(1, 1_200_000 * DIAMOND_SCALE) for _ in range(1000)]
+    creators = _payees_funded(amounts)
     accepted = refused = 0
-    for n in range(1000):
-        # Up to 6,000 USD of diamonds at 0.005: some below the 100 USD minimum, some
-        # past the 5,000 USD daily maximum, most in between; any ten-thousandth.
-        units = rng.randint(1, 1_200_000 * DIAMOND_SCALE)
-        user = User.objects.create(
-            username=f"payee{n}", birth_date=datetime.date(1990, 1, 1)
-        )
-        creator = CreatorProfile.objects.create(
-            user=user,
-            display_name=f"Payee {n}",
-            follower_count=5000,
-            level=level,
-            verification=CreatorProfile.Verification.VERIFIED,
-            payout_method=CreatorProfile.PayoutMethod.PAYPAL,
-            paypal_email=f"payee{n}@example.com",
-        )
-        ledger.transfer_post(
-            debit=ledger.system_account(LedgerAccount.Kind.DIAMOND_ISSUANCE),
-            credit=ledger.user_account(user, LedgerAccount.Kind.DIAMONDS),
-            amount=units,
-            kind=Transfer.Kind.GIFT_EARNING,
-            reference=f"earnings:{n}",
-            idempotency_key=f"earnings:{n}",
-        )
+    for n, (units, creator) in enumerate(zip(amounts, creators, strict=True)):
+        user = creator.user
         gross, fee, net = services.payout_quote(
             diamond_units=units, rate=rate, rules=rules
         )
@@ -122,6 +149,7 @@ def test_a_thousand_random_payouts_through_the_api_are_exact_to_the_cent(
         accepted += 1
     # The rules refuse some at both ends; most are allowed.
     assert accepted + refused == 1000 and accepted > 800 and refused > 20
+    assert ledger_reconcile().is_clean
     # Every stored row passes the exact check in the database, and sums to the cent.
     assert (
         Payout.objects.filter(gross_amount=F("fee_amount") + F("net_amount")).count()
