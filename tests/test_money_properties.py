@@ -44,10 +44,10 @@ from wallets.models import (
     Purchase,
     SpendingLimit,
 )
-from wallets.stores import sandbox_receipt
 from wallets.tests.factories import (
     bundle_create,
     price_create,
+    purchase_buy,
     region_create,
     staff_create,
     user_create,
@@ -58,7 +58,7 @@ CENT = Decimal("0.01")
 # Bounded so the whole file runs in well under a minute on SQLite; the function-
 # scoped fixtures (db, settings) are safe to share: `_example` resets the data.
 EXAMPLES = settings(
-    max_examples=30,
+    max_examples=25,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -234,17 +234,7 @@ def test_a_spending_limit_refuses_exactly_when_the_exact_sum_passes_it(
             bundle = bundle_create(coins=100 + n)
             price_create(bundle, region, price)
             try:
-                result = wallet_services.purchase_record(
-                    user=user,
-                    bundle=bundle,
-                    region=region,
-                    channel="app",
-                    store="apple",
-                    receipt=sandbox_receipt(
-                        user.id, bundle.sku, f"t{n}", store="apple"
-                    ),
-                    idempotency_key=f"k{n}",
-                )
+                result = purchase_buy(user, bundle, region, key=f"k{n}")
             except wallet_services.PurchaseRefused:
                 assert spent + price > daily
                 continue
@@ -395,22 +385,9 @@ def test_the_money_dashboards_totals_are_the_sums_of_their_parts(sales, payouts)
         sold = defaultdict(Decimal)
         for n, (currency, amount, days_ago) in enumerate(sales):
             bundle = bundle_create()
-            price = price_create(bundle, regions[currency], amount)
+            price_create(bundle, regions[currency], amount)
             when = now - datetime.timedelta(days=days_ago)
-            Purchase.objects.create(
-                user=user,
-                bundle=bundle,
-                region=regions[currency],
-                channel="app",
-                store="apple",
-                store_transaction_id=f"t{n}",
-                idempotency_key=f"k{n}",
-                bundle_price=price,
-                price=price.price,
-                coins=bundle.coins,
-                paid_coins_remaining=bundle.coins,
-                created_at=when,
-            )
+            purchase_buy(user, bundle, regions[currency], key=f"k{n}", when=when)
             sold[currency, when.astimezone(datetime.UTC).date()] += amount
         expected = defaultdict(lambda: [0, Decimal("0")])
         for n, (status, gross, fee) in enumerate(payouts):
