@@ -11,7 +11,7 @@ class AmountsToMinorUnits(Operation):
     PostgreSQL: one `ALTER TABLE ... TYPE bigint USING round(column * 100)` for all
     the columns, so a check between them (gross = fee + net) is checked once, on the
     new values. SQLite: one `UPDATE` that rounds each stored float to its exact
-    number of cents, then the usual table rebuild. Reversible.
+    number of cents, then one rebuild of the table. Reversible.
     """
 
     reversible = True
@@ -84,8 +84,13 @@ class AmountsToMinorUnits(Operation):
                     for old, new in pairs
                 )
             )
-        for old, new in pairs:
-            schema_editor.alter_field(from_model, old, new)
+        if schema_editor.connection.vendor != "sqlite":
+            raise NotImplementedError(
+                "Amounts move to minor units on PostgreSQL and SQLite."
+            )
+        # One rebuild with every column altered: altering them one by one would
+        # rebuild each time from the old model and put the others back.
+        schema_editor._remake_table(from_model, alter_fields=pairs)
         if not to_units:
             # Back to floats, where a check like gross = fee + net may no longer
             # hold exactly: that inexactness is what this operation removed.

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from accounts.errors import ServiceError
 from accounts.roles import FINANCE
 from catalog import services as catalog_services
-from catalog.models import BundlePrice
+from catalog.models import BundlePrice, Gift
 from payouts import services as payout_services
 from payouts.models import (
     CreatorLevel,
@@ -288,14 +288,12 @@ def test_a_bundle_price_is_stored_and_read_back_to_the_last_digit(amount, curren
 def test_a_gifts_diamonds_split_exactly_between_creator_and_platform(
     coin_price, quantity, share
 ):
-    from catalog.tests.factories import gift_create
-
     with _example():
         CreatorLevel.objects.filter(number=1).update(share_percent=share)
         creator = creator_create()
         coins = coin_price * quantity
         sender = funded_sender(coins=coins)
-        gift = gift_create(slug="prop", name="Prop", coin_price=coin_price)
+        gift = Gift.objects.create(slug="prop", name="Prop", coin_price=coin_price)
 
         payout_services.gift_send(
             sender=sender,

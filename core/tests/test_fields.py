@@ -8,9 +8,9 @@ from django.db.models import F, Max, Sum, Value
 from djmoney.money import Money
 
 from catalog.models import BundlePrice
-from catalog.tests.factories import bundle_create, region_create
 from core.fields import MinorUnitsDecimalField, from_minor_units, to_minor_units
 from payouts.models import Payout, PayoutRules, SandboxPayoutRecord
+from wallets.tests.factories import bundle_create, region_create
 
 pytestmark = pytest.mark.django_db
 

@@ -5,12 +5,14 @@ import datetime
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
 from django.core.management import call_command
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.db.migrations.loader import MigrationLoader
 from django.db.models import F
 
+from core.fields import MinorUnitsMixin
 from payouts.tests.factories import creator_create
 from wallets.tests.factories import region_create, user_create
 
@@ -51,6 +53,32 @@ def _column(table: str, column: str) -> list:
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT "{column}" FROM "{table}" ORDER BY "id"')
         return [row[0] for row in cursor.fetchall()]
+
+
+def _minor_units_columns_not_bigint() -> list[str]:
+    """Every minor-units column, history included, is a BIGINT in the database."""
+    wrong = []
+    with connection.cursor() as cursor:
+        for model in apps.get_models():
+            fields = [
+                f for f in model._meta.concrete_fields if isinstance(f, MinorUnitsMixin)
+            ]
+            if not fields:
+                continue
+            description = {
+                column.name: column
+                for column in connection.introspection.get_table_description(
+                    cursor, model._meta.db_table
+                )
+            }
+            for field in fields:
+                column = description[field.column]
+                found = connection.introspection.get_field_type(
+                    column.type_code, column
+                )
+                if found != "BigIntegerField":
+                    wrong.append(f"{model._meta.db_table}.{field.column}: {found}")
+    return wrong
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -275,6 +303,8 @@ def test_old_decimal_amounts_become_exact_minor_units_and_back():
         "121.96"
     )
     assert _column("payouts_historicalpayoutrules", "minimum_cashout")[-1] == 12345
+
+    assert _minor_units_columns_not_bigint() == []
 
     # And back: the old columns hold the same amounts again.
     back = _migrate_back(switches)
