@@ -324,18 +324,24 @@ def test_a_gifts_diamonds_split_exactly_between_creator_and_platform(
 )
 def test_adjustments_add_up_and_never_overdraw(amounts, kind):
     with _example():
-        finance, user = staff_create(FINANCE), user_create()
+        maker, checker = staff_create(FINANCE), staff_create(FINANCE)
+        user = user_create()
         balance = 0
         for n, amount in enumerate(amounts):
             try:
-                adjustment = wallet_services.balance_adjust(
+                adjustment = wallet_services.balance_adjustment_request(
                     user=user,
                     account_kind=kind,
                     amount=amount,
                     reason="property",
-                    actor=finance,
+                    actor=maker,
                     idempotency_key=f"a{n}",
                 )
+                if amount > 0:
+                    # A credit moves only when a second finance user approves it.
+                    adjustment = wallet_services.balance_adjustment_approve(
+                        adjustment=adjustment, actor=checker
+                    )
             except ServiceError:
                 assert balance + amount < 0
                 continue
@@ -348,7 +354,9 @@ def test_adjustments_add_up_and_never_overdraw(amounts, kind):
         # A refused first adjustment leaves no account behind.
         account = LedgerAccount.objects.filter(owner=user, kind=kind).first()
         assert (account.balance if account else 0) == balance
-        adjusted = BalanceAdjustment.objects.filter(user=user)
+        adjusted = BalanceAdjustment.objects.filter(
+            user=user, status=BalanceAdjustment.Status.APPROVED
+        )
         assert (adjusted.aggregate(total=Sum("amount"))["total"] or 0) == balance
 
 
@@ -375,7 +383,8 @@ def test_adjustments_add_up_and_never_overdraw(amounts, kind):
 def test_the_money_dashboards_totals_are_the_sums_of_their_parts(sales, payouts):
     now = timezone.now()
     with _example():
-        user = user_create()
+        # One buyer per currency: a user buys only in their home region.
+        buyers = {"USD": user_create(), "EUR": user_create()}
         regions = {
             "USD": region_create(code="QU", currency="USD"),
             "EUR": region_create(code="QE", currency="EUR"),
@@ -385,7 +394,9 @@ def test_the_money_dashboards_totals_are_the_sums_of_their_parts(sales, payouts)
             bundle = bundle_create()
             price_create(bundle, regions[currency], amount)
             when = now - datetime.timedelta(days=days_ago)
-            purchase_buy(user, bundle, regions[currency], key=f"k{n}", when=when)
+            purchase_buy(
+                buyers[currency], bundle, regions[currency], key=f"k{n}", when=when
+            )
             sold[currency, when.astimezone(datetime.UTC).date()] += amount
         expected = defaultdict(lambda: [0, Decimal("0")])
         for n, (status, gross, fee) in enumerate(payouts):
