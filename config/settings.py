@@ -67,6 +67,9 @@ INSTALLED_APPS = [
     # First: its admin/change_form.html adds an "Audit trail" link to every audited
     # model's page, and extends Django's own.
     "audit",
+    # Next: refuses production mode with a sandbox adapter (core/production.py)
+    # before any other app starts.
+    "core",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -246,6 +249,13 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Production trusts no sandbox (core/production.py): with DJANGO_DEBUG=0 a sandbox
+# store or provider needs this staging switch and every sandbox secret given; the
+# development secrets below exist only in debug mode. Decided here, not from the
+# runtime DEBUG that test runners flip.
+PRODUCTION_MODE = not DEBUG
+ALLOW_SANDBOX = env_bool("DJANGO_ALLOW_SANDBOX", False)
+
 # Payment stores: an adapter class per store (see wallets/stores.py).
 PAYMENT_STORES = {
     store: os.environ.get(
@@ -253,8 +263,8 @@ PAYMENT_STORES = {
     )
     for store in ("apple", "google", "web")
 }
-PAYMENT_STORE_SANDBOX_SECRET = os.environ.get(
-    "PAYMENT_STORE_SANDBOX_SECRET", "sandbox-notification-secret"
+PAYMENT_STORE_SANDBOX_SECRET = os.environ.get("PAYMENT_STORE_SANDBOX_SECRET") or (
+    "sandbox-notification-secret" if DEBUG else ""
 )
 REFUND_WINDOW_DAYS = 14
 
@@ -307,8 +317,8 @@ CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 5)
 PAYOUT_PROVIDER = os.environ.get(
     "PAYOUT_PROVIDER", "payouts.providers.SandboxPayoutProvider"
 )
-PAYOUT_PROVIDER_SANDBOX_SECRET = os.environ.get(
-    "PAYOUT_PROVIDER_SANDBOX_SECRET", "sandbox-payout-secret"
+PAYOUT_PROVIDER_SANDBOX_SECRET = os.environ.get("PAYOUT_PROVIDER_SANDBOX_SECRET") or (
+    "sandbox-payout-secret" if DEBUG else ""
 )
 PAYOUT_BATCH_SIZE = env_int("PAYOUT_BATCH_SIZE", 50)
 # A payout processing for longer than this is handed to the provider again.

@@ -584,7 +584,9 @@ def notification_endpoint():
         "/api/v1/stores/apple/notifications/",
         {"type": "refund", "transaction_id": "txn-1"},
         {},
-        sign=lambda body: {"HTTP_X_STORE_SIGNATURE": sandbox_signature(body)},
+        sign=lambda body: {
+            "HTTP_X_STORE_SIGNATURE": sandbox_signature(body, store="apple")
+        },
     )
 
 

@@ -164,7 +164,7 @@ RECEIPTS = [
         lambda w: (
             (payload := w.receipt().partition(".")[0])
             + "."
-            + sandbox_signature(payload.encode())
+            + sandbox_signature(payload.encode(), store="apple")
         ),
     ),
     ("signature padded", lambda w: w.receipt() + "="),
@@ -500,7 +500,7 @@ def notify(client, payload, store="apple", signature=None, raw=None):
     headers = {}
     if signature is not False:
         headers["HTTP_X_STORE_SIGNATURE"] = (
-            sandbox_signature(body) if signature is None else signature
+            sandbox_signature(body, store=store) if signature is None else signature
         )
     return client.post(
         f"/api/v1/stores/{store}/notifications/",
@@ -535,7 +535,8 @@ NOTIFICATIONS = [
         dict(
             payload=refund_of("a-1"),
             signature=with_secret(
-                "not-the-secret", lambda: sandbox_signature(_body(refund_of("a-1")))
+                "not-the-secret",
+                lambda: sandbox_signature(_body(refund_of("a-1")), store="apple"),
             ),
         ),
         403,
@@ -544,7 +545,7 @@ NOTIFICATIONS = [
         "upper-case hex",
         dict(
             payload=refund_of("a-1"),
-            signature=sandbox_signature(_body(refund_of("a-1"))).upper(),
+            signature=sandbox_signature(_body(refund_of("a-1")), store="apple").upper(),
         ),
         403,
     ),
@@ -552,7 +553,7 @@ NOTIFICATIONS = [
         "signature with a space",
         dict(
             payload=refund_of("a-1"),
-            signature=sandbox_signature(_body(refund_of("a-1"))) + " ",
+            signature=sandbox_signature(_body(refund_of("a-1")), store="apple") + " ",
         ),
         403,
     ),
@@ -574,7 +575,7 @@ NOTIFICATIONS = [
         "transaction changed to A's",
         dict(
             payload=refund_of("a-1"),
-            signature=sandbox_signature(_body(refund_of("no-such"))),
+            signature=sandbox_signature(_body(refund_of("no-such")), store="apple"),
         ),
         403,
     ),
@@ -582,7 +583,7 @@ NOTIFICATIONS = [
         "amount added",
         dict(
             payload={**refund_of("a-1"), "amount": 100},
-            signature=sandbox_signature(_body(refund_of("a-1"))),
+            signature=sandbox_signature(_body(refund_of("a-1")), store="apple"),
         ),
         403,
     ),
@@ -590,7 +591,7 @@ NOTIFICATIONS = [
         "same JSON respaced",
         dict(
             raw=json.dumps(refund_of("a-1"), indent=1).encode(),
-            signature=sandbox_signature(_body(refund_of("a-1"))),
+            signature=sandbox_signature(_body(refund_of("a-1")), store="apple"),
         ),
         403,
     ),
@@ -673,6 +674,39 @@ def test_a_genuine_refund_notification_takes_the_coins_back_once(client, world):
     # The transaction names its buyer: B's coins never move for A's refund.
     assert wallet_balances(user=world.b) == b_before
     assert ledger_reconcile().is_clean
+
+
+@pytest.mark.django_db
+def test_a_notification_signed_for_one_store_refunds_nothing_at_another(client, world):
+    # B bought at Google under the transaction id A's Apple purchase has.
+    services.purchase_record(
+        user=world.b,
+        bundle=world.bundle,
+        region=world.region,
+        channel="app",
+        store="google",
+        receipt=world.receipt(user=world.b, txn="a-1", store="google"),
+        idempotency_key="google-a-1",
+    )
+    before = snapshot(world)
+    body = _body(refund_of("a-1"))
+
+    response = notify(
+        client,
+        refund_of("a-1"),
+        store="google",
+        signature=sandbox_signature(body, store="apple"),
+    )
+
+    assert response.status_code == 403
+    assert snapshot(world) == before
+    # Signed by Google, it refunds Google's purchase and nothing of Apple's.
+    assert notify(client, refund_of("a-1"), store="google").json() == {
+        "status": "refunded"
+    }
+    assert Purchase.objects.get(store="apple", store_transaction_id="a-1").status == (
+        "completed"
+    )
 
 
 # --- The management command. ---
