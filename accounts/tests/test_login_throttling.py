@@ -103,6 +103,7 @@ def test_the_api_answers_a_lockout_in_json_like_any_api_error(api_client, staff_
             "code": "locked_out",
         }
         assert response["Retry-After"] == "900"
+        assert "no-store" in response["Cache-Control"]
 
 
 def test_the_admin_answers_a_lockout_as_a_page(client, staff_member):
