@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from accounts.api.common import CodeRelatedField
+from accounts.api.common import CodeRelatedField, RegionCodeField
 from catalog.models import Gift, Region
 from wallets.api.serializers import WalletSerializer
 
@@ -41,7 +41,7 @@ class GiftSendCreateSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="The comment that carries the gift (comment).",
     )
-    region = CodeRelatedField(
+    region = RegionCodeField(
         slug_field="code",
         queryset=Region.objects.filter(is_active=True),
         required=False,

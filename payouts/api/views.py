@@ -38,6 +38,8 @@ from .serializers import (
     ProviderCallbackSerializer,
 )
 
+NOT_A_CREATOR = OpenApiResponse(description="Not a creator.")
+
 
 class NewestFirstRequested(NewestFirst):
     ordering = ("-requested_at", "-id")
@@ -89,7 +91,12 @@ class LeaderboardView(APIView):
     @extend_schema(
         summary="Top gifters of a live stream",
         parameters=[LeaderboardQuerySerializer],
-        responses={status.HTTP_200_OK: LeaderboardEntrySerializer(many=True)},
+        responses={
+            status.HTTP_200_OK: LeaderboardEntrySerializer(many=True),
+            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
+                description="`limit` is not a whole number from 1 to 100."
+            ),
+        },
         tags=["gifts"],
     )
     def get(self, request, stream_id):
@@ -141,7 +148,7 @@ class CreatorEarningsView(APIView):
         summary="The signed-in creator's earnings",
         responses={
             status.HTTP_200_OK: CreatorEarningsSerializer,
-            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
         },
         tags=["creator"],
     )
@@ -180,7 +187,7 @@ class CreatorEarningsView(APIView):
     description="Cursor-paginated: follow `next`; `limit` sets the page size.",
     responses={
         status.HTTP_200_OK: GiftSendSerializer(many=True),
-        status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+        status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
     },
     tags=["creator"],
 )
@@ -226,7 +233,7 @@ class PayoutViewSet(
                 description="Below the minimum, above the balance or the daily "
                 "maximum, not verified, no payout method."
             ),
-            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
             status.HTTP_409_CONFLICT: OpenApiResponse(
                 description="A payout is already in progress."
             ),
@@ -251,12 +258,24 @@ class PayoutViewSet(
         return created_or_replayed(body, created=result.created)
 
     @extend_schema(
-        summary="The signed-in creator's payouts, newest first", tags=["payouts"]
+        summary="The signed-in creator's payouts, newest first",
+        responses={
+            status.HTTP_200_OK: PayoutSerializer(many=True),
+            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
+        },
+        tags=["payouts"],
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(summary="One of the signed-in creator's payouts", tags=["payouts"])
+    @extend_schema(
+        summary="One of the signed-in creator's payouts",
+        responses={
+            status.HTTP_200_OK: PayoutSerializer,
+            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
+        },
+        tags=["payouts"],
+    )
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 
