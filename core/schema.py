@@ -1,8 +1,8 @@
 """The API schema documents every status an operation really answers.
 
 drf-spectacular documents what each view declares; the answers that come from the
-framework around the view (no token, a bad cursor or page size, a throttle, a
-database that dropped the connection) are added here once, for every operation
+framework around the view (no token, a bad cursor or page size, a body the parsers
+refuse, a throttle, a database that dropped the connection) are added here once, for every operation
 they apply to, so the schema a client or a fuzzer reads matches the server.
 """
 
@@ -11,6 +11,8 @@ from rest_framework.permissions import AllowAny
 
 BAD_INPUT = "A field or parameter is wrong: `{field: [message]}`."
 NO_TOKEN = "No token, or not a valid one."
+TOO_LARGE = "The body is larger than the upload limit (5 MB)."
+UNSUPPORTED = "The body is not JSON, a form or multipart, or cannot be read as one."
 NOT_FOUND = "Not found (or not yours), or a `cursor` that is not one of ours."
 THROTTLED = "Too many requests: retry after `Retry-After` seconds."
 UNAVAILABLE = (
@@ -38,6 +40,9 @@ class ApiAutoSchema(AutoSchema):
             add("401", NO_TOKEN)
         if paginated or has_path_parameter:
             add("404", NOT_FOUND)
+        if writes:
+            add("413", TOO_LARGE)
+            add("415", UNSUPPORTED)
         if writes and getattr(view, "throttle_scope", None):
             add("429", THROTTLED)
             add("503", UNAVAILABLE)

@@ -79,3 +79,18 @@ def test_api_as_a_creator(case, creator_token):
 def test_a_nul_character_in_input_is_a_400_not_a_500(client, url):
     # Found by the fuzzer: PostgreSQL refuses NUL in text, which was a 500.
     assert client.get(url).status_code in (200, 400)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("limit", ["0", "201", "abc", "null", "1.5", "-1", "٣"])
+def test_a_bad_page_size_is_a_400_naming_it(api_client, limit):
+    # Found by the fuzzer: an unreadable ?limit= was silently the default page.
+    api_client.force_authenticate(funded_sender(10))
+
+    response = api_client.get("/api/v1/wallet/transfers/", {"limit": limit})
+
+    assert response.status_code == 400
+    assert response.json() == {"limit": ["Send a whole number from 1 to 200."]}
+    assert api_client.get(
+        "/api/v1/wallet/transfers/", {"limit": "200"}
+    ).status_code == (200)
