@@ -2,8 +2,9 @@
 
 drf-spectacular documents what each view declares; the answers that come from the
 framework around the view (no token, a bad cursor or page size, a body the parsers
-refuse, a throttle, a database that dropped the connection) are added here once, for every operation
-they apply to, so the schema a client or a fuzzer reads matches the server.
+refuse, a throttle, a database that dropped the connection) are added here once,
+for every operation they apply to, so the schema a client or a fuzzer reads matches
+the server.
 """
 
 from drf_spectacular.openapi import AutoSchema

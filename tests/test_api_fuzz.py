@@ -48,7 +48,7 @@ def creator_token(db):
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
 FUZZ = settings(
-    max_examples=25,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -41,6 +41,18 @@ from .serializers import (
 NOT_A_CREATOR = OpenApiResponse(description="Not a creator.")
 
 
+def creator_read(summary: str, answer, tag: str):
+    """The schema of a read only a creator may make: anyone else is a 403."""
+    return extend_schema(
+        summary=summary,
+        responses={
+            status.HTTP_200_OK: answer,
+            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
+        },
+        tags=[tag],
+    )
+
+
 class NewestFirstRequested(NewestFirst):
     ordering = ("-requested_at", "-id")
 
@@ -144,13 +156,8 @@ def _level_data(level):
 
 
 class CreatorEarningsView(APIView):
-    @extend_schema(
-        summary="The signed-in creator's earnings",
-        responses={
-            status.HTTP_200_OK: CreatorEarningsSerializer,
-            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
-        },
-        tags=["creator"],
+    @creator_read(
+        "The signed-in creator's earnings", CreatorEarningsSerializer, "creator"
     )
     def get(self, request):
         creator = _signed_in_creator(request)
@@ -257,25 +264,15 @@ class PayoutViewSet(
         body = PayoutResultSerializer({"payout": result.payout}).data
         return created_or_replayed(body, created=result.created)
 
-    @extend_schema(
-        summary="The signed-in creator's payouts, newest first",
-        responses={
-            status.HTTP_200_OK: PayoutSerializer(many=True),
-            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
-        },
-        tags=["payouts"],
+    @creator_read(
+        "The signed-in creator's payouts, newest first",
+        PayoutSerializer(many=True),
+        "payouts",
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(
-        summary="One of the signed-in creator's payouts",
-        responses={
-            status.HTTP_200_OK: PayoutSerializer,
-            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
-        },
-        tags=["payouts"],
-    )
+    @creator_read("One of the signed-in creator's payouts", PayoutSerializer, "payouts")
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 

@@ -60,21 +60,25 @@ class World:
             (user or self.a).id, sku, txn, outcome, store=store, storefront=storefront
         )
 
+    def buy(self, user, txn, store="apple"):
+        """`user`'s purchase of the bundle at `store`, as transaction `txn`."""
+        services.purchase_record(
+            user=user,
+            bundle=self.bundle,
+            region=self.region,
+            channel="app",
+            store=store,
+            receipt=self.receipt(user=user, txn=txn, store=store),
+            idempotency_key=f"{store}-{txn}",
+        )
+
 
 def _world() -> World:
     bundle, region = on_sale(coins=100, sku=SKU)
     on_sale(coins=500, amount="4.99", sku=OTHER_SKU)
     world = World(a=user_create(), b=user_create(), bundle=bundle, region=region)
     for user, txn in ((world.a, "a-1"), (world.b, "b-1")):
-        services.purchase_record(
-            user=user,
-            bundle=bundle,
-            region=region,
-            channel="app",
-            store="apple",
-            receipt=sandbox_receipt(user.id, SKU, txn, store="apple"),
-            idempotency_key=f"first-{txn}",
-        )
+        world.buy(user, txn)
     return world
 
 
@@ -679,15 +683,7 @@ def test_a_genuine_refund_notification_takes_the_coins_back_once(client, world):
 @pytest.mark.django_db
 def test_a_notification_signed_for_one_store_refunds_nothing_at_another(client, world):
     # B bought at Google under the transaction id A's Apple purchase has.
-    services.purchase_record(
-        user=world.b,
-        bundle=world.bundle,
-        region=world.region,
-        channel="app",
-        store="google",
-        receipt=world.receipt(user=world.b, txn="a-1", store="google"),
-        idempotency_key="google-a-1",
-    )
+    world.buy(world.b, "a-1", store="google")
     before = snapshot(world)
     body = _body(refund_of("a-1"))
 
