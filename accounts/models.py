@@ -1,9 +1,16 @@
 import datetime
+import secrets
 
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models import F, Q
 
 ADULT_AGE = 18
+
+
+def public_name_new() -> str:
+    """A public name that says nothing about the person: not the login, not the id."""
+    return f"viewer-{secrets.token_hex(4)}"
 
 
 class User(AbstractUser):
@@ -15,6 +22,20 @@ class User(AbstractUser):
     birth_date = models.DateField(
         null=True, blank=True, help_text="Buying and gifting require age 18+."
     )
+    public_name = models.CharField(
+        max_length=40,
+        default=public_name_new,
+        help_text="What other users see, e.g. on a stream's leaderboard; never the "
+        "login.",
+    )
+
+    class Meta(AbstractUser.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(public_name="") & ~Q(public_name=F("username")),
+                name="accounts_user_public_name_not_login",
+            ),
+        ]
 
     def __str__(self):
         return self.username

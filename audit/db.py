@@ -70,6 +70,13 @@ BEGIN
 END
 $$;
 
+CREATE OR REPLACE FUNCTION audit_refuse_frozen() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '%', TG_ARGV[0] USING ERRCODE = 'restrict_violation';
+END
+$$;
+
 CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -114,6 +121,15 @@ def _pg_triggers(spec: AuditedTable, columns: list[str]) -> dict[str, tuple]:
         spec.table,
         f"CREATE TRIGGER {q(name)} AFTER DELETE ON {table} " + run.format(when=""),
     )
+    frozen = _frozen(spec, columns)
+    if frozen:
+        name = f"{PREFIX}{spec.table}_frozen"
+        triggers[name] = (
+            spec.table,
+            f"CREATE TRIGGER {q(name)} BEFORE UPDATE ON {table} FOR EACH ROW "
+            f"WHEN ({_pg_changed(frozen)}) "
+            f"EXECUTE FUNCTION audit_refuse_frozen({_literal(_frozen_message(spec))})",
+        )
     return triggers
 
 
@@ -222,6 +238,16 @@ def _sqlite_triggers(spec: AuditedTable, columns: list[str]) -> dict[str, tuple]
         f"CREATE TRIGGER {q(name)} AFTER DELETE ON {table} FOR EACH ROW "
         f"WHEN {_NOT_FLUSHING} BEGIN {body} END",
     )
+    frozen = _frozen(spec, columns)
+    if frozen:
+        name = f"{PREFIX}{spec.table}_frozen"
+        when = " OR ".join(f"OLD.{q(c)} IS NOT NEW.{q(c)}" for c in frozen)
+        triggers[name] = (
+            spec.table,
+            f"CREATE TRIGGER {q(name)} BEFORE UPDATE ON {table} FOR EACH ROW "
+            f"WHEN {when} BEGIN SELECT RAISE(ABORT, "
+            f"{_literal(_frozen_message(spec))}); END",
+        )
     return triggers
 
 
@@ -253,6 +279,14 @@ def _sqlite_existing(cursor) -> dict[str, tuple[str, str]]:
 
 
 # --- Both -----------------------------------------------------------------------
+
+
+def _frozen(spec: AuditedTable, columns: list[str]) -> list[str]:
+    return sorted(c for c in columns if c in spec.frozen)
+
+
+def _frozen_message(spec: AuditedTable) -> str:
+    return f"{spec.label}: {', '.join(sorted(spec.frozen))} cannot change."
 
 
 def _compared(spec: AuditedTable, columns: list[str]) -> list[str]:

@@ -3,7 +3,9 @@
 Each entry names a model by label. By default every insert, update and delete is
 recorded; `watch` limits updates to changes of those fields (and turns inserts off
 with `insert=False`), `ignore` names fields whose change alone is not worth a record
-(timestamps, counters). Triggers are rebuilt from this list after each `migrate`.
+(timestamps, counters), and `frozen` names fields the database refuses to change
+once the row exists (who a record belongs to). Triggers are rebuilt from this list
+after each `migrate`.
 
 A label with a field, `app.Model.field`, names a many-to-many field: its links (the
 rows of its through table) are recorded as they are added and removed (and updated,
@@ -25,6 +27,7 @@ class Audited:
     watch: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
     insert: bool = True
+    frozen: tuple[str, ...] = ()
 
 
 AUDITED = (
@@ -42,10 +45,14 @@ AUDITED = (
     # Spending rules.
     Audited("wallets.SpendingLimit"),
     Audited("wallets.SpendingLimitOverride", ignore=("updated_at",)),
+    # Where a user buys and gifts from: which limits and region-only gifts apply.
+    Audited("wallets.HomeRegion"),
     # Shares: a level's share, and which level (or pin, or suspension) a creator has;
-    # the payout destination is here too. Follower counts change all day.
+    # the payout destination is here too. Follower counts change all day. Who a
+    # creator is never changes: their diamonds and gifts would follow a new owner.
     Audited("payouts.CreatorLevel"),
-    Audited("payouts.CreatorProfile", ignore=("follower_count",)),
+    Audited("payouts.CreatorProfile", ignore=("follower_count",), frozen=("user",)),
+    Audited("payouts.PayoutMethodChange", frozen=("creator", "creator_user")),
     # Rates, rules and payout states.
     Audited("payouts.DiamondCashRate"),
     Audited("payouts.PayoutRules"),
@@ -83,6 +90,7 @@ class AuditedTable:
     # Columns whose change makes an update worth a record; None: any column.
     watch: frozenset[str] | None
     ignore: frozenset[str] = field(default_factory=frozenset)
+    frozen: frozenset[str] = field(default_factory=frozenset)
 
 
 def _columns(model, names: tuple[str, ...], label: str) -> frozenset[str]:
@@ -125,10 +133,10 @@ def row_model(label: str):
 
 
 def _links(entry: Audited, field: models.ManyToManyField) -> AuditedTable:
-    if entry.watch or entry.ignore or not entry.insert:
+    if entry.watch or entry.ignore or entry.frozen or not entry.insert:
         raise ImproperlyConfigured(
-            f"audit.registry: {entry.label} is a link; it takes no watch, ignore "
-            "or insert."
+            f"audit.registry: {entry.label} is a link; it takes no watch, ignore, "
+            "frozen or insert."
         )
     return AuditedTable(
         label=f"{field.model._meta.label}.{field.name}",
@@ -162,6 +170,7 @@ def audited_tables() -> list[AuditedTable]:
                 if entry.watch
                 else None,
                 ignore=_columns(model, entry.ignore, entry.label),
+                frozen=_columns(model, entry.frozen, entry.label),
             )
         )
     return tables

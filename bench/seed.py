@@ -24,7 +24,7 @@ from catalog.models import BundlePrice, CoinBundle, Region
 from catalog.selectors import bundle_price_current
 from payouts.models import CreatorLevel, CreatorProfile
 from wallets import ledger
-from wallets.models import LedgerAccount, Purchase, Transfer
+from wallets.models import HomeRegion, LedgerAccount, Purchase, Transfer
 from wallets.stores import sandbox_receipt
 
 Kind = LedgerAccount.Kind
@@ -33,6 +33,8 @@ ADULT_BIRTH_DATE = datetime.date(1990, 1, 1)
 # the longer path (bonus coins would be spent first and skip the lots).
 FUNDING_BUNDLE = "coins_500"
 FUNDING_REGION = "US"
+# Every bench user's home region: the region bench/run.py's purchases and gifts name.
+HOME_REGION = FUNDING_REGION
 FUNDING_STORE = Purchase.Store.APPLE
 # What the purchase scenario buys (bench/run.py's PURCHASE_BODY).
 PURCHASE_BUNDLE = "coins_100"
@@ -65,6 +67,22 @@ def _users(prefix: str, count: int) -> list[User]:
         for number in range(count)
     ]
     return User.objects.bulk_create(users, batch_size=BATCH)
+
+
+def _home_regions(users: list[User]) -> None:
+    region = Region.objects.get(code=HOME_REGION)
+    HomeRegion.objects.bulk_create(
+        [
+            HomeRegion(
+                user=user,
+                region=region,
+                source=HomeRegion.Source.PLATFORM,
+                reason="Benchmark population.",
+            )
+            for user in users
+        ],
+        batch_size=BATCH,
+    )
 
 
 def _tokens(users: list[User]) -> list[str]:
@@ -206,6 +224,7 @@ def population_create(
     _accounts(sender_users, [Kind.PAID_COINS, Kind.BONUS_COINS])
     _fund(sender_users, lots)
     buyer_users = _users("bench-buyer", buyers)
+    _home_regions(sender_users + buyer_users)
     return Population(
         sender_tokens=_tokens(sender_users),
         buyer_tokens=_tokens(buyer_users),

@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Q
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
@@ -16,6 +17,7 @@ from accounts.admin_mixins import ReadOnlyAdminMixin
 from accounts.errors import ServiceError
 from accounts.models import ADULT_AGE
 from wallets.admin import EstimatedCountPaginator
+from wallets.selectors import manual_diamond_credits
 
 from . import selectors, services
 from .models import (
@@ -28,9 +30,13 @@ from .models import (
     MoneyDashboard,
     Payout,
     PayoutEvent,
+    PayoutMethodChange,
     PayoutRules,
     SandboxPayoutRecord,
 )
+
+# Finance reads payout destinations whole; everyone else masked.
+DESTINATION_PERMISSION = "payouts.unmask_creatorprofile"
 
 
 class EligibleFilter(admin.SimpleListFilter):
@@ -95,9 +101,16 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
     list_select_related = ("user", "level")
     search_fields = ("display_name", "=user__username", "user__email")
     autocomplete_fields = ("user",)
+    # Where the money goes changes only through a confirmed method change.
     readonly_fields = (
         "level",
         "level_pinned",
+        "payout_method",
+        "destination_full",
+        "destination_masked",
+        "payout_method_changed_at",
+        "change_full",
+        "change_masked",
         "earnings",
         "recent_gifts",
         "created_at",
@@ -113,15 +126,84 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
             {
                 "fields": (
                     "payout_method",
-                    "paypal_email",
-                    "bank_account_holder",
-                    "bank_iban",
-                    "bank_bic",
+                    "destination",
+                    "payout_method_changed_at",
+                    "change",
                 )
             },
         ),
         ("Earnings", {"fields": ("earnings", "recent_gifts", "created_at")}),
     )
+
+    def get_readonly_fields(self, request, obj=None):
+        # Who a creator is never changes: their diamonds and gifts would follow.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if obj is None else ("user", *fields)
+
+    def _destination(self, creator, full: bool):
+        if not creator.payout_method:
+            return "—"
+        if not full:
+            return selectors.destination_masked(creator.destination)
+        if creator.payout_method == CreatorProfile.PayoutMethod.BANK:
+            return (
+                f"{creator.bank_iban} · {creator.bank_bic} · "
+                f"{creator.bank_account_holder}"
+            )
+        return creator.destination
+
+    def _pending(self, creator, full: bool):
+        if creator.pk is None:
+            return "—"
+        change = selectors.payout_method_pending(creator_ids=[creator.pk]).get(
+            creator.pk
+        )
+        if change is not None:
+            destination = change.destination
+            return format_html(
+                '<a href="{}">Waiting for confirmation: {} to {}</a>, asked {} by {}',
+                reverse("admin:payouts_payoutmethodchange_change", args=[change.pk]),
+                change.get_payout_method_display(),
+                destination if full else selectors.destination_masked(destination),
+                f"{change.requested_at:%Y-%m-%d %H:%M}",
+                change.requested_by,
+            )
+        if full:
+            return format_html(
+                '<a href="{}?creator={}">Ask for a change</a> '
+                "(another finance user confirms it)",
+                reverse("admin:payouts_payoutmethodchange_add"),
+                creator.pk,
+            )
+        return "None"
+
+    @admin.display(description="Paid to")
+    def destination_full(self, creator):
+        return self._destination(creator, full=True)
+
+    @admin.display(description="Paid to")
+    def destination_masked(self, creator):
+        return self._destination(creator, full=False)
+
+    @admin.display(description="Change")
+    def change_full(self, creator):
+        return self._pending(creator, full=True)
+
+    @admin.display(description="Change")
+    def change_masked(self, creator):
+        return self._pending(creator, full=False)
+
+    def get_fieldsets(self, request, obj=None):
+        # Destinations whole for finance, masked for everyone else.
+        suffix = "full" if request.user.has_perm(DESTINATION_PERMISSION) else "masked"
+        fieldsets = list(super().get_fieldsets(request, obj))
+        name, options = fieldsets[2]
+        fields = tuple(
+            f"{field}_{suffix}" if field in ("destination", "change") else field
+            for field in options["fields"]
+        )
+        fieldsets[2] = (name, {**options, "fields": fields})
+        return fieldsets
 
     @admin.display(description="Balance and last 30 days")
     def earnings(self, creator):
@@ -164,10 +246,6 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
         )
 
     def save_model(self, request, obj, form, change):
-        if "payout_method" in form.changed_data or any(
-            field in form.changed_data for field in ("paypal_email", "bank_iban")
-        ):
-            obj.payout_method_changed_at = timezone.now()
         if obj.level_id is None:
             obj.level = CreatorLevel.objects.order_by("number").first()
         super().save_model(request, obj, form, change)
@@ -231,6 +309,183 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
 
     def has_pin_permission(self, request):
         return request.user.has_perm("payouts.change_creatorlevel")
+
+
+class DecideEachMixin:
+    """Admin actions that run a service on each selected row: a refusal is reported
+    beside its row and the others go on; `_with_reason` first asks for one reason."""
+
+    each_noun = "row"
+
+    def each_name(self, obj) -> str:
+        return str(obj)
+
+    def _each(self, request, queryset, verb, call):
+        done = 0
+        for obj in queryset:
+            try:
+                call(obj)
+            except ServiceError as refusal:
+                self.message_user(
+                    request, f"{self.each_name(obj)}: {refusal.message}", messages.ERROR
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request, f"{verb} {done} {self.each_noun}(s).", messages.SUCCESS
+            )
+
+    def _with_reason(self, request, queryset, *, form_class, verb, call, template):
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            reason = form.cleaned_data["reason"]
+            self._each(request, queryset, verb, lambda obj: call(obj, reason))
+            return None
+        return TemplateResponse(
+            request,
+            template,
+            {
+                **self.admin_site.each_context(request),
+                "title": f"{verb.removesuffix('ed')} {self.each_noun}s",
+                "opts": self.model._meta,
+                "rows": queryset,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+
+class PayoutMethodChangeForm(forms.ModelForm):
+    class Meta:
+        model = PayoutMethodChange
+        fields = (
+            "creator",
+            "payout_method",
+            "paypal_email",
+            "bank_account_holder",
+            "bank_iban",
+            "bank_bic",
+            "reason",
+        )
+
+    def clean_bank_iban(self):
+        return self.cleaned_data["bank_iban"].replace(" ", "").upper()
+
+
+class RefuseForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Kept with the request.",
+    )
+
+
+@admin.register(PayoutMethodChange)
+class PayoutMethodChangeAdmin(DecideEachMixin, admin.ModelAdmin):
+    """Four eyes on where money goes: one person asks, another finance user confirms."""
+
+    # What decides a confirmation first: whose, which state, where to, asked by whom.
+    list_display = ("creator", "status", "to", "requested_by", "requested_at")
+    list_display_links = ("creator",)
+    list_filter = ("status", "payout_method")
+    list_select_related = ("creator", "requested_by", "decided_by")
+    search_fields = ("creator__display_name", "=creator__user__username")
+    autocomplete_fields = ("creator",)
+    form = PayoutMethodChangeForm
+    actions = ("confirm", "refuse")
+    readonly_fields = (
+        "creator",
+        "payout_method",
+        "to",
+        "status",
+        "requested_by",
+        "requested_at",
+        "reason",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+    )
+
+    def get_fields(self, request, obj=None):
+        return (
+            PayoutMethodChangeForm.Meta.fields if obj is None else self.readonly_fields
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.readonly_fields
+
+    def get_changeform_initial_data(self, request):
+        return {"creator": request.GET.get("creator")}
+
+    # Only finance opens this screen (it reads destinations whole).
+    @admin.display(description="To")
+    def to(self, change):
+        if change.payout_method == CreatorProfile.PayoutMethod.BANK:
+            return format_html(
+                "Bank {}<br>{} · {}",
+                change.bank_iban,
+                change.bank_bic,
+                change.bank_account_holder,
+            )
+        return f"PayPal {change.paypal_email}"
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        created = services.payout_method_change_request(
+            creator=data["creator"],
+            actor=request.user,
+            payout_method=data["payout_method"],
+            paypal_email=data["paypal_email"],
+            bank_account_holder=data["bank_account_holder"],
+            bank_iban=data["bank_iban"],
+            bank_bic=data["bank_bic"],
+            reason=data["reason"],
+        )
+        obj.pk = created.pk
+
+    def has_change_permission(self, request, obj=None):
+        # A request is decided by the actions, never edited.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_confirm_permission(self, request):
+        return request.user.has_perm(services.methods.CONFIRM_PERMISSION)
+
+    each_noun = "change"
+
+    def each_name(self, change) -> str:
+        return str(change.creator)
+
+    @admin.action(
+        description="Confirm selected changes (the cool-off starts)",
+        permissions=["confirm"],
+    )
+    def confirm(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "Confirmed",
+            lambda change: services.payout_method_change_confirm(
+                change=change, actor=request.user
+            ),
+        )
+
+    @admin.action(
+        description="Reject selected changes (with one reason)", permissions=["confirm"]
+    )
+    def refuse(self, request, queryset):
+        return self._with_reason(
+            request,
+            queryset,
+            form_class=RefuseForm,
+            verb="Rejected",
+            call=lambda change, reason: services.payout_method_change_reject(
+                change=change, actor=request.user, reason=reason
+            ),
+            template="admin/payouts/payoutmethodchange/reject.html",
+        )
 
 
 @admin.register(CreatorLevel)
@@ -358,8 +613,9 @@ GROUP BY creator_id
 
 
 def payouts_risk_attach(payouts) -> None:
-    """Set earned_30, earned_7, top_sender_30 and cooloff_days on each payout, in
-    two queries however many payouts (per-row subqueries cost a page seconds)."""
+    """Set earned_30, earned_7, top_sender_30, manual_30, cooloff_days and
+    method_change_pending on each payout, in five queries however many payouts
+    (per-row subqueries cost a page seconds)."""
     payouts = list(payouts)
     if not payouts:
         return
@@ -372,12 +628,23 @@ def payouts_risk_attach(payouts) -> None:
             + [now - datetime.timedelta(days=30)],
         )
         earnings = {row[0]: row[1:] for row in cursor.fetchall()}
+    # Diamonds credited by hand count like earned ones, finance as one more sender.
+    user_ids = {payout.creator.user_id for payout in payouts}
+    manual_30 = manual_diamond_credits(
+        user_ids=user_ids, since=now - datetime.timedelta(days=30)
+    )
+    manual_7 = manual_diamond_credits(
+        user_ids=user_ids, since=now - datetime.timedelta(days=7)
+    )
     cooloff = dict(PayoutRules.objects.values_list("currency", "method_cooloff_days"))
+    pending = selectors.payout_method_pending(creator_ids=creators)
     for payout in payouts:
+        payout.method_change_pending = payout.creator_id in pending
         earned_30, earned_7, top = earnings.get(payout.creator_id, (0, 0, 0))
-        payout.earned_30 = earned_30 or 0
-        payout.earned_7 = earned_7 or 0
-        payout.top_sender_30 = top or 0
+        payout.manual_30 = manual_30.get(payout.creator.user_id, 0)
+        payout.earned_30 = (earned_30 or 0) + payout.manual_30
+        payout.earned_7 = (earned_7 or 0) + manual_7.get(payout.creator.user_id, 0)
+        payout.top_sender_30 = max(top or 0, payout.manual_30)
         payout.cooloff_days = cooloff.get(payout.currency)
 
 
@@ -404,7 +671,7 @@ class PayoutEventInline(admin.TabularInline):
 
 
 @admin.register(Payout)
-class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # What decides an approval first: the state, who, how much, and what looks odd.
     list_display = (
         "reference",
@@ -450,7 +717,18 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "failure_reason",
         "requested_at",
     )
-    readonly_fields = fields
+    readonly_fields = (*fields, "destination_masked")
+
+    def get_fields(self, request, obj=None):
+        if request.user.has_perm(DESTINATION_PERMISSION):
+            return self.fields
+        return tuple(
+            "destination_masked" if f == "destination" else f for f in self.fields
+        )
+
+    @admin.display(description="Destination")
+    def destination_masked(self, payout):
+        return selectors.destination_masked(payout.destination)
 
     def get_changelist(self, request, **kwargs):
         return PayoutChangeList
@@ -490,7 +768,9 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             earned_30=getattr(payout, "earned_30", 0) or 0,
             earned_7=getattr(payout, "earned_7", 0) or 0,
             top_sender_30=getattr(payout, "top_sender_30", 0) or 0,
+            manual_30=getattr(payout, "manual_30", 0) or 0,
             cooloff_days=getattr(payout, "cooloff_days", None) or 0,
+            method_change_pending=getattr(payout, "method_change_pending", False),
         )
         if not flags:
             return "—"
@@ -518,19 +798,10 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def has_approve_permission(self, request):
         return request.user.has_perm("payouts.approve_payout")
 
-    def _each(self, request, queryset, verb, call):
-        done = 0
-        for payout in queryset:
-            try:
-                call(payout)
-            except ServiceError as refusal:
-                self.message_user(
-                    request, f"{payout.reference}: {refusal.message}", messages.ERROR
-                )
-            else:
-                done += 1
-        if done:
-            self.message_user(request, f"{verb} {done} payout(s).", messages.SUCCESS)
+    each_noun = "payout"
+
+    def each_name(self, payout) -> str:
+        return payout.reference
 
     @admin.action(description="Approve selected payouts", permissions=["approve"])
     def approve(self, request, queryset):
@@ -545,29 +816,15 @@ class PayoutAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         description="Reject selected payouts (with one reason)", permissions=["approve"]
     )
     def reject(self, request, queryset):
-        form = RejectForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            self._each(
-                request,
-                queryset,
-                "Rejected",
-                lambda payout: services.payout_reject(
-                    payout=payout, actor=request.user, reason=reason
-                ),
-            )
-            return None
-        return TemplateResponse(
+        return self._with_reason(
             request,
-            "admin/payouts/payout/reject.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Reject payouts",
-                "opts": self.model._meta,
-                "payouts": queryset,
-                "form": form,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
+            queryset,
+            form_class=RejectForm,
+            verb="Rejected",
+            call=lambda payout, reason: services.payout_reject(
+                payout=payout, actor=request.user, reason=reason
+            ),
+            template="admin/payouts/payout/reject.html",
         )
 
     @admin.action(description="Retry selected failed payouts", permissions=["approve"])

@@ -15,10 +15,13 @@ from django.utils import timezone
 from djmoney.settings import CURRENCY_CHOICES
 from simple_history.models import HistoricalRecords
 
+from accounts.idempotency import fingerprint_field
 from catalog.models import Gift
 from wallets.models import DIAMOND_SCALE
 
 MIN_FOLLOWERS_TO_RECEIVE = 1000
+IBAN_FORMAT = RegexValidator(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$", "Not an IBAN.")
+BIC_FORMAT = RegexValidator(r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$", "Not a BIC.")
 CURRENCY_CODES = frozenset(code for code, _ in CURRENCY_CHOICES)
 
 
@@ -91,8 +94,38 @@ class CreatorLevel(models.Model):
         return int(self.share_percent * 100)
 
 
-class CreatorProfile(models.Model):
-    """A user who receives gifts, and how they are paid."""
+class PayoutDestination(models.Model):
+    """Where money is paid: the fields a creator profile and a change of it share."""
+
+    paypal_email = models.EmailField(blank=True, validators=[EmailValidator()])
+    bank_account_holder = models.CharField(max_length=100, blank=True)
+    bank_iban = models.CharField(
+        max_length=34,
+        blank=True,
+        validators=[IBAN_FORMAT],
+        help_text="Capitals and digits, no spaces.",
+    )
+    bank_bic = models.CharField(
+        max_length=11,
+        blank=True,
+        validators=[BIC_FORMAT],
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def destination(self) -> str:
+        """The PayPal e-mail or the IBAN paid to."""
+        return payout_destination(self)
+
+
+class CreatorProfile(PayoutDestination):
+    """A user who receives gifts, and how they are paid.
+
+    `user` never changes once created (a database trigger refuses it); the payout
+    fields change only through a confirmed `PayoutMethodChange`.
+    """
 
     class Verification(models.TextChoices):
         UNVERIFIED = "unverified", "Not verified"
@@ -127,23 +160,6 @@ class CreatorProfile(models.Model):
         blank=True,
         default=PayoutMethod.NONE,
     )
-    paypal_email = models.EmailField(blank=True, validators=[EmailValidator()])
-    bank_account_holder = models.CharField(max_length=100, blank=True)
-    bank_iban = models.CharField(
-        max_length=34,
-        blank=True,
-        validators=[
-            RegexValidator(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$", "Not an IBAN.")
-        ],
-        help_text="Capitals and digits, no spaces.",
-    )
-    bank_bic = models.CharField(
-        max_length=11,
-        blank=True,
-        validators=[
-            RegexValidator(r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$", "Not a BIC.")
-        ],
-    )
     payout_method_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -152,21 +168,15 @@ class CreatorProfile(models.Model):
 
     class Meta:
         ordering = ["display_name"]
+        permissions = [
+            ("unmask_creatorprofile", "Can read payout destinations unmasked")
+        ]
 
     def __str__(self):
         return self.display_name
 
     def clean(self):
-        errors = {}
-        if self.payout_method == self.PayoutMethod.PAYPAL and not self.paypal_email:
-            errors["paypal_email"] = "PayPal payouts need the PayPal e-mail."
-        if self.payout_method == self.PayoutMethod.BANK:
-            for field in ("bank_account_holder", "bank_iban", "bank_bic"):
-                if not getattr(self, field):
-                    errors[field] = "Bank payouts need the holder, IBAN and BIC."
-            if self.bank_iban and not _iban_checksum_ok(self.bank_iban):
-                errors["bank_iban"] = "The IBAN's check digits are wrong."
-        if errors:
+        if errors := payout_destination_errors(self):
             raise ValidationError(errors)
 
     def ineligibility_reason(self, day: datetime.date) -> str | None:
@@ -186,9 +196,128 @@ class CreatorProfile(models.Model):
 
 
 def _iban_checksum_ok(iban: str) -> bool:
+    if not iban.isascii() or not iban.isalnum():
+        return False  # the format's own error says why
     rearranged = iban[4:] + iban[:4]
     digits = "".join(str(int(char, 36)) for char in rearranged)
     return int(digits) % 97 == 1
+
+
+PAYOUT_FIELDS = (
+    "payout_method",
+    "paypal_email",
+    "bank_account_holder",
+    "bank_iban",
+    "bank_bic",
+)
+
+
+def payout_destination(record) -> str:
+    """The e-mail or IBAN of a creator profile or a method change."""
+    if record.payout_method == CreatorProfile.PayoutMethod.PAYPAL:
+        return record.paypal_email
+    if record.payout_method == CreatorProfile.PayoutMethod.BANK:
+        return record.bank_iban
+    return ""
+
+
+def payout_destination_errors(record) -> dict[str, str]:
+    """What a payout method (of a profile or a change) lacks or has wrong, per field."""
+    errors = {}
+    if record.payout_method == CreatorProfile.PayoutMethod.PAYPAL:
+        if not record.paypal_email:
+            errors["paypal_email"] = "PayPal payouts need the PayPal e-mail."
+    if record.payout_method == CreatorProfile.PayoutMethod.BANK:
+        for field in ("bank_account_holder", "bank_iban", "bank_bic"):
+            if not getattr(record, field):
+                errors[field] = "Bank payouts need the holder, IBAN and BIC."
+        if record.bank_iban and not _iban_checksum_ok(record.bank_iban):
+            errors.setdefault("bank_iban", "The IBAN's check digits are wrong.")
+    return errors
+
+
+class PayoutMethodChange(PayoutDestination):
+    """A request to change where a creator is paid, and its decision. Append-only:
+    a decision fills `status`, `decided_by`, `decided_at` once.
+
+    Asked for by the creator (API) or by finance (admin); applied to the profile only
+    when a finance user other than the requester and the creator confirms it, and
+    then paid to only after the cool-off (`PayoutRules.method_cooloff_days`).
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Waiting for confirmation"
+        CONFIRMED = "confirmed", "Confirmed"
+        REJECTED = "rejected", "Rejected"
+        SUPERSEDED = "superseded", "Superseded by a newer request"
+
+    creator = models.ForeignKey(
+        CreatorProfile, on_delete=models.PROTECT, related_name="method_changes"
+    )
+    # The creator's user, kept here so the database itself refuses self-confirmation.
+    creator_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    payout_method = models.CharField(
+        max_length=8,
+        choices=[c for c in CreatorProfile.PayoutMethod.choices if c[0]],
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.REQUESTED
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True, help_text="Why it is asked.")
+    decision_note = models.CharField(
+        max_length=300, blank=True, help_text="Why it was rejected."
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        permissions = [
+            (
+                "confirm_payoutmethodchange",
+                "Can confirm or reject payout method changes",
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["creator"],
+                condition=Q(status="requested"),
+                name="payouts_payoutmethodchange_one_pending_per_creator",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="requested", decided_at__isnull=True)
+                | (~Q(status="requested") & Q(decided_at__isnull=False)),
+                name="payouts_payoutmethodchange_decided_once",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="confirmed")
+                | (
+                    Q(decided_by__isnull=False)
+                    & ~Q(decided_by=F("requested_by"))
+                    & ~Q(decided_by=F("creator_user"))
+                ),
+                name="payouts_payoutmethodchange_confirmed_by_another",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.creator}: {self.get_payout_method_display()} ({self.status})"
+
+    def clean(self):
+        if errors := payout_destination_errors(self):
+            raise ValidationError(errors)
 
 
 class LevelChange(models.Model):
@@ -256,6 +385,7 @@ class GiftSend(models.Model):
     video_id = models.CharField(max_length=64, blank=True)
     comment = models.CharField(max_length=500, blank=True)
     idempotency_key = models.CharField(max_length=200)
+    request_fingerprint = fingerprint_field()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -487,6 +617,7 @@ class Payout(models.Model):
     )
     reference = models.CharField(max_length=40, unique=True)
     idempotency_key = models.CharField(max_length=200)
+    request_fingerprint = fingerprint_field()
     first_approver = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

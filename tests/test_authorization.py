@@ -28,6 +28,8 @@ API = {
     ("post", "/api/v1/gift-sends/"): SIGNED_IN,
     ("get", "/api/v1/creator/earnings/"): CREATOR,
     ("get", "/api/v1/creator/gifts/"): CREATOR,
+    ("get", "/api/v1/creator/payout-method/"): CREATOR,
+    ("post", "/api/v1/creator/payout-method/"): CREATOR,
     ("get", "/api/v1/payouts/"): CREATOR,
     ("post", "/api/v1/payouts/"): CREATOR,
 }
@@ -45,13 +47,16 @@ ADMIN = {
     "wallets/purchase": {"support", "finance", "superuser"},
     "wallets/promotion": STAFF,
     "wallets/spendinglimitoverride": {"support", "finance", "superuser"},
+    "wallets/homeregion": {"support", "finance", "superuser"},
     "wallets/unrecoveredstorerefund": {"support", "finance", "superuser"},
     "payouts/creatorprofile": {"support", "finance", "superuser"},
     "payouts/creatorlevel": {"support", "finance", "superuser"},
     "payouts/giftsend": {"support", "finance", "superuser"},
     "payouts/payout": {"support", "finance", "superuser"},
     "payouts/moneydashboard": {"finance", "superuser"},
-    "payouts/payoutrules": {"support", "finance", "superuser"},
+    "payouts/payoutrules": {"finance", "superuser"},
+    "payouts/diamondcashrate": {"finance", "superuser"},
+    "payouts/payoutmethodchange": {"finance", "superuser"},
     "accounts/user": {"support", "finance", "superuser"},
     "auth/group": {"superuser"},
     "axes/accessattempt": {"superuser"},
@@ -67,7 +72,9 @@ ADMIN_ADD = {
     "wallets/unrecoveredstorerefund": set(),  # written by the store refund service
     "payouts/payout": set(),
     "payouts/diamondcashrate": {"finance", "superuser"},
+    "payouts/payoutmethodchange": {"finance", "superuser"},
     "wallets/spendinglimitoverride": {"support", "finance", "superuser"},
+    "wallets/homeregion": set(),  # set through its own page, below
     "accounts/user": {"superuser"},
     "audit/auditrecord": set(),
 }
@@ -75,6 +82,7 @@ ADMIN_ADD = {
 # Other admin pages: who may open them.
 ADMIN_PAGES = {
     "catalog/importjob/upload/": {"catalog", "superuser"},
+    "wallets/homeregion/set/": {"support", "superuser"},
 }
 
 

@@ -1359,6 +1359,8 @@ def adjustment(finance_staff):
         "amount": "10",
         "reason": "Goodwill for a failed stream",
         "idempotency_key": "adjust-1",
+        # The confirmation's button: every check runs again before saving.
+        "confirm": "1",
     }
     return finance_staff, good
 
@@ -1373,6 +1375,8 @@ def test_the_good_adjustment_saves(adjustment):
 ADJUSTMENT_FIELDS = [
     ({"amount": "0"}, "amount"),
     ({"amount": "1.5"}, "amount"),
+    ({"amount": "1e308"}, "amount"),
+    ({"amount": str(HUGE)}, "amount"),
     ({"amount": "lots"}, "amount"),
     ({"amount": ""}, "amount"),
     ({"reason": ""}, "reason"),
@@ -1401,8 +1405,8 @@ def test_the_adjustment_form_refuses_bad_adjustments(adjustment, change, field):
 # Each with what the form says: past the balance, or past any sane adjustment.
 OVERDRAFTS = {
     "-1": "Not enough bonus coins",
-    str(-HUGE): "At most 1,000,000,000,000",
-    str(-(2**63)): "At most 1,000,000,000,000",
+    str(-(10**12 + 1)): "At most 1,000,000,000,000 bonus coins",
+    str(-(2**63)): "no more than 17 digits",
 }
 
 
@@ -1461,6 +1465,7 @@ def _adjustment_good() -> dict:
         "amount": "10",
         "reason": "Goodwill",
         "idempotency_key": "adjust-1",
+        "confirm": "1",
     }
 
 

@@ -191,3 +191,13 @@ def test_urls_switch_to_postgresql_and_a_real_broker():
         "django.db.backends.postgresql"
     )
     assert settings_value("settings.CELERY_TASK_ALWAYS_EAGER", **env) == "False"
+
+
+def test_sqlite_writers_queue_for_the_lock_and_postgresql_is_left_alone():
+    options = "settings.DATABASES['default']['OPTIONS']"
+    assert settings_value(options) == (
+        "{'transaction_mode': 'IMMEDIATE', 'timeout': 20, "
+        "'init_command': 'PRAGMA journal_mode=WAL'}"
+    )
+    postgresql = {"DATABASE_URL": "postgres://app@db.internal:5432/gifts"}
+    assert settings_value(options, **postgresql) == "{}"

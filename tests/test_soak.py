@@ -36,6 +36,7 @@ from payouts import services as payout_services
 from payouts.models import GiftSend, Payout, PayoutRules, SandboxPayoutRecord
 from payouts.tests.factories import rich_creator
 from wallets import ledger
+from wallets import services as wallet_services
 from wallets.models import (
     DIAMOND_SCALE,
     PendingCredit,
@@ -465,8 +466,17 @@ def token_for(user) -> str:
     return Token.objects.create(user=user).key
 
 
+def client_user_create(us):
+    """A client user whose home region is the one every soak request names."""
+    user = user_create()
+    wallet_services.home_region_set(
+        user=user, region=us, actor=None, reason="Soak clients buy and gift in US."
+    )
+    return user
+
+
 def seed_world():
-    on_sale(coins=100, amount="0.99", sku=SKU)
+    _, us = on_sale(coins=100, amount="0.99", sku=SKU)
     for slug, price in GIFTS.items():
         gift_create(slug=slug, name=slug, coin_price=price)
     # Small payouts so creators cash out often; from 2.00 USD in 24 hours a second
@@ -488,9 +498,9 @@ def seed_world():
     for _ in range(CLIENTS):
         senders = []
         for _ in range(SENDERS_PER_CLIENT):
-            user = user_create()
+            user = client_user_create(us)
             senders.append(Actor(user.id, token_for(user)))
-        buyer = user_create()
+        buyer = client_user_create(us)
         clients.append((senders, Actor(buyer.id, token_for(buyer))))
     finance = [staff_create("Finance"), staff_create("Finance")]
     return creators, clients, finance

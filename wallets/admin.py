@@ -5,6 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
@@ -20,10 +21,14 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.admin_mixins import ReadOnlyAdminMixin
 from accounts.errors import ServiceError
+from accounts.models import User
+from catalog.models import Region
 
 from . import selectors, services
 from .models import (
+    DIAMOND_SCALE,
     BalanceAdjustment,
+    HomeRegion,
     LedgerAccount,
     Promotion,
     Purchase,
@@ -33,6 +38,7 @@ from .models import (
     Transfer,
     UnrecoveredStoreRefund,
     Wallet,
+    amount_display,
 )
 
 Kind = LedgerAccount.Kind
@@ -75,11 +81,13 @@ class WalletAdmin(ReadOnlyAdmin):
     list_display = (
         "username",
         "email",
+        "home",
         "paid_coins",
         "bonus_coins",
         "diamonds",
         "date_joined",
     )
+    list_select_related = ("home_region__region",)
     search_fields = ("username", "email", "=id")
     ordering = ("username",)
     show_full_result_count = False
@@ -88,11 +96,13 @@ class WalletAdmin(ReadOnlyAdmin):
         "email",
         "birth_date",
         "date_joined",
+        "home_region_line",
         "balances",
         "recent_transfers",
         "recent_purchases",
     )
     readonly_fields = fields
+    change_form_template = "admin/wallets/wallet/change_form.html"
 
     def get_queryset(self, request):
         return (
@@ -103,6 +113,21 @@ class WalletAdmin(ReadOnlyAdmin):
                 bonus_balance=_balance_of(Kind.BONUS_COINS),
                 diamond_balance=_balance_of(Kind.DIAMONDS),
             )
+        )
+
+    @admin.display(description="Region", ordering="home_region__region__code")
+    def home(self, wallet):
+        home = getattr(wallet, "home_region", None)
+        return home.region.code if home else "–"
+
+    @admin.display(description="Home region")
+    def home_region_line(self, wallet):
+        home = HomeRegion.objects.filter(user=wallet).select_related("region").first()
+        if home is None:
+            return "Not known yet: the first purchase sets it."
+        return (
+            f"{home.region.code} ({home.region.name}) · {home.get_source_display()}, "
+            f"{timezone.localtime(home.set_at):%Y-%m-%d %H:%M}"
         )
 
     @admin.display(description="Paid coins", ordering="paid_balance")
@@ -341,6 +366,22 @@ class PromotionAdmin(SimpleHistoryAdmin):
     list_filter = ("kind", "is_active", "channel", "regions")
     search_fields = ("name",)
     filter_horizontal = ("regions",)
+    readonly_fields = ("applied",)
+
+    @admin.display(description="Applied")
+    def applied(self, promotion):
+        count = promotion.purchases.count() if promotion.pk else 0
+        if not count:
+            return "Not applied to any purchase yet."
+        return (
+            f"Applied to {count:,} purchase(s): it explains their bonus coins, so it "
+            "cannot be deleted; deactivate it instead."
+        )
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.purchases.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(SpendingLimit)
@@ -369,6 +410,97 @@ class SpendingLimitOverrideAdmin(SimpleHistoryAdmin):
     def save_model(self, request, obj, form, change):
         obj.set_by = request.user
         super().save_model(request, obj, form, change)
+
+
+class HomeRegionForm(forms.Form):
+    user = forms.ModelChoiceField(
+        queryset=User.objects.all(),
+        to_field_name="username",
+        widget=forms.TextInput,
+        help_text="The user's username.",
+        error_messages={"invalid_choice": "No user with that username."},
+    )
+    region = forms.ModelChoiceField(
+        queryset=Region.objects.filter(is_active=True).order_by("code"),
+        help_text="Where the user buys coins and sends gifts from.",
+    )
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 50}),
+        help_text="Why: what the user showed you, the ticket. Recorded and audited.",
+    )
+
+
+@admin.register(HomeRegion)
+class HomeRegionAdmin(ReadOnlyAdmin):
+    list_display = ("user", "region_code", "source", "set_by", "set")
+    list_filter = ("source", "region")
+    list_select_related = ("user", "region", "set_by")
+    search_fields = ("=user__username", "user__email")
+    show_full_result_count = False
+    fields = ("user", "region", "source", "reason", "set_by", "set_at")
+    readonly_fields = fields
+    change_list_template = "admin/wallets/homeregion/change_list.html"
+    change_form_template = "admin/wallets/homeregion/change_form.html"
+
+    @admin.display(description="Region", ordering="region__code")
+    def region_code(self, home):
+        return home.region.code
+
+    @admin.display(description="Set", ordering="set_at")
+    def set(self, home):
+        return f"{timezone.localtime(home.set_at):%Y-%m-%d %H:%M}"
+
+    def get_urls(self):
+        set_view = self.admin_site.admin_view(self.set_view)
+        return [
+            path("set/", set_view, name="wallets_homeregion_set"),
+            *super().get_urls(),
+        ]
+
+    def set_view(self, request):
+        if not request.user.has_perm(services.HOME_REGION_PERMISSION):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = HomeRegionForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    home = services.home_region_set(
+                        user=data["user"],
+                        region=data["region"],
+                        actor=request.user,
+                        reason=data["reason"],
+                    )
+                except ServiceError as refusal:
+                    form.add_error(refusal.field, refusal.message)
+                else:
+                    self.message_user(
+                        request,
+                        f"{home.user}'s home region is now {home.region.code}.",
+                        messages.SUCCESS,
+                    )
+                    return redirect("admin:wallets_homeregion_changelist")
+        else:
+            form = HomeRegionForm(initial={"user": request.GET.get("user", "")})
+        username = form["user"].value()
+        current = (
+            HomeRegion.objects.filter(user__username=username)
+            .select_related("region", "set_by")
+            .first()
+            if username
+            else None
+        )
+        return TemplateResponse(
+            request,
+            "admin/wallets/homeregion/set.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Set a home region",
+                "opts": self.model._meta,
+                "form": form,
+                "current": current,
+            },
+        )
 
 
 @admin.register(ReconciliationRun)
@@ -403,35 +535,82 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
         )
 
 
+class UserSearch(AutocompleteSelect):
+    """Admin's autocomplete; a typed id that is not a number shows as no choice
+    (the stock widget's query would raise on it)."""
+
+    def optgroups(self, name, value, attr=None):
+        return super().optgroups(name, [v for v in value if str(v).isdigit()], attr)
+
+
 class AdjustmentForm(forms.Form):
-    user = forms.ModelChoiceField(
-        queryset=Wallet.objects.all(), widget=forms.NumberInput, help_text="User id."
-    )
+    """An adjustment as finance types it: the user found by name, the amount in the
+    unit people read (diamonds to four decimals, whole bonus coins)."""
+
+    user = forms.ModelChoiceField(queryset=User.objects.all())
     account_kind = forms.ChoiceField(
-        choices=BalanceAdjustment._meta.get_field("account_kind").choices
+        label="Balance",
+        choices=BalanceAdjustment._meta.get_field("account_kind").choices,
     )
-    amount = forms.IntegerField(
-        help_text="Bonus coins, or diamonds in ten-thousandths; negative takes away."
+    amount = forms.DecimalField(
+        max_digits=17,
+        decimal_places=4,
+        help_text="In diamonds (up to four decimals: 200000 is 200,000 diamonds) or "
+        "whole bonus coins. Negative takes away.",
     )
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 3, "cols": 60}))
     idempotency_key = forms.CharField(widget=forms.HiddenInput)
 
+    def __init__(self, *args, admin_site, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Found by name, as in any admin autocomplete; not typed as an id.
+        self.fields["user"] = forms.ModelChoiceField(
+            queryset=User.objects.all(),
+            widget=UserSearch(BalanceAdjustment._meta.get_field("user"), admin_site),
+            help_text="Search by username or e-mail.",
+        )
+
+    def clean(self):
+        data = super().clean()
+        kind, amount = data.get("account_kind"), data.get("amount")
+        if kind is None or amount is None:
+            return data
+        scale = DIAMOND_SCALE if kind == Kind.DIAMONDS else 1
+        units = amount * scale
+        if units != units.to_integral_value():
+            self.add_error("amount", "Bonus coins are whole coins.")
+        else:
+            data["units"] = int(units)
+        return data
+
+
+class RejectAdjustmentForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Kept on each rejected adjustment.",
+    )
+
 
 @admin.register(BalanceAdjustment)
 class BalanceAdjustmentAdmin(ReadOnlyAdmin):
+    """Adjustments, and the credits waiting for a second finance user's approval."""
+
+    # Narrow columns: who, how much and the state fit beside the menu and filters;
+    # the balance before and after is on each adjustment's page.
     list_display = (
-        "created_at",
+        "when",
         "user",
-        "account_kind",
-        "amount",
-        "balance_before",
-        "balance_after",
+        "change",
+        "status",
         "actor",
-        "reason",
+        "decided_by",
+        "short_reason",
     )
-    list_filter = ("account_kind",)
-    list_select_related = ("user", "actor")
-    search_fields = ("=user__username", "=actor__username")
+    list_filter = ("status", "account_kind")
+    list_select_related = ("user", "actor", "decided_by")
+    search_fields = ("=user__username", "=actor__username", "=decided_by__username")
+    show_full_result_count = False
+    actions = ("approve", "reject")
     change_list_template = "admin/wallets/balanceadjustment/change_list.html"
 
     def get_urls(self):
@@ -441,39 +620,164 @@ class BalanceAdjustmentAdmin(ReadOnlyAdmin):
             *super().get_urls(),
         ]
 
+    def changelist_view(self, request, extra_context=None):
+        waiting = BalanceAdjustment.objects.filter(
+            status=BalanceAdjustment.Status.REQUESTED
+        ).count()
+        extra_context = {**(extra_context or {}), "waiting": waiting}
+        return super().changelist_view(request, extra_context)
+
+    @admin.display(description="Asked", ordering="created_at")
+    def when(self, adjustment):
+        return timezone.localtime(adjustment.created_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description="Change", ordering="amount")
+    def change(self, adjustment):
+        return format_html(
+            '<span style="white-space: nowrap">{}</span>', adjustment.change_display
+        )
+
+    @admin.display(description="Reason")
+    def short_reason(self, adjustment):
+        reason = adjustment.reason
+        return reason if len(reason) <= 40 else f"{reason[:39]}…"
+
+    @admin.display(description="Before → after")
+    def balance(self, adjustment):
+        if adjustment.balance_before is None:
+            return "—"
+        before = amount_display(adjustment.account_kind, adjustment.balance_before)
+        after = amount_display(adjustment.account_kind, adjustment.balance_after)
+        return f"{before.split()[0]} → {after}"
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm(services.APPROVE_ADJUSTMENT_PERMISSION)
+
+    def has_reject_permission(self, request):
+        return self.has_approve_permission(request)
+
+    def _each(self, request, queryset, verb, call):
+        done = 0
+        for adjustment in queryset.order_by("id"):
+            try:
+                call(adjustment)
+            except ServiceError as refusal:
+                self.message_user(
+                    request, f"#{adjustment.id}: {refusal.message}", messages.ERROR
+                )
+            else:
+                done += 1
+        if done:
+            self.message_user(
+                request, f"{verb} {done} adjustment(s).", messages.SUCCESS
+            )
+
+    @admin.action(description="Approve selected credits", permissions=["approve"])
+    def approve(self, request, queryset):
+        self._each(
+            request,
+            queryset,
+            "Approved",
+            lambda adjustment: services.balance_adjustment_approve(
+                adjustment=adjustment, actor=request.user
+            ),
+        )
+
+    @admin.action(description="Reject selected credits", permissions=["reject"])
+    def reject(self, request, queryset):
+        form = RejectAdjustmentForm(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            self._each(
+                request,
+                queryset,
+                "Rejected",
+                lambda adjustment: services.balance_adjustment_reject(
+                    adjustment=adjustment,
+                    actor=request.user,
+                    reason=form.cleaned_data["reason"],
+                ),
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "admin/wallets/balanceadjustment/reject.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Reject balance adjustments",
+                "opts": self.model._meta,
+                "adjustments": queryset.select_related("user", "actor"),
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
     def adjust_view(self, request):
         if not request.user.has_perm(services.ADJUST_PERMISSION):
             raise PermissionDenied
+        preview = None
         if request.method == "POST":
-            form = AdjustmentForm(request.POST)
-            if form.is_valid():
-                data = form.cleaned_data
-                try:
-                    services.balance_adjust(
-                        user=data["user"],
-                        account_kind=data["account_kind"],
-                        amount=data["amount"],
-                        reason=data["reason"],
-                        actor=request.user,
-                        idempotency_key=data["idempotency_key"],
-                    )
-                except ServiceError as refusal:
-                    form.add_error(refusal.field, refusal.message)
-                else:
-                    self.message_user(request, "Balance adjusted.", messages.SUCCESS)
+            form = AdjustmentForm(request.POST, admin_site=self.admin_site)
+            if form.is_valid() and "edit" not in request.POST:
+                preview = self._adjust(request, form)
+                if preview is True:
                     return redirect("admin:wallets_balanceadjustment_changelist")
         else:
-            form = AdjustmentForm(initial={"idempotency_key": uuid.uuid4().hex})
+            form = AdjustmentForm(
+                initial={"idempotency_key": uuid.uuid4().hex},
+                admin_site=self.admin_site,
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Confirm the adjustment" if preview else "Adjust a balance",
+            "opts": self.model._meta,
+            "form": form,
+            "preview": preview,
+            "media": self.media + form.media,
+        }
+        if preview:
+            data = form.cleaned_data
+            kind = data["account_kind"]
+            context.update(
+                target=data["user"],
+                kind_label=dict(form.fields["account_kind"].choices)[kind],
+                change=amount_display(kind, data["units"], signed=True),
+                before=amount_display(kind, preview.balance_before),
+                after=amount_display(kind, preview.balance_after),
+            )
         return TemplateResponse(
-            request,
-            "admin/wallets/balanceadjustment/adjust.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Adjust a balance",
-                "opts": self.model._meta,
-                "form": form,
-            },
+            request, "admin/wallets/balanceadjustment/adjust.html", context
         )
+
+    def _adjust(self, request, form):
+        """The preview to confirm; True once confirmed and done; None on a refusal
+        (said beside its field)."""
+        data = form.cleaned_data
+        arguments = {
+            "user": data["user"],
+            "account_kind": data["account_kind"],
+            "amount": data["units"],
+            "reason": data["reason"],
+            "actor": request.user,
+        }
+        try:
+            if "confirm" not in request.POST:
+                return services.balance_adjustment_preview(**arguments)
+            adjustment = services.balance_adjustment_request(
+                **arguments, idempotency_key=data["idempotency_key"]
+            )
+        except ServiceError as refusal:
+            form.add_error(refusal.field, refusal.message)
+            return None
+        if adjustment.status == BalanceAdjustment.Status.REQUESTED:
+            self.message_user(
+                request,
+                "Credit requested: it moves nothing until another finance user "
+                "approves it.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(request, "Balance adjusted.", messages.SUCCESS)
+        return True
 
 
 class ResolveForm(forms.Form):

@@ -10,6 +10,7 @@ from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
+from accounts.idempotency import fingerprint_field
 from accounts.models import User
 from catalog.models import BundlePrice, CoinBundle, Region
 
@@ -22,6 +23,15 @@ class Unit(models.TextChoices):
 # Diamond amounts are kept in ten-thousandths: a gift's value then splits between
 # creator and platform exactly at any share with two decimals (see payouts).
 DIAMOND_SCALE = 10_000
+
+
+def amount_display(kind: str, units: int, *, signed: bool = False) -> str:
+    """A user account's amount as people read it: diamonds with four decimals."""
+    sign = "+" if signed else ""
+    if kind == AccountKind.DIAMONDS:
+        return f"{Decimal(units) / DIAMOND_SCALE:{sign},.4f} diamonds"
+    label = {AccountKind.BONUS_COINS: "bonus coins"}.get(kind, "coins")
+    return f"{units:{sign},} {label}"
 
 
 class AccountKind(models.TextChoices):
@@ -333,6 +343,7 @@ class Purchase(models.Model):
     store = models.CharField(max_length=8, choices=Store.choices)
     store_transaction_id = models.CharField(max_length=128)
     idempotency_key = models.CharField(max_length=200)
+    request_fingerprint = fingerprint_field()
     bundle_price = models.ForeignKey(
         BundlePrice, on_delete=models.PROTECT, related_name="+"
     )
@@ -340,7 +351,12 @@ class Purchase(models.Model):
     coins = models.PositiveIntegerField(help_text="Paid coins credited.")
     bundle_bonus_coins = models.PositiveIntegerField(default=0)
     promotion_bonus_coins = models.PositiveIntegerField(default=0)
-    promotions = models.ManyToManyField(Promotion, blank=True, related_name="purchases")
+    promotions = models.ManyToManyField(
+        Promotion,
+        blank=True,
+        related_name="purchases",
+        through="PurchasePromotion",
+    )
     paid_coins_remaining = models.PositiveIntegerField()
     status = models.CharField(
         max_length=12, choices=Status.choices, default=Status.COMPLETED
@@ -392,9 +408,8 @@ class Purchase(models.Model):
                 condition=Q(paid_coins_remaining__gt=0),
                 name="wallets_purchase_open_lots",
             ),
-            models.Index(
-                fields=["user", "region", "created_at"], name="wallets_purchase_spend"
-            ),
+            # Spending limits sum a user's purchases in every region.
+            models.Index(fields=["user", "created_at"], name="wallets_purchase_spend"),
         ]
 
     def __str__(self):
@@ -403,6 +418,26 @@ class Purchase(models.Model):
     @property
     def bonus_coins(self) -> int:
         return self.bundle_bonus_coins + self.promotion_bonus_coins
+
+
+class PurchasePromotion(models.Model):
+    """A promotion a purchase earned. It protects the promotion: deleting one that
+    explains a purchase's bonus coins is refused (deactivate it instead)."""
+
+    purchase = models.ForeignKey(Purchase, on_delete=models.CASCADE)
+    promotion = models.ForeignKey(Promotion, on_delete=models.PROTECT)
+
+    class Meta:
+        db_table = "wallets_purchase_promotions"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase", "promotion"],
+                name="wallets_purchase_promotions_purchase_id_promotion_id_uniq",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.purchase_id}: {self.promotion_id}"
 
 
 class UnrecoveredStoreRefundQuerySet(models.QuerySet):
@@ -607,6 +642,52 @@ def _check_limits_currency(limits, region: Region | None) -> None:
         raise ValidationError(errors)
 
 
+class HomeRegion(models.Model):
+    """The region a user buys coins and sends gifts from: its prices, its spending
+    limits and its region-only gifts apply to them, whatever region a request names.
+
+    Set by the user's first purchase (the storefront the store reports, or the region
+    that purchase named when the store reports none) or by the platform; changed only
+    by support, with a reason (`services.home_region_set`). Audited: every change
+    is in *Audit records* with who made it and the row before and after.
+    """
+
+    class Source(models.TextChoices):
+        STOREFRONT = "storefront", "Storefront of the first purchase"
+        FIRST_PURCHASE = "first_purchase", "Region named by the first purchase"
+        SUPPORT = "support", "Support"
+        PLATFORM = "platform", "Platform"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="home_region"
+    )
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(max_length=16, choices=Source.choices)
+    reason = models.TextField(blank=True)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["user__username"]
+        verbose_name = "home region"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(source="support")
+                | (Q(set_by__isnull=False) & ~Q(reason="")),
+                name="wallets_homeregion_support_says_who_and_why",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user}: {self.region.code}"
+
+
 class ReconciliationRun(models.Model):
     """The outcome of one check of the ledger's invariants."""
 
@@ -628,12 +709,26 @@ class ReconciliationRun(models.Model):
         return not self.problems
 
 
+class BalanceAdjustmentQuerySet(models.QuerySet):
+    def delete(self):
+        raise TypeError("Adjustments are never deleted: make a correcting one.")
+
+
 class BalanceAdjustment(models.Model):
     """A correction finance made to a user's bonus coins or diamonds, and why.
 
-    Append-only, like the transfer it records; paid coins are never adjusted by hand
-    (they are money and come only from purchases).
+    A credit is a request that moves nothing until a second, different finance user
+    approves it; a debit (it mints nothing) applies at once. Nobody adjusts their own
+    account. The balance before and after and the transfer are filled when it
+    applies. Append-only, like the transfer it records: only the services' one
+    decision (approve or reject) ever changes a row. Paid coins are never adjusted by
+    hand (they are money and come only from purchases).
     """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Waiting"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
@@ -645,27 +740,121 @@ class BalanceAdjustment(models.Model):
             (AccountKind.DIAMONDS, AccountKind.DIAMONDS.label),
         ],
     )
-    amount = models.BigIntegerField(help_text="Positive adds, negative takes away.")
-    balance_before = models.BigIntegerField()
-    balance_after = models.BigIntegerField()
+    amount = models.BigIntegerField(
+        help_text="Bonus coins, or diamonds in 1/10,000; positive adds, negative "
+        "takes away."
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.REQUESTED
+    )
+    balance_before = models.BigIntegerField(null=True, blank=True)
+    balance_after = models.BigIntegerField(null=True, blank=True)
     reason = models.TextField()
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="requested by",
     )
+    idempotency_key = models.CharField(max_length=200)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Who approved or rejected it; for a debit, who made it.",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
     transfer = models.OneToOneField(
-        Transfer, on_delete=models.PROTECT, related_name="+"
+        Transfer, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Rows from before four eyes: applied by their actor alone, perhaps on their own
+    # account (issue 12). Never set by a service; the rules below exempt only these.
+    before_four_eyes = models.BooleanField(default=False, editable=False)
     created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BalanceAdjustmentQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            ("approve_balanceadjustment", "Can approve and reject balance adjustments")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(amount=0), name="wallets_balanceadjustment_amount_not_zero"
             ),
             models.CheckConstraint(
-                condition=Q(balance_after=F("balance_before") + F("amount")),
+                condition=Q(balance_before__isnull=True, balance_after__isnull=True)
+                | Q(balance_after=F("balance_before") + F("amount")),
                 name="wallets_balanceadjustment_after_is_before_plus_amount",
+            ),
+            models.UniqueConstraint(
+                fields=["actor", "idempotency_key"],
+                name="wallets_balanceadjustment_key_once",
+            ),
+            # Only an approved adjustment has moved money, and it has a decider.
+            models.CheckConstraint(
+                condition=Q(
+                    status="requested",
+                    decided_by__isnull=True,
+                    decided_at__isnull=True,
+                    transfer__isnull=True,
+                    balance_before__isnull=True,
+                )
+                | Q(
+                    status="approved",
+                    decided_by__isnull=False,
+                    decided_at__isnull=False,
+                    transfer__isnull=False,
+                    balance_before__isnull=False,
+                    rejection_reason="",
+                )
+                | (
+                    Q(
+                        status="rejected",
+                        decided_by__isnull=False,
+                        decided_at__isnull=False,
+                        transfer__isnull=True,
+                        balance_before__isnull=True,
+                    )
+                    & ~Q(rejection_reason="")
+                ),
+                name="wallets_balanceadjustment_state_consistent",
+            ),
+            models.CheckConstraint(
+                condition=Q(before_four_eyes=True) | ~Q(actor=F("user")),
+                name="wallets_balanceadjustment_not_on_own_account",
+            ),
+            models.CheckConstraint(
+                condition=Q(before_four_eyes=True)
+                | Q(decided_by__isnull=True)
+                | ~Q(decided_by=F("user")),
+                name="wallets_balanceadjustment_not_decided_by_its_user",
+            ),
+            # Four eyes: a credit is approved by someone other than who asked (who
+            # may withdraw it); a debit applies at once, made by one person.
+            models.CheckConstraint(
+                condition=Q(before_four_eyes=True)
+                | Q(decided_by__isnull=True)
+                | Q(status="rejected")
+                | Q(amount__gt=0) & ~Q(decided_by=F("actor"))
+                | Q(amount__lt=0, status="approved", decided_by=F("actor")),
+                name="wallets_balanceadjustment_credit_approved_by_another",
+            ),
+            models.CheckConstraint(
+                condition=Q(before_four_eyes=False)
+                | Q(status="approved", decided_by=F("actor")),
+                name="wallets_balanceadjustment_before_four_eyes_applied_alone",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["user", "account_kind", "decided_at"],
+                condition=Q(status="approved", amount__gt=0),
+                name="wallets_balanceadj_credits",
             ),
         ]
 
@@ -676,6 +865,13 @@ class BalanceAdjustment(models.Model):
         if not self._state.adding:
             raise TypeError("Adjustments are append-only: make a new one.")
         super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Adjustments are never deleted: make a correcting one.")
+
+    @property
+    def change_display(self) -> str:
+        return amount_display(self.account_kind, self.amount, signed=True)
 
 
 class Wallet(User):

@@ -1,3 +1,4 @@
+import datetime
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -7,7 +8,13 @@ from django.db.models import Q, Sum
 
 from accounts.models import User
 
-from .models import LedgerAccount, PendingCredit, Purchase, Transfer
+from .models import (
+    BalanceAdjustment,
+    LedgerAccount,
+    PendingCredit,
+    Purchase,
+    Transfer,
+)
 
 Kind = LedgerAccount.Kind
 
@@ -95,3 +102,21 @@ def paid_coin_liability() -> dict[str, Decimal]:
         currency: amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
         for currency, amount in sorted(liability.items())
     }
+
+
+def manual_diamond_credits(*, user_ids, since: datetime.datetime) -> dict[int, int]:
+    """Diamonds (ten-thousandths) finance credited by hand to each of these users
+    and approved since `since`, in one query; a user with none is left out."""
+    rows = (
+        BalanceAdjustment.objects.filter(
+            user_id__in=list(user_ids),
+            account_kind=Kind.DIAMONDS,
+            status=BalanceAdjustment.Status.APPROVED,
+            amount__gt=0,
+            decided_at__gte=since,
+        )
+        .values("user_id")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return {row["user_id"]: int(row["total"]) for row in rows}

@@ -10,19 +10,26 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from accounts.errors import ServiceError
+from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
 from catalog.models import CoinBundle, Region
-from catalog.selectors import bundle_price_current
+from catalog.selectors import (
+    BASE_CURRENCY,
+    bundle_price_current,
+    exchange_rate_current,
+)
 
-from . import ledger
+from . import ledger, selectors
 from .models import (
     BalanceAdjustment,
+    HomeRegion,
     LedgerAccount,
     Promotion,
     Purchase,
     SpendingLimit,
     SpendingLimitOverride,
     UnrecoveredStoreRefund,
+    amount_display,
 )
 from .models import Transfer as TransferModel
 from .stores import ReceiptRejected, payment_store
@@ -97,26 +104,53 @@ def _limits_for(user: User, region: Region) -> tuple[Money | None, Money | None]
 
 
 def _spent_since(
-    user: User, region: Region, day_start: datetime.datetime, month_start
-) -> tuple[Decimal, Decimal]:
-    """What the user spent in the region since the day's and the month's start."""
-    completed = Purchase.objects.filter(
-        user=user,
-        region=region,
-        status=Purchase.Status.COMPLETED,
-        created_at__gte=month_start,
+    user: User, day_start: datetime.datetime, month_start
+) -> list[tuple[str, Decimal, Decimal]]:
+    """What the user spent since the day's and the month's start, in every region:
+    (currency, today, this month) per currency they bought in."""
+    totals = (
+        Purchase.objects.filter(
+            user=user, status=Purchase.Status.COMPLETED, created_at__gte=month_start
+        )
+        .values("price_currency")
+        .annotate(
+            day=Sum("price", filter=Q(created_at__gte=day_start)), month=Sum("price")
+        )
+        .order_by()
     )
-    totals = completed.aggregate(
-        day=Sum("price", filter=Q(created_at__gte=day_start)),
-        month=Sum("price", filter=Q(created_at__gte=month_start)),
-    )
-    return totals["day"] or Decimal("0"), totals["month"] or Decimal("0")
+    return [
+        (row["price_currency"], row["day"] or Decimal("0"), row["month"])
+        for row in totals
+    ]
+
+
+def _exchange_rate(source: str, target: str) -> Decimal:
+    if source == target:
+        return Decimal("1")
+    # Rates are from the base currency (USD); either side may be the base itself.
+    rates = [
+        Decimal("1") if code == BASE_CURRENCY else exchange_rate_current(currency=code)
+        for code in (source, target)
+    ]
+    if None in rates or not rates[0]:
+        # Spending that cannot be counted could pass the limit: refuse until it can.
+        raise PurchaseRefused(
+            f"Your purchases in {source} cannot be counted against your spending "
+            f"limit in {target}: there is no exchange rate. Ask support.",
+            code="spending_not_comparable",
+            status_code=403,
+        )
+    return rates[1] / rates[0]
 
 
 def spending_check(*, user: User, region: Region, price: Money, when) -> None:
     """Refuse a purchase that would pass the user's daily or monthly limit there.
 
-    Days and months are UTC calendar days and months; refunded purchases don't count.
+    The limits are the region's (the user's home region: purchases are made only
+    there); what counts against them is what the user spent in every region, a
+    purchase in another currency (made before the home region moved) at today's
+    exchange rate. Days and months are UTC calendar days and months; refunded
+    purchases don't count.
     """
     daily, monthly = _limits_for(user, region)
     if daily is None and monthly is None:
@@ -125,21 +159,36 @@ def spending_check(*, user: User, region: Region, price: Money, when) -> None:
         hour=0, minute=0, second=0, microsecond=0
     )
     month_start = day_start.replace(day=1)
-    spent_today, spent_this_month = _spent_since(user, region, day_start, month_start)
-    for limit, spent, period in (
-        (daily, spent_today, "daily"),
-        (monthly, spent_this_month, "monthly"),
-    ):
+    spent = _spent_since(user, day_start, month_start)
+    for limit, period in ((daily, "daily"), (monthly, "monthly")):
         if limit is None:
             continue
-        if spent + price.amount > limit.amount:
-            left = max(limit.amount - spent, Decimal("0"))
+        currency = str(limit.currency)
+        rates = {code: _exchange_rate(code, currency) for code, _, _ in spent}
+        so_far = sum(
+            (
+                (today if period == "daily" else month) * rates[code]
+                for code, today, month in spent
+            ),
+            Decimal("0"),
+        )
+        if so_far + _in(price, currency) > limit.amount:
+            left = max(limit.amount - so_far, Decimal("0"))
             raise PurchaseRefused(
                 f"This purchase would pass your {period} spending limit of {limit} "
-                f"in {region.code}; {Money(left, limit.currency)} left.",
+                f"in {region.code}; {_money(left, currency)} left.",
                 code=f"{period}_limit_reached",
                 status_code=403,
             )
+
+
+def _in(price: Money, currency: str) -> Decimal:
+    return price.amount * _exchange_rate(str(price.currency), currency)
+
+
+def _money(amount: Decimal, currency: str) -> Money:
+    # A converted amount has many places; say it to the cent, never more than left.
+    return Money(amount.quantize(Decimal("0.01"), rounding=ROUND_FLOOR), currency)
 
 
 def purchase_record(
@@ -156,11 +205,21 @@ def purchase_record(
     """Verify a store receipt and credit the bundle's coins at today's price.
 
     The same Idempotency-Key, or the same store transaction by the same user, returns
-    the first purchase and moves nothing, also when the two requests race.
+    the first purchase and moves nothing, also when the two requests race; the
+    same key with another request is refused (`IdempotencyKeyReused`).
     """
     now = now or timezone.now()
+    fingerprint = request_fingerprint(
+        "purchase",
+        bundle=bundle,
+        region=region,
+        channel=channel,
+        store=store,
+        receipt=receipt,
+    )
     replay = Purchase.objects.filter(user=user, idempotency_key=idempotency_key).first()
     if replay is not None:
+        replay_check(replay, fingerprint=fingerprint)
         return PurchaseResult(replay, created=False)
 
     if not user.is_adult_on(now.date()):
@@ -176,6 +235,9 @@ def purchase_record(
             f"The {store} store sells on the {store_channel} channel.",
             field="store",
         )
+    home = HomeRegion.objects.filter(user=user).select_related("region").first()
+    if home is not None:
+        _check_home_region(home, region)
     if not (bundle.is_active and region.is_active):
         raise PurchaseRefused("This bundle is not on sale there.", field="bundle")
     bundle_price = bundle_price_current(
@@ -209,7 +271,20 @@ def purchase_record(
         accounts = ledger.coin_accounts_lock(user)
         existing = _existing_purchase(user, store, verified, idempotency_key)
         if existing is not None:
+            # Found by its store transaction under another key: a replay as well.
+            if existing.idempotency_key == idempotency_key:
+                replay_check(existing, fingerprint=fingerprint)
             return PurchaseResult(existing, created=False)
+        if home is None:
+            # A first purchase names the home region; two racing in two regions
+            # queue on the lock above, and the second sees the first's.
+            _home_region_claim(
+                user=user,
+                region=region,
+                store=store,
+                storefront=verified.storefront,
+                now=now,
+            )
         spending_check(user=user, region=region, price=bundle_price.price, when=now)
         promotions = promotions_for(
             user=user, bundle=bundle, region=region, channel=channel, when=now
@@ -224,6 +299,7 @@ def purchase_record(
                 store=store,
                 store_transaction_id=verified.transaction_id,
                 idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
                 bundle_price=bundle_price,
                 price=bundle_price.price,
                 coins=bundle.coins,
@@ -267,6 +343,40 @@ def purchase_record(
         "Purchase %s: %s coins for %s", purchase.id, purchase.coins, purchase.price
     )
     return PurchaseResult(purchase, created=True)
+
+
+def _check_home_region(home: HomeRegion, region: Region) -> None:
+    if home.region_id != region.id:
+        raise PurchaseRefused(
+            f"Your home region is {home.region.code}: you buy coins there, not in "
+            f"{region.code}. Support can change your home region.",
+            field="region",
+            code="not_home_region",
+        )
+
+
+def _home_region_claim(
+    *, user: User, region: Region, store: str, storefront: str | None, now
+) -> HomeRegion:
+    """The user's first purchase sets their home region: the region it is made in,
+    which is the store's storefront where the store reports one (checked before)."""
+    home = HomeRegion.objects.filter(user=user).select_related("region").first()
+    if home is not None:
+        _check_home_region(home, region)
+        return home
+    store_name = Purchase.Store(store).label
+    if storefront is not None:
+        source = HomeRegion.Source.STOREFRONT
+        reason = f"The {store_name} charged the first purchase in {storefront}."
+    else:
+        source = HomeRegion.Source.FIRST_PURCHASE
+        reason = (
+            f"The first purchase named {region.code}; the {store_name} reported "
+            "no storefront."
+        )
+    return HomeRegion.objects.create(
+        user=user, region=region, source=source, reason=reason, set_at=now
+    )
 
 
 def _existing_purchase(user, store, verified, idempotency_key) -> Purchase | None:
@@ -549,13 +659,111 @@ def unrecovered_store_refund_resolve(
 
 
 ADJUST_PERMISSION = "wallets.add_balanceadjustment"
+APPROVE_ADJUSTMENT_PERMISSION = "wallets.approve_balanceadjustment"
 
 
 # Bonus coins, or diamonds in ten-thousandths.
 MAX_ADJUSTMENT = 10**12
+ADJUSTED_BY = {
+    Kind.BONUS_COINS: Kind.BONUS_ADJUSTMENTS,
+    Kind.DIAMONDS: Kind.DIAMOND_ADJUSTMENTS,
+}
 
 
-def balance_adjust(
+class AdjustmentRefused(ServiceError):
+    code = "adjustment_refused"
+
+
+@dataclass(frozen=True)
+class AdjustmentPreview:
+    """What an adjustment would do to the balance as it stands now."""
+
+    balance_before: int
+    balance_after: int
+    needs_approval: bool
+
+
+def _adjustment_check(
+    *, user: User, account_kind: str, amount: int, reason: str, actor: User
+) -> None:
+    if not actor.has_perm(ADJUST_PERMISSION):
+        raise AdjustmentRefused("Only finance adjusts balances.", status_code=403)
+    if user.id == actor.id:
+        raise AdjustmentRefused(
+            "Nobody adjusts their own account: ask another finance user.",
+            field="user",
+            code="own_account",
+            status_code=403,
+        )
+    if not reason.strip():
+        raise AdjustmentRefused("An adjustment needs a reason.", field="reason")
+    if account_kind not in ADJUSTED_BY:
+        raise AdjustmentRefused(
+            "Only bonus coins and diamonds are adjusted.", field="account_kind"
+        )
+    if not amount:
+        raise AdjustmentRefused("Adjust by a non-zero amount.", field="amount")
+    if abs(amount) > MAX_ADJUSTMENT:
+        # A slip of the keyboard, or past what the balance column holds.
+        most = amount_display(account_kind, MAX_ADJUSTMENT)
+        raise AdjustmentRefused(f"At most {most} either way at once.", field="amount")
+
+
+def _overdraft_check(account: LedgerAccount, before: int, amount: int) -> None:
+    if before + amount < 0:
+        raise ledger.InsufficientBalance(
+            f"Not enough {account.get_kind_display().lower()}: "
+            f"{amount_display(account.kind, before)} held, "
+            f"{amount_display(account.kind, -amount)} to take away.",
+            field="amount",
+            extra={"balance": before, "needed": -amount},
+        )
+
+
+def _account_locked(user: User, account_kind: str) -> LedgerAccount:
+    account = ledger.user_account(user, account_kind)
+    if account_kind == Kind.DIAMONDS:
+        # The balance before and after must include earnings still pending.
+        ledger.pending_credits_fold(account_id=account.id)
+    return LedgerAccount.objects.select_for_update().get(id=account.id)
+
+
+def _adjustment_post(
+    *, account: LedgerAccount, user: User, amount: int, key: str
+) -> TransferModel:
+    system = ledger.system_account(ADJUSTED_BY[account.kind])
+    return ledger.transfer_post(
+        debit=system if amount > 0 else account,
+        credit=account if amount > 0 else system,
+        amount=abs(amount),
+        kind=TransferModel.Kind.ADJUSTMENT,
+        reference=f"adjustment:{user.id}",
+        idempotency_key=key,
+    )
+
+
+def balance_adjustment_preview(
+    *, user: User, account_kind: str, amount: int, reason: str, actor: User
+) -> AdjustmentPreview:
+    """What `balance_adjustment_request` would do now, refused as it would be.
+
+    Changes nothing: the confirmation finance reads before anything is saved.
+    """
+    _adjustment_check(
+        user=user, account_kind=account_kind, amount=amount, reason=reason, actor=actor
+    )
+    account = ledger.user_account(user, account_kind)
+    before = getattr(
+        selectors.wallet_balances(user=user),
+        "diamonds" if account_kind == Kind.DIAMONDS else "bonus_coins",
+    )
+    _overdraft_check(account, before, amount)
+    return AdjustmentPreview(
+        balance_before=before, balance_after=before + amount, needs_approval=amount > 0
+    )
+
+
+def balance_adjustment_request(
     *,
     user: User,
     account_kind: str,
@@ -563,65 +771,225 @@ def balance_adjust(
     reason: str,
     actor: User,
     idempotency_key: str,
+    now: datetime.datetime | None = None,
 ) -> BalanceAdjustment:
-    """Correct a user's bonus coins or diamonds by hand: finance only, with a reason.
+    """Ask for a correction of a user's bonus coins or diamonds: finance, a reason.
 
-    Recorded as a transfer to or from an adjustments system account and as an
-    adjustment with the balance before and after; a take-away past the balance is
-    refused like any overdraft.
+    A credit (amount > 0) only records the request: nothing moves until a second,
+    different finance user approves it (`balance_adjustment_approve`). A debit mints
+    nothing and applies at once, with the balance before and after; a take-away past
+    the balance is refused like any overdraft. Nobody adjusts their own account. The
+    same key from the same person returns the first adjustment and moves nothing.
     """
-    if not actor.has_perm(ADJUST_PERMISSION):
-        raise ServiceError("Only finance adjusts balances.", status_code=403)
-    if not reason.strip():
-        raise ServiceError("An adjustment needs a reason.", field="reason")
-    if not amount:
-        raise ServiceError("Adjust by a non-zero amount.", field="amount")
-    if abs(amount) > MAX_ADJUSTMENT:
-        # A slip of the keyboard, or past what the balance column holds.
-        raise ServiceError(
-            f"At most {MAX_ADJUSTMENT:,} either way at once.", field="amount"
-        )
-    system_kind = {
-        Kind.BONUS_COINS: Kind.BONUS_ADJUSTMENTS,
-        Kind.DIAMONDS: Kind.DIAMOND_ADJUSTMENTS,
-    }.get(account_kind)
-    if system_kind is None:
-        raise ServiceError(
-            "Only bonus coins and diamonds are adjusted.", field="account_kind"
-        )
-    key = f"adjustment:{idempotency_key}"
+    _adjustment_check(
+        user=user, account_kind=account_kind, amount=amount, reason=reason, actor=actor
+    )
+    now = now or timezone.now()
     with transaction.atomic():
-        replay = BalanceAdjustment.objects.filter(transfer__idempotency_key=key).first()
+        # One adjustment of an account at a time: a repeated key finds the first.
+        account = _account_locked(user, account_kind)
+        replay = BalanceAdjustment.objects.filter(
+            actor=actor, idempotency_key=idempotency_key
+        ).first()
         if replay is not None:
             return replay
-        account = ledger.user_account(user, account_kind)
-        if account_kind == Kind.DIAMONDS:
-            ledger.pending_credits_fold(account_id=account.id)
-        account = LedgerAccount.objects.select_for_update().get(id=account.id)
-        before = account.balance
-        if before + amount < 0:
-            raise ledger.InsufficientBalance(
-                f"Not enough {account.get_kind_display().lower()}: {before} held, "
-                f"{-amount} to take away.",
-                field="amount",
-                extra={"balance": before, "needed": -amount},
-            )
-        system = ledger.system_account(system_kind)
-        transfer = ledger.transfer_post(
-            debit=system if amount > 0 else account,
-            credit=account if amount > 0 else system,
-            amount=abs(amount),
-            kind=TransferModel.Kind.ADJUSTMENT,
-            reference=f"adjustment:{user.id}",
-            idempotency_key=key,
-        )
-        return BalanceAdjustment.objects.create(
+        fields = {}
+        if amount < 0:
+            before = account.balance
+            _overdraft_check(account, before, amount)
+            fields = {
+                "status": BalanceAdjustment.Status.APPROVED,
+                "decided_by": actor,
+                "decided_at": now,
+                "balance_before": before,
+                "balance_after": before + amount,
+                "transfer": _adjustment_post(
+                    account=account,
+                    user=user,
+                    amount=amount,
+                    key=f"adjustment:{actor.id}:{idempotency_key}",
+                ),
+            }
+        adjustment = BalanceAdjustment.objects.create(
             user=user,
             account_kind=account_kind,
             amount=amount,
-            balance_before=before,
-            balance_after=before + amount,
             reason=reason.strip(),
             actor=actor,
+            idempotency_key=idempotency_key,
+            created_at=now,
+            **fields,
+        )
+    logger.info(
+        "Balance adjustment %s: %+d %s for user %s by %s (%s)",
+        adjustment.id,
+        amount,
+        account_kind,
+        user.id,
+        actor.id,
+        adjustment.status,
+    )
+    return adjustment
+
+
+def _adjustment_locked(adjustment: BalanceAdjustment, actor: User, action: str):
+    """The adjustment, locked, still waiting, and not on the actor's own account."""
+    adjustment = BalanceAdjustment.objects.select_for_update().get(id=adjustment.id)
+    if adjustment.status != BalanceAdjustment.Status.REQUESTED:
+        raise AdjustmentRefused(
+            f"Adjustment #{adjustment.id} was already "
+            f"{adjustment.get_status_display().lower()} by {adjustment.decided_by} "
+            f"on {adjustment.decided_at:%Y-%m-%d %H:%M} UTC; it cannot be {action}.",
+            code="already_decided",
+            status_code=409,
+        )
+    if actor.id == adjustment.user_id:
+        raise AdjustmentRefused(
+            "Nobody decides an adjustment of their own account.",
+            code="own_account",
+            status_code=403,
+        )
+    return adjustment
+
+
+def _adjustment_decide(adjustment: BalanceAdjustment, **fields) -> BalanceAdjustment:
+    # The one change an adjustment ever gets (save() refuses edits).
+    BalanceAdjustment.objects.filter(
+        id=adjustment.id, status=BalanceAdjustment.Status.REQUESTED
+    ).update(**fields)
+    adjustment.refresh_from_db()
+    return adjustment
+
+
+def balance_adjustment_approve(
+    *,
+    adjustment: BalanceAdjustment,
+    actor: User,
+    now: datetime.datetime | None = None,
+) -> BalanceAdjustment:
+    """A second finance user approves a credit: it moves now, once.
+
+    Not by who asked for it, nor by the user it credits. Of two approvals at once,
+    one wins: the other finds it approved (row lock).
+    """
+    if not actor.has_perm(APPROVE_ADJUSTMENT_PERMISSION):
+        raise AdjustmentRefused("Only finance approves adjustments.", status_code=403)
+    now = now or timezone.now()
+    with transaction.atomic():
+        # The adjustment, then the account: the only order anything locks both in.
+        adjustment = _adjustment_locked(adjustment, actor, "approved")
+        if actor.id == adjustment.actor_id:
+            raise AdjustmentRefused(
+                "The approval must come from someone other than who asked for it.",
+                code="own_request",
+                status_code=403,
+            )
+        account = _account_locked(adjustment.user, adjustment.account_kind)
+        # Only credits wait for approval: this never takes away.
+        before = account.balance
+        transfer = _adjustment_post(
+            account=account,
+            user=adjustment.user,
+            amount=adjustment.amount,
+            key=f"adjustment:{adjustment.actor_id}:{adjustment.idempotency_key}",
+        )
+        adjustment = _adjustment_decide(
+            adjustment,
+            status=BalanceAdjustment.Status.APPROVED,
+            decided_by=actor,
+            decided_at=now,
+            balance_before=before,
+            balance_after=before + adjustment.amount,
             transfer=transfer,
         )
+    logger.info("Balance adjustment %s approved by %s", adjustment.id, actor.id)
+    return adjustment
+
+
+def balance_adjustment_reject(
+    *,
+    adjustment: BalanceAdjustment,
+    actor: User,
+    reason: str,
+    now: datetime.datetime | None = None,
+) -> BalanceAdjustment:
+    """Refuse a credit waiting for approval, with a reason; nothing moves.
+
+    Finance, or who asked for it (withdrawing it); never the user it credits.
+    """
+    if not actor.has_perm(APPROVE_ADJUSTMENT_PERMISSION):
+        raise AdjustmentRefused("Only finance rejects adjustments.", status_code=403)
+    if not reason.strip():
+        raise AdjustmentRefused("A rejection needs a reason.", field="reason")
+    now = now or timezone.now()
+    with transaction.atomic():
+        adjustment = _adjustment_decide(
+            _adjustment_locked(adjustment, actor, "rejected"),
+            status=BalanceAdjustment.Status.REJECTED,
+            decided_by=actor,
+            decided_at=now,
+            rejection_reason=reason.strip(),
+        )
+    logger.info("Balance adjustment %s rejected by %s", adjustment.id, actor.id)
+    return adjustment
+
+
+HOME_REGION_PERMISSION = "wallets.change_homeregion"
+
+
+def home_region_set(
+    *,
+    user: User,
+    region: Region,
+    actor: User | None,
+    reason: str,
+    now: datetime.datetime | None = None,
+) -> HomeRegion:
+    """Set a user's home region, saying why: support (`actor`), or the platform
+    itself (no actor: a seed, a command). Nobody sets their own.
+
+    From then on the user buys coins and sends region-only gifts only there, and
+    that region's spending limits apply, counting what they spent elsewhere. The
+    audit records the change with the row before and after.
+    """
+    if actor is not None:
+        if not actor.has_perm(HOME_REGION_PERMISSION):
+            raise ServiceError(
+                "Only support sets a user's home region.", status_code=403
+            )
+        if actor.id == user.id:
+            raise ServiceError("Nobody sets their own home region.", field="user")
+    if not reason.strip():
+        raise ServiceError("Say why the home region is set.", field="reason")
+    if not region.is_active:
+        raise ServiceError(f"{region.code} is not an active region.", field="region")
+    now = now or timezone.now()
+    fields = {
+        "region": region,
+        "source": HomeRegion.Source.SUPPORT if actor else HomeRegion.Source.PLATFORM,
+        "reason": reason.strip(),
+        "set_by": actor,
+        "set_at": now,
+    }
+    try:
+        with transaction.atomic():
+            home = HomeRegion.objects.select_for_update().filter(user=user).first()
+            if home is None:
+                home = HomeRegion.objects.create(user=user, **fields)
+            elif home.region_id == region.id:
+                raise ServiceError(
+                    f"{user}'s home region is already {region.code}.", field="region"
+                )
+            else:
+                for name, value in fields.items():
+                    setattr(home, name, value)
+                home.save(update_fields=list(fields))
+    except IntegrityError:
+        # A first purchase or another change set it at the same moment.
+        raise ServiceError(
+            f"{user}'s home region was set at the same moment; look again.",
+            code="conflict",
+            status_code=409,
+        ) from None
+    logger.info("Home region of %s set to %s by %s", user, region.code, actor)
+    return home

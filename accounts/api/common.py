@@ -1,6 +1,6 @@
 import re
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
@@ -15,7 +15,13 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     required=True,
     pattern=_KEY_PATTERN.pattern,
     description="A key unique to this attempt (1-200 printable characters); "
-    "a repeat with the same key returns the first result and moves nothing.",
+    "a repeat with the same key and the same request returns the first result and "
+    "moves nothing; the same key with a different request is refused with 422 "
+    "(`idempotency_key_reused`).",
+)
+KEY_REUSED = OpenApiResponse(
+    description="This Idempotency-Key was already used for a different request: "
+    "`{detail, code: idempotency_key_reused}`; nothing was done."
 )
 
 

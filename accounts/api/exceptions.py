@@ -71,8 +71,9 @@ def exception_handler(exc, context):
             status=status.HTTP_400_BAD_REQUEST,
         )
     if isinstance(exc, OperationalError):
-        # The database dropped the connection or broke a deadlock: the transaction
-        # rolled back whole, so the client may safely retry with the same key.
+        # The database dropped the connection, broke a deadlock, or (SQLite) kept its
+        # lock past the busy timeout: the transaction rolled back whole, so the client
+        # may safely retry with the same key.
         logger.warning("Database operational error answered as 503: %s", exc)
         return Response(
             {

@@ -27,6 +27,8 @@ ADMIN_ACCESS = {
         "support",
     },
     "/admin/django_celery_beat/periodictask/add/": {"admin"},
+    "/admin/wallets/homeregion/": {"admin", "finance", "support"},
+    "/admin/wallets/homeregion/set/": {"admin", "support"},
 }
 STAFF_LOGINS = ("admin", "catalog", "finance", "support")
 
@@ -44,9 +46,15 @@ def test_roles_exist_with_their_permissions():
     } <= perms[CATALOG_EDITORS]
     assert "view_user" not in perms[CATALOG_EDITORS]
     assert {"view_gift", "view_user"} <= perms[FINANCE]
-    # Support reads everything and may only set a user's spending limits.
+    # Support reads everything and may only set a user's spending limits and home
+    # region.
     writable = {c for c in perms[SUPPORT] if not c.startswith("view_")}
-    assert writable == {"add_spendinglimitoverride", "change_spendinglimitoverride"}
+    assert writable == {
+        "add_spendinglimitoverride",
+        "change_spendinglimitoverride",
+        "change_homeregion",
+    }
+    assert "change_homeregion" not in perms[FINANCE]
 
 
 @pytest.mark.parametrize("username", STAFF_LOGINS)

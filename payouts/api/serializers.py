@@ -48,7 +48,9 @@ class GiftSendCreateSerializer(serializers.Serializer):
         allow_null=True,
         default=None,
         error_messages={"does_not_exist": "Unknown or inactive region: {value}."},
-        help_text="The sender's region code; region-limited gifts need it.",
+        help_text="The sender's home region code, optional: if sent it must be "
+        "the home region (set by the first coin purchase). Region-limited gifts go "
+        "by the home region, whatever is sent.",
     )
 
 
@@ -235,4 +237,52 @@ class ProviderCallbackSerializer(serializers.Serializer):
 class ProviderCallbackResultSerializer(serializers.Serializer):
     recorded = serializers.BooleanField(
         help_text="False when the payout was not processing (already final): no change."
+    )
+
+
+class PayoutMethodRequestSerializer(serializers.Serializer):
+    payout_method = serializers.ChoiceField(
+        choices=["paypal", "bank"], help_text="Where to be paid."
+    )
+    paypal_email = serializers.EmailField(
+        required=False, allow_blank=True, max_length=254, help_text="For paypal."
+    )
+    bank_account_holder = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text="For bank."
+    )
+    bank_iban = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=42,
+        help_text="For bank; spaces are dropped.",
+    )
+    bank_bic = serializers.CharField(
+        required=False, allow_blank=True, max_length=11, help_text="For bank."
+    )
+
+
+class PayoutMethodPendingSerializer(serializers.Serializer):
+    id = serializers.IntegerField(help_text="The change's id.")
+    payout_method = serializers.CharField(help_text="`paypal` or `bank`.")
+    destination = serializers.CharField(help_text="Masked.")
+    requested_at = serializers.DateTimeField(help_text="When it was asked for.")
+    status = serializers.CharField(help_text="`requested`: waiting for finance.")
+
+
+class PayoutMethodSerializer(serializers.Serializer):
+    payout_method = serializers.CharField(help_text="`paypal`, `bank` or empty.")
+    destination = serializers.CharField(help_text="Masked, e.g. `j***@example.com`.")
+    changed_at = serializers.DateTimeField(
+        allow_null=True, help_text="When the last change was confirmed."
+    )
+    cooloff_ends = serializers.DateTimeField(
+        allow_null=True, help_text="No payout goes to this method before then."
+    )
+    pending = PayoutMethodPendingSerializer(
+        allow_null=True,
+        help_text="A change waiting for finance's confirmation; the cool-off "
+        "starts again when it is confirmed.",
+    )
+    cooloff_days = serializers.IntegerField(
+        help_text="Days after a confirmed change before payouts go to it."
     )

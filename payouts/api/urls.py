@@ -4,6 +4,7 @@ from rest_framework.routers import SimpleRouter
 from .views import (
     CreatorEarningsView,
     CreatorGiftListView,
+    CreatorPayoutMethodView,
     GiftSendCreateView,
     LeaderboardView,
     PayoutViewSet,
@@ -22,6 +23,11 @@ urlpatterns = [
     ),
     path("creator/earnings/", CreatorEarningsView.as_view(), name="creator-earnings"),
     path("creator/gifts/", CreatorGiftListView.as_view(), name="creator-gifts"),
+    path(
+        "creator/payout-method/",
+        CreatorPayoutMethodView.as_view(),
+        name="creator-payout-method",
+    ),
     path(
         "payouts/provider-callback/",
         ProviderCallbackView.as_view(),

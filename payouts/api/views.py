@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from accounts.api.common import (
     IDEMPOTENCY_KEY,
+    KEY_REUSED,
     MoneyMovingThrottle,
     NewestFirst,
     created_or_replayed,
@@ -32,6 +33,8 @@ from .serializers import (
     LeaderboardEntrySerializer,
     LeaderboardQuerySerializer,
     PayoutCreateSerializer,
+    PayoutMethodRequestSerializer,
+    PayoutMethodSerializer,
     PayoutResultSerializer,
     PayoutSerializer,
     ProviderCallbackResultSerializer,
@@ -65,8 +68,9 @@ class GiftSendCreateView(APIView):
         summary="Send a gift to a creator",
         description=(
             "Coins leave the sender (bonus coins first), the creator earns diamonds at "
-            "their level's share. A repeat with the same `Idempotency-Key` returns the "
-            "first gift send with `200` and moves nothing."
+            "their level's share. A repeat of the same request with the same "
+            "`Idempotency-Key` returns the first gift send with `200` and moves "
+            "nothing; another request with a used key is a `422`."
         ),
         parameters=[IDEMPOTENCY_KEY],
         request=GiftSendCreateSerializer,
@@ -74,13 +78,14 @@ class GiftSendCreateView(APIView):
             status.HTTP_201_CREATED: GiftSendResultSerializer,
             status.HTTP_200_OK: GiftSendResultSerializer,
             status.HTTP_400_BAD_REQUEST: OpenApiResponse(
-                description="A field is wrong, or the gift or creator refuses it: "
-                "`{field: [message]}`."
+                description="A field is wrong, the gift or creator refuses it, or "
+                "`region` is not the sender's home region: `{field: [message]}`."
             ),
             status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Sender under 18."),
             status.HTTP_409_CONFLICT: OpenApiResponse(
                 description="Not enough coins: `{detail, code, balance, needed}`."
             ),
+            status.HTTP_422_UNPROCESSABLE_ENTITY: KEY_REUSED,
         },
         tags=["gifts"],
     )
@@ -129,8 +134,9 @@ class LeaderboardView(APIView):
 
 
 def _public_name(user) -> str:
+    # Never the username: that is half of a login.
     creator = getattr(user, "creator", None)
-    return creator.display_name if creator else user.username
+    return creator.display_name if creator else user.public_name
 
 
 def _signed_in_creator(request) -> CreatorProfile:
@@ -210,6 +216,79 @@ class CreatorGiftListView(ListAPIView):
         return GiftSend.objects.filter(creator=creator).select_related("gift")
 
 
+def _payout_method_data(creator: CreatorProfile) -> dict:
+    pending = selectors.payout_method_pending(creator_ids=[creator.id]).get(creator.id)
+    rules = selectors.payout_rules(currency="USD")
+    return {
+        "payout_method": creator.payout_method,
+        "destination": selectors.destination_masked(creator.destination),
+        "changed_at": creator.payout_method_changed_at,
+        "cooloff_ends": selectors.payout_method_cooloff_ends(creator=creator),
+        "cooloff_days": rules.method_cooloff_days if rules else 0,
+        "pending": None
+        if pending is None
+        else {
+            "id": pending.id,
+            "payout_method": pending.payout_method,
+            "destination": selectors.destination_masked(pending.destination),
+            "requested_at": pending.requested_at,
+            "status": pending.status,
+        },
+    }
+
+
+class CreatorPayoutMethodView(APIView):
+    throttle_classes = [MoneyMovingThrottle]
+    throttle_scope = "payouts"
+
+    @extend_schema(
+        summary="The signed-in creator's payout method",
+        description="Destinations are masked; `pending` is a change waiting for "
+        "finance.",
+        responses={
+            status.HTTP_200_OK: PayoutMethodSerializer,
+            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+        },
+        tags=["creator"],
+    )
+    def get(self, request):
+        return Response(
+            PayoutMethodSerializer(
+                _payout_method_data(_signed_in_creator(request))
+            ).data
+        )
+
+    @extend_schema(
+        summary="Ask to be paid somewhere else",
+        description=(
+            "PayPal (`paypal_email`) or a bank account (`bank_account_holder`, "
+            "`bank_iban`, `bank_bic`). Nothing changes until a finance user confirms "
+            "it; payouts go to it once the cool-off after the confirmation has "
+            "passed. A newer request replaces one still waiting."
+        ),
+        request=PayoutMethodRequestSerializer,
+        responses={
+            status.HTTP_201_CREATED: PayoutMethodSerializer,
+            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
+                description="A field is missing or wrong: `{field: [message]}`."
+            ),
+            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+        },
+        tags=["creator"],
+    )
+    def post(self, request):
+        creator = _signed_in_creator(request)
+        form = PayoutMethodRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        services.payout_method_change_request(
+            creator=creator, actor=request.user, **form.validated_data
+        )
+        return Response(
+            PayoutMethodSerializer(_payout_method_data(creator)).data,
+            status=status.HTTP_201_CREATED,
+        )
+
+
 class PayoutViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -228,8 +307,9 @@ class PayoutViewSet(
         summary="Ask to cash out diamonds",
         description=(
             "Holds the diamonds and stamps the rate, fee and cash amount; finance then "
-            "approves. A repeat with the same `Idempotency-Key` returns the first "
-            "payout with `200`."
+            "approves. A repeat of the same request with the same `Idempotency-Key` "
+            "returns the first payout with `200`; another request with a used key is "
+            "a `422`."
         ),
         parameters=[IDEMPOTENCY_KEY],
         request=PayoutCreateSerializer,
@@ -244,6 +324,7 @@ class PayoutViewSet(
             status.HTTP_409_CONFLICT: OpenApiResponse(
                 description="A payout is already in progress."
             ),
+            status.HTTP_422_UNPROCESSABLE_ENTITY: KEY_REUSED,
         },
         tags=["payouts"],
     )

@@ -24,6 +24,11 @@ from .levels import (
     diamonds_earned_since,
     level_for,
 )
+from .methods import (
+    payout_method_change_confirm,
+    payout_method_change_reject,
+    payout_method_change_request,
+)
 
 __all__ = [
     "InvalidTransition",
@@ -32,6 +37,9 @@ __all__ = [
     "PayoutRequestResult",
     "cash_rate_current",
     "payout_approve",
+    "payout_method_change_confirm",
+    "payout_method_change_reject",
+    "payout_method_change_request",
     "payout_quote",
     "payout_record_result",
     "payout_reject",

@@ -19,9 +19,11 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 
 from accounts.errors import ServiceError
+from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
+from wallets.selectors import manual_diamond_credits
 
 from ..models import (
     CreatorProfile,
@@ -37,6 +39,8 @@ Kind = LedgerAccount.Kind
 Status = Payout.Status
 CENT = Decimal("0.01")
 APPROVE_PERMISSION = "payouts.approve_payout"
+# A payout within this many days of a manual diamond credit needs two approvers.
+MANUAL_CREDIT_REVIEW_DAYS = 30
 
 
 class PayoutRefused(ServiceError):
@@ -77,12 +81,6 @@ def payout_quote(
     return gross, fee, gross - fee
 
 
-def _destination(creator: CreatorProfile) -> str:
-    if creator.payout_method == CreatorProfile.PayoutMethod.PAYPAL:
-        return creator.paypal_email
-    return creator.bank_iban
-
-
 def payout_request(
     *,
     creator: CreatorProfile,
@@ -95,13 +93,18 @@ def payout_request(
 
     Refused, with the reason, for an unverified creator, no payout method, an amount
     below the minimum or above the balance or past the daily maximum, or when the
-    creator already has a payout open.
+    creator already has a payout open. The same key with another request is refused
+    (`IdempotencyKeyReused`).
     """
     now = now or timezone.now()
+    fingerprint = request_fingerprint(
+        "payout", diamond_units=diamond_units, currency=currency
+    )
     replay = Payout.objects.filter(
         creator=creator, idempotency_key=idempotency_key
     ).first()
     if replay is not None:
+        replay_check(replay, fingerprint=fingerprint)
         return PayoutRequestResult(replay, created=False)
     if creator.verification != CreatorProfile.Verification.VERIFIED:
         raise PayoutRefused(
@@ -137,6 +140,7 @@ def payout_request(
             creator=creator, idempotency_key=idempotency_key
         ).first()
         if replay is not None:
+            replay_check(replay, fingerprint=fingerprint)
             return PayoutRequestResult(replay, created=False)
         if Payout.objects.filter(creator=creator, status__in=Payout.OPEN).exists():
             raise PayoutRefused(
@@ -188,6 +192,12 @@ def payout_request(
         ).exclude(status__in=[Status.REJECTED, Status.RETURNED]).aggregate(
             total=Sum("gross_amount")
         )["total"] or Decimal("0")
+        # Diamonds credited by hand are paid under four eyes whatever the amount: one
+        # finance user must not both move them in and approve them out (issue 12).
+        manual = manual_diamond_credits(
+            user_ids=[creator.user_id],
+            since=now - datetime.timedelta(days=MANUAL_CREDIT_REVIEW_DAYS),
+        )
         payout = Payout.objects.create(
             creator=creator,
             requester=creator.user,
@@ -197,12 +207,15 @@ def payout_request(
             gross_amount=gross,
             fee_amount=fee,
             net_amount=net,
-            needs_second_approval=recent + gross >= rules.second_approval_from,
+            needs_second_approval=(
+                recent + gross >= rules.second_approval_from or bool(manual)
+            ),
             method=creator.payout_method,
-            destination=_destination(creator),
+            destination=creator.destination,
             method_changed_at=creator.payout_method_changed_at,
             reference=f"PO-{uuid.uuid4().hex[:20].upper()}",
             idempotency_key=idempotency_key,
+            request_fingerprint=fingerprint,
             requested_at=now,
         )
         ledger.transfer_post(
@@ -329,7 +342,7 @@ def payout_retry(*, payout: Payout, actor: User, note: str = "") -> Payout:
         failure_reason="",
         reference=f"{payout.reference.split('-R')[0]}-R{retries.count() + 1}",
         method=creator.payout_method,
-        destination=_destination(creator),
+        destination=creator.destination,
         method_changed_at=creator.payout_method_changed_at,
     )
     _dispatch_after_commit()

@@ -3,13 +3,15 @@ import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, Subquery
 from django.utils import timezone
 
 from accounts.errors import ServiceError
+from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
 from catalog.models import Gift, Region
 from wallets import ledger
-from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
+from wallets.models import DIAMOND_SCALE, HomeRegion, LedgerAccount, Transfer
 
 from ..models import (
     CreatorProfile,
@@ -74,24 +76,25 @@ def gift_send(
     rows locked are the sender's own.
     """
     now = now or timezone.now()
+    asked = {
+        "creator": creator,
+        "gift": gift,
+        "quantity": quantity,
+        "placement": placement,
+        "stream_id": stream_id,
+        "video_id": video_id,
+        "region": region,
+    }
+    fingerprint = request_fingerprint("gift_send", comment=comment, **asked)
     try:
-        _check_gift_may_be_sent(
-            sender=sender,
-            creator=creator,
-            gift=gift,
-            quantity=quantity,
-            placement=placement,
-            stream_id=stream_id,
-            video_id=video_id,
-            region=region,
-            now=now,
-        )
+        _check_gift_may_be_sent(sender=sender, now=now, **asked)
     except GiftRefused:
         # A repeat of a gift sent before answers with that gift, even if the gift
         # could not be sent now.
         replay = _gift_send_by_key(sender, idempotency_key)
         if replay is None:
             raise
+        replay_check(replay, fingerprint=fingerprint)
         return GiftSendResult(replay, created=False)
     coins = gift.coin_price * quantity
     share = creator.level.share_percent
@@ -115,6 +118,7 @@ def gift_send(
                 video_id=video_id,
                 comment=comment,
                 idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
                 created_at=now,
             )
             reference = f"gift:{send.id}"
@@ -157,6 +161,7 @@ def gift_send(
         first = _gift_send_by_key(sender, idempotency_key)
         if first is None:
             raise
+        replay_check(first, fingerprint=fingerprint)
         return GiftSendResult(first, created=False)
     return GiftSendResult(send, created=True)
 
@@ -186,10 +191,7 @@ def _check_gift_may_be_sent(
             f"{GiftSend.Placement(placement).label.lower()}.",
             field="gift",
         )
-    if gift.regions.exists() and (
-        region is None or not gift.regions.filter(id=region.id).exists()
-    ):
-        raise GiftRefused("This gift is not offered in your region.", field="gift")
+    _check_region(sender=sender, gift=gift, named=region)
     if creator.user_id == sender.id:
         raise GiftRefused("You cannot send a gift to yourself.", field="creator")
     if not sender.is_adult_on(now.date()):
@@ -199,6 +201,47 @@ def _check_gift_may_be_sent(
     reason = creator.ineligibility_reason(now.date())
     if reason:
         raise GiftRefused(reason, field="creator")
+
+
+def _check_region(*, sender: User, gift: Gift, named: Region | None) -> None:
+    """Region-only gifts go by the sender's home region; a region the request names
+    must be that one. (One statement: it is on every gift's path.)"""
+    links = Gift.regions.through.objects.filter(gift_id=gift.id)
+    home = HomeRegion.objects.filter(user_id=sender.id)
+    facts = (
+        Gift.objects.filter(id=gift.id)
+        .annotate(
+            limited=Exists(links),
+            home_id=Subquery(home.values("region_id")[:1]),
+            home_code=Subquery(home.values("region__code")[:1]),
+            offered_at_home=Exists(
+                links.filter(region_id__in=home.values("region_id"))
+            ),
+        )
+        .values("limited", "home_id", "home_code", "offered_at_home")
+        .first()
+    )
+    if facts is None:
+        raise GiftRefused("This gift cannot be sent now.", field="gift")
+    home_code = facts["home_code"]
+    if named is not None and home_code is not None and named.id != facts["home_id"]:
+        raise GiftRefused(
+            f"Your home region is {home_code}: gifts are sent from there, not from "
+            f"{named.code}.",
+            field="region",
+            code="not_home_region",
+        )
+    if not facts["limited"] or facts["offered_at_home"]:
+        return
+    if home_code is None:
+        raise GiftRefused(
+            "This gift is offered only in some regions, and yours is not known yet: "
+            "your first coin purchase sets it.",
+            field="gift",
+        )
+    raise GiftRefused(
+        f"This gift is not offered in {home_code}, your region.", field="gift"
+    )
 
 
 def _leaderboard_add(*, stream_id: str, sender: User, coins: int, now) -> None:

@@ -45,7 +45,7 @@ def test_a_repeat_with_the_same_key_answers_200_and_moves_nothing(api_client, sc
     _, creator = scene
     first = post_send(api_client, creator).json()
 
-    again = post_send(api_client, creator, quantity=9)
+    again = post_send(api_client, creator)
 
     assert again.status_code == 200
     assert again.json()["gift_send"]["id"] == first["gift_send"]["id"]
@@ -99,13 +99,32 @@ def test_leaderboard_lists_rank_name_and_coins(api_client, scene):
 
     response = api_client.get("/api/v1/streams/stream-9/leaderboard/", {"limit": 5})
 
-    assert response.json() == [{"rank": 1, "display_name": sender.username, "coins": 3}]
+    assert response.json() == [
+        {"rank": 1, "display_name": sender.public_name, "coins": 3}
+    ]
     assert (
         api_client.get(
             "/api/v1/streams/stream-9/leaderboard/", {"limit": 0}
         ).status_code
         == 400
     )
+
+
+def test_the_leaderboard_never_shows_a_login(api_client, scene):
+    sender, creator = scene
+    gifting_creator = creator_create(user=funded_sender(100), display_name="Zed")
+    api_client.force_authenticate(gifting_creator.user)
+    post_send(api_client, creator, key="creator-sends")  # a creator gifts too
+    api_client.force_authenticate(sender)
+    post_send(api_client, creator, quantity=3)
+
+    response = api_client.get("/api/v1/streams/stream-9/leaderboard/")
+
+    names = [entry["display_name"] for entry in response.json()]
+    assert names == [sender.public_name, "Zed"]
+    assert sender.public_name.startswith("viewer-")
+    for user in (sender, gifting_creator.user):
+        assert user.username not in response.content.decode()
 
 
 def test_creator_earnings_and_gifts(api_client, scene):

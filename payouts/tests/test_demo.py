@@ -2,7 +2,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from accounts.models import User
-from catalog.models import Gift
+from catalog.models import Gift, Region
 from payouts import services
 from payouts.models import CreatorProfile
 from wallets.models import Purchase
@@ -22,6 +22,8 @@ def test_the_demo_viewer_can_gift_the_demo_creator_after_the_run_commands(settin
     assert Purchase.objects.filter(user=viewer).count() == 1
     coins = wallet_balances(user=viewer).coins
     assert coins == 1000 + 50 + 100  # bundle, its bonus, the 10% welcome bonus
+    # Its purchase made the viewer's home region the one the demo's requests name.
+    assert viewer.home_region.region.code == "US"
 
     services.gift_send(
         sender=viewer,
@@ -30,7 +32,7 @@ def test_the_demo_viewer_can_gift_the_demo_creator_after_the_run_commands(settin
         quantity=2,
         placement="live",
         stream_id="demo",
-        region=None,
+        region=Region.objects.get(code="US"),
         idempotency_key="demo-gift",
     )
     assert wallet_balances(user=viewer).coins == coins - 100

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from accounts.idempotency import IdempotencyKeyReused
 from catalog.models import Gift
 from catalog.tests.factories import gift_create, region_create
 from payouts import services
@@ -196,15 +197,20 @@ def test_an_under_age_sender_is_refused_with_403():
     assert nothing_moved(sender, 100)
 
 
-def test_a_region_limited_gift_needs_the_senders_region_to_be_one_of_its_own():
-    sender, creator = funded_sender(100), creator_create()
+def test_a_region_limited_gift_goes_by_the_senders_home_region():
+    sender, creator = funded_sender(100), creator_create()  # home region US
     jp, us = region_create("JP", currency="JPY"), region_create("US")
     gift = rose(regions=[jp])
 
-    with pytest.raises(services.GiftRefused, match="region"):
-        send(sender, creator, gift, placement="live", stream_id="s", region=us)
+    for named in (None, us, jp):
+        with pytest.raises(services.GiftRefused, match="region") as refused:
+            send(sender, creator, gift, placement="live", stream_id="s", region=named)
+        assert refused.value.field == ("region" if named == jp else "gift")
+    assert nothing_moved(sender, 100)
+    gift.regions.add(us)
+    assert send(sender, creator, gift, placement="live", stream_id="s").created
     assert send(
-        sender, creator, gift, placement="live", stream_id="s", region=jp
+        sender, creator, gift, placement="live", stream_id="s", region=us
     ).created
 
 
@@ -212,11 +218,14 @@ def test_the_same_key_returns_the_first_send_and_moves_nothing():
     sender, creator, gift = funded_sender(100), creator_create(), rose()
     first = send(sender, creator, gift, key="same")
 
-    again = send(sender, creator, gift, key="same", quantity=5)
+    again = send(sender, creator, gift, key="same")
+    with pytest.raises(IdempotencyKeyReused):
+        send(sender, creator, gift, key="same", quantity=5)
 
     assert not again.created
     assert again.gift_send == first.gift_send
     assert wallet_balances(user=sender).coins == 99
+    assert GiftSend.objects.count() == 1
 
 
 def test_a_share_change_applies_to_gifts_sent_after_it_and_not_before():

@@ -66,8 +66,10 @@ class PurchaseCreateSerializer(serializers.Serializer):
         slug_field="code",
         queryset=Region.objects.filter(is_active=True),
         error_messages={"does_not_exist": "Unknown or inactive region: {value}."},
-        help_text="ISO 3166-1 code of the buyer's region: the store's storefront "
-        "where the store reports one (a receipt from another storefront is refused).",
+        help_text="ISO 3166-1 code of the buyer's home region, which must match: "
+        "set by the user's first purchase (the store's storefront where the store "
+        "reports one, else this region) and changed only by support. Another region, "
+        "or a receipt from another storefront, is refused.",
     )
     channel = serializers.ChoiceField(
         choices=BundlePrice.Channel.choices, help_text="app or web."

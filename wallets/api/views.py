@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from accounts.api.common import (
     IDEMPOTENCY_KEY,
+    KEY_REUSED,
     MoneyMovingThrottle,
     NewestFirst,
     created_or_replayed,
@@ -95,8 +96,9 @@ class PurchaseViewSet(
         summary="Buy a coin bundle with a store receipt",
         description=(
             "The server prices the bundle at this moment; the receipt is verified "
-            "with the store. A repeat with the same `Idempotency-Key`, or of the same "
-            "store transaction, returns the first purchase with `200`."
+            "with the store. A repeat of the same request with the same "
+            "`Idempotency-Key`, or of the same store transaction, returns the first "
+            "purchase with `200`; another request with a used key is a `422`."
         ),
         parameters=[IDEMPOTENCY_KEY],
         request=PurchaseCreateSerializer,
@@ -104,15 +106,18 @@ class PurchaseViewSet(
             status.HTTP_201_CREATED: PurchaseResultSerializer,
             status.HTTP_200_OK: PurchaseResultSerializer,
             status.HTTP_400_BAD_REQUEST: OpenApiResponse(
-                description="A field is wrong, the bundle is not on sale there, or the "
-                "store rejected the receipt: `{field: [message]}`."
+                description="A field is wrong, the bundle is not on sale there, the "
+                "region is not the user's home region, or the store rejected the "
+                "receipt: `{field: [message]}`."
             ),
             status.HTTP_403_FORBIDDEN: OpenApiResponse(
-                description="Under 18, or a spending limit reached: `{detail, code}`."
+                description="Under 18, a spending limit reached, or spending in "
+                "another currency that cannot be converted: `{detail, code}`."
             ),
             status.HTTP_409_CONFLICT: OpenApiResponse(
                 description="The receipt was already used by another purchase."
             ),
+            status.HTTP_422_UNPROCESSABLE_ENTITY: KEY_REUSED,
             status.HTTP_503_SERVICE_UNAVAILABLE: OpenApiResponse(
                 description="The store did not answer; retry with the same key."
             ),

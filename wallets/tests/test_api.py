@@ -61,7 +61,7 @@ def test_a_repeat_with_the_same_key_answers_200_with_the_first_result(
     on_sale(sku="coins_100")
     first = post_purchase(api_client, buyer).json()
 
-    again = post_purchase(api_client, buyer, txn="other")
+    again = post_purchase(api_client, buyer)
 
     assert again.status_code == 200
     assert again.json()["purchase"]["id"] == first["purchase"]["id"]

@@ -51,26 +51,30 @@ def run_in_threads(count: int, work) -> list:
     return results
 
 
+def purchase_post(buyer, *, sku, txn, key, region="US"):
+    client = APIClient()
+    client.force_authenticate(buyer)
+    return client.post(
+        "/api/v1/purchases/",
+        {
+            "bundle": sku,
+            "region": region,
+            "channel": "app",
+            "store": "apple",
+            "receipt": sandbox_receipt(buyer.id, sku, txn, store="apple"),
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
+
+
 def test_fifty_concurrent_requests_with_one_receipt_credit_once():
     buyer = user_create()
     on_sale(coins=100, sku="coins_100")
 
     def post(i):
-        client = APIClient()
-        client.force_authenticate(buyer)
-        response = client.post(
-            "/api/v1/purchases/",
-            {
-                "bundle": "coins_100",
-                "region": "US",
-                "channel": "app",
-                "store": "apple",
-                "receipt": sandbox_receipt(
-                    buyer.id, "coins_100", "same-receipt", store="apple"
-                ),
-            },
-            format="json",
-            HTTP_IDEMPOTENCY_KEY=f"attempt-{i}",
+        response = purchase_post(
+            buyer, sku="coins_100", txn="same-receipt", key=f"attempt-{i}"
         )
         assert "purchase" in response.json(), (response.status_code, response.json())
         return response.status_code, response.json()["purchase"]["id"]
@@ -163,3 +167,39 @@ def test_random_purchases_and_refunds_from_threads_match_a_sequential_replay():
         expected = 100 * (purchases_made[user.id] - refunds)
         assert wallet_balances(user=user).paid_coins == expected
     assert connection.vendor == "postgresql"
+
+
+def test_first_purchases_racing_in_two_regions_make_one_home_region():
+    """Ten first purchases of one user at once, half naming GB, half US: the first
+    to take the user's lock sets the home region, the others in the other region
+    are refused."""
+    from wallets.models import HomeRegion
+
+    from .factories import price_create, region_create
+
+    bundle, _ = on_sale(coins=500, amount="4.99", sku="coins_500")
+    price_create(bundle, region_create("GB", currency="GBP"), "4.99")
+    buyer = user_create()
+
+    def post(i):
+        response = purchase_post(
+            buyer,
+            sku="coins_500",
+            txn=f"race-{i}",
+            key=f"race-{i}",
+            region=("US", "GB")[i % 2],
+        )
+        return response.status_code, response.json()
+
+    answers = run_in_threads(10, post)
+
+    home = HomeRegion.objects.get(user=buyer)
+    bought = [body for code, body in answers if code == 201]
+    refused = [body for code, body in answers if code != 201]
+    assert {body["purchase"]["region"] for body in bought} == {home.region.code}
+    assert len(bought) == len(refused) == 5
+    assert all(list(body) == ["region"] for body in refused), refused
+    assert set(Purchase.objects.values_list("region__code", flat=True)) == {
+        home.region.code
+    }
+    assert ledger_reconcile().is_clean

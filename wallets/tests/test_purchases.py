@@ -5,6 +5,7 @@ import pytest
 from django.utils import timezone
 from djmoney.money import Money
 
+from accounts.idempotency import IdempotencyKeyReused
 from catalog.models import BundlePrice
 from wallets import services
 from wallets.models import (
@@ -96,7 +97,9 @@ def test_same_idempotency_key_returns_the_first_purchase_and_moves_nothing():
     bundle, region = on_sale()
     first = buy(user, bundle, region, key="k1", txn="t1")
 
-    again = buy(user, bundle, region, key="k1", txn="t2")
+    again = buy(user, bundle, region, key="k1", txn="t1")
+    with pytest.raises(IdempotencyKeyReused):
+        buy(user, bundle, region, key="k1", txn="t2")  # another receipt
 
     assert not again.created
     assert again.purchase == first.purchase

@@ -231,6 +231,7 @@ def test_paid_coin_liability_per_currency_counts_unspent_paid_coins_only():
     price_create(bundle, jp, "160")
     purchase(user, bundle, us)
     purchase(user, bundle, us)
+    services.home_region_set(user=user, region=jp, actor=None, reason="Moved to JP.")
     purchase(user, bundle, jp)
     spend(user, 50 + 150, "gift")  # bonus first (150), then 50 paid from the oldest
 
