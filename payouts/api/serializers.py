@@ -260,6 +260,18 @@ class PayoutMethodRequestSerializer(serializers.Serializer):
         required=False, allow_blank=True, max_length=11, help_text="For bank."
     )
 
+    def to_internal_value(self, data):
+        # Text is text, as the schema says: a number is refused, not read as "0".
+        if isinstance(data, dict):
+            errors = {
+                name: ["Send text."]
+                for name in self.fields
+                if name in data and not isinstance(data[name], str)
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
 
 class PayoutMethodPendingSerializer(serializers.Serializer):
     id = serializers.IntegerField(help_text="The change's id.")
