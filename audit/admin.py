@@ -3,11 +3,13 @@ import json
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
+from django.db.migrations.recorder import MigrationRecorder
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.admin_mixins import ReadOnlyAdminMixin
+from core.fields import MinorUnitsMixin, from_minor_units
 
 from .models import AuditRecord
 from .registry import AUDITED, link_field, row_model
@@ -171,7 +173,7 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def diff(self, record):
         before, after = record.before or {}, record.after or {}
         names = _verbose_names(record.model)
-        shown = _link_shown(record.model)
+        shown = _shown_for(record)
         changed = set(record.changed_fields or ())
         columns = sorted(set(before) | set(after), key=lambda c: (c not in changed, c))
         rows = format_html_join(
@@ -226,6 +228,44 @@ def _link_shown(label: str):
         return _shown(value) if row is None else f"{value}: {row}"
 
     return shown
+
+
+def _shown_for(record):
+    """How each column of the record's row reads: an amount in minor units as the
+    amount (100845: 1008.45), a link's ids with the rows they name."""
+    link_shown = _link_shown(record.model)
+    places = _amount_places(record)
+
+    def shown(column, value) -> str:
+        if column in places and type(value) is int:
+            return str(from_minor_units(value, places[column]))
+        return link_shown(column, value)
+
+    return shown
+
+
+def _amount_places(record) -> dict[str, int]:
+    """{column: decimal places} of the row's amounts kept in minor units when the
+    record was written; before the switch its JSON holds the decimal itself."""
+    model = row_model(record.model)
+    if model is None:
+        return {}
+    places = {
+        field.column: field.decimal_places
+        for field in model._meta.concrete_fields
+        if isinstance(field, MinorUnitsMixin)
+    }
+    if places:
+        switched = (
+            MigrationRecorder.Migration.objects.filter(
+                app=model._meta.app_label, name__endswith="_amounts_in_minor_units"
+            )
+            .values_list("applied", flat=True)
+            .first()
+        )
+        if switched is not None and record.at < switched:
+            return {}
+    return places
 
 
 def _verbose_names(label: str) -> dict[str, str]:

@@ -91,10 +91,19 @@ def _terms(currency: str = "USD") -> dict:
         "currency": currency,
         "units": units,
         "rate": rate.rate,
-        "gross": gross,
-        "fee": fee,
-        "net": net,
+        **payout_amounts_stored(gross=gross, fee=fee, net=net),
         "second": gross >= rules.second_approval_from,
+    }
+
+
+def payout_amounts_stored(*, gross, fee, net) -> dict:
+    """A payout's amounts as its columns keep them (integer minor units), for the
+    set-wise inserts below."""
+    return {
+        name: Payout._meta.get_field(f"{name}_amount").get_db_prep_save(
+            value, connection
+        )
+        for name, value in (("gross", gross), ("fee", fee), ("net", net))
     }
 
 

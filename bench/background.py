@@ -27,7 +27,7 @@ from payouts.models import (
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
 
-from .admin_pages import finance_users
+from .admin_pages import finance_users, payout_amounts_stored
 from .seed import _accounts, _users
 
 Kind = LedgerAccount.Kind
@@ -74,9 +74,7 @@ def approved_payouts_create(*, count: int) -> dict:
         "users": [user.id for user in users],
         "units": units,
         "rate": rate.rate,
-        "gross": gross,
-        "fee": fee,
-        "net": net,
+        **payout_amounts_stored(gross=gross, fee=fee, net=net),
         "first": first.id,
         "second": second.id,
         "prefix": KEY_PREFIX,

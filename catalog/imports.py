@@ -669,7 +669,7 @@ class _BundlePrices(_Kind):
                 bundle_id,
                 region_id,
                 channel,
-                insert.decimal(price.amount, "price"),
+                insert.stored(price.amount, "price"),
                 price.currency.code,
                 insert.moment(moment),
             )
@@ -720,11 +720,10 @@ class _Insert:
             self.connection.ops.adapt_datetimefield_value
         )
 
-    def decimal(self, value, field_name: str):
+    def stored(self, value, field_name: str):
+        """`value` as its column keeps it: a price in integer minor units."""
         field = self.model._meta.get_field(field_name)
-        return self.connection.ops.adapt_decimalfield_value(
-            value, field.max_digits, field.decimal_places
-        )
+        return field.get_db_prep_save(value, self.connection)
 
     @staticmethod
     def _fixed(field, fixed: dict):

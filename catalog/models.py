@@ -13,10 +13,12 @@ from django.core.validators import (
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from djmoney.models.fields import CurrencyField, MoneyField
+from djmoney.models.fields import CurrencyField
 from djmoney.models.validators import MinMoneyValidator
 from djmoney.money import Money
 from simple_history.models import HistoricalRecords
+
+from core.fields import MinorUnitsMoneyField
 
 # The dearest gift in the market sells for tens of thousands of coins; a price past
 # this cap is a typing mistake, not a product decision.
@@ -333,7 +335,7 @@ class CoinBundle(models.Model):
     bonus_coins = models.PositiveIntegerField(
         default=0, help_text="Bonus coins every buyer of this bundle gets."
     )
-    base_price = MoneyField(
+    base_price = MinorUnitsMoneyField(
         max_digits=12,
         decimal_places=2,
         default_currency="USD",
@@ -387,7 +389,9 @@ class BundlePrice(models.Model):
         Region, on_delete=models.PROTECT, related_name="bundle_prices"
     )
     channel = models.CharField(max_length=8, choices=Channel.choices)
-    price = MoneyField(max_digits=14, decimal_places=2, default_currency=None)
+    price = MinorUnitsMoneyField(
+        max_digits=14, decimal_places=2, default_currency=None
+    )
     effective_at = models.DateTimeField(default=timezone.now)
     source = models.CharField(
         max_length=8, choices=Source.choices, default=Source.MANUAL
@@ -543,7 +547,9 @@ class RepricingLine(models.Model):
         related_name="+",
         help_text="The latest price when proposed; empty if there was none.",
     )
-    new_price = MoneyField(max_digits=14, decimal_places=2, default_currency=None)
+    new_price = MinorUnitsMoneyField(
+        max_digits=14, decimal_places=2, default_currency=None
+    )
     exchange_rate = models.DecimalField(
         max_digits=20, decimal_places=8, help_text="USD to local rate it used."
     )

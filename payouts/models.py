@@ -17,6 +17,7 @@ from simple_history.models import HistoricalRecords
 
 from accounts.idempotency import fingerprint_field
 from catalog.models import Gift
+from core.fields import MinorUnitsDecimalField
 from wallets.models import DIAMOND_SCALE
 
 MIN_FOLLOWERS_TO_RECEIVE = 1000
@@ -509,10 +510,10 @@ class PayoutRules(models.Model):
     """Limits and fees of payouts in one currency, edited by finance with history."""
 
     currency = models.CharField(max_length=3, unique=True)
-    minimum_cashout = models.DecimalField(
+    minimum_cashout = MinorUnitsDecimalField(
         max_digits=12, decimal_places=2, validators=[MinValueValidator(Decimal("0.01"))]
     )
-    fee_fixed = models.DecimalField(
+    fee_fixed = MinorUnitsDecimalField(
         max_digits=12,
         decimal_places=2,
         default=Decimal("0"),
@@ -524,12 +525,12 @@ class PayoutRules(models.Model):
         default=Decimal("0"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("50"))],
     )
-    daily_maximum = models.DecimalField(
+    daily_maximum = MinorUnitsDecimalField(
         max_digits=12,
         decimal_places=2,
         help_text="Most one creator may cash out per UTC day (gross).",
     )
-    second_approval_from = models.DecimalField(
+    second_approval_from = MinorUnitsDecimalField(
         max_digits=12,
         decimal_places=2,
         help_text="A payout that brings the creator's gross over the last 24 hours "
@@ -605,9 +606,9 @@ class Payout(models.Model):
     diamond_units = models.PositiveBigIntegerField()
     currency = models.CharField(max_length=3)
     rate = models.DecimalField(max_digits=12, decimal_places=6)
-    gross_amount = models.DecimalField(max_digits=14, decimal_places=2)
-    fee_amount = models.DecimalField(max_digits=14, decimal_places=2)
-    net_amount = models.DecimalField(max_digits=14, decimal_places=2)
+    gross_amount = MinorUnitsDecimalField(max_digits=14, decimal_places=2)
+    fee_amount = MinorUnitsDecimalField(max_digits=14, decimal_places=2)
+    net_amount = MinorUnitsDecimalField(max_digits=14, decimal_places=2)
     needs_second_approval = models.BooleanField(default=False)
     method = models.CharField(max_length=8, choices=CreatorProfile.PayoutMethod.choices)
     destination = models.CharField(max_length=120, help_text="E-mail or IBAN paid to.")
@@ -721,7 +722,7 @@ class SandboxPayoutRecord(models.Model):
 
     reference = models.CharField(max_length=40, unique=True)
     outcome = models.CharField(max_length=8)
-    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    amount = MinorUnitsDecimalField(max_digits=14, decimal_places=2)
     currency = models.CharField(max_length=3)
     times_received = models.PositiveIntegerField(default=0)
     times_paid = models.PositiveIntegerField(default=0)

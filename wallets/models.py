@@ -6,13 +6,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
 from accounts.idempotency import fingerprint_field
 from accounts.models import User
 from catalog.models import BundlePrice, CoinBundle, Region
+from core.fields import MinorUnitsMoneyField
 
 
 class Unit(models.TextChoices):
@@ -347,7 +347,9 @@ class Purchase(models.Model):
     bundle_price = models.ForeignKey(
         BundlePrice, on_delete=models.PROTECT, related_name="+"
     )
-    price = MoneyField(max_digits=14, decimal_places=2, default_currency=None)
+    price = MinorUnitsMoneyField(
+        max_digits=14, decimal_places=2, default_currency=None
+    )
     coins = models.PositiveIntegerField(help_text="Paid coins credited.")
     bundle_bonus_coins = models.PositiveIntegerField(default=0)
     promotion_bonus_coins = models.PositiveIntegerField(default=0)
@@ -459,7 +461,7 @@ class UnrecoveredStoreRefund(models.Model):
         Purchase, on_delete=models.PROTECT, related_name="unrecovered_store_refund"
     )
     store = models.CharField(max_length=8, choices=Purchase.Store.choices)
-    price = MoneyField(
+    price = MinorUnitsMoneyField(
         max_digits=14,
         decimal_places=2,
         default_currency=None,
@@ -561,8 +563,12 @@ class SpendingLimit(models.Model):
     """How much one user may spend on coins in a region, per day and per month."""
 
     region = models.OneToOneField(Region, on_delete=models.CASCADE, related_name="+")
-    daily_limit = MoneyField(max_digits=14, decimal_places=2, default_currency=None)
-    monthly_limit = MoneyField(max_digits=14, decimal_places=2, default_currency=None)
+    daily_limit = MinorUnitsMoneyField(
+        max_digits=14, decimal_places=2, default_currency=None
+    )
+    monthly_limit = MinorUnitsMoneyField(
+        max_digits=14, decimal_places=2, default_currency=None
+    )
 
     history = HistoricalRecords()
 
@@ -589,10 +595,10 @@ class SpendingLimitOverride(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
     )
     region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
-    daily_limit = MoneyField(
+    daily_limit = MinorUnitsMoneyField(
         max_digits=14, decimal_places=2, default_currency=None, null=True, blank=True
     )
-    monthly_limit = MoneyField(
+    monthly_limit = MinorUnitsMoneyField(
         max_digits=14, decimal_places=2, default_currency=None, null=True, blank=True
     )
     reason = models.TextField()

@@ -3,6 +3,7 @@ from decimal import Decimal
 from django.db import connection
 
 from audit.models import AuditRecord
+from core.fields import MONEY_DECIMAL_PLACES, from_minor_units
 
 
 def records(label: str, **filters):
@@ -12,6 +13,13 @@ def records(label: str, **filters):
 def dec(value) -> Decimal:
     """A number read back from a record's JSON (PostgreSQL keeps 50.00, SQLite 50.0)."""
     return Decimal(str(value))
+
+
+def amount(value) -> Decimal:
+    """A cash amount read back from a record's JSON: its column keeps integer minor
+    units (12000 is 120.00)."""
+    assert isinstance(value, int), value
+    return from_minor_units(value, MONEY_DECIMAL_PLACES)
 
 
 def actor_in_connection() -> tuple:

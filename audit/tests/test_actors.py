@@ -19,7 +19,7 @@ from payouts.services import payout_request
 from payouts.tests.factories import rich_creator
 from wallets.tests.factories import staff_create
 
-from .helpers import actor_in_connection, dec, records
+from .helpers import actor_in_connection, amount, dec, records
 
 RULES = "/admin/payouts/payoutrules/"
 
@@ -52,7 +52,7 @@ def test_an_admin_change_is_recorded_with_the_staff_member(client):
     assert record.actor == finance
     assert record.actor_label == f"POST {RULES}{rules.pk}/change/"
     assert record.changed_fields == ["minimum_cashout"]
-    assert dec(record.after["minimum_cashout"]) == dec("120.00")
+    assert amount(record.after["minimum_cashout"]) == dec("120.00")
 
 
 @pytest.mark.django_db
@@ -141,7 +141,7 @@ def test_committed_changes_carry_their_actor_and_leave_none_behind(client):
     PayoutRules.objects.filter(pk=rules.pk).update(fee_fixed="0.45")
 
     first, second = records("payouts.PayoutRules")[-2:]
-    assert (first.actor, dec(first.after["fee_fixed"])) == (finance, dec("0.40"))
+    assert (first.actor, amount(first.after["fee_fixed"])) == (finance, dec("0.40"))
     assert (second.actor, second.actor_label) == (None, "")
     assert actor_in_connection() == (None, None)
 

@@ -1,10 +1,13 @@
 """Finance reads the audit in the admin; nobody changes or deletes a record there."""
 
+import datetime
+from decimal import Decimal
 from urllib.parse import urlencode
 
 import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
+from django.db.migrations.recorder import MigrationRecorder
 from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
@@ -177,3 +180,41 @@ def test_made_by_task_lists_tasks_with_or_without_the_user_who_queued_them(
 
     assert listed("task") == {str(queued.pk), str(beat.pk)}
     assert listed("user") == {str(edited.pk)}
+
+
+def test_the_diff_shows_an_amount_kept_in_minor_units_as_the_amount():
+    from audit.admin import AuditRecordAdmin
+
+    PayoutRules.objects.filter(currency="USD").update(
+        minimum_cashout=Decimal("1008.45")
+    )
+    (record,) = AuditRecord.objects.filter(model="payouts.PayoutRules")
+
+    html = AuditRecordAdmin(AuditRecord, None).diff(record)
+
+    assert record.after["minimum_cashout"] == 100845
+    assert "<td>100.00</td><td>1008.45</td>" in html
+    # Not an amount: the percent is shown as stored.
+    assert "<th>fee_percent</th><td>1" in html
+
+
+def test_a_record_written_before_amounts_moved_to_minor_units_reads_as_written():
+    from audit.admin import AuditRecordAdmin
+
+    switched = MigrationRecorder.Migration.objects.get(
+        app="payouts", name__endswith="_amounts_in_minor_units"
+    ).applied
+    old = AuditRecord.objects.create(
+        at=switched - datetime.timedelta(days=1),
+        model="payouts.PayoutRules",
+        object_id="1",
+        operation=AuditRecord.Operation.UPDATE,
+        # SQLite kept 100.00 as the integer 100, PostgreSQL's JSON as 100.00.
+        before={"minimum_cashout": 100},
+        after={"minimum_cashout": 120.5},
+        changed_fields=["minimum_cashout"],
+    )
+
+    html = AuditRecordAdmin(AuditRecord, None).diff(old)
+
+    assert "<td>100</td><td>120.5</td>" in html

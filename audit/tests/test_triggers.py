@@ -24,7 +24,7 @@ from wallets.models import Purchase
 from wallets.stores import sandbox_receipt
 from wallets.tests.factories import bundle_create, on_sale, region_create, user_create
 
-from .helpers import actor_in_connection, dec, records
+from .helpers import actor_in_connection, amount, dec, records
 
 pytestmark = pytest.mark.django_db
 
@@ -99,8 +99,8 @@ def test_bulk_updates_of_shares_rates_and_payout_rules_are_recorded():
     assert rules.operation == "update"
     assert rules.changed_fields == ["fee_percent", "minimum_cashout"]
     assert (
-        dec(rules.before["minimum_cashout"]),
-        dec(rules.after["minimum_cashout"]),
+        amount(rules.before["minimum_cashout"]),
+        amount(rules.after["minimum_cashout"]),
     ) == (
         Decimal("100"),
         Decimal("150"),
@@ -132,7 +132,7 @@ def test_bulk_created_bundle_prices_are_recorded():
 
     created = records("catalog.BundlePrice", operation="insert")
     assert sorted(r.after["channel"] for r in created) == ["app", "web"]
-    assert {dec(r.after["price"]) for r in created} == {Decimal("1.99")}
+    assert {amount(r.after["price"]) for r in created} == {Decimal("1.99")}
     assert all(r.after["price_currency"] == "USD" for r in created)
 
 

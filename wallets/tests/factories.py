@@ -7,6 +7,8 @@ from djmoney.money import Money
 
 from accounts.models import User
 from catalog.models import BundlePrice, CoinBundle, Region
+from wallets import services
+from wallets.stores import sandbox_receipt
 
 _sequence = itertools.count(1)
 ADULT_BIRTH_DATE = datetime.date(1990, 1, 1)
@@ -61,6 +63,20 @@ def on_sale(
     bundle = bundle_create(coins=coins, price=amount, **bundle_fields)
     price_create(bundle, region, amount, channel=channel)
     return bundle, region
+
+
+def purchase_buy(user, bundle, region, *, key: str, when=None):
+    """`bundle` bought in-app through the purchase service, with a sandbox receipt."""
+    return services.purchase_record(
+        user=user,
+        bundle=bundle,
+        region=region,
+        channel="app",
+        store="apple",
+        receipt=sandbox_receipt(user.id, bundle.sku, f"txn-{key}", store="apple"),
+        idempotency_key=key,
+        now=when,
+    )
 
 
 def staff_create(role: str, **fields) -> User:
