@@ -109,6 +109,14 @@ class LeaderboardQuerySerializer(serializers.Serializer):
         min_value=1, max_value=100, default=10, help_text="How many places, 1 to 100."
     )
 
+    def to_internal_value(self, data):
+        # An empty ?limit= is no number: refused, not read as the default.
+        if data.get("limit") == "":
+            raise serializers.ValidationError(
+                {"limit": ["A valid integer is required."]}
+            )
+        return super().to_internal_value(data)
+
 
 class LeaderboardEntrySerializer(serializers.Serializer):
     rank = serializers.IntegerField(help_text="1 for the top gifter.")
