@@ -372,7 +372,9 @@ def django_env(config: Config, workdir: Path) -> dict:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "CELERY_"))
+        if not key.startswith(
+            ("DJANGO_", "DATABASE_", "CELERY_", "PAYMENT_STORE_", "PAYOUT_PROVIDER")
+        )
     }
     env.update(
         DJANGO_SETTINGS_MODULE="bench.settings",
@@ -380,6 +382,12 @@ def django_env(config: Config, workdir: Path) -> dict:
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SECURE_SSL_REDIRECT="0",
+        # Production mode on the sandbox store and provider, as a staging deployment
+        # runs: the switch and fresh secrets (the commands that mint the receipts
+        # get this same environment).
+        DJANGO_ALLOW_SANDBOX="1",
+        PAYMENT_STORE_SANDBOX_SECRET=secrets.token_urlsafe(32),
+        PAYOUT_PROVIDER_SANDBOX_SECRET=secrets.token_urlsafe(32),
         DATABASE_URL=config.database_url,
         DJANGO_MEDIA_ROOT=str(workdir / "media"),
         BENCH_STATIC_ROOT=str(workdir / "static"),

@@ -67,6 +67,9 @@ INSTALLED_APPS = [
     # First: its admin/change_form.html adds an "Audit trail" link to every audited
     # model's page, and extends Django's own.
     "audit",
+    # Next: refuses production mode with a sandbox adapter (core/production.py)
+    # before any other app starts.
+    "core",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -96,6 +99,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before axes: its lock-out answer is an API answer too.
+    "core.middleware.PrivateApiAnswersMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # The request's user (or, for the API, the token's) is the actor of its changes.
@@ -112,11 +117,15 @@ AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
 ]
 # Login throttling (admin and the API token): locked after repeated failures for one
-# username from one address, until the cool-off passes or staff unlock it.
+# username from one address, or from one address across usernames, until the
+# cool-off passes or staff unlock it (accounts/lockout.py).
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_ADDRESS_FAILURE_LIMIT = env_int("AXES_ADDRESS_FAILURE_LIMIT", 20)
 AXES_COOLOFF_TIME = datetime.timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+AXES_HANDLER = "accounts.lockout.LoginLockoutHandler"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -217,7 +226,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "core.schema.ApiAutoSchema",
     "EXCEPTION_HANDLER": "accounts.api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # Per user, on the requests that move money (accounts.api.common).
@@ -257,6 +266,13 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# Production trusts no sandbox (core/production.py): with DJANGO_DEBUG=0 a sandbox
+# store or provider needs this staging switch and every sandbox secret given; the
+# development secrets below exist only in debug mode. Decided here, not from the
+# runtime DEBUG that test runners flip.
+PRODUCTION_MODE = not DEBUG
+ALLOW_SANDBOX = env_bool("DJANGO_ALLOW_SANDBOX", False)
+
 # Payment stores: an adapter class per store (see wallets/stores.py).
 PAYMENT_STORES = {
     store: os.environ.get(
@@ -264,8 +280,8 @@ PAYMENT_STORES = {
     )
     for store in ("apple", "google", "web")
 }
-PAYMENT_STORE_SANDBOX_SECRET = os.environ.get(
-    "PAYMENT_STORE_SANDBOX_SECRET", "sandbox-notification-secret"
+PAYMENT_STORE_SANDBOX_SECRET = os.environ.get("PAYMENT_STORE_SANDBOX_SECRET") or (
+    "sandbox-notification-secret" if DEBUG else ""
 )
 REFUND_WINDOW_DAYS = 14
 
@@ -318,8 +334,8 @@ CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 5)
 PAYOUT_PROVIDER = os.environ.get(
     "PAYOUT_PROVIDER", "payouts.providers.SandboxPayoutProvider"
 )
-PAYOUT_PROVIDER_SANDBOX_SECRET = os.environ.get(
-    "PAYOUT_PROVIDER_SANDBOX_SECRET", "sandbox-payout-secret"
+PAYOUT_PROVIDER_SANDBOX_SECRET = os.environ.get("PAYOUT_PROVIDER_SANDBOX_SECRET") or (
+    "sandbox-payout-secret" if DEBUG else ""
 )
 PAYOUT_BATCH_SIZE = env_int("PAYOUT_BATCH_SIZE", 50)
 # A payout processing for longer than this is handed to the provider again.

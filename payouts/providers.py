@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError, transaction
 from django.utils.module_loading import import_string
 
@@ -52,6 +53,9 @@ class SandboxPayoutProvider:
     out; anything else is paid. Sending a reference again returns its first result
     and pays nothing more; `SandboxPayoutRecord` counts what was received and paid.
     """
+
+    # Production mode refuses it without the staging switch (core/production.py).
+    sandbox = True
 
     def send_batch(self, items: list[PayoutItem]) -> list[PayoutResult]:
         if any("+timeout" in item.destination for item in items):
@@ -145,6 +149,9 @@ CALLBACK_TOLERANCE_SECONDS = 300
 def sandbox_callback_signature(body: bytes, *, at: int | None = None) -> str:
     """The sandbox provider's `X-Provider-Signature` for `body`, signed at `at`."""
     at = int(time.time()) if at is None else at
+    if not settings.PAYOUT_PROVIDER_SANDBOX_SECRET:
+        # Production mode without the development default: an empty key is no key.
+        raise ImproperlyConfigured("PAYOUT_PROVIDER_SANDBOX_SECRET is not set.")
     secret = settings.PAYOUT_PROVIDER_SANDBOX_SECRET.encode()
     mac = hmac.new(secret, f"{at}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={at},v1={mac}"

@@ -38,13 +38,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Production mode allows the sandbox store and provider only as a staging
+# deployment, with secrets of its own: the stack gets these, and the test process,
+# which signs receipts and notifications for it, uses the same (test_soak.py).
+STACK_SECRETS = {
+    "PAYMENT_STORE_SANDBOX_SECRET": secrets.token_urlsafe(32),
+    "PAYOUT_PROVIDER_SANDBOX_SECRET": secrets.token_urlsafe(32),
+}
+
+
 def stack_env(database_url: str, app_name: str) -> dict:
     """Production mode on the test database, rate limits off (the clients are few
     and fast), each process's connections tagged so faults can pick them."""
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "DATABASE_", "PYTEST_"))
+        if not key.startswith(
+            ("DJANGO_", "DATABASE_", "PYTEST_", "PAYMENT_STORE_", "PAYOUT_PROVIDER")
+        )
     }
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
@@ -52,6 +63,8 @@ def stack_env(database_url: str, app_name: str) -> dict:
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
         DJANGO_ALLOWED_HOSTS="127.0.0.1",
         DJANGO_SECURE_SSL_REDIRECT="0",
+        DJANGO_ALLOW_SANDBOX="1",
+        **STACK_SECRETS,
         DATABASE_URL=f"{database_url}?application_name={app_name}",
         THROTTLE_PURCHASES="1000000/minute",
         THROTTLE_GIFT_SENDS="1000000/minute",

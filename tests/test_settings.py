@@ -15,17 +15,21 @@ PRODUCTION = {
 }
 
 
-def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+def manage_env(**env: str) -> dict:
     clean_env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("DJANGO_")
+        if not key.startswith(("DJANGO_", "PAYMENT_STORE_", "PAYOUT_PROVIDER"))
         and key not in ("DATABASE_URL", "CELERY_BROKER_URL")
     }
+    return {**clean_env, **env}
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=ROOT,
-        env={**clean_env, **env},
+        env=manage_env(**env),
         capture_output=True,
         text=True,
         timeout=120,
@@ -63,11 +67,104 @@ def test_a_malformed_variable_names_itself():
     )
 
 
+class LiveStore:
+    """Stands for a real store's adapter: not a sandbox."""
+
+    def __init__(self, name):
+        self.name = name
+
+
+class LiveProvider:
+    """Stands for a real payout provider's adapter: not a sandbox."""
+
+
+LIVE_ADAPTERS = {
+    "PAYMENT_STORE_APPLE": "tests.test_settings.LiveStore",
+    "PAYMENT_STORE_GOOGLE": "tests.test_settings.LiveStore",
+    "PAYMENT_STORE_WEB": "tests.test_settings.LiveStore",
+    "PAYOUT_PROVIDER": "tests.test_settings.LiveProvider",
+}
+STAGING_SECRETS = {
+    "PAYMENT_STORE_SANDBOX_SECRET": "s" * 24 + "-store-secret",
+    "PAYOUT_PROVIDER_SANDBOX_SECRET": "p" * 24 + "-payout-secret",
+}
+
+
 def test_check_deploy_reports_nothing_in_production_mode():
-    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", **PRODUCTION, **LIVE_ADAPTERS
+    )
 
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_production_mode_with_the_readmes_variables_refuses_the_sandbox():
+    # The README's deploy steps, adapters left at their defaults: anyone could sign
+    # a receipt with the published secret, so nothing starts.
+    for command in (["check", "--deploy", "--fail-level", "WARNING"], ["migrate"]):
+        result = manage(*command, **PRODUCTION)
+
+        assert result.returncode != 0
+        assert result.stderr.strip().count("\n") == 0, result.stderr
+        assert result.stderr.startswith(
+            "ImproperlyConfigured: PAYMENT_STORE_APPLE is a sandbox adapter "
+            "(wallets.stores.SandboxStore), which production mode (DJANGO_DEBUG=0) "
+            "refuses"
+        ), result.stderr
+        assert "DJANGO_ALLOW_SANDBOX=1" in result.stderr
+
+
+def test_the_web_process_refuses_to_start_with_a_sandbox():
+    clean_env = manage_env(**PRODUCTION)
+    result = subprocess.run(
+        [sys.executable, "-c", "import config.wsgi"],
+        cwd=ROOT,
+        env=clean_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert result.returncode != 0
+    assert result.stderr.strip().startswith(
+        "ImproperlyConfigured: PAYMENT_STORE_APPLE is a sandbox adapter"
+    ), result.stderr
+
+
+def test_the_staging_switch_still_needs_every_secret():
+    result = manage("check", **PRODUCTION, DJANGO_ALLOW_SANDBOX="1")
+
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert result.stderr.startswith(
+        "ImproperlyConfigured: PAYMENT_STORE_SANDBOX_SECRET must be set"
+    )
+
+
+def test_staging_with_the_switch_and_every_secret_starts():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        **PRODUCTION,
+        DJANGO_ALLOW_SANDBOX="1",
+        **STAGING_SECRETS,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_reports_a_sandbox_as_an_error():
+    # In debug mode nothing refuses to start, but the deploy check says why this
+    # configuration could not be deployed.
+    result = manage("check", "--deploy")
+
+    assert result.returncode != 0
+    assert "(core.E001) PAYMENT_STORE_APPLE is a sandbox adapter" in result.stderr
+    assert "(core.E001) PAYOUT_PROVIDER is a sandbox adapter" in result.stderr
 
 
 def settings_value(expression: str, **env: str) -> str:

@@ -51,6 +51,7 @@ from wallets.stores import sandbox_receipt, sandbox_signature
 from wallets.tests.factories import on_sale, staff_create, user_create
 
 from .soak_helpers import (
+    STACK_SECRETS,
     WEB_APP_NAME,
     WORKER_APP_NAME,
     Answer,
@@ -95,6 +96,14 @@ pytestmark = [
         reason="needs PostgreSQL and a broker (DATABASE_URL, CELERY_BROKER_URL)",
     ),
 ]
+
+
+@pytest.fixture(autouse=True)
+def _sign_as_the_stack_verifies(settings):
+    """The stack runs in production mode on staging secrets of its own: this
+    process signs receipts and notifications for it with the same."""
+    for name, value in STACK_SECRETS.items():
+        setattr(settings, name, value)
 
 
 def mint_receipt(user_id: int, txn: str) -> str:
@@ -242,7 +251,7 @@ class Client(threading.Thread):
             "POST",
             "/api/v1/stores/apple/notifications/",
             raw=raw,
-            headers={"X-Store-Signature": sandbox_signature(raw)},
+            headers={"X-Store-Signature": sandbox_signature(raw, store="apple")},
         )
         outcome = answer.body.get("status") if answer.status == 200 else None
         # Partly: the coins left were taken back, the spent ones put on record.

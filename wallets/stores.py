@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from accounts.errors import ServiceError
@@ -83,8 +84,13 @@ class SandboxStore:
     with that key, by this store, for the bundle bought, by the user it was minted
     for, is honoured; `outcome` then says what the store does: `accept` credits,
     `reject` is refused, `timeout` behaves as a store that does not answer.
-    Notifications are signed with HMAC-SHA256 of the body under the secret itself.
+    A refund notification is signed with HMAC-SHA256 of the body under a key derived
+    from the secret and the store's name (see `sandbox_signature`): a body signed
+    for one store is no other store's notification.
     """
+
+    # Production mode refuses it without the staging switch (core/production.py).
+    sandbox = True
 
     def __init__(self, name: str):
         self.name = name
@@ -116,7 +122,7 @@ class SandboxStore:
         )
 
     def verify_notification(self, body: bytes, signature: str) -> bool:
-        expected = sandbox_signature(body)
+        expected = sandbox_signature(body, store=self.name)
         # As bytes: compare_digest refuses non-ASCII text, and a header may hold any.
         given = (signature or "").encode("utf-8", "replace")
         return hmac.compare_digest(expected.encode(), given)
@@ -126,18 +132,30 @@ class SandboxStore:
         return ReceiptRejected(f"{message} {why}".strip(), field="receipt")
 
 
-def sandbox_signature(body: bytes) -> str:
-    secret = settings.PAYMENT_STORE_SANDBOX_SECRET.encode()
-    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+def sandbox_signature(body: bytes, *, store: str) -> str:
+    """The `X-Store-Signature` the sandbox `store` sends with a notification `body`."""
+    # A key per store: one store's signed body never refunds another store's
+    # purchase that happens to share its transaction id.
+    key = _derived_key(
+        settings.PAYMENT_STORE_SANDBOX_SECRET, f"sandbox-notification-key:{store}"
+    )
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
 
 
 def _receipt_key() -> bytes:
-    # A key of its own, derived from the secret: a notification signature (HMAC of
-    # a body under the secret) can never pass as a receipt signature.
+    # A key of its own, derived from the secret: a notification signature can never
+    # pass as a receipt signature.
     secret = getattr(settings, "PAYMENT_STORE_SANDBOX_RECEIPT_SECRET", "") or (
         settings.PAYMENT_STORE_SANDBOX_SECRET
     )
-    return hmac.new(secret.encode(), b"sandbox-receipt-key", hashlib.sha256).digest()
+    return _derived_key(secret, "sandbox-receipt-key")
+
+
+def _derived_key(secret: str, purpose: str) -> bytes:
+    if not secret:
+        # Production mode without the development default: an empty key is no key.
+        raise ImproperlyConfigured("PAYMENT_STORE_SANDBOX_SECRET is not set.")
+    return hmac.new(secret.encode(), purpose.encode(), hashlib.sha256).digest()
 
 
 def _b64encode(raw: bytes) -> str:

@@ -1,6 +1,6 @@
 import re
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import CursorPagination
@@ -8,10 +8,12 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     location=OpenApiParameter.HEADER,
     required=True,
+    pattern=_KEY_PATTERN.pattern,
     description="A key unique to this attempt (1-200 printable characters); "
     "a repeat with the same key and the same request returns the first result and "
     "moves nothing; the same key with a different request is refused with 422 "
@@ -21,7 +23,6 @@ KEY_REUSED = OpenApiResponse(
     description="This Idempotency-Key was already used for a different request: "
     "`{detail, code: idempotency_key_reused}`; nothing was done."
 )
-_KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
 
 
 def idempotency_key_from(request) -> str:
@@ -48,11 +49,40 @@ class CodeRelatedField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
+@extend_schema_field({"type": "string", "pattern": "^[A-Z]{2}$"})
+class RegionCodeField(CodeRelatedField):
+    """A region named by its ISO 3166-1 alpha-2 code, e.g. US."""
+
+
 class NewestFirst(CursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "limit"
     max_page_size = 200
+
+    def get_page_size(self, request):
+        # A page size that is not one is a 400 naming it, not silently the default.
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        if not (
+            raw.isascii() and raw.isdigit() and 1 <= int(raw) <= self.max_page_size
+        ):
+            raise ValidationError(
+                {
+                    self.page_size_query_param: [
+                        f"Send a whole number from 1 to {self.max_page_size}."
+                    ]
+                }
+            )
+        return int(raw)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"].update(minimum=1, maximum=self.max_page_size)
+        return parameters
 
     def get_paginated_response_schema(self, schema):
         described = super().get_paginated_response_schema(schema)

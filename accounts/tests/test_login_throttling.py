@@ -48,3 +48,67 @@ def test_the_token_endpoint_locks_too(api_client, staff_member):
 
     assert response.status_code == 429
     assert not Token.objects.filter(user=staff_member).exists()
+
+
+def token_login(api_client, username, password, address="203.0.113.7"):
+    return api_client.post(
+        TOKEN_URL, {"username": username, "password": password}, REMOTE_ADDR=address
+    )
+
+
+def test_an_address_failing_across_many_usernames_is_locked(api_client, staff_member):
+    # One guess each for 19 usernames: no username reaches its own limit of 5.
+    for n in range(19):
+        assert token_login(api_client, f"guess-{n}", "wrong").status_code == 400
+
+    assert token_login(api_client, "guess-19", "wrong").status_code == 429
+    # Locked for every username from that address, the right password too...
+    assert token_login(api_client, "fin", "right-pass").status_code == 429
+    assert not Token.objects.filter(user=staff_member).exists()
+    # ...and only there.
+    assert (
+        token_login(api_client, "fin", "right-pass", "198.51.100.2").status_code == 200
+    )
+
+
+def test_a_login_that_succeeds_does_not_clear_its_address(api_client, staff_member):
+    # An attacker with one account of their own cannot reset the address's count.
+    for n in range(19):
+        token_login(api_client, f"guess-{n}", "wrong")
+    assert token_login(api_client, "fin", "right-pass").status_code == 200
+
+    assert token_login(api_client, "guess-19", "wrong").status_code == 429
+
+
+def test_the_address_limit_is_a_setting(api_client, settings):
+    settings.AXES_ADDRESS_FAILURE_LIMIT = 3
+    for n in range(2):
+        assert token_login(api_client, f"guess-{n}", "wrong").status_code == 400
+
+    assert token_login(api_client, "guess-2", "wrong").status_code == 429
+
+
+def test_the_api_answers_a_lockout_in_json_like_any_api_error(api_client, staff_member):
+    for _ in range(4):
+        token_login(api_client, "fin", "wrong")
+
+    for password in ("wrong", "right-pass"):
+        response = token_login(api_client, "fin", password)
+
+        assert response.status_code == 429
+        assert response["Content-Type"] == "application/json"
+        assert response.json() == {
+            "detail": "Too many failed logins: try again in 15 minutes, "
+            "or ask staff to unlock.",
+            "code": "locked_out",
+        }
+        assert response["Retry-After"] == "900"
+        assert "no-store" in response["Cache-Control"]
+
+
+def test_the_admin_answers_a_lockout_as_a_page(client, staff_member):
+    for _ in range(5):
+        response = admin_login(client, "wrong")
+
+    assert response.status_code == 429
+    assert response["Content-Type"].startswith("text/html")

@@ -5,8 +5,18 @@ from .. import pricing
 from ..models import BundlePrice, Gift, Region
 
 
+@extend_schema_field({"type": "string", "pattern": "^[A-Za-z]{2}$"})
+class RegionQueryField(serializers.SlugRelatedField):
+    """A region code in a query, in either case: upper-cased before the lookup."""
+
+
+@extend_schema_field({"type": "string", "pattern": "^([A-Za-z]{2})?$"})
+class OptionalRegionQueryField(RegionQueryField):
+    """As RegionQueryField; empty (`?region=`) is as if not sent."""
+
+
 class GiftListQuerySerializer(serializers.Serializer):
-    region = serializers.SlugRelatedField(
+    region = OptionalRegionQueryField(
         slug_field="code",
         queryset=Region.objects.filter(is_active=True),
         required=False,
@@ -19,6 +29,8 @@ class GiftListQuerySerializer(serializers.Serializer):
     placement = serializers.ChoiceField(
         choices=[Gift.Placement.LIVE, Gift.Placement.COMMENT],
         required=False,
+        # Empty (`?placement=`) is as if not sent, and documented so.
+        allow_blank=True,
         help_text="Only gifts that can be sent there: `live` or `comment`.",
     )
 
@@ -115,7 +127,7 @@ class GiftSerializer(serializers.ModelSerializer):
 
 
 class BundleListQuerySerializer(serializers.Serializer):
-    region = serializers.SlugRelatedField(
+    region = RegionQueryField(
         slug_field="code",
         queryset=Region.objects.filter(is_active=True),
         error_messages={"does_not_exist": "Unknown or inactive region: {value}."},

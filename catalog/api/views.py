@@ -68,7 +68,7 @@ class GiftViewSet(ConditionalGetMixin, viewsets.ReadOnlyModelViewSet):
             gifts = selectors.gift_list_for_client(
                 when=self.now,
                 region=query.validated_data.get("region"),
-                placement=query.validated_data.get("placement"),
+                placement=query.validated_data.get("placement") or None,
             )
         else:
             gifts = Gift.objects.filter(is_active=True)

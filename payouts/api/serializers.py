@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from accounts.api.common import CodeRelatedField
+from accounts.api.common import CodeRelatedField, RegionCodeField
 from catalog.models import Gift, Region
 from wallets.api.serializers import WalletSerializer
 
@@ -41,7 +41,7 @@ class GiftSendCreateSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="The comment that carries the gift (comment).",
     )
-    region = CodeRelatedField(
+    region = RegionCodeField(
         slug_field="code",
         queryset=Region.objects.filter(is_active=True),
         required=False,
@@ -108,6 +108,14 @@ class LeaderboardQuerySerializer(serializers.Serializer):
     limit = serializers.IntegerField(
         min_value=1, max_value=100, default=10, help_text="How many places, 1 to 100."
     )
+
+    def to_internal_value(self, data):
+        # An empty ?limit= is no number: refused, not read as the default.
+        if data.get("limit") == "":
+            raise serializers.ValidationError(
+                {"limit": ["A valid integer is required."]}
+            )
+        return super().to_internal_value(data)
 
 
 class LeaderboardEntrySerializer(serializers.Serializer):
@@ -259,6 +267,18 @@ class PayoutMethodRequestSerializer(serializers.Serializer):
     bank_bic = serializers.CharField(
         required=False, allow_blank=True, max_length=11, help_text="For bank."
     )
+
+    def to_internal_value(self, data):
+        # Text is text, as the schema says: a number is refused, not read as "0".
+        if isinstance(data, dict):
+            errors = {
+                name: ["Send text."]
+                for name in self.fields
+                if name in data and not isinstance(data[name], str)
+            }
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
 
 
 class PayoutMethodPendingSerializer(serializers.Serializer):

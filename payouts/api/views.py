@@ -41,6 +41,20 @@ from .serializers import (
     ProviderCallbackSerializer,
 )
 
+NOT_A_CREATOR = OpenApiResponse(description="Not a creator.")
+
+
+def creator_read(summary: str, answer, tag: str):
+    """The schema of a read only a creator may make: anyone else is a 403."""
+    return extend_schema(
+        summary=summary,
+        responses={
+            status.HTTP_200_OK: answer,
+            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
+        },
+        tags=[tag],
+    )
+
 
 class NewestFirstRequested(NewestFirst):
     ordering = ("-requested_at", "-id")
@@ -94,7 +108,12 @@ class LeaderboardView(APIView):
     @extend_schema(
         summary="Top gifters of a live stream",
         parameters=[LeaderboardQuerySerializer],
-        responses={status.HTTP_200_OK: LeaderboardEntrySerializer(many=True)},
+        responses={
+            status.HTTP_200_OK: LeaderboardEntrySerializer(many=True),
+            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
+                description="`limit` is not a whole number from 1 to 100."
+            ),
+        },
         tags=["gifts"],
     )
     def get(self, request, stream_id):
@@ -143,13 +162,8 @@ def _level_data(level):
 
 
 class CreatorEarningsView(APIView):
-    @extend_schema(
-        summary="The signed-in creator's earnings",
-        responses={
-            status.HTTP_200_OK: CreatorEarningsSerializer,
-            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
-        },
-        tags=["creator"],
+    @creator_read(
+        "The signed-in creator's earnings", CreatorEarningsSerializer, "creator"
     )
     def get(self, request):
         creator = _signed_in_creator(request)
@@ -186,7 +200,7 @@ class CreatorEarningsView(APIView):
     description="Cursor-paginated: follow `next`; `limit` sets the page size.",
     responses={
         status.HTTP_200_OK: GiftSendSerializer(many=True),
-        status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+        status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
     },
     tags=["creator"],
 )
@@ -306,7 +320,7 @@ class PayoutViewSet(
                 description="Below the minimum, above the balance or the daily "
                 "maximum, not verified, no payout method."
             ),
-            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Not a creator."),
+            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
             status.HTTP_409_CONFLICT: OpenApiResponse(
                 description="A payout is already in progress."
             ),
@@ -331,13 +345,15 @@ class PayoutViewSet(
         body = PayoutResultSerializer({"payout": result.payout}).data
         return created_or_replayed(body, created=result.created)
 
-    @extend_schema(
-        summary="The signed-in creator's payouts, newest first", tags=["payouts"]
+    @creator_read(
+        "The signed-in creator's payouts, newest first",
+        PayoutSerializer(many=True),
+        "payouts",
     )
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(summary="One of the signed-in creator's payouts", tags=["payouts"])
+    @creator_read("One of the signed-in creator's payouts", PayoutSerializer, "payouts")
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
 

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.common import CodeRelatedField
+from accounts.api.common import CodeRelatedField, RegionCodeField
 from catalog.models import BundlePrice, CoinBundle, Region
 
 from ..models import Purchase, Transfer
@@ -62,7 +62,7 @@ class PurchaseCreateSerializer(serializers.Serializer):
         error_messages={"does_not_exist": "Unknown bundle: {value}."},
         help_text="The bundle's sku, e.g. coins_100.",
     )
-    region = CodeRelatedField(
+    region = RegionCodeField(
         slug_field="code",
         queryset=Region.objects.filter(is_active=True),
         error_messages={"does_not_exist": "Unknown or inactive region: {value}."},

@@ -22,7 +22,7 @@ def notification_delivered_at_once(body: bytes, count: int, store: str = "apple"
                 f"/api/v1/stores/{store}/notifications/",
                 data=body,
                 content_type="application/json",
-                HTTP_X_STORE_SIGNATURE=sandbox_signature(body),
+                HTTP_X_STORE_SIGNATURE=sandbox_signature(body, store=store),
             )
             answers[i] = (response.status_code, response.json()["status"])
         except Exception as exc:  # noqa: BLE001 - reported below with the thread

@@ -60,21 +60,25 @@ class World:
             (user or self.a).id, sku, txn, outcome, store=store, storefront=storefront
         )
 
+    def buy(self, user, txn, store="apple"):
+        """`user`'s purchase of the bundle at `store`, as transaction `txn`."""
+        services.purchase_record(
+            user=user,
+            bundle=self.bundle,
+            region=self.region,
+            channel="app",
+            store=store,
+            receipt=self.receipt(user=user, txn=txn, store=store),
+            idempotency_key=f"{store}-{txn}",
+        )
+
 
 def _world() -> World:
     bundle, region = on_sale(coins=100, sku=SKU)
     on_sale(coins=500, amount="4.99", sku=OTHER_SKU)
     world = World(a=user_create(), b=user_create(), bundle=bundle, region=region)
     for user, txn in ((world.a, "a-1"), (world.b, "b-1")):
-        services.purchase_record(
-            user=user,
-            bundle=bundle,
-            region=region,
-            channel="app",
-            store="apple",
-            receipt=sandbox_receipt(user.id, SKU, txn, store="apple"),
-            idempotency_key=f"first-{txn}",
-        )
+        world.buy(user, txn)
     return world
 
 
@@ -164,7 +168,7 @@ RECEIPTS = [
         lambda w: (
             (payload := w.receipt().partition(".")[0])
             + "."
-            + sandbox_signature(payload.encode())
+            + sandbox_signature(payload.encode(), store="apple")
         ),
     ),
     ("signature padded", lambda w: w.receipt() + "="),
@@ -500,7 +504,7 @@ def notify(client, payload, store="apple", signature=None, raw=None):
     headers = {}
     if signature is not False:
         headers["HTTP_X_STORE_SIGNATURE"] = (
-            sandbox_signature(body) if signature is None else signature
+            sandbox_signature(body, store=store) if signature is None else signature
         )
     return client.post(
         f"/api/v1/stores/{store}/notifications/",
@@ -535,7 +539,8 @@ NOTIFICATIONS = [
         dict(
             payload=refund_of("a-1"),
             signature=with_secret(
-                "not-the-secret", lambda: sandbox_signature(_body(refund_of("a-1")))
+                "not-the-secret",
+                lambda: sandbox_signature(_body(refund_of("a-1")), store="apple"),
             ),
         ),
         403,
@@ -544,7 +549,7 @@ NOTIFICATIONS = [
         "upper-case hex",
         dict(
             payload=refund_of("a-1"),
-            signature=sandbox_signature(_body(refund_of("a-1"))).upper(),
+            signature=sandbox_signature(_body(refund_of("a-1")), store="apple").upper(),
         ),
         403,
     ),
@@ -552,7 +557,7 @@ NOTIFICATIONS = [
         "signature with a space",
         dict(
             payload=refund_of("a-1"),
-            signature=sandbox_signature(_body(refund_of("a-1"))) + " ",
+            signature=sandbox_signature(_body(refund_of("a-1")), store="apple") + " ",
         ),
         403,
     ),
@@ -574,7 +579,7 @@ NOTIFICATIONS = [
         "transaction changed to A's",
         dict(
             payload=refund_of("a-1"),
-            signature=sandbox_signature(_body(refund_of("no-such"))),
+            signature=sandbox_signature(_body(refund_of("no-such")), store="apple"),
         ),
         403,
     ),
@@ -582,7 +587,7 @@ NOTIFICATIONS = [
         "amount added",
         dict(
             payload={**refund_of("a-1"), "amount": 100},
-            signature=sandbox_signature(_body(refund_of("a-1"))),
+            signature=sandbox_signature(_body(refund_of("a-1")), store="apple"),
         ),
         403,
     ),
@@ -590,7 +595,7 @@ NOTIFICATIONS = [
         "same JSON respaced",
         dict(
             raw=json.dumps(refund_of("a-1"), indent=1).encode(),
-            signature=sandbox_signature(_body(refund_of("a-1"))),
+            signature=sandbox_signature(_body(refund_of("a-1")), store="apple"),
         ),
         403,
     ),
@@ -673,6 +678,31 @@ def test_a_genuine_refund_notification_takes_the_coins_back_once(client, world):
     # The transaction names its buyer: B's coins never move for A's refund.
     assert wallet_balances(user=world.b) == b_before
     assert ledger_reconcile().is_clean
+
+
+@pytest.mark.django_db
+def test_a_notification_signed_for_one_store_refunds_nothing_at_another(client, world):
+    # B bought at Google under the transaction id A's Apple purchase has.
+    world.buy(world.b, "a-1", store="google")
+    before = snapshot(world)
+    body = _body(refund_of("a-1"))
+
+    response = notify(
+        client,
+        refund_of("a-1"),
+        store="google",
+        signature=sandbox_signature(body, store="apple"),
+    )
+
+    assert response.status_code == 403
+    assert snapshot(world) == before
+    # Signed by Google, it refunds Google's purchase and nothing of Apple's.
+    assert notify(client, refund_of("a-1"), store="google").json() == {
+        "status": "refunded"
+    }
+    assert Purchase.objects.get(store="apple", store_transaction_id="a-1").status == (
+        "completed"
+    )
 
 
 # --- The management command. ---

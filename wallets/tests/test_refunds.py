@@ -182,7 +182,7 @@ def notify(client, store, payload, signature=None):
         content_type="application/json",
         HTTP_X_STORE_SIGNATURE=signature
         if signature is not None
-        else sandbox_signature(body),
+        else sandbox_signature(body, store=store),
     )
 
 
