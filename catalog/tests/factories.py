@@ -36,7 +36,7 @@ def gift_create(**overrides) -> Gift:
 def bundle_create(**overrides) -> CoinBundle:
     n = next(_sequence)
     fields = {
-        "sku": f"coins_{n}",
+        "sku": f"bundle-{n}",  # never one of the SKUs tests pick by hand
         "coins": 100,
         "base_price": Money("0.99", "USD"),
         "sort_order": n,
