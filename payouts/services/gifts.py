@@ -3,7 +3,6 @@ import logging
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, Subquery
 from django.utils import timezone
 
 from accounts.errors import ServiceError
@@ -206,20 +205,35 @@ def _check_gift_may_be_sent(
 def _check_region(*, sender: User, gift: Gift, named: Region | None) -> None:
     """Region-only gifts go by the sender's home region; a region the request names
     must be that one. (One statement: it is on every gift's path.)"""
-    links = Gift.regions.through.objects.filter(gift_id=gift.id)
-    home = HomeRegion.objects.filter(user_id=sender.id)
-    facts = (
-        Gift.objects.filter(id=gift.id)
-        .annotate(
-            limited=Exists(links),
-            home_id=Subquery(home.values("region_id")[:1]),
-            home_code=Subquery(home.values("region__code")[:1]),
-            offered_at_home=Exists(
-                links.filter(region_id__in=home.values("region_id"))
-            ),
+    # Fixed SQL: the ORM took about 3 ms a gift to compile the same four subqueries.
+    links = Gift.regions.through._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT
+                EXISTS (SELECT 1 FROM {links} l WHERE l.gift_id = %s),
+                home.region_id,
+                region.code,
+                EXISTS (
+                    SELECT 1 FROM {links} l
+                    WHERE l.gift_id = %s AND l.region_id = home.region_id
+                )
+            FROM {Gift._meta.db_table} gift
+            LEFT JOIN {HomeRegion._meta.db_table} home ON home.user_id = %s
+            LEFT JOIN {Region._meta.db_table} region ON region.id = home.region_id
+            WHERE gift.id = %s
+            """,
+            [gift.id, gift.id, sender.id, gift.id],
         )
-        .values("limited", "home_id", "home_code", "offered_at_home")
-        .first()
+        row = cursor.fetchone()
+    facts = (
+        None
+        if row is None
+        else dict(
+            zip(
+                ("limited", "home_id", "home_code", "offered_at_home"), row, strict=True
+            )
+        )
     )
     if facts is None:
         raise GiftRefused("This gift cannot be sent now.", field="gift")
