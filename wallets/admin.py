@@ -19,7 +19,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin_mixins import ReadOnlyAdminMixin
+from accounts.admin_mixins import DecideEachMixin, ReadOnlyAdminMixin
 from accounts.errors import ServiceError
 from accounts.models import User
 from catalog.models import Region
@@ -592,7 +592,7 @@ class RejectAdjustmentForm(forms.Form):
 
 
 @admin.register(BalanceAdjustment)
-class BalanceAdjustmentAdmin(ReadOnlyAdmin):
+class BalanceAdjustmentAdmin(DecideEachMixin, ReadOnlyAdmin):
     """Adjustments, and the credits waiting for a second finance user's approval."""
 
     # Narrow columns: who, how much and the state fit beside the menu and filters;
@@ -656,27 +656,16 @@ class BalanceAdjustmentAdmin(ReadOnlyAdmin):
     def has_reject_permission(self, request):
         return self.has_approve_permission(request)
 
-    def _each(self, request, queryset, verb, call):
-        done = 0
-        for adjustment in queryset.order_by("id"):
-            try:
-                call(adjustment)
-            except ServiceError as refusal:
-                self.message_user(
-                    request, f"#{adjustment.id}: {refusal.message}", messages.ERROR
-                )
-            else:
-                done += 1
-        if done:
-            self.message_user(
-                request, f"{verb} {done} adjustment(s).", messages.SUCCESS
-            )
+    each_noun = "adjustment"
+
+    def each_name(self, adjustment) -> str:
+        return f"#{adjustment.id}"
 
     @admin.action(description="Approve selected credits", permissions=["approve"])
     def approve(self, request, queryset):
         self._each(
             request,
-            queryset,
+            queryset.order_by("id"),
             "Approved",
             lambda adjustment: services.balance_adjustment_approve(
                 adjustment=adjustment, actor=request.user
@@ -685,30 +674,15 @@ class BalanceAdjustmentAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Reject selected credits", permissions=["reject"])
     def reject(self, request, queryset):
-        form = RejectAdjustmentForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            self._each(
-                request,
-                queryset,
-                "Rejected",
-                lambda adjustment: services.balance_adjustment_reject(
-                    adjustment=adjustment,
-                    actor=request.user,
-                    reason=form.cleaned_data["reason"],
-                ),
-            )
-            return None
-        return TemplateResponse(
+        return self._with_reason(
             request,
-            "admin/wallets/balanceadjustment/reject.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Reject balance adjustments",
-                "opts": self.model._meta,
-                "adjustments": queryset.select_related("user", "actor"),
-                "form": form,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
+            queryset.select_related("user", "actor").order_by("id"),
+            form_class=RejectAdjustmentForm,
+            verb="Rejected",
+            call=lambda adjustment, reason: services.balance_adjustment_reject(
+                adjustment=adjustment, actor=request.user, reason=reason
+            ),
+            template="admin/wallets/balanceadjustment/reject.html",
         )
 
     def adjust_view(self, request):
