@@ -65,7 +65,7 @@ def on_sale(
     return bundle, region
 
 
-def purchase_buy(user, bundle, region, *, key: str, when=None):
+def purchase_buy(user, bundle, region, *, key: str, when=None, txn=None):
     """`bundle` bought in-app through the purchase service, with a sandbox receipt."""
     return services.purchase_record(
         user=user,
@@ -73,7 +73,9 @@ def purchase_buy(user, bundle, region, *, key: str, when=None):
         region=region,
         channel="app",
         store="apple",
-        receipt=sandbox_receipt(user.id, bundle.sku, f"txn-{key}", store="apple"),
+        receipt=sandbox_receipt(
+            user.id, bundle.sku, txn or f"txn-{key}", store="apple"
+        ),
         idempotency_key=key,
         now=when,
     )

@@ -10,9 +10,9 @@ from wallets import ledger, services
 from wallets.models import LedgerAccount, Purchase, Transfer
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import paid_coin_liability, wallet_balances
-from wallets.stores import sandbox_receipt, sandbox_signature
+from wallets.stores import sandbox_signature
 
-from .factories import on_sale, region_create, user_create
+from .factories import on_sale, purchase_buy, region_create, user_create
 
 pytestmark = pytest.mark.django_db
 DAY = datetime.timedelta(days=1)
@@ -20,17 +20,8 @@ DAY = datetime.timedelta(days=1)
 
 def purchase(user, bundle, region, when=None, txn=None):
     n = Purchase.objects.count()
-    return services.purchase_record(
-        user=user,
-        bundle=bundle,
-        region=region,
-        channel="app",
-        store="apple",
-        receipt=sandbox_receipt(
-            user.id, bundle.sku, txn or f"t{user.id}-{n}", store="apple"
-        ),
-        idempotency_key=f"k{n}",
-        now=when,
+    return purchase_buy(
+        user, bundle, region, key=f"k{n}", when=when, txn=txn or f"t{user.id}-{n}"
     ).purchase
 
 
