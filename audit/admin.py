@@ -12,7 +12,7 @@ from accounts.admin_mixins import ReadOnlyAdminMixin
 from core.fields import MinorUnitsMixin, from_minor_units
 
 from .models import AuditRecord
-from .registry import AUDITED, link_field, row_model
+from .registry import AUDITED, current_label, labels_of, link_field, row_model
 
 
 class ModelFilter(admin.SimpleListFilter):
@@ -26,7 +26,7 @@ class ModelFilter(admin.SimpleListFilter):
         if self.value():
             # A model's trail includes its links: a gift's shows its regions.
             links = [e.label for e in AUDITED if e.label.startswith(f"{self.value()}.")]
-            return queryset.filter(model__in=[self.value(), *links])
+            return queryset.filter(model__in=[*labels_of(self.value()), *links])
         return queryset
 
 
@@ -156,7 +156,7 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def audited_object(self, record):
         # A link belongs to its owner's row: the gift, for a gift's regions.
         link = _link_field(record.model)
-        owner = record.model if link is None else link.model._meta.label
+        owner = current_label(record.model) if link is None else link.model._meta.label
         app_label, _, model_name = owner.partition(".")
         try:
             url = reverse(

@@ -7,6 +7,9 @@ with `insert=False`), `ignore` names fields whose change alone is not worth a re
 once the row exists (who a record belongs to). Triggers are rebuilt from this list
 after each `migrate`.
 
+`formerly` names the labels a model was recorded under before it moved app (its
+older records keep them: they are never rewritten), so its trail still shows them.
+
 A label with a field, `app.Model.field`, names a many-to-many field: its links (the
 rows of its through table) are recorded as they are added and removed (and updated,
 which only raw SQL does), under that label, with the owning row's id as the object
@@ -28,6 +31,7 @@ class Audited:
     ignore: tuple[str, ...] = ()
     insert: bool = True
     frozen: tuple[str, ...] = ()
+    formerly: tuple[str, ...] = ()
 
 
 AUDITED = (
@@ -50,8 +54,13 @@ AUDITED = (
     # Shares: a level's share, and which level (or pin, or suspension) a creator has;
     # the payout destination is here too. Follower counts change all day. Who a
     # creator is never changes: their diamonds and gifts would follow a new owner.
-    Audited("payouts.CreatorLevel"),
-    Audited("payouts.CreatorProfile", ignore=("follower_count",), frozen=("user",)),
+    Audited("gifting.CreatorLevel", formerly=("payouts.CreatorLevel",)),
+    Audited(
+        "gifting.CreatorProfile",
+        ignore=("follower_count",),
+        frozen=("user",),
+        formerly=("payouts.CreatorProfile",),
+    ),
     Audited("payouts.PayoutMethodChange", frozen=("creator", "creator_user")),
     # Rates, rules and payout states.
     Audited("payouts.DiamondCashRate"),
@@ -123,8 +132,25 @@ def link_field(label: str) -> models.ManyToManyField | None:
     return field
 
 
+def labels_of(label: str) -> list[str]:
+    """Every label a model's records carry: its own and those from before a move."""
+    for entry in AUDITED:
+        if entry.label == label:
+            return [label, *entry.formerly]
+    return [label]
+
+
+def current_label(label: str) -> str:
+    """The label `label`'s model has now: records keep the one they were made under."""
+    for entry in AUDITED:
+        if label in entry.formerly:
+            return entry.label
+    return label
+
+
 def row_model(label: str):
     """The model whose rows a record of `label` holds (a link's through model)."""
+    label = current_label(label)
     try:
         field = link_field(label)
         return field.remote_field.through if field else apps.get_model(label)

@@ -27,8 +27,10 @@ from django.utils import timezone
 from accounts.models import User
 from accounts.roles import FINANCE
 from catalog.models import Gift
+from gifting import services as gifting_services
+from gifting.models import CreatorProfile, GiftSend
 from payouts import services as payout_services
-from payouts.models import CreatorProfile, GiftSend, Payout, PayoutRules
+from payouts.models import Payout, PayoutRules
 from wallets.models import DIAMOND_SCALE, Transfer
 
 from .growth import TRANSFERS_PER_SENDER, history_grow
@@ -202,7 +204,7 @@ def gift_sends_few(count: int) -> int:
     rose = Gift.objects.get(slug="rose")
     sent = 0
     for number, (sender, creator) in enumerate(zip(senders, creators, strict=False)):
-        payout_services.gift_send(
+        gifting_services.gift_send(
             sender=sender,
             creator=creator,
             gift=rose,
@@ -242,9 +244,9 @@ def pages() -> dict[str, dict[str, str]]:
             "filtered": "/admin/wallets/transfer/?kind__exact=gift_earning",
         },
         "gift_sends": {
-            "default": "/admin/payouts/giftsend/",
-            "page_2": "/admin/payouts/giftsend/?p=2",
-            "filtered": f"/admin/payouts/giftsend/?gift__id__exact={rose.id}"
+            "default": "/admin/gifting/giftsend/",
+            "page_2": "/admin/gifting/giftsend/?p=2",
+            "filtered": f"/admin/gifting/giftsend/?gift__id__exact={rose.id}"
             f"&created_at__gte={since}",
         },
         "payouts": {

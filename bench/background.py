@@ -16,14 +16,9 @@ from django.db.models import Count
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
+from gifting.models import CreatorLevel, CreatorProfile
 from payouts import services as payout_services
-from payouts.models import (
-    CreatorLevel,
-    CreatorProfile,
-    Payout,
-    PayoutRules,
-    SandboxPayoutRecord,
-)
+from payouts.models import Payout, PayoutRules, SandboxPayoutRecord
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
 

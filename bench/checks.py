@@ -6,7 +6,7 @@ from collections import defaultdict
 from django.db.models import Sum
 
 from accounts.models import User
-from payouts.models import CreatorProfile, GiftSend
+from gifting.models import CreatorProfile, GiftSend
 from wallets import ledger
 from wallets.models import PendingCredit, Purchase
 from wallets.selectors import wallet_balances

@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Gift
-from payouts.models import CreatorProfile
+from gifting.models import CreatorProfile
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Purchase, Transfer
 

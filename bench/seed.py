@@ -22,7 +22,7 @@ from simple_history.utils import bulk_create_with_history
 from accounts.models import User
 from catalog.models import BundlePrice, CoinBundle, Region
 from catalog.selectors import bundle_price_current
-from payouts.models import CreatorLevel, CreatorProfile
+from gifting.models import CreatorLevel, CreatorProfile
 from wallets import ledger
 from wallets.models import HomeRegion, LedgerAccount, Purchase, Transfer
 from wallets.stores import sandbox_receipt

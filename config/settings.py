@@ -91,7 +91,9 @@ INSTALLED_APPS = [
     "accounts",
     "catalog",
     "wallets",
+    "gifting",
     "payouts",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -262,7 +264,7 @@ SPECTACULAR_SETTINGS = {
     # Where a gift may go (live/comment/both) and where one was sent (live/comment).
     "ENUM_NAME_OVERRIDES": {
         "GiftPlacementEnum": "catalog.models.Gift.Placement",
-        "SendPlacementEnum": "payouts.models.GiftSend.Placement",
+        "SendPlacementEnum": "gifting.models.GiftSend.Placement",
     },
 }
 

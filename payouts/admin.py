@@ -4,7 +4,6 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.db.models import Q
 from django.template.response import TemplateResponse
@@ -15,18 +14,22 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.admin_mixins import DecideEachMixin, ReadOnlyAdminMixin
 from accounts.models import ADULT_AGE
+from gifting import selectors as gifting_selectors
+from gifting import services as gifting_services
+from gifting.models import (
+    MIN_FOLLOWERS_TO_RECEIVE,
+    CreatorLevel,
+    CreatorProfile,
+    GiftSend,
+    LevelChange,
+)
+from gifting.selectors import diamonds
 from wallets.admin import EstimatedCountPaginator
 from wallets.selectors import manual_diamond_credits
 
 from . import selectors, services
 from .models import (
-    MIN_FOLLOWERS_TO_RECEIVE,
-    CreatorLevel,
-    CreatorProfile,
     DiamondCashRate,
-    GiftSend,
-    LevelChange,
-    MoneyDashboard,
     Payout,
     PayoutEvent,
     PayoutMethodChange,
@@ -35,7 +38,7 @@ from .models import (
 )
 
 # Finance reads payout destinations whole; everyone else masked.
-DESTINATION_PERMISSION = "payouts.unmask_creatorprofile"
+DESTINATION_PERMISSION = "gifting.unmask_creatorprofile"
 
 
 class EligibleFilter(admin.SimpleListFilter):
@@ -208,11 +211,11 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
     def earnings(self, creator):
         if creator.pk is None:
             return "—"
-        earned = selectors.creator_earnings(creator=creator)
+        earned = gifting_selectors.creator_earnings(creator=creator)
         return (
-            f"{selectors.diamonds(earned.diamond_units):.4f} diamonds held · "
-            f"{selectors.diamonds(earned.earned_30d_units):.4f} earned in 30 days · "
-            f"{selectors.diamonds(earned.earned_7d_units):.4f} in 7 days"
+            f"{diamonds(earned.diamond_units):.4f} diamonds held · "
+            f"{diamonds(earned.earned_30d_units):.4f} earned in 30 days · "
+            f"{diamonds(earned.earned_7d_units):.4f} in 7 days"
         )
 
     @admin.display(description="Last 20 gifts")
@@ -228,7 +231,7 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
                 send.sender.username,
                 f"{send.quantity} × {send.gift.name}",
                 send.coins,
-                f"{selectors.diamonds(send.creator_diamond_units):.4f}",
+                f"{gifting_selectors.diamonds(send.creator_diamond_units):.4f}",
             )
             for send in sends
         ]
@@ -251,7 +254,7 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
 
     @admin.action(description="Suspend selected creators", permissions=["change"])
     def suspend(self, request, queryset):
-        count = services.creators_set_suspended(
+        count = gifting_services.creators_set_suspended(
             creators=queryset, suspended=True, actor=request.user
         )
         self.message_user(request, f"Suspended {count} creator(s).", messages.SUCCESS)
@@ -260,7 +263,7 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
         description="Lift suspension of selected creators", permissions=["change"]
     )
     def unsuspend(self, request, queryset):
-        count = services.creators_set_suspended(
+        count = gifting_services.creators_set_suspended(
             creators=queryset, suspended=False, actor=request.user
         )
         self.message_user(request, f"Lifted {count} suspension(s).", messages.SUCCESS)
@@ -270,7 +273,7 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
         form = PinForm(request.POST if "apply" in request.POST else None)
         if form.is_bound and form.is_valid():
             for creator in queryset:
-                services.creator_level_pin(
+                gifting_services.creator_level_pin(
                     creator=creator,
                     level=form.cleaned_data["level"],
                     actor=request.user,
@@ -285,7 +288,7 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
             return None
         return TemplateResponse(
             request,
-            "admin/payouts/creatorprofile/pin.html",
+            "admin/gifting/creatorprofile/pin.html",
             {
                 **self.admin_site.each_context(request),
                 "title": "Pin creators to a level",
@@ -299,7 +302,7 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
     @admin.action(description="Unpin selected creators", permissions=["pin"])
     def unpin_level(self, request, queryset):
         for creator in queryset:
-            services.creator_level_pin(
+            gifting_services.creator_level_pin(
                 creator=creator, level=None, actor=request.user, reason="Unpinned"
             )
         self.message_user(
@@ -307,7 +310,7 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
         )
 
     def has_pin_permission(self, request):
-        return request.user.has_perm("payouts.change_creatorlevel")
+        return request.user.has_perm("gifting.change_creatorlevel")
 
 
 class PayoutMethodChangeForm(forms.ModelForm):
@@ -440,47 +443,6 @@ class PayoutMethodChangeAdmin(DecideEachMixin, admin.ModelAdmin):
             ),
             template="admin/payouts/payoutmethodchange/reject.html",
         )
-
-
-@admin.register(CreatorLevel)
-class CreatorLevelAdmin(SimpleHistoryAdmin):
-    list_display = ("number", "name", "min_diamonds_30d", "share_percent")
-    list_editable = ("min_diamonds_30d", "share_percent")
-    ordering = ("number",)
-
-    def has_delete_permission(self, request, obj=None):
-        # Creators and past gift sends point at levels; retire a level by editing it.
-        return False
-
-
-@admin.register(GiftSend)
-class GiftSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "created_at",
-        "sender",
-        "creator",
-        "gift",
-        "quantity",
-        "coins",
-        "share_percent",
-        "creator_diamonds",
-        "stream_id",
-    )
-    list_filter = ("gift", "placement", ("created_at", admin.DateFieldListFilter))
-    list_select_related = ("sender", "creator", "gift")
-    search_fields = (
-        "=stream_id",
-        "=video_id",
-        "=sender__username",
-        "creator__display_name",
-    )
-    show_full_result_count = False
-    paginator = EstimatedCountPaginator
-
-    @admin.display(description="Creator diamonds")
-    def creator_diamonds(self, send):
-        return f"{selectors.diamonds(send.creator_diamond_units):.4f}"
 
 
 class QueueFilter(admin.SimpleListFilter):
@@ -699,7 +661,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Diamonds")
     def diamonds(self, payout):
-        return f"{selectors.diamonds(payout.diamond_units):,.0f}"
+        return f"{gifting_selectors.diamonds(payout.diamond_units):,.0f}"
 
     @admin.display(description="Cash", ordering="net_amount")
     def cash(self, payout):
@@ -712,7 +674,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Earned in 30 days")
     def earned_30_days(self, payout):
         payout = self._risk_inputs(payout)
-        return f"{selectors.diamonds(payout.earned_30 or 0):,.0f}"
+        return f"{gifting_selectors.diamonds(payout.earned_30 or 0):,.0f}"
 
     @admin.display(description="Risk")
     def risk(self, payout):
@@ -734,7 +696,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Earnings, last 30 days")
     def earnings_history(self, payout):
-        rows = selectors.daily_earnings(creator=payout.creator, days=30)
+        rows = gifting_selectors.daily_earnings(creator=payout.creator, days=30)
         if not rows:
             return "No gifts in 30 days."
         return format_html(
@@ -743,7 +705,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 "",
                 "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
                 (
-                    (day, count, f"{selectors.diamonds(units):,.2f}")
+                    (day, count, f"{gifting_selectors.diamonds(units):,.2f}")
                     for day, count, units in rows
                 ),
             ),
@@ -848,59 +810,3 @@ class SandboxPayoutRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "times_paid",
     )
     search_fields = ("=reference",)
-
-
-@admin.register(MoneyDashboard)
-class MoneyDashboardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Coins sold, gifts, diamonds owed, payouts and reconciliation, at a glance."""
-
-    def changelist_view(self, request, extra_context=None):
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        figures = selectors.money_dashboard()
-        return TemplateResponse(
-            request,
-            "admin/payouts/money_dashboard.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Money dashboard",
-                "opts": self.model._meta,
-                "figures": figures,
-                "charts": [
-                    _bar_chart(
-                        f"Coins sold per day, {series.label}", series, money=True
-                    )
-                    for series in figures["coins_sold"]
-                ]
-                + [_bar_chart("Gifts sent per day, in coins", figures["gifts_sent"])],
-            },
-        )
-
-
-def _bar_chart(title: str, series, money: bool = False) -> dict:
-    """Bars as SVG rectangles: 30 days, scaled to the busiest day."""
-    width, height = 12, 120
-    peak = series.peak or 1
-    bars = [
-        {
-            "x": index * (width + 2),
-            "height": round(float(value / peak) * height, 1),
-            "y": round(height - float(value / peak) * height, 1),
-            "label": f"{day:%b %d}: {value:,.2f}"
-            if money
-            else f"{day:%b %d}: {value:,.0f}",
-        }
-        for index, (day, value) in enumerate(
-            zip(series.days, series.values, strict=True)
-        )
-    ]
-    total = f"{series.total:,.2f}" if money else f"{series.total:,.0f}"
-    return {
-        "title": title,
-        "bars": bars,
-        "width": len(bars) * (width + 2),
-        "height": height,
-        "bar_width": width,
-        "total": total,
-        "peak": f"{series.peak:,.2f}" if money else f"{series.peak:,.0f}",
-    }

@@ -5,12 +5,6 @@ from . import services
 from .providers import ProviderTimeout
 
 
-@shared_task(name="payouts.recompute_creator_levels")
-def recompute_creator_levels() -> int:
-    """Returns how many creators moved level."""
-    return services.creator_levels_recompute()
-
-
 @shared_task(name="payouts.dispatch_payouts")
 def dispatch_payouts() -> int:
     """Queue due payouts in batches for the provider; returns how many were queued."""

@@ -7,8 +7,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import FINANCE
+from gifting import services as gifting_services
+from gifting.tests.factories import funded_sender, rich_creator, rose
 from payouts import services
-from payouts.tests.factories import funded_sender, rich_creator, rose
 from wallets.admin import EstimatedCountPaginator
 from wallets.models import DIAMOND_SCALE, Transfer
 from wallets.tests.factories import staff_create
@@ -28,7 +29,7 @@ def _payout_with_gifts(gift, *, gifts: int, senders: int, key: str):
     for n in range(senders):
         sender = funded_sender(coins=100)
         for g in range(gifts):
-            services.gift_send(
+            gifting_services.gift_send(
                 sender=sender,
                 creator=creator,
                 gift=gift,

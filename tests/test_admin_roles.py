@@ -72,9 +72,10 @@ def person(column: str):
 
 
 def _payout_things():
+    from gifting import services as gifting_services
+    from gifting.tests.factories import funded_sender, rich_creator, rose
     from payouts import services
     from payouts.models import SandboxPayoutRecord
-    from payouts.tests.factories import funded_sender, rich_creator, rose
     from wallets.models import DIAMOND_SCALE
 
     creator = rich_creator(diamonds=30_000)
@@ -87,7 +88,7 @@ def _payout_things():
         payout_method="paypal",
         paypal_email="new@example.com",
     )
-    services.gift_send(
+    gifting_services.gift_send(
         sender=funded_sender(),
         creator=creator,
         gift=rose(slug="walk-rose"),

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 
 from config.wsgi import application
-from payouts.tests.factories import creator_create, funded_sender
+from gifting.tests.factories import creator_create, funded_sender
 
 
 @pytest.fixture(autouse=True)

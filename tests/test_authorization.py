@@ -6,7 +6,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
-from payouts.tests.factories import creator_create
+from gifting.tests.factories import creator_create
 from wallets.tests.factories import user_create
 
 pytestmark = pytest.mark.django_db
@@ -49,11 +49,11 @@ ADMIN = {
     "wallets/spendinglimitoverride": {"support", "finance", "superuser"},
     "wallets/homeregion": {"support", "finance", "superuser"},
     "wallets/unrecoveredstorerefund": {"support", "finance", "superuser"},
-    "payouts/creatorprofile": {"support", "finance", "superuser"},
-    "payouts/creatorlevel": {"support", "finance", "superuser"},
-    "payouts/giftsend": {"support", "finance", "superuser"},
+    "gifting/creatorprofile": {"support", "finance", "superuser"},
+    "gifting/creatorlevel": {"support", "finance", "superuser"},
+    "gifting/giftsend": {"support", "finance", "superuser"},
     "payouts/payout": {"support", "finance", "superuser"},
-    "payouts/moneydashboard": {"finance", "superuser"},
+    "reports/moneydashboard": {"finance", "superuser"},
     "payouts/payoutrules": {"finance", "superuser"},
     "payouts/diamondcashrate": {"finance", "superuser"},
     "payouts/payoutmethodchange": {"finance", "superuser"},

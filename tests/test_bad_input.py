@@ -20,18 +20,11 @@ from rest_framework.test import APIClient
 
 from accounts.roles import CATALOG_EDITORS, FINANCE
 from catalog.models import BundlePrice, CoinBundle, Gift
+from gifting.models import CreatorLevel, GiftSend, StreamGifter
+from gifting.tests.factories import creator_create, funded_sender, rich_creator, rose
 from payouts import services as payout_services
-from payouts.models import (
-    CreatorLevel,
-    DiamondCashRate,
-    GiftSend,
-    Payout,
-    PayoutEvent,
-    PayoutRules,
-    StreamGifter,
-)
+from payouts.models import DiamondCashRate, Payout, PayoutEvent, PayoutRules
 from payouts.providers import sandbox_callback_signature
-from payouts.tests.factories import creator_create, funded_sender, rich_creator, rose
 from wallets import services as wallet_services
 from wallets.models import (
     BalanceAdjustment,
@@ -1233,7 +1226,7 @@ def test_the_creator_level_form_refuses_bad_shares(finance_staff, change, field)
     level = CreatorLevel.objects.get(number=1)
     before = admin_recorded()
     response = finance_staff.post(
-        reverse("admin:payouts_creatorlevel_change", args=[level.id]),
+        reverse("admin:gifting_creatorlevel_change", args=[level.id]),
         {**GOOD_LEVEL, **change},
     )
     assert_form_error(response, field)
@@ -1243,7 +1236,7 @@ def test_the_creator_level_form_refuses_bad_shares(finance_staff, change, field)
 def test_the_good_creator_level_form_saves(finance_staff):
     level = CreatorLevel.objects.get(number=1)
     response = finance_staff.post(
-        reverse("admin:payouts_creatorlevel_change", args=[level.id]),
+        reverse("admin:gifting_creatorlevel_change", args=[level.id]),
         {**GOOD_LEVEL, "share_percent": "55.50"},
     )
     assert response.status_code == 302
@@ -1478,7 +1471,7 @@ SUPERUSER_FORMS = {
     ),
     "level": (
         lambda: reverse(
-            "admin:payouts_creatorlevel_change",
+            "admin:gifting_creatorlevel_change",
             args=[CreatorLevel.objects.get(number=1).id],
         ),
         GOOD_LEVEL,

@@ -6,7 +6,7 @@ import os
 import pytest
 from playwright.sync_api import expect
 
-from payouts.tests.factories import creator_create
+from gifting.tests.factories import creator_create
 from wallets.models import DIAMOND_SCALE, BalanceAdjustment
 from wallets.selectors import wallet_balances
 

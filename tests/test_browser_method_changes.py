@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from gifting.models import CreatorProfile
+from gifting.tests.factories import rich_creator
 from payouts import services
-from payouts.models import CreatorProfile, PayoutMethodChange
-from payouts.tests.factories import rich_creator
+from payouts.models import PayoutMethodChange
 from wallets.models import DIAMOND_SCALE
 
 from .conftest import admin_login
@@ -55,7 +56,7 @@ def test_a_pending_method_change_is_flagged_and_confirmed_by_another_finance_use
     expect(row).to_contain_text("method change pending")
     shoot(page, folder, "payout-queue")
 
-    page.goto(f"{live_server.url}/admin/payouts/creatorprofile/{creator.id}/change/")
+    page.goto(f"{live_server.url}/admin/gifting/creatorprofile/{creator.id}/change/")
     expect(page.locator("body")).to_contain_text("Waiting for confirmation")
     shoot(page, folder, "creator-page")
 

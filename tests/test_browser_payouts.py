@@ -5,9 +5,9 @@ from django.contrib.auth.models import Group
 from playwright.sync_api import expect
 
 from accounts.roles import FINANCE
+from gifting.tests.factories import rich_creator
 from payouts import services
 from payouts.models import Payout, SandboxPayoutRecord
-from payouts.tests.factories import rich_creator
 from wallets.models import DIAMOND_SCALE
 from wallets.tests.factories import user_create
 

@@ -8,8 +8,8 @@ from django.db import connection, connections
 from kombu.exceptions import OperationalError as KombuOperationalError
 from rest_framework.test import APIClient
 
-from payouts.models import GiftSend
-from payouts.tests.factories import creator_create, funded_sender, rose
+from gifting.models import GiftSend
+from gifting.tests.factories import creator_create, funded_sender, rose
 from wallets import ledger
 from wallets.models import PendingCredit, Purchase, Transfer
 from wallets.reconciliation import ledger_reconcile
@@ -133,9 +133,9 @@ def test_with_the_broker_down_approvals_and_gifts_go_on_and_no_payout_is_lost(
     from django.contrib.auth.models import Group
 
     from config.celery import app as celery_app
+    from gifting.tests.factories import rich_creator
     from payouts import services, tasks
     from payouts.models import Payout, SandboxPayoutRecord
-    from payouts.tests.factories import rich_creator
     from wallets.models import DIAMOND_SCALE
 
     def broker_down(*args, **kwargs):

@@ -11,9 +11,11 @@ from rest_framework.test import APIClient
 
 from accounts.idempotency import IdempotencyKeyReused, request_fingerprint
 from catalog.models import Gift
+from gifting import services as gifting_services
+from gifting.models import GiftSend
+from gifting.tests.factories import creator_create, funded_sender, rich_creator, rose
 from payouts import services as payout_services
-from payouts.models import GiftSend, Payout
-from payouts.tests.factories import creator_create, funded_sender, rich_creator, rose
+from payouts.models import Payout
 from wallets import services as wallet_services
 from wallets.models import Purchase, Transfer
 from wallets.reconciliation import ledger_reconcile
@@ -268,7 +270,7 @@ def test_one_key_racing_with_two_bodies_applies_one_and_refuses_the_other():
         quantity = 1 + i % 2  # two different bodies under one key
         outcome = Counter()
         try:
-            result = payout_services.gift_send(
+            result = gifting_services.gift_send(
                 sender=sender, creator=creator, gift=gift, quantity=quantity,
                 placement="live", stream_id="race", region=None,
                 idempotency_key="race-gift",

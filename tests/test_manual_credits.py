@@ -8,9 +8,10 @@ import pytest
 from django.urls import reverse
 
 from accounts.roles import FINANCE
+from gifting.models import CreatorProfile
+from gifting.tests.factories import creator_create, rich_creator
 from payouts import services as payout_services
-from payouts.models import CreatorProfile, Payout
-from payouts.tests.factories import creator_create, rich_creator
+from payouts.models import Payout
 from wallets.models import DIAMOND_SCALE, BalanceAdjustment, Transfer
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import wallet_balances

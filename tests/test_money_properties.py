@@ -24,18 +24,12 @@ from accounts.errors import ServiceError
 from accounts.roles import FINANCE
 from catalog import services as catalog_services
 from catalog.models import BundlePrice, Gift
+from gifting import services as gifting_services
+from gifting.models import CreatorLevel, CreatorProfile, GiftSend
+from gifting.tests.factories import creator_create, funded_sender
 from payouts import services as payout_services
-from payouts.models import (
-    CreatorLevel,
-    CreatorProfile,
-    DiamondCashRate,
-    GiftSend,
-    Payout,
-    PayoutEvent,
-    PayoutRules,
-)
-from payouts.selectors import money_dashboard
-from payouts.tests.factories import creator_create, funded_sender
+from payouts.models import DiamondCashRate, Payout, PayoutEvent, PayoutRules
+from reports.selectors import money_dashboard
 from wallets import services as wallet_services
 from wallets.models import (
     DIAMOND_SCALE,
@@ -295,7 +289,7 @@ def test_a_gifts_diamonds_split_exactly_between_creator_and_platform(
         sender = funded_sender(coins=coins)
         gift = Gift.objects.create(slug="prop", name="Prop", coin_price=coin_price)
 
-        payout_services.gift_send(
+        gifting_services.gift_send(
             sender=sender,
             creator=creator,
             gift=gift,

@@ -9,11 +9,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import FINANCE
+from gifting.tests.factories import rich_creator
 from payouts import services
 from payouts.models import Payout, PayoutEvent, SandboxPayoutRecord
 from payouts.providers import SandboxPayoutProvider
 from payouts.services import cashouts
-from payouts.tests.factories import rich_creator
 from wallets.models import DIAMOND_SCALE, Transfer
 from wallets.reconciliation import ledger_reconcile
 from wallets.tests.factories import staff_create

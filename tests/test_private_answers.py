@@ -8,7 +8,7 @@ import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from payouts.tests.factories import creator_create, funded_sender, rich_creator, rose
+from gifting.tests.factories import creator_create, funded_sender, rich_creator, rose
 from wallets.stores import sandbox_receipt
 from wallets.tests.factories import on_sale
 

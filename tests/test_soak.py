@@ -32,9 +32,10 @@ from rest_framework.authtoken.models import Token
 from accounts.errors import ServiceError
 from catalog.tests.factories import gift_create
 from config.celery import app as celery_app
+from gifting.models import GiftSend
+from gifting.tests.factories import rich_creator
 from payouts import services as payout_services
-from payouts.models import GiftSend, Payout, PayoutRules, SandboxPayoutRecord
-from payouts.tests.factories import rich_creator
+from payouts.models import Payout, PayoutRules, SandboxPayoutRecord
 from wallets import ledger
 from wallets import services as wallet_services
 from wallets.models import (

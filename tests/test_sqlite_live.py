@@ -27,9 +27,10 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.db import connection
 from rest_framework.authtoken.models import Token
 
+from gifting.models import GiftSend
+from gifting.tests.factories import funded_sender, rich_creator, rose
 from payouts import services as payout_services
-from payouts.models import GiftSend, Payout
-from payouts.tests.factories import funded_sender, rich_creator, rose
+from payouts.models import Payout
 from wallets.models import Purchase
 from wallets.reconciliation import ledger_reconcile
 from wallets.stores import sandbox_receipt

@@ -347,9 +347,7 @@ class Purchase(models.Model):
     bundle_price = models.ForeignKey(
         BundlePrice, on_delete=models.PROTECT, related_name="+"
     )
-    price = MinorUnitsMoneyField(
-        max_digits=14, decimal_places=2, default_currency=None
-    )
+    price = MinorUnitsMoneyField(max_digits=14, decimal_places=2, default_currency=None)
     coins = models.PositiveIntegerField(help_text="Paid coins credited.")
     bundle_bonus_coins = models.PositiveIntegerField(default=0)
     promotion_bonus_coins = models.PositiveIntegerField(default=0)

@@ -1,8 +1,13 @@
 import re
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+)
 from rest_framework import serializers, status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.response import Response
@@ -111,3 +116,26 @@ class MoneyMovingThrottle(ScopedRateThrottle):
         if request.method in SAFE_METHODS:
             return True
         return super().allow_request(request, view)
+
+
+NOT_A_CREATOR = OpenApiResponse(description="Not a creator.")
+ONLY_CREATORS = "Only creators have earnings."
+
+
+def creator_read(summary: str, answer, tag: str):
+    """The schema of a read only a creator may make: anyone else is a 403."""
+    return extend_schema(
+        summary=summary,
+        responses={
+            status.HTTP_200_OK: answer,
+            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
+        },
+        tags=[tag],
+    )
+
+
+def present_or_forbidden(value, message: str):
+    """`value`, or a 403 with `message` when there is none (e.g. no creator profile)."""
+    if value is None:
+        raise PermissionDenied(message)
+    return value

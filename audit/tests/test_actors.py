@@ -14,9 +14,9 @@ from audit.context import acting_as
 from audit.models import AuditRecord
 from catalog.models import Gift, GiftPriceChange
 from catalog.tests.factories import gift_create
+from gifting.tests.factories import rich_creator
 from payouts.models import Payout, PayoutRules
 from payouts.services import payout_request
-from payouts.tests.factories import rich_creator
 from wallets.tests.factories import staff_create
 
 from .helpers import actor_in_connection, amount, dec, records

@@ -16,9 +16,10 @@ from audit.models import AuditRecord
 from audit.registry import AUDITED, audited_tables
 from catalog.models import BundlePrice, Gift, GiftPriceChange
 from catalog.tests.factories import gift_create
-from payouts.models import CreatorLevel, DiamondCashRate, PayoutRules
-from payouts.services import gift_send
-from payouts.tests.factories import creator_create, funded_sender, rose
+from gifting.models import CreatorLevel
+from gifting.services import gift_send
+from gifting.tests.factories import creator_create, funded_sender, rose
+from payouts.models import DiamondCashRate, PayoutRules
 from wallets import services as wallet_services
 from wallets.models import Purchase
 from wallets.stores import sandbox_receipt
@@ -106,7 +107,7 @@ def test_bulk_updates_of_shares_rates_and_payout_rules_are_recorded():
         Decimal("150"),
     )
     assert dec(rules.after["fee_percent"]) == Decimal("2.5")
-    (level,) = records("payouts.CreatorLevel")
+    (level,) = records("gifting.CreatorLevel")
     assert dec(level.after["share_percent"]) == Decimal("55")
     (rate,) = records("payouts.DiamondCashRate")
     assert (dec(rate.before["rate"]), dec(rate.after["rate"])) == (

@@ -13,7 +13,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.models import F
 
 from core.fields import MinorUnitsMixin
-from payouts.tests.factories import creator_create
+from gifting.tests.factories import creator_create
 from wallets.tests.factories import region_create, user_create
 
 # Dozens of these would fail `gross = fee + net` in the old SQLite columns; these

@@ -3,10 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from .views import (
     CreatorEarningsView,
-    CreatorGiftListView,
     CreatorPayoutMethodView,
-    GiftSendCreateView,
-    LeaderboardView,
     PayoutViewSet,
     ProviderCallbackView,
 )
@@ -15,14 +12,7 @@ router = SimpleRouter()
 router.register("payouts", PayoutViewSet, basename="payout")
 
 urlpatterns = [
-    path("gift-sends/", GiftSendCreateView.as_view(), name="gift-send-create"),
-    path(
-        "streams/<str:stream_id>/leaderboard/",
-        LeaderboardView.as_view(),
-        name="stream-leaderboard",
-    ),
     path("creator/earnings/", CreatorEarningsView.as_view(), name="creator-earnings"),
-    path("creator/gifts/", CreatorGiftListView.as_view(), name="creator-gifts"),
     path(
         "creator/payout-method/",
         CreatorPayoutMethodView.as_view(),

@@ -6,7 +6,6 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,24 +13,24 @@ from rest_framework.views import APIView
 from accounts.api.common import (
     IDEMPOTENCY_KEY,
     KEY_REUSED,
+    NOT_A_CREATOR,
+    ONLY_CREATORS,
     MoneyMovingThrottle,
     NewestFirst,
     created_or_replayed,
+    creator_read,
     idempotency_key_from,
+    present_or_forbidden,
 )
-from wallets.api.views import wallet_data
+from gifting.models import CreatorProfile
+from gifting.selectors import creator_earnings, creator_of, diamonds
 from wallets.models import DIAMOND_SCALE
 
 from .. import selectors, services
-from ..models import CreatorProfile, GiftSend, Payout
+from ..models import Payout
 from ..providers import PayoutResult, payout_provider
 from .serializers import (
     CreatorEarningsSerializer,
-    GiftSendCreateSerializer,
-    GiftSendResultSerializer,
-    GiftSendSerializer,
-    LeaderboardEntrySerializer,
-    LeaderboardQuerySerializer,
     PayoutCreateSerializer,
     PayoutMethodRequestSerializer,
     PayoutMethodSerializer,
@@ -41,113 +40,13 @@ from .serializers import (
     ProviderCallbackSerializer,
 )
 
-NOT_A_CREATOR = OpenApiResponse(description="Not a creator.")
-
-
-def creator_read(summary: str, answer, tag: str):
-    """The schema of a read only a creator may make: anyone else is a 403."""
-    return extend_schema(
-        summary=summary,
-        responses={
-            status.HTTP_200_OK: answer,
-            status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
-        },
-        tags=[tag],
-    )
-
 
 class NewestFirstRequested(NewestFirst):
     ordering = ("-requested_at", "-id")
 
 
-class GiftSendCreateView(APIView):
-    throttle_classes = [MoneyMovingThrottle]
-    throttle_scope = "gift_sends"
-
-    @extend_schema(
-        summary="Send a gift to a creator",
-        description=(
-            "Coins leave the sender (bonus coins first), the creator earns diamonds at "
-            "their level's share. A repeat of the same request with the same "
-            "`Idempotency-Key` returns the first gift send with `200` and moves "
-            "nothing; another request with a used key is a `422`."
-        ),
-        parameters=[IDEMPOTENCY_KEY],
-        request=GiftSendCreateSerializer,
-        responses={
-            status.HTTP_201_CREATED: GiftSendResultSerializer,
-            status.HTTP_200_OK: GiftSendResultSerializer,
-            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
-                description="A field is wrong, the gift or creator refuses it, or "
-                "`region` is not the sender's home region: `{field: [message]}`."
-            ),
-            status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Sender under 18."),
-            status.HTTP_409_CONFLICT: OpenApiResponse(
-                description="Not enough coins: `{detail, code, balance, needed}`."
-            ),
-            status.HTTP_422_UNPROCESSABLE_ENTITY: KEY_REUSED,
-        },
-        tags=["gifts"],
-    )
-    def post(self, request):
-        key = idempotency_key_from(request)
-        form = GiftSendCreateSerializer(data=request.data)
-        form.is_valid(raise_exception=True)
-        result = services.gift_send(
-            sender=request.user, idempotency_key=key, **form.validated_data
-        )
-        body = GiftSendResultSerializer(
-            {"gift_send": result.gift_send, "wallet": wallet_data(request.user)}
-        ).data
-        return created_or_replayed(body, created=result.created)
-
-
-class LeaderboardView(APIView):
-    permission_classes = [AllowAny]
-
-    @extend_schema(
-        summary="Top gifters of a live stream",
-        parameters=[LeaderboardQuerySerializer],
-        responses={
-            status.HTTP_200_OK: LeaderboardEntrySerializer(many=True),
-            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
-                description="`limit` is not a whole number from 1 to 100."
-            ),
-        },
-        tags=["gifts"],
-    )
-    def get(self, request, stream_id):
-        query = LeaderboardQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        entries = selectors.stream_leaderboard(
-            stream_id=stream_id, limit=query.validated_data["limit"]
-        )
-        rows = [
-            {
-                "rank": rank,
-                "display_name": _public_name(entry.sender),
-                "coins": entry.coins,
-            }
-            for rank, entry in enumerate(entries, start=1)
-        ]
-        return Response(LeaderboardEntrySerializer(rows, many=True).data)
-
-
-def _public_name(user) -> str:
-    # Never the username: that is half of a login.
-    creator = getattr(user, "creator", None)
-    return creator.display_name if creator else user.public_name
-
-
-def _signed_in_creator(request) -> CreatorProfile:
-    creator = (
-        CreatorProfile.objects.select_related("level", "user")
-        .filter(user=request.user)
-        .first()
-    )
-    if creator is None:
-        raise PermissionDenied("Only creators have earnings.")
-    return creator
+def _signed_in_creator(request):
+    return present_or_forbidden(creator_of(request.user), ONLY_CREATORS)
 
 
 def _level_data(level):
@@ -167,14 +66,14 @@ class CreatorEarningsView(APIView):
     )
     def get(self, request):
         creator = _signed_in_creator(request)
-        earnings = selectors.creator_earnings(creator=creator)
-        balance = selectors.diamonds(earnings.diamond_units)
+        earnings = creator_earnings(creator=creator)
+        balance = diamonds(earnings.diamond_units)
         rate = services.cash_rate_current(currency="USD", when=timezone.now())
         to_next = None
         if earnings.next_level is not None:
-            missing = Decimal(
-                earnings.next_level.min_diamonds_30d
-            ) - selectors.diamonds(earnings.earned_30d_units)
+            missing = Decimal(earnings.next_level.min_diamonds_30d) - diamonds(
+                earnings.earned_30d_units
+            )
             to_next = max(missing, Decimal("0"))
         data = {
             "diamonds": balance,
@@ -188,32 +87,11 @@ class CreatorEarningsView(APIView):
             "level": _level_data(earnings.level),
             "next_level": _level_data(earnings.next_level),
             "diamonds_to_next_level": to_next,
-            "earned_today": selectors.diamonds(earnings.earned_today_units),
-            "earned_7_days": selectors.diamonds(earnings.earned_7d_units),
-            "earned_30_days": selectors.diamonds(earnings.earned_30d_units),
+            "earned_today": diamonds(earnings.earned_today_units),
+            "earned_7_days": diamonds(earnings.earned_7d_units),
+            "earned_30_days": diamonds(earnings.earned_30d_units),
         }
         return Response(CreatorEarningsSerializer(data).data)
-
-
-@extend_schema(
-    summary="Gifts the signed-in creator received, newest first",
-    description="Cursor-paginated: follow `next`; `limit` sets the page size.",
-    responses={
-        status.HTTP_200_OK: GiftSendSerializer(many=True),
-        status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
-    },
-    tags=["creator"],
-)
-class CreatorGiftListView(ListAPIView):
-    serializer_class = GiftSendSerializer
-    pagination_class = NewestFirst
-    filter_backends = []
-
-    def get_queryset(self):
-        if getattr(self, "swagger_fake_view", False):
-            return GiftSend.objects.none()
-        creator = _signed_in_creator(self.request)
-        return GiftSend.objects.filter(creator=creator).select_related("gift")
 
 
 def _payout_method_data(creator: CreatorProfile) -> dict:

@@ -1,4 +1,4 @@
-"""Payouts' services: gift sending, creator levels, and cash-outs."""
+"""Payouts' services: cash-outs and payout method changes."""
 
 from .cashouts import (
     InvalidTransition,
@@ -15,14 +15,6 @@ from .cashouts import (
     payout_return,
     payouts_due,
     payouts_send,
-)
-from .gifts import GiftRefused, GiftSendResult, diamond_split, gift_send
-from .levels import (
-    creator_level_pin,
-    creator_levels_recompute,
-    creators_set_suspended,
-    diamonds_earned_since,
-    level_for,
 )
 from .methods import (
     payout_method_change_confirm,
@@ -48,13 +40,4 @@ __all__ = [
     "payout_return",
     "payouts_due",
     "payouts_send",
-    "GiftRefused",
-    "GiftSendResult",
-    "creator_level_pin",
-    "creator_levels_recompute",
-    "creators_set_suspended",
-    "diamond_split",
-    "diamonds_earned_since",
-    "gift_send",
-    "level_for",
 ]

@@ -21,17 +21,12 @@ from django.utils import timezone
 from accounts.errors import ServiceError
 from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
+from gifting.models import CreatorProfile
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
 from wallets.selectors import manual_diamond_credits
 
-from ..models import (
-    CreatorProfile,
-    DiamondCashRate,
-    Payout,
-    PayoutEvent,
-    PayoutRules,
-)
+from ..models import DiamondCashRate, Payout, PayoutEvent, PayoutRules
 from ..providers import PayoutItem, PayoutResult, payout_provider
 
 logger = logging.getLogger(__name__)

@@ -15,12 +15,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from gifting.models import PAYOUT_FIELDS, CreatorProfile
 
-from ..models import (
-    PAYOUT_FIELDS,
-    CreatorProfile,
-    PayoutMethodChange,
-)
+from ..models import PayoutMethodChange
 from .cashouts import InvalidTransition, NotAllowed, PayoutRefused
 
 CONFIRM_PERMISSION = "payouts.confirm_payoutmethodchange"

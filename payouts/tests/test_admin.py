@@ -1,15 +1,14 @@
 import pytest
 
-from payouts.models import CreatorLevel, CreatorProfile, LevelChange
-
-from .factories import creator_create
+from gifting.models import CreatorLevel, CreatorProfile, LevelChange
+from gifting.tests.factories import creator_create
 
 pytestmark = pytest.mark.django_db
 
 
 def test_finance_edits_shares_in_the_level_list_with_history(client, finance_user):
     client.force_login(finance_user)
-    page = client.get("/admin/payouts/creatorlevel/")
+    page = client.get("/admin/gifting/creatorlevel/")
     formset = page.context["cl"].formset
     data = {
         "form-TOTAL_FORMS": str(formset.total_form_count()),
@@ -24,7 +23,7 @@ def test_finance_edits_shares_in_the_level_list_with_history(client, finance_use
             "52.50" if level.number == 1 else str(level.share_percent)
         )
 
-    response = client.post("/admin/payouts/creatorlevel/", data)
+    response = client.post("/admin/gifting/creatorlevel/", data)
 
     assert response.status_code == 302
     level = CreatorLevel.objects.get(number=1)
@@ -34,7 +33,7 @@ def test_finance_edits_shares_in_the_level_list_with_history(client, finance_use
 
 def test_catalog_editors_cannot_touch_levels(client, catalog_editor):
     client.force_login(catalog_editor)
-    assert client.get("/admin/payouts/creatorlevel/").status_code == 403
+    assert client.get("/admin/gifting/creatorlevel/").status_code == 403
 
 
 def test_creator_filters_and_search(client, finance_user):
@@ -43,7 +42,7 @@ def test_creator_filters_and_search(client, finance_user):
     client.force_login(finance_user)
 
     def names(query):
-        response = client.get("/admin/payouts/creatorprofile/", query)
+        response = client.get("/admin/gifting/creatorprofile/", query)
         return {c.display_name for c in response.context["cl"].result_list}
 
     assert names({"eligible": "yes"}) == {"Mia"}
@@ -61,7 +60,7 @@ def test_finance_pins_a_creator_with_a_reason(client, finance_user):
     gold = CreatorLevel.objects.get(number=4)
 
     client.post(
-        "/admin/payouts/creatorprofile/",
+        "/admin/gifting/creatorprofile/",
         {
             "action": "pin_level",
             "_selected_action": [creator.id],
@@ -80,7 +79,7 @@ def test_suspend_action(client, finance_user):
     creator = creator_create()
     client.force_login(finance_user)
     client.post(
-        "/admin/payouts/creatorprofile/",
+        "/admin/gifting/creatorprofile/",
         {"action": "suspend", "_selected_action": [creator.id]},
     )
     assert CreatorProfile.objects.get().suspended
@@ -89,20 +88,19 @@ def test_suspend_action(client, finance_user):
 def test_creator_page_shows_balance_and_recent_gifts(client, finance_user):
     creator = creator_create()
     client.force_login(finance_user)
-    page = client.get(f"/admin/payouts/creatorprofile/{creator.id}/change/")
+    page = client.get(f"/admin/gifting/creatorprofile/{creator.id}/change/")
     assert page.status_code == 200
     assert b"diamonds held" in page.content
 
 
 def test_gift_sends_are_read_only(admin_client):
-    assert admin_client.get("/admin/payouts/giftsend/add/").status_code == 403
-    assert admin_client.get("/admin/payouts/giftsend/").status_code == 200
+    assert admin_client.get("/admin/gifting/giftsend/add/").status_code == 403
+    assert admin_client.get("/admin/gifting/giftsend/").status_code == 200
 
 
 def test_gift_sends_filter_by_stream_creator_sender_gift_and_date(admin_client):
-    from payouts.services import gift_send
-
-    from .factories import funded_sender, rose
+    from gifting.services import gift_send
+    from gifting.tests.factories import funded_sender, rose
 
     mia, noor = creator_create(display_name="Mia"), creator_create(display_name="Noor")
     gift, sender = rose(), funded_sender(100)
@@ -119,7 +117,7 @@ def test_gift_sends_filter_by_stream_creator_sender_gift_and_date(admin_client):
         )
 
     def count(query):
-        response = admin_client.get("/admin/payouts/giftsend/", query)
+        response = admin_client.get("/admin/gifting/giftsend/", query)
         assert response.status_code == 200, query
         return len(response.context["cl"].result_list)
 

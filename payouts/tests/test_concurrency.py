@@ -5,15 +5,15 @@ from collections import Counter
 import pytest
 from django.conf import settings
 
+from gifting import services as gifting_services
+from gifting.models import GiftSend
+from gifting.tests.factories import creator_create, funded_sender, rose
 from payouts import services
-from payouts.models import GiftSend
 from wallets import ledger
 from wallets.ledger import InsufficientBalance
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import wallet_balances
 from wallets.tests.test_concurrency import run_in_threads
-
-from .factories import creator_create, funded_sender, rose
 
 pytestmark = [
     # Serialized rollback puts the migrations' data (levels, roles) back afterwards.
@@ -38,7 +38,7 @@ def test_a_hundred_senders_gifting_one_creator_apply_each_gift_once():
         for sender in senders[thread::THREADS]:
             for n in range(GIFTS_EACH):
                 try:
-                    services.gift_send(
+                    gifting_services.gift_send(
                         sender=sender,
                         creator=creator,
                         gift=gift,
@@ -70,7 +70,7 @@ def test_concurrent_duplicates_of_one_key_apply_once():
     creator, gift, sender = creator_create(), rose(), funded_sender(100)
 
     def work(_):
-        result = services.gift_send(
+        result = gifting_services.gift_send(
             sender=sender,
             creator=creator,
             gift=gift,
@@ -93,11 +93,10 @@ def test_concurrent_duplicates_of_one_key_apply_once():
 def test_two_finance_users_approving_at_the_same_moment_make_one_approval():
     from django.contrib.auth.models import Group
 
+    from gifting.tests.factories import rich_creator
     from payouts.models import Payout, PayoutEvent
     from wallets.models import DIAMOND_SCALE
     from wallets.tests.factories import user_create
-
-    from .factories import rich_creator
 
     approvers = []
     for _ in range(2):
@@ -145,7 +144,7 @@ def test_a_refund_racing_a_gift_by_the_same_user_never_deadlocks():
                     return "refund refused"
                 return "refunded"
             try:
-                services.gift_send(
+                gifting_services.gift_send(
                     sender=sender,
                     creator=creator,
                     gift=gift,

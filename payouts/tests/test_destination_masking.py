@@ -3,11 +3,10 @@
 import pytest
 
 from accounts.roles import FINANCE, SUPPORT
+from gifting.tests.factories import rich_creator
 from payouts import selectors, services
 from wallets.models import DIAMOND_SCALE
 from wallets.tests.factories import staff_create, user_create
-
-from .factories import rich_creator
 
 pytestmark = pytest.mark.django_db
 IBAN = "DE89370400440532013000"
@@ -35,11 +34,11 @@ def pages(client, user):
     client.force_login(user)
     old = creator.history.earliest("history_date")
     return [
-        client.get(f"/admin/payouts/creatorprofile/{creator.id}/change/"),
+        client.get(f"/admin/gifting/creatorprofile/{creator.id}/change/"),
         client.get(f"/admin/payouts/payout/{payout.id}/change/"),
-        client.get(f"/admin/payouts/creatorprofile/{creator.id}/history/"),
+        client.get(f"/admin/gifting/creatorprofile/{creator.id}/history/"),
         client.get(
-            f"/admin/payouts/creatorprofile/{creator.id}/history/{old.history_id}/"
+            f"/admin/gifting/creatorprofile/{creator.id}/history/{old.history_id}/"
         ),
     ]
 

@@ -9,13 +9,13 @@ from django.db.models import F, Sum
 from django.utils import timezone
 
 from accounts.models import User
+from gifting.models import CreatorLevel, CreatorProfile
+from gifting.tests.factories import rich_creator
 from payouts import services
-from payouts.models import CreatorLevel, CreatorProfile, Payout, PayoutRules
+from payouts.models import Payout, PayoutRules
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer, Unit
 from wallets.reconciliation import ledger_reconcile
-
-from .factories import rich_creator
 
 pytestmark = pytest.mark.django_db
 PAYOUTS = "/api/v1/payouts/"

@@ -3,10 +3,10 @@
 import pytest
 
 from accounts.roles import FINANCE
-from payouts.models import CreatorProfile, PayoutMethodChange
+from gifting.models import CreatorProfile
+from gifting.tests.factories import rich_creator
+from payouts.models import PayoutMethodChange
 from wallets.tests.factories import staff_create, user_create
-
-from .factories import rich_creator
 
 pytestmark = pytest.mark.django_db
 CHANGES = "/admin/payouts/payoutmethodchange/"
@@ -18,10 +18,10 @@ def test_finance_cannot_retype_a_creators_owner_or_destination_on_its_page(clien
     owner = creator.user
     insider = staff_create(FINANCE)
     client.force_login(insider)
-    page = client.get(f"/admin/payouts/creatorprofile/{creator.id}/change/")
+    page = client.get(f"/admin/gifting/creatorprofile/{creator.id}/change/")
 
     response = client.post(
-        f"/admin/payouts/creatorprofile/{creator.id}/change/",
+        f"/admin/gifting/creatorprofile/{creator.id}/change/",
         {
             "user": insider.id,
             "display_name": "Mia",

@@ -7,12 +7,12 @@ from django.conf import settings
 
 from accounts.errors import ServiceError
 from accounts.roles import FINANCE
+from gifting.models import CreatorProfile
+from gifting.tests.factories import rich_creator
 from payouts import services
-from payouts.models import CreatorProfile, PayoutMethodChange
+from payouts.models import PayoutMethodChange
 from wallets.tests.factories import staff_create
 from wallets.tests.test_concurrency import run_in_threads
-
-from .factories import rich_creator
 
 pytestmark = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),

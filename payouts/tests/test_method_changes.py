@@ -9,11 +9,11 @@ from django.utils import timezone
 from accounts.errors import ServiceError
 from accounts.roles import FINANCE, SUPPORT
 from audit.models import AuditRecord
+from gifting.models import CreatorProfile
+from gifting.tests.factories import creator_create, rich_creator
 from payouts import selectors, services
-from payouts.models import CreatorProfile, PayoutMethodChange
+from payouts.models import PayoutMethodChange
 from wallets.tests.factories import staff_create, user_create
-
-from .factories import creator_create, rich_creator
 
 pytestmark = pytest.mark.django_db
 Status = PayoutMethodChange.Status
@@ -219,7 +219,7 @@ def test_each_step_is_in_the_audit():
     ).order_by("id")
     assert [s.operation for s in steps] == ["insert", "update"]
     profile = AuditRecord.objects.filter(
-        model="payouts.CreatorProfile", object_id=str(creator.id), operation="update"
+        model="gifting.CreatorProfile", object_id=str(creator.id), operation="update"
     ).latest("id")
     assert profile.after["paypal_email"] == "new@example.com"
 

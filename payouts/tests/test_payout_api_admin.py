@@ -3,12 +3,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import FINANCE, SUPPORT
+from gifting.tests.factories import rich_creator
 from payouts import services
 from payouts.models import Payout
 from wallets.models import DIAMOND_SCALE
 from wallets.tests.factories import staff_create, user_create
-
-from .factories import rich_creator
 
 pytestmark = pytest.mark.django_db
 PAYOUTS = "/api/v1/payouts/"

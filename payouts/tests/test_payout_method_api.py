@@ -3,11 +3,11 @@
 import pytest
 
 from accounts.roles import FINANCE
+from gifting.models import CreatorProfile
+from gifting.tests.factories import creator_create
 from payouts import services
-from payouts.models import CreatorProfile, PayoutMethodChange
+from payouts.models import PayoutMethodChange
 from wallets.tests.factories import staff_create, user_create
-
-from .factories import creator_create
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/creator/payout-method/"

@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
+from gifting.tests.factories import rich_creator
 from payouts import services, tasks
 from payouts.models import (
     DiamondCashRate,
@@ -25,8 +26,6 @@ from wallets.models import DIAMOND_SCALE
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import system_balances, wallet_balances
 from wallets.tests.factories import staff_create
-
-from .factories import rich_creator
 
 pytestmark = pytest.mark.django_db
 Status = Payout.Status

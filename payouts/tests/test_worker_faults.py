@@ -12,13 +12,12 @@ from django.conf import settings
 from django.db import connection
 
 from config.celery import app as celery_app
+from gifting.tests.factories import rich_creator
 from payouts import services, tasks
 from payouts.models import Payout, SandboxPayoutRecord
 from wallets.models import DIAMOND_SCALE
 from wallets.reconciliation import ledger_reconcile
 from wallets.tests.factories import staff_create
-
-from .factories import rich_creator
 
 ROOT = Path(__file__).resolve().parents[2]
 PAYOUTS = 200

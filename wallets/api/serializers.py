@@ -5,21 +5,7 @@ from accounts.api.common import CodeRelatedField, RegionCodeField
 from catalog.models import BundlePrice, CoinBundle, Region
 
 from ..models import Purchase, Transfer
-
-
-class WalletSerializer(serializers.Serializer):
-    coins = serializers.IntegerField(
-        help_text="All coins that can be spent: paid + bonus."
-    )
-    paid_coins = serializers.IntegerField(help_text="Coins bought with money.")
-    bonus_coins = serializers.IntegerField(
-        help_text="Coins from promotions; spent before paid coins."
-    )
-    diamonds = serializers.DecimalField(
-        max_digits=24,
-        decimal_places=4,
-        help_text="Diamonds earned from gifts, to four decimals.",
-    )
+from ..serializers import WalletSerializer
 
 
 class WalletTransferSerializer(serializers.ModelSerializer):

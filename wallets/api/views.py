@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,7 +18,8 @@ from accounts.api.common import (
 )
 
 from .. import selectors, services
-from ..models import DIAMOND_SCALE, Purchase, Transfer
+from ..models import Purchase, Transfer
+from ..serializers import WalletSerializer, wallet_data
 from ..stores import payment_store
 from .serializers import (
     PurchaseCreateSerializer,
@@ -28,22 +27,8 @@ from .serializers import (
     PurchaseSerializer,
     StoreNotificationResultSerializer,
     StoreNotificationSerializer,
-    WalletSerializer,
     WalletTransferSerializer,
 )
-
-
-def wallet_data(user) -> dict:
-    """The wallet as `WalletSerializer` describes it (built directly: it is on the
-    answer to every purchase and gift)."""
-    balances = selectors.wallet_balances(user=user)
-    diamonds = Decimal(balances.diamonds) / DIAMOND_SCALE
-    return {
-        "coins": balances.coins,
-        "paid_coins": balances.paid_coins,
-        "bonus_coins": balances.bonus_coins,
-        "diamonds": f"{diamonds:.4f}",
-    }
 
 
 class WalletView(APIView):

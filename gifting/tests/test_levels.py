@@ -6,8 +6,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from catalog.tests.factories import gift_create
-from payouts import services, tasks
-from payouts.models import CreatorLevel, GiftSend, LevelChange
+from gifting import services, tasks
+from gifting.models import CreatorLevel, GiftSend, LevelChange
 from wallets.models import DIAMOND_SCALE
 
 from .factories import creator_create, funded_sender

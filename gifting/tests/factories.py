@@ -3,7 +3,7 @@ import itertools
 from django.db import transaction
 
 from catalog.tests.factories import gift_create
-from payouts.models import CreatorLevel, CreatorProfile
+from gifting.models import CreatorLevel, CreatorProfile
 from wallets import ledger
 from wallets import services as wallet_services
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer

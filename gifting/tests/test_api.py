@@ -1,6 +1,6 @@
 import pytest
 
-from payouts.models import GiftSend
+from gifting.models import GiftSend
 
 from .factories import creator_create, funded_sender, rose
 

@@ -8,9 +8,9 @@ from django.utils import timezone
 from accounts.idempotency import IdempotencyKeyReused
 from catalog.models import Gift
 from catalog.tests.factories import gift_create, region_create
-from payouts import services
-from payouts.models import CreatorLevel, GiftSend, StreamGifter
-from payouts.selectors import stream_leaderboard
+from gifting import services
+from gifting.models import CreatorLevel, GiftSend, StreamGifter
+from gifting.selectors import stream_leaderboard
 from wallets import ledger
 from wallets.ledger import InsufficientBalance
 from wallets.models import DIAMOND_SCALE, PendingCredit, Transfer

@@ -3,7 +3,7 @@
 import pytest
 
 from catalog.tests.factories import region_create
-from payouts.models import GiftSend, StreamGifter
+from gifting.models import GiftSend, StreamGifter
 from wallets.models import HomeRegion, Transfer
 from wallets.selectors import wallet_balances
 from wallets.tests.factories import user_create

@@ -3,8 +3,8 @@ from django.core.management import CommandError, call_command
 
 from accounts.models import User
 from catalog.models import Gift, Region
-from payouts import services
-from payouts.models import CreatorProfile
+from gifting import services
+from gifting.models import CreatorProfile
 from wallets.models import Purchase
 from wallets.selectors import wallet_balances
 

@@ -4,8 +4,10 @@ import pytest
 from djmoney.money import Money
 
 from accounts.roles import FINANCE, SUPPORT
+from gifting import services as gifting_services
+from gifting.tests.factories import creator_create, funded_sender, rich_creator, rose
 from payouts import services
-from payouts.selectors import money_dashboard
+from reports.selectors import money_dashboard
 from wallets import services as wallet_services
 from wallets.models import DIAMOND_SCALE, UnrecoveredStoreRefund
 from wallets.reconciliation import ledger_reconcile
@@ -18,16 +20,14 @@ from wallets.tests.factories import (
 )
 from wallets.tests.test_refunds import purchase, spend
 
-from .factories import creator_create, funded_sender, rich_creator, rose
-
 pytestmark = pytest.mark.django_db
-URL = "/admin/payouts/moneydashboard/"
+URL = "/admin/reports/moneydashboard/"
 
 
 def test_figures_agree_with_the_ledger():
     sender = funded_sender(100)  # one purchase of USD 9.99
     creator, gift = creator_create(), rose(coin_price=10)
-    services.gift_send(
+    gifting_services.gift_send(
         sender=sender,
         creator=creator,
         gift=gift,

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from payouts.demo import demo_economy_create
+from gifting.demo import demo_economy_create
 
 
 class Command(BaseCommand):

@@ -1,0 +1,382 @@
+"""Gifting: creators, their levels and shares, gift sends and stream leaderboards.
+
+These models were born in `payouts` and moved here (issue 13); their tables keep the
+`payouts_` names they were created with (docs/decisions.md), so no row moved.
+"""
+
+import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import (
+    EmailValidator,
+    MaxValueValidator,
+    MinValueValidator,
+    RegexValidator,
+)
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from accounts.idempotency import fingerprint_field
+from catalog.models import Gift
+from wallets.models import DIAMOND_SCALE
+
+MIN_FOLLOWERS_TO_RECEIVE = 1000
+IBAN_FORMAT = RegexValidator(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$", "Not an IBAN.")
+BIC_FORMAT = RegexValidator(r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$", "Not a BIC.")
+
+
+class CreatorLevel(models.Model):
+    """A tier of creators: what qualifies for it and the share of a gift they earn.
+
+    Every change is kept in history; a gift send stamps the share it used, so a change
+    applies to gifts sent after it.
+    """
+
+    number = models.PositiveSmallIntegerField(unique=True)
+    name = models.CharField(max_length=40)
+    min_diamonds_30d = models.PositiveBigIntegerField(
+        help_text="Diamonds earned over the trailing 30 days that qualify."
+    )
+    share_percent = models.DecimalField(
+        max_digits=5,
+        decimal_places=2,
+        validators=[
+            MinValueValidator(Decimal("0.01")),
+            MaxValueValidator(Decimal("100")),
+        ],
+        help_text="Percent of a gift's coin value the creator receives as diamonds.",
+    )
+
+    history = HistoricalRecords(table_name="payouts_historicalcreatorlevel")
+
+    class Meta:
+        db_table = "payouts_creatorlevel"
+        ordering = ["number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(share_percent__gt=0, share_percent__lte=100),
+                name="payouts_creatorlevel_share_in_range",
+            ),
+            models.UniqueConstraint(
+                fields=["min_diamonds_30d"],
+                name="payouts_creatorlevel_threshold_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Level {self.number} · {self.name} ({self.share_percent}%)"
+
+    def clean(self):
+        if self.number is None or self.min_diamonds_30d is None:
+            return
+        others = CreatorLevel.objects.exclude(pk=self.pk)
+        below = others.filter(number__lt=self.number).order_by("-number").first()
+        above = others.filter(number__gt=self.number).order_by("number").first()
+        errors = {}
+        if below and below.min_diamonds_30d >= self.min_diamonds_30d:
+            errors["min_diamonds_30d"] = (
+                f"Must be above level {below.number}'s {below.min_diamonds_30d:,}."
+            )
+        if above and above.min_diamonds_30d <= self.min_diamonds_30d:
+            errors["min_diamonds_30d"] = (
+                f"Must be below level {above.number}'s {above.min_diamonds_30d:,}."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def share_basis_points(self) -> int:
+        return int(self.share_percent * 100)
+
+
+class PayoutDestination(models.Model):
+    """Where money is paid: the fields a creator profile and a change of it share."""
+
+    paypal_email = models.EmailField(blank=True, validators=[EmailValidator()])
+    bank_account_holder = models.CharField(max_length=100, blank=True)
+    bank_iban = models.CharField(
+        max_length=34,
+        blank=True,
+        validators=[IBAN_FORMAT],
+        help_text="Capitals and digits, no spaces.",
+    )
+    bank_bic = models.CharField(
+        max_length=11,
+        blank=True,
+        validators=[BIC_FORMAT],
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def destination(self) -> str:
+        """The PayPal e-mail or the IBAN paid to."""
+        return payout_destination(self)
+
+
+class CreatorProfile(PayoutDestination):
+    """A user who receives gifts, and how they are paid.
+
+    `user` never changes once created (a database trigger refuses it); the payout
+    fields change only through a confirmed `PayoutMethodChange`.
+    """
+
+    class Verification(models.TextChoices):
+        UNVERIFIED = "unverified", "Not verified"
+        PENDING = "pending", "Pending review"
+        VERIFIED = "verified", "Verified"
+        REJECTED = "rejected", "Rejected"
+
+    class PayoutMethod(models.TextChoices):
+        NONE = "", "None"
+        PAYPAL = "paypal", "PayPal"
+        BANK = "bank", "Bank transfer"
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="creator"
+    )
+    display_name = models.CharField(max_length=60)
+    follower_count = models.PositiveIntegerField(default=0)
+    gifts_enabled = models.BooleanField(default=True)
+    suspended = models.BooleanField(default=False)
+    verification = models.CharField(
+        max_length=12, choices=Verification.choices, default=Verification.UNVERIFIED
+    )
+    level = models.ForeignKey(
+        CreatorLevel, on_delete=models.PROTECT, related_name="creators"
+    )
+    level_pinned = models.BooleanField(
+        default=False, help_text="Pinned by finance: the daily recomputation leaves it."
+    )
+    payout_method = models.CharField(
+        max_length=8,
+        choices=PayoutMethod.choices,
+        blank=True,
+        default=PayoutMethod.NONE,
+    )
+    payout_method_changed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Follower counts change all day; history is for what staff and creators set.
+    history = HistoricalRecords(
+        excluded_fields=["follower_count"],
+        table_name="payouts_historicalcreatorprofile",
+    )
+
+    class Meta:
+        db_table = "payouts_creatorprofile"
+        ordering = ["display_name"]
+        permissions = [
+            ("unmask_creatorprofile", "Can read payout destinations unmasked")
+        ]
+
+    def __str__(self):
+        return self.display_name
+
+    def clean(self):
+        if errors := payout_destination_errors(self):
+            raise ValidationError(errors)
+
+    def ineligibility_reason(self, day: datetime.date) -> str | None:
+        """Why this creator may not receive gifts on `day`, or None when they may."""
+        if self.suspended:
+            return "This creator is suspended."
+        if not self.gifts_enabled:
+            return "This creator does not accept gifts."
+        if not self.user.is_adult_on(day):
+            return "This creator cannot receive gifts (age 18+ required)."
+        if self.follower_count < MIN_FOLLOWERS_TO_RECEIVE:
+            return (
+                f"This creator cannot receive gifts yet "
+                f"({MIN_FOLLOWERS_TO_RECEIVE:,} followers required)."
+            )
+        return None
+
+
+def _iban_checksum_ok(iban: str) -> bool:
+    if not iban.isascii() or not iban.isalnum():
+        return False  # the format's own error says why
+    rearranged = iban[4:] + iban[:4]
+    digits = "".join(str(int(char, 36)) for char in rearranged)
+    return int(digits) % 97 == 1
+
+
+PAYOUT_FIELDS = (
+    "payout_method",
+    "paypal_email",
+    "bank_account_holder",
+    "bank_iban",
+    "bank_bic",
+)
+
+
+def payout_destination(record) -> str:
+    """The e-mail or IBAN of a creator profile or a method change."""
+    if record.payout_method == CreatorProfile.PayoutMethod.PAYPAL:
+        return record.paypal_email
+    if record.payout_method == CreatorProfile.PayoutMethod.BANK:
+        return record.bank_iban
+    return ""
+
+
+def payout_destination_errors(record) -> dict[str, str]:
+    """What a payout method (of a profile or a change) lacks or has wrong, per field."""
+    errors = {}
+    if record.payout_method == CreatorProfile.PayoutMethod.PAYPAL:
+        if not record.paypal_email:
+            errors["paypal_email"] = "PayPal payouts need the PayPal e-mail."
+    if record.payout_method == CreatorProfile.PayoutMethod.BANK:
+        for field in ("bank_account_holder", "bank_iban", "bank_bic"):
+            if not getattr(record, field):
+                errors[field] = "Bank payouts need the holder, IBAN and BIC."
+        if record.bank_iban and not _iban_checksum_ok(record.bank_iban):
+            errors.setdefault("bank_iban", "The IBAN's check digits are wrong.")
+    return errors
+
+
+class LevelChange(models.Model):
+    """A record of a creator moving level: by the daily recomputation or by finance."""
+
+    creator = models.ForeignKey(
+        CreatorProfile, on_delete=models.CASCADE, related_name="level_changes"
+    )
+    from_level = models.ForeignKey(
+        CreatorLevel, on_delete=models.PROTECT, null=True, related_name="+"
+    )
+    to_level = models.ForeignKey(
+        CreatorLevel, on_delete=models.PROTECT, related_name="+"
+    )
+    diamonds_30d = models.PositiveBigIntegerField(null=True, blank=True)
+    reason = models.CharField(max_length=200)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    changed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "payouts_levelchange"
+        ordering = ["-changed_at", "-id"]
+
+    def __str__(self):
+        return f"{self.creator}: level {self.to_level.number} ({self.reason})"
+
+
+class GiftSend(models.Model):
+    """One gift (or combo) sent to a creator, with the terms it was sent on.
+
+    The price, quantity, share and the exact split are stamped: editing the gift or
+    the level later never changes what this send paid or earned.
+    """
+
+    class Placement(models.TextChoices):
+        LIVE = "live", "Live stream"
+        COMMENT = "comment", "Video comment"
+
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_sent"
+    )
+    creator = models.ForeignKey(
+        CreatorProfile, on_delete=models.PROTECT, related_name="gifts_received"
+    )
+    gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="sends")
+    quantity = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(99)]
+    )
+    coin_price = models.PositiveIntegerField(help_text="Price of one gift, stamped.")
+    coins = models.PositiveBigIntegerField(help_text="Coins spent: price × quantity.")
+    share_percent = models.DecimalField(max_digits=5, decimal_places=2)
+    creator_diamond_units = models.PositiveBigIntegerField(
+        help_text=f"Creator's part in 1/{DIAMOND_SCALE:,} diamonds."
+    )
+    platform_diamond_units = models.PositiveBigIntegerField(
+        help_text=f"Platform's part in 1/{DIAMOND_SCALE:,} diamonds."
+    )
+    placement = models.CharField(max_length=8, choices=Placement.choices)
+    stream_id = models.CharField(max_length=64, blank=True)
+    video_id = models.CharField(max_length=64, blank=True)
+    comment = models.CharField(max_length=500, blank=True)
+    idempotency_key = models.CharField(max_length=200)
+    request_fingerprint = fingerprint_field()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "payouts_giftsend"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sender", "idempotency_key"], name="payouts_giftsend_key_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(quantity__gte=1, quantity__lte=99),
+                name="payouts_giftsend_quantity_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(coins=F("coin_price") * F("quantity")),
+                name="payouts_giftsend_coins_are_price_times_quantity",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    creator_diamond_units=F("coins") * DIAMOND_SCALE
+                    - F("platform_diamond_units")
+                ),
+                name="payouts_giftsend_split_is_exact",
+            ),
+            models.CheckConstraint(
+                condition=(Q(placement="live") & ~Q(stream_id="") & Q(video_id=""))
+                | (Q(placement="comment") & ~Q(video_id="") & Q(stream_id="")),
+                name="payouts_giftsend_place_matches_placement",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["creator", "-created_at"], name="payouts_giftsend_creator"
+            ),
+            models.Index(
+                fields=["stream_id", "-created_at"], name="payouts_giftsend_stream"
+            ),
+            models.Index(
+                fields=["sender", "-created_at"], name="payouts_giftsend_sender"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.quantity} × {self.gift.name} to {self.creator}"
+
+
+class StreamGifter(models.Model):
+    """Running total of coins one sender gave in one live stream: the leaderboard."""
+
+    stream_id = models.CharField(max_length=64)
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    coins = models.PositiveBigIntegerField(default=0)
+    reached_at = models.DateTimeField(
+        help_text="When the total last grew: ties go to the earlier."
+    )
+
+    class Meta:
+        db_table = "payouts_streamgifter"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stream_id", "sender"],
+                name="payouts_streamgifter_once_per_stream",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["stream_id", "-coins", "reached_at"], name="payouts_leaderboard"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.stream_id}: {self.sender} {self.coins} coins"

@@ -1,0 +1,80 @@
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from wallets.models import DIAMOND_SCALE
+from wallets.selectors import wallet_balances
+
+from .models import CreatorLevel, CreatorProfile, GiftSend, StreamGifter
+
+
+def creator_of(user) -> CreatorProfile | None:
+    """The user's creator profile with its level, or None: they are no creator."""
+    return (
+        CreatorProfile.objects.select_related("level", "user").filter(user=user).first()
+    )
+
+
+def stream_leaderboard(*, stream_id: str, limit: int):
+    """Top gifters of a stream by coins; a tie goes to who reached the total first."""
+    return (
+        StreamGifter.objects.filter(stream_id=stream_id)
+        .select_related("sender__creator")
+        .order_by("-coins", "reached_at", "sender_id")[:limit]
+    )
+
+
+def diamonds(units: int) -> Decimal:
+    return Decimal(units) / DIAMOND_SCALE
+
+
+@dataclass(frozen=True)
+class CreatorEarnings:
+    diamond_units: int
+    level: CreatorLevel
+    next_level: CreatorLevel | None
+    earned_30d_units: int
+    earned_7d_units: int
+    earned_today_units: int
+
+
+def creator_earnings(*, creator: CreatorProfile, now: datetime.datetime | None = None):
+    now = now or timezone.now()
+    day_start = now.astimezone(datetime.UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    sends = GiftSend.objects.filter(creator=creator)
+
+    def earned_since(since):
+        total = sends.filter(created_at__gte=since).aggregate(
+            total=Sum("creator_diamond_units")
+        )["total"]
+        return total or 0
+
+    return CreatorEarnings(
+        diamond_units=wallet_balances(user=creator.user).diamonds,
+        level=creator.level,
+        next_level=CreatorLevel.objects.filter(number__gt=creator.level.number)
+        .order_by("number")
+        .first(),
+        earned_30d_units=earned_since(now - datetime.timedelta(days=30)),
+        earned_7d_units=earned_since(now - datetime.timedelta(days=7)),
+        earned_today_units=earned_since(day_start),
+    )
+
+
+def daily_earnings(*, creator: CreatorProfile, days: int):
+    """(day, gifts, diamond units) for each day with gifts, newest first."""
+    since = timezone.now() - datetime.timedelta(days=days)
+    return list(
+        GiftSend.objects.filter(creator=creator, created_at__gte=since)
+        .annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(gifts=Count("id"), units=Sum("creator_diamond_units"))
+        .order_by("-day")
+        .values_list("day", "gifts", "units")
+    )

@@ -1,0 +1,141 @@
+import datetime
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Count, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from gifting.models import GiftSend
+from gifting.selectors import diamonds
+from payouts.models import DiamondCashRate, Payout
+from wallets.models import (
+    LedgerAccount,
+    PendingCredit,
+    Purchase,
+    ReconciliationRun,
+    UnrecoveredStoreRefund,
+)
+from wallets.selectors import system_balances
+
+
+@dataclass(frozen=True)
+class DailySeries:
+    label: str
+    days: list[datetime.date]
+    values: list[Decimal]
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.values, Decimal("0"))
+
+    @property
+    def peak(self) -> Decimal:
+        return max(self.values, default=Decimal("0"))
+
+
+def _series(label, rows, days) -> DailySeries:
+    by_day = {day: value for day, value in rows}
+    return DailySeries(label, days, [Decimal(by_day.get(day) or 0) for day in days])
+
+
+def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
+    """What finance reads at a glance, every figure from the ledger's own records."""
+    now = now or timezone.now()
+    today = now.astimezone(datetime.UTC).date()
+    days = [today - datetime.timedelta(days=n) for n in range(29, -1, -1)]
+    since = datetime.datetime.combine(days[0], datetime.time.min, tzinfo=datetime.UTC)
+
+    sold = (
+        Purchase.objects.filter(status=Purchase.Status.COMPLETED, created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
+        .values("price_currency", "day")
+        .annotate(amount=Sum("price"))
+        .order_by()
+    )
+    sold_by_currency: dict[str, list] = {}
+    for row in sold:
+        sold_by_currency.setdefault(row["price_currency"], []).append(
+            (row["day"], row["amount"])
+        )
+    gifts = (
+        GiftSend.objects.filter(created_at__gte=since)
+        .annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
+        .values("day")
+        .annotate(coins=Sum("coins"))
+        .order_by()
+        .values_list("day", "coins")
+    )
+
+    held_by_creators = (
+        LedgerAccount.objects.filter(kind=LedgerAccount.Kind.DIAMONDS).aggregate(
+            total=Sum("balance")
+        )["total"]
+        or 0
+    ) + (PendingCredit.objects.aggregate(total=Sum("amount"))["total"] or 0)
+    on_hold = system_balances().get(LedgerAccount.Kind.PAYOUT_HOLD, 0)
+    outstanding = held_by_creators + on_hold
+    rate = (
+        DiamondCashRate.objects.filter(currency="USD", effective_at__lte=now)
+        .order_by("-effective_at")
+        .first()
+    )
+    week_start = now - datetime.timedelta(days=7)
+    status = Payout.Status
+    waiting = Payout.objects.filter(
+        status__in=[status.REQUESTED, status.AWAITING_SECOND_APPROVAL]
+    )
+    moving = Payout.objects.filter(status__in=[status.APPROVED, status.PROCESSING])
+    paid = Payout.objects.filter(
+        status=status.PAID, events__to_status=status.PAID, events__at__gte=week_start
+    )
+
+    # Few are open at a time; each one's value is rounded as its admin page shows it.
+    open_shortfalls = (
+        UnrecoveredStoreRefund.objects.filter(resolved_at__isnull=True)
+        .select_related("purchase")
+        .only("price", "price_currency", "paid_coins_spent", "purchase__coins")
+        .order_by()
+    )
+    shortfall_counts: Counter[str] = Counter()
+    shortfall_values: dict[str, Decimal] = defaultdict(Decimal)
+    for shortfall in open_shortfalls.iterator():
+        value = shortfall.paid_value_not_recovered
+        shortfall_counts[value.currency.code] += 1
+        shortfall_values[value.currency.code] += value.amount
+    unrecovered_by_currency = [
+        (currency, shortfall_counts[currency], shortfall_values[currency])
+        for currency in sorted(shortfall_counts)
+    ]
+
+    def count_and_sum(queryset):
+        figures = queryset.aggregate(
+            count=Count("id", distinct=True), total=Sum("net_amount")
+        )
+        return figures["count"], figures["total"] or Decimal("0")
+
+    return {
+        "coins_sold": [
+            _series(currency, rows, days)
+            for currency, rows in sorted(sold_by_currency.items())
+        ],
+        "gifts_sent": _series("coins", list(gifts), days),
+        "diamonds_outstanding": diamonds(outstanding),
+        "diamonds_on_hold": diamonds(on_hold),
+        "cash_liability": (
+            (diamonds(outstanding) * rate.rate).quantize(Decimal("0.01"))
+            if rate
+            else None
+        ),
+        "cash_rate": rate,
+        "payouts_waiting": count_and_sum(waiting),
+        "payouts_approved": count_and_sum(moving),
+        "payouts_paid_week": count_and_sum(paid),
+        "reconciliation": ReconciliationRun.objects.order_by("-started_at").first(),
+        # Open ones per currency: (currency, count, value of the paid coins spent).
+        "unrecovered_store_refunds": unrecovered_by_currency,
+        "unrecovered_store_refunds_count": sum(
+            count for _, count, _ in unrecovered_by_currency
+        ),
+    }
