@@ -3,7 +3,7 @@ from decimal import Decimal
 from rest_framework import serializers
 
 from accounts.api.common import CodeRelatedField, RegionCodeField
-from catalog.models import Gift, Region
+from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
 from wallets.api.serializers import WalletSerializer
 
 from ..models import CreatorProfile, GiftSend, Payout
@@ -23,7 +23,10 @@ class GiftSendCreateSerializer(serializers.Serializer):
         help_text="The receiving creator's id.",
     )
     quantity = serializers.IntegerField(
-        min_value=1, max_value=99, default=1, help_text="A combo: 1 to 99 at once."
+        min_value=1,
+        max_value=GIFT_QUANTITY_MAX,
+        default=1,
+        help_text=f"A combo: 1 to {GIFT_QUANTITY_MAX} at once.",
     )
     placement = serializers.ChoiceField(
         choices=GiftSend.Placement.choices, help_text="live or comment."
