@@ -40,6 +40,22 @@ def gift_price_change_schedule(
     return change
 
 
+@transaction.atomic
+def gift_price_change_reschedule(
+    *, change: GiftPriceChange, coin_price: int, effective_at: datetime.datetime
+) -> GiftPriceChange:
+    """Move a pending change to another price or moment; refuses one already live.
+
+    The row is locked first, so an edit and the task applying the change never
+    both win: the edit either lands before the change goes live or is refused.
+    """
+    locked = GiftPriceChange.objects.select_for_update().get(id=change.id)
+    locked.coin_price, locked.effective_at = coin_price, effective_at
+    locked.full_clean()
+    locked.save(update_fields=["coin_price", "effective_at"])
+    return locked
+
+
 def gift_price_changes_apply_due(*, now: datetime.datetime | None = None) -> int:
     """Make every scheduled price whose moment has come live; returns how many.
 
