@@ -385,21 +385,12 @@ class PriceStatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [
-            ("in_force", "In force now"),
-            ("scheduled", "Scheduled"),
-            ("replaced", "Replaced"),
-        ]
+        return list(selectors.PRICE_STATUSES.items())
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        if self.value() == "in_force":
-            return queryset.filter(effective_at__lte=now, replaced=False)
-        if self.value() == "scheduled":
-            return queryset.filter(effective_at__gt=now)
-        if self.value() == "replaced":
-            return queryset.filter(replaced=True)
-        return queryset
+        return selectors.bundle_price_history_with_status(
+            queryset, status=self.value(), when=timezone.now()
+        )
 
 
 @admin.register(BundlePrice)
@@ -431,9 +422,7 @@ class BundlePriceAdmin(LargeImportMixin, ReadOnlyAdminMixin, ImportExportModelAd
 
     @admin.display(description="Status")
     def status(self, price):
-        if price.effective_at > timezone.now():
-            return "scheduled"
-        return "replaced" if price.replaced else "in force"
+        return selectors.bundle_price_status(price, when=timezone.now())
 
     @admin.display(description="By hand", boolean=True, ordering="source")
     def by_hand(self, price):
