@@ -31,7 +31,7 @@ from simple_history.utils import bulk_create_with_history, bulk_update_with_hist
 
 from accounts.models import User
 
-from . import pricing, selectors
+from . import pricing, selectors, services
 from .models import (
     BundlePrice,
     CoinBundle,
@@ -529,13 +529,7 @@ class _BundlePrices(_Kind):
             created_by=self.actor.id if self.actor else None,
             created_at=now,
         )
-        # Price writes for a bundle queue behind each other; id order avoids deadlocks.
-        list(
-            CoinBundle.objects.select_for_update()
-            .filter(id__in=self.bundle_ids.values())
-            .order_by("id")
-            .values_list("id", flat=True)
-        )
+        services.bundles_lock(bundle_ids=self.bundle_ids.values())
 
     def check(self, chunk, report, *, now, counts):
         candidates = []

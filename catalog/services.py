@@ -112,7 +112,8 @@ def gifts_set_active(*, gifts, is_active: bool, actor: User | None) -> int:
     return len(to_change)
 
 
-def _bundles_lock(bundle_ids) -> None:
+def bundles_lock(*, bundle_ids: Iterable[int]) -> None:
+    """Lock bundles for a price write, inside the caller's transaction."""
     # Price writes for a bundle queue behind each other; id order avoids deadlocks.
     list(
         CoinBundle.objects.select_for_update()
@@ -175,7 +176,7 @@ def bundle_prices_set(
     Each is a new MANUAL row, which derivation never replaces. Refuses the lot,
     writing nothing, if one is invalid or the moment is past.
     """
-    _bundles_lock([bundle.id])
+    bundles_lock(bundle_ids=[bundle.id])
     rows = bundle_prices_build(
         bundle=bundle,
         prices=prices,
@@ -338,7 +339,7 @@ def repricing_proposal_apply(
     """
     _proposal_decide(proposal, status=RepricingProposal.Status.APPLIED, actor=actor)
     lines = list(proposal.lines.all())
-    _bundles_lock({line.bundle_id for line in lines})
+    bundles_lock(bundle_ids={line.bundle_id for line in lines})
     latest = {
         (row.bundle_id, row.region_id, row.channel): row.id
         for row in selectors.bundle_prices_latest().filter(
