@@ -126,9 +126,10 @@ PRICE_STATUSES = {
 
 
 def bundle_price_history_with_status(
-    prices: QuerySet[BundlePrice], *, status: str, when: datetime.datetime
+    prices: QuerySet[BundlePrice], *, status: str | None, when: datetime.datetime
 ) -> QuerySet[BundlePrice]:
-    """The rows of `prices` (from `bundle_price_history` at `when`) in `status`."""
+    """The rows of `prices` (from `bundle_price_history` at `when`) in `status`;
+    all of them for no status."""
     if status == "in_force":
         return prices.filter(effective_at__lte=when, replaced=False)
     if status == "scheduled":
