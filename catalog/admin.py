@@ -98,6 +98,16 @@ class OfferedInRegionFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _price_change_schedule(request, price_change: GiftPriceChange) -> GiftPriceChange:
+    """Schedule what a form holds through the service, which stamps who did it."""
+    return services.gift_price_change_schedule(
+        gift=price_change.gift,
+        coin_price=price_change.coin_price,
+        effective_at=price_change.effective_at,
+        actor=request.user,
+    )
+
+
 class PendingPriceChangeInline(admin.TabularInline):
     model = GiftPriceChange
     verbose_name = "scheduled price change"
@@ -240,11 +250,22 @@ class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
         return bool(gift.sponsor_name)
 
     def save_formset(self, request, form, formset, change):
-        for change_form in formset.forms:
-            instance = change_form.instance
-            if isinstance(instance, GiftPriceChange) and instance.pk is None:
-                instance.created_by = request.user
-        super().save_formset(request, form, formset, change)
+        if formset.model is not GiftPriceChange:
+            super().save_formset(request, form, formset, change)
+            return
+        formset.save(commit=False)
+        for price_change in formset.deleted_objects:
+            price_change.delete()
+        formset.new_objects = [
+            _price_change_schedule(request, price_change)
+            for price_change in formset.new_objects
+        ]
+        for price_change, _ in formset.changed_objects:
+            services.gift_price_change_reschedule(
+                change=price_change,
+                coin_price=price_change.coin_price,
+                effective_at=price_change.effective_at,
+            )
 
     @admin.action(description="Activate selected gifts", permissions=["change"])
     def activate(self, request, queryset):
@@ -284,9 +305,10 @@ class GiftPriceChangeAdmin(admin.ModelAdmin):
         return "live" if change.is_applied else "pending"
 
     def save_model(self, request, obj, form, change):
-        if obj.pk is None:
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
+        scheduled = _price_change_schedule(request, obj)
+        # The admin logs and redirects to `obj`: make it the row the service wrote.
+        obj.pk, obj.created_by = scheduled.pk, scheduled.created_by
+        obj.created_at = scheduled.created_at
 
     def has_change_permission(self, request, obj=None):
         # A scheduled change is replaced (cancel and schedule anew), not edited.
@@ -363,21 +385,12 @@ class PriceStatusFilter(admin.SimpleListFilter):
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
-        return [
-            ("in_force", "In force now"),
-            ("scheduled", "Scheduled"),
-            ("replaced", "Replaced"),
-        ]
+        return list(selectors.PRICE_STATUSES.items())
 
     def queryset(self, request, queryset):
-        now = timezone.now()
-        if self.value() == "in_force":
-            return queryset.filter(effective_at__lte=now, replaced=False)
-        if self.value() == "scheduled":
-            return queryset.filter(effective_at__gt=now)
-        if self.value() == "replaced":
-            return queryset.filter(replaced=True)
-        return queryset
+        return selectors.bundle_price_history_with_status(
+            queryset, status=self.value(), when=timezone.now()
+        )
 
 
 @admin.register(BundlePrice)
@@ -409,9 +422,7 @@ class BundlePriceAdmin(LargeImportMixin, ReadOnlyAdminMixin, ImportExportModelAd
 
     @admin.display(description="Status")
     def status(self, price):
-        if price.effective_at > timezone.now():
-            return "scheduled"
-        return "replaced" if price.replaced else "in force"
+        return selectors.bundle_price_status(price, when=timezone.now())
 
     @admin.display(description="By hand", boolean=True, ordering="source")
     def by_hand(self, price):

@@ -23,6 +23,8 @@ from core.fields import MinorUnitsMoneyField
 # The dearest gift in the market sells for tens of thousands of coins; a price past
 # this cap is a typing mistake, not a product decision.
 GIFT_COIN_PRICE_MAX = 100_000
+# How many of one gift a single send (a combo) may hold.
+GIFT_QUANTITY_MAX = 99
 
 ANIMATION_EXTENSIONS = ["json", "webp", "gif", "mp4", "webm", "svga"]
 SOUND_EXTENSIONS = ["mp3", "ogg", "m4a", "aac", "wav"]

@@ -11,6 +11,7 @@ from import_export.widgets import (
 )
 
 from . import pricing, selectors
+from .imports import rules
 from .models import BundlePrice, CoinBundle, Gift, Region, new_price_moment
 
 
@@ -21,14 +22,9 @@ class RegionCodesWidget(ManyToManyWidget):
         super().__init__(Region, separator="|", field="code")
 
     def clean(self, value, row=None, **kwargs):
-        codes = {
-            code.strip().upper() for code in str(value or "").split("|") if code.strip()
-        }
-        regions = list(Region.objects.filter(code__in=codes))
-        unknown = codes - {region.code for region in regions}
-        if unknown:
-            raise ValueError(f"Unknown region code(s): {', '.join(sorted(unknown))}.")
-        return regions
+        return rules.regions_parse(
+            value, lambda codes: Region.objects.in_bulk(codes, field_name="code")
+        )
 
 
 class GiftResource(resources.ModelResource):
@@ -45,22 +41,7 @@ class GiftResource(resources.ModelResource):
     class Meta:
         model = Gift
         import_id_fields = ("slug",)
-        fields = (
-            "slug",
-            "name",
-            "coin_price",
-            "category",
-            "placement",
-            "description",
-            "sort_order",
-            "is_active",
-            "available_from",
-            "available_until",
-            "regions",
-            "sponsor_name",
-            "sponsor_starts_at",
-            "sponsor_ends_at",
-        )
+        fields = rules.GIFT_COLUMNS
         export_order = fields
         skip_unchanged = True
         report_skipped = True
@@ -91,15 +72,12 @@ class KeyWidget(ForeignKeyWidget):
         self.uppercase = uppercase
 
     def clean(self, value, row=None, **kwargs):
-        key = str(value or "").strip()
-        if self.uppercase:
-            key = key.upper()
-        if not key:
-            raise ValueError("Required.")
-        try:
-            return self.model.objects.get(**{self.field: key})
-        except self.model.DoesNotExist:
-            raise ValueError(f"Unknown {self.label}: {key}.") from None
+        return rules.record_by_key(
+            value,
+            lambda key: self.model.objects.filter(**{self.field: key}).first(),
+            label=self.label,
+            uppercase=self.uppercase,
+        )
 
 
 class BundlePriceResource(resources.ModelResource):
@@ -131,15 +109,7 @@ class BundlePriceResource(resources.ModelResource):
 
     class Meta:
         model = BundlePrice
-        fields = (
-            "sku",
-            "region",
-            "channel",
-            "price",
-            "currency",
-            "effective_at",
-            "source",
-        )
+        fields = (*rules.PRICE_COLUMNS, "source")
         export_order = fields
         force_init_instance = True
         clean_model_instances = True
@@ -211,18 +181,7 @@ class BundlePriceResource(resources.ModelResource):
         # A row already there is skipped even if its moment has passed since export.
         if set(import_validation_errors or ()) - {"effective_at"}:
             return False
-        if row.get("effective_at"):
-            return BundlePrice.objects.filter(
-                bundle=instance.bundle,
-                region=instance.region,
-                channel=instance.channel,
-                effective_at=instance.effective_at,
-                price=instance.price,
-            ).exists()
-        current = selectors.bundle_price_current(
-            bundle=instance.bundle,
-            region=instance.region,
-            channel=instance.channel,
-            when=self.now,
-        )
-        return current is not None and current.price == instance.price
+        moment = instance.effective_at if row.get("effective_at") else None
+        cell = (instance.bundle_id, instance.region_id, instance.channel, moment)
+        there = rules.bundle_prices_there([cell], now=self.now).get(cell)
+        return rules.price_is_there(there, instance.price)

@@ -117,6 +117,36 @@ def bundle_price_history(*, when: datetime.datetime) -> QuerySet[BundlePrice]:
     )
 
 
+# A history row's status at a moment: the value a filter takes and its label.
+PRICE_STATUSES = {
+    "in_force": "In force now",
+    "scheduled": "Scheduled",
+    "replaced": "Replaced",
+}
+
+
+def bundle_price_history_with_status(
+    prices: QuerySet[BundlePrice], *, status: str | None, when: datetime.datetime
+) -> QuerySet[BundlePrice]:
+    """The rows of `prices` (from `bundle_price_history` at `when`) in `status`;
+    all of them for no status."""
+    if status == "in_force":
+        return prices.filter(effective_at__lte=when, replaced=False)
+    if status == "scheduled":
+        return prices.filter(effective_at__gt=when)
+    if status == "replaced":
+        return prices.filter(replaced=True)
+    return prices
+
+
+def bundle_price_status(price: BundlePrice, *, when: datetime.datetime) -> str:
+    """How a row from `bundle_price_history` at `when` reads: scheduled, in force
+    or replaced."""
+    if price.effective_at > when:
+        return "scheduled"
+    return "replaced" if price.replaced else "in force"
+
+
 @dataclass(frozen=True)
 class PriceCell:
     channel: str

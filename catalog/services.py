@@ -40,6 +40,22 @@ def gift_price_change_schedule(
     return change
 
 
+@transaction.atomic
+def gift_price_change_reschedule(
+    *, change: GiftPriceChange, coin_price: int, effective_at: datetime.datetime
+) -> GiftPriceChange:
+    """Move a pending change to another price or moment; refuses one already live.
+
+    The row is locked first, so an edit and the task applying the change never
+    both win: the edit either lands before the change goes live or is refused.
+    """
+    locked = GiftPriceChange.objects.select_for_update().get(id=change.id)
+    locked.coin_price, locked.effective_at = coin_price, effective_at
+    locked.full_clean()
+    locked.save(update_fields=["coin_price", "effective_at"])
+    return locked
+
+
 def gift_price_changes_apply_due(*, now: datetime.datetime | None = None) -> int:
     """Make every scheduled price whose moment has come live; returns how many.
 
@@ -96,7 +112,8 @@ def gifts_set_active(*, gifts, is_active: bool, actor: User | None) -> int:
     return len(to_change)
 
 
-def _bundles_lock(bundle_ids) -> None:
+def bundles_lock(*, bundle_ids: Iterable[int]) -> None:
+    """Lock bundles for a price write, inside the caller's transaction."""
     # Price writes for a bundle queue behind each other; id order avoids deadlocks.
     list(
         CoinBundle.objects.select_for_update()
@@ -159,7 +176,7 @@ def bundle_prices_set(
     Each is a new MANUAL row, which derivation never replaces. Refuses the lot,
     writing nothing, if one is invalid or the moment is past.
     """
-    _bundles_lock([bundle.id])
+    bundles_lock(bundle_ids=[bundle.id])
     rows = bundle_prices_build(
         bundle=bundle,
         prices=prices,
@@ -322,7 +339,7 @@ def repricing_proposal_apply(
     """
     _proposal_decide(proposal, status=RepricingProposal.Status.APPLIED, actor=actor)
     lines = list(proposal.lines.all())
-    _bundles_lock({line.bundle_id for line in lines})
+    bundles_lock(bundle_ids={line.bundle_id for line in lines})
     latest = {
         (row.bundle_id, row.region_id, row.channel): row.id
         for row in selectors.bundle_prices_latest().filter(

@@ -21,7 +21,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts.idempotency import fingerprint_field
-from catalog.models import Gift
+from catalog.models import GIFT_QUANTITY_MAX, Gift
 from wallets.models import DIAMOND_SCALE
 
 MIN_FOLLOWERS_TO_RECEIVE = 1000
@@ -289,7 +289,7 @@ class GiftSend(models.Model):
     )
     gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="sends")
     quantity = models.PositiveSmallIntegerField(
-        validators=[MinValueValidator(1), MaxValueValidator(99)]
+        validators=[MinValueValidator(1), MaxValueValidator(GIFT_QUANTITY_MAX)]
     )
     coin_price = models.PositiveIntegerField(help_text="Price of one gift, stamped.")
     coins = models.PositiveBigIntegerField(help_text="Coins spent: price × quantity.")
@@ -316,7 +316,7 @@ class GiftSend(models.Model):
                 fields=["sender", "idempotency_key"], name="payouts_giftsend_key_once"
             ),
             models.CheckConstraint(
-                condition=Q(quantity__gte=1, quantity__lte=99),
+                condition=Q(quantity__gte=1, quantity__lte=GIFT_QUANTITY_MAX),
                 name="payouts_giftsend_quantity_in_range",
             ),
             models.CheckConstraint(

@@ -3,7 +3,7 @@ from django.db import migrations
 from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT, VIEW_ONLY, grant, revoke
 
 # A job is the record of an import: added by uploading, never edited or deleted.
-# Running one also needs the permissions on the rows it writes (catalog/imports.py).
+# Running one also needs the permissions on the rows it writes (catalog/imports/jobs.py).
 GRANTS = {
     CATALOG_EDITORS: {"catalog.ImportJob": ("add", "view")},
     FINANCE: {"catalog.ImportJob": VIEW_ONLY},

@@ -399,3 +399,54 @@ def test_xlsx_export_imports_back_unchanged(editor_client):
         {"import_file": upload, "format": "1", "resource": "0"},
     )
     assert [row.import_type for row in preview.context["result"].rows] == ["skip"]
+
+
+def test_a_price_change_scheduled_on_its_own_page_records_who(
+    editor_client, catalog_editor
+):
+    gift = gift_create(slug="rose", coin_price=1)
+    future = timezone.localtime() + datetime.timedelta(days=1)
+
+    response = editor_client.post(
+        "/admin/catalog/giftpricechange/add/",
+        {
+            "gift": str(gift.id),
+            "coin_price": "5",
+            "effective_at_0": future.strftime("%Y-%m-%d"),
+            "effective_at_1": future.strftime("%H:%M:%S"),
+        },
+    )
+
+    assert response.status_code == 302
+    change = GiftPriceChange.objects.get()
+    assert (change.coin_price, change.created_by) == (5, catalog_editor)
+
+
+def test_a_pending_price_change_edited_on_the_gift_page_moves(
+    editor_client, catalog_editor
+):
+    gift = gift_create(slug="rose", coin_price=1)
+    future = timezone.localtime() + datetime.timedelta(days=1)
+    pending = GiftPriceChange.objects.create(
+        gift=gift, coin_price=5, effective_at=future, created_by=catalog_editor
+    )
+
+    response = editor_client.post(
+        f"/admin/catalog/gift/{gift.id}/change/",
+        change_form_data(
+            gift,
+            **{
+                "price_changes-TOTAL_FORMS": "1",
+                "price_changes-INITIAL_FORMS": "1",
+                "price_changes-0-id": str(pending.id),
+                "price_changes-0-gift": str(gift.id),
+                "price_changes-0-coin_price": "7",
+                "price_changes-0-effective_at_0": future.strftime("%Y-%m-%d"),
+                "price_changes-0-effective_at_1": future.strftime("%H:%M:%S"),
+            },
+        ),
+    )
+
+    assert response.status_code == 302
+    pending.refresh_from_db()
+    assert (pending.coin_price, pending.applied_at) == (7, None)

@@ -18,14 +18,15 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from catalog import imports
+from catalog.imports import files, repeats, rules
 from catalog.models import BundlePrice, CoinBundle, Gift, ImportJob, Region
 
 from .factories import bundle_create, gift_create, price_create, region_create
 
 pytestmark = pytest.mark.django_db
 
-GIFT_HEADER = list(imports.GIFT_COLUMNS)
-PRICE_HEADER = [*imports.PRICE_COLUMNS, "source"]
+GIFT_HEADER = list(rules.GIFT_COLUMNS)
+PRICE_HEADER = [*rules.PRICE_COLUMNS, "source"]
 MB = 1024 * 1024
 APP, WEB = BundlePrice.Channel.APP, BundlePrice.Channel.WEB
 
@@ -332,10 +333,10 @@ def test_bad_price_rows_are_reported_by_line_and_column_and_nothing_is_written(
             b"sku,region,channel,price,currency,colour\n",
             {(1, "colour"): "Unknown column."},
         ),
-        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {(1, ""): imports.NOT_CSV}),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", {(1, ""): files.NOT_CSV}),
         (
             b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00",
-            {(1, ""): imports.NOT_CSV},
+            {(1, ""): files.NOT_CSV},
         ),
         (
             b'{"sku": "coins_100", "price": 1}\n',
@@ -355,7 +356,7 @@ def test_bad_price_rows_are_reported_by_line_and_column_and_nothing_is_written(
             b"coins_100,US,web,1.99,US\xc4\n"
             b"coins_100,US,web,1.99\x00,USD\n",
             {
-                (3, "currency"): imports.NOT_UTF8,
+                (3, "currency"): files.NOT_UTF8,
                 (4, "price"): "Null characters are not allowed.",
             },
         ),
@@ -420,7 +421,7 @@ def test_repeats_are_found_exactly_even_when_the_filter_says_maybe(
     tmp_path, monkeypatch, us_jp
 ):
     # A 64-bit filter is full at once: every key is a "maybe", checked on a re-read.
-    monkeypatch.setattr(imports._SeenKeys, "BITS", 64)
+    monkeypatch.setattr(repeats.SeenKeys, "BITS", 64)
     bundle_create(sku="coins_100")
     bundles = [bundle_create().sku for _ in range(30)]
     rows = [(sku, "US", "app", "1.99", "USD", "", "") for sku in bundles]

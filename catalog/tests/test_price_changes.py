@@ -130,3 +130,26 @@ def test_an_applied_change_can_no_longer_be_edited(catalog_editor):
     change.coin_price = 7
     with pytest.raises(ValidationError, match="already live"):
         change.full_clean()
+
+
+def test_a_pending_change_is_rescheduled_but_a_live_one_is_refused(catalog_editor):
+    gift = gift_create(coin_price=5)
+    change = services.gift_price_change_schedule(
+        gift=gift,
+        coin_price=6,
+        effective_at=timezone.now() + MINUTE,
+        actor=catalog_editor,
+    )
+    later = timezone.now() + 3 * MINUTE
+    moved = services.gift_price_change_reschedule(
+        change=change, coin_price=7, effective_at=later
+    )
+    assert (moved.coin_price, moved.effective_at) == (7, later)
+
+    services.gift_price_changes_apply_due(now=later)
+    with pytest.raises(ValidationError, match="already live"):
+        services.gift_price_change_reschedule(
+            change=change, coin_price=8, effective_at=later + MINUTE
+        )
+    change.refresh_from_db()
+    assert change.coin_price == 7

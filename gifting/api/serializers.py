@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from accounts.api.common import CodeRelatedField, RegionCodeField
-from catalog.models import Gift, Region
+from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
 from wallets.serializers import WalletSerializer
 
 from ..models import CreatorProfile, GiftSend
@@ -21,7 +21,10 @@ class GiftSendCreateSerializer(serializers.Serializer):
         help_text="The receiving creator's id.",
     )
     quantity = serializers.IntegerField(
-        min_value=1, max_value=99, default=1, help_text="A combo: 1 to 99 at once."
+        min_value=1,
+        max_value=GIFT_QUANTITY_MAX,
+        default=1,
+        help_text=f"A combo: 1 to {GIFT_QUANTITY_MAX} at once.",
     )
     placement = serializers.ChoiceField(
         choices=GiftSend.Placement.choices, help_text="live or comment."

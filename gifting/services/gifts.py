@@ -8,7 +8,7 @@ from django.utils import timezone
 from accounts.errors import ServiceError
 from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
-from catalog.models import Gift, Region
+from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, HomeRegion, LedgerAccount, Transfer
 
@@ -20,7 +20,6 @@ from ..models import (
 
 logger = logging.getLogger(__name__)
 Kind = LedgerAccount.Kind
-MAX_QUANTITY = 99
 
 
 class GiftRefused(ServiceError):
@@ -174,8 +173,8 @@ def _gift_send_by_key(sender: User, idempotency_key: str) -> GiftSend | None:
 def _check_gift_may_be_sent(
     *, sender, creator, gift, quantity, placement, stream_id, video_id, region, now
 ) -> None:
-    if not 1 <= quantity <= MAX_QUANTITY:
-        raise GiftRefused(f"Send 1 to {MAX_QUANTITY} at once.", field="quantity")
+    if not 1 <= quantity <= GIFT_QUANTITY_MAX:
+        raise GiftRefused(f"Send 1 to {GIFT_QUANTITY_MAX} at once.", field="quantity")
     if placement == GiftSend.Placement.LIVE and (not stream_id or video_id):
         raise GiftRefused(
             "A gift in a live stream names the stream.", field="stream_id"
