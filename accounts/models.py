@@ -8,6 +8,19 @@ from django.db.models import F, Q
 ADULT_AGE = 18
 
 
+def adult_born_by(day: datetime.date) -> datetime.date:
+    """The latest birth date of someone who is an adult on `day`.
+
+    Their 18th birthday is on or before `day`; someone born on 29 February has it on
+    1 March in a year without one (as `User.age_on` counts).
+    """
+    year = day.year - ADULT_AGE
+    try:
+        return day.replace(year=year)
+    except ValueError:  # `day` is 29 February and `year` has none
+        return datetime.date(year, 2, 28)
+
+
 def public_name_new() -> str:
     """A public name that says nothing about the person: not the login, not the id."""
     return f"viewer-{secrets.token_hex(4)}"
@@ -50,5 +63,4 @@ class User(AbstractUser):
         return day.year - self.birth_date.year - before_birthday
 
     def is_adult_on(self, day: datetime.date) -> bool:
-        age = self.age_on(day)
-        return age is not None and age >= ADULT_AGE
+        return self.birth_date is not None and self.birth_date <= adult_born_by(day)

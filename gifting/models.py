@@ -21,6 +21,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts.idempotency import fingerprint_field
+from accounts.models import adult_born_by
 from catalog.models import GIFT_QUANTITY_MAX, Gift
 from wallets.models import DIAMOND_SCALE
 
@@ -119,6 +120,17 @@ class PayoutDestination(models.Model):
         return payout_destination(self)
 
 
+class CreatorProfileQuerySet(models.QuerySet):
+    def eligible_on(self, day: datetime.date):
+        """Who may receive gifts on `day`: whose `ineligibility_reason` is None."""
+        return self.filter(
+            suspended=False,
+            gifts_enabled=True,
+            follower_count__gte=MIN_FOLLOWERS_TO_RECEIVE,
+            user__birth_date__lte=adult_born_by(day),
+        )
+
+
 class CreatorProfile(PayoutDestination):
     """A user who receives gifts, and how they are paid.
 
@@ -162,6 +174,8 @@ class CreatorProfile(PayoutDestination):
     payout_method_changed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = CreatorProfileQuerySet.as_manager()
+
     # Follower counts change all day; history is for what staff and creators set.
     history = HistoricalRecords(
         excluded_fields=["follower_count"],
@@ -183,7 +197,10 @@ class CreatorProfile(PayoutDestination):
             raise ValidationError(errors)
 
     def ineligibility_reason(self, day: datetime.date) -> str | None:
-        """Why this creator may not receive gifts on `day`, or None when they may."""
+        """Why this creator may not receive gifts on `day`, or None when they may.
+
+        The same rule as `CreatorProfile.objects.eligible_on(day)`, which filters by it.
+        """
         if self.suspended:
             return "This creator is suspended."
         if not self.gifts_enabled:

@@ -13,11 +13,9 @@ from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.admin_mixins import DecideEachMixin, ReadOnlyAdminMixin
-from accounts.models import ADULT_AGE
 from gifting import selectors as gifting_selectors
 from gifting import services as gifting_services
 from gifting.models import (
-    MIN_FOLLOWERS_TO_RECEIVE,
     CreatorLevel,
     CreatorProfile,
     GiftSend,
@@ -49,18 +47,11 @@ class EligibleFilter(admin.SimpleListFilter):
         return [("yes", "Yes"), ("no", "No")]
 
     def queryset(self, request, queryset):
-        today = timezone.now().date()
-        adult_born_by = today.replace(year=today.year - ADULT_AGE)
-        eligible = Q(
-            suspended=False,
-            gifts_enabled=True,
-            follower_count__gte=MIN_FOLLOWERS_TO_RECEIVE,
-            user__birth_date__lte=adult_born_by,
-        )
+        eligible = queryset.eligible_on(timezone.now().date())
         if self.value() == "yes":
-            return queryset.filter(eligible)
+            return eligible
         if self.value() == "no":
-            return queryset.exclude(eligible)
+            return queryset.exclude(id__in=eligible.values("id"))
         return queryset
 
 

@@ -300,7 +300,7 @@ class PurchaseAdmin(ReadOnlyAdmin):
         )
 
     def has_refund_permission(self, request):
-        return request.user.has_perm("wallets.refund_purchase")
+        return request.user.has_perm(services.REFUND_PERMISSION)
 
     @admin.display(description="Bonus coins")
     def bonus_coins(self, purchase):

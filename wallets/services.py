@@ -487,6 +487,10 @@ def _purchase_take_back(
     )
 
 
+# Who may grant a refund; `actor=None` is the platform itself (a command, a test).
+REFUND_PERMISSION = "wallets.refund_purchase"
+
+
 def purchase_refund(
     *,
     purchase: Purchase,
@@ -503,6 +507,8 @@ def purchase_refund(
     refund of the same purchase does nothing. (A store's own refund is not granted
     here but reported: `store_refund_notification_handle`.)
     """
+    if actor is not None and not actor.has_perm(REFUND_PERMISSION):
+        raise RefundRefused("Only finance refunds purchases.", status_code=403)
     now = now or timezone.now()
     if not reason.strip():
         raise RefundRefused("A refund needs a reason.", field="reason", status_code=400)

@@ -6,13 +6,14 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.roles import FINANCE, SUPPORT
 from wallets import ledger, services
 from wallets.models import LedgerAccount, Purchase, Transfer
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import paid_coin_liability, wallet_balances
 from wallets.stores import sandbox_signature
 
-from .factories import on_sale, purchase_buy, region_create, user_create
+from .factories import on_sale, purchase_buy, region_create, staff_create, user_create
 
 pytestmark = pytest.mark.django_db
 DAY = datetime.timedelta(days=1)
@@ -163,6 +164,27 @@ def test_a_refund_needs_a_reason():
         refund(p, reason="  ")
     assert refusal.value.field == "reason"
     assert wallet_balances(user=user).paid_coins == 100
+
+
+@pytest.mark.parametrize("role", [SUPPORT, "viewer"])
+def test_only_finance_grants_a_refund_whatever_calls_the_service(role):
+    user = user_create()
+    bundle, region = on_sale()
+    p = purchase(user, bundle, region)
+    actor = user if role == "viewer" else staff_create(role)
+    with pytest.raises(services.RefundRefused) as refusal:
+        services.purchase_refund(
+            purchase=p, actor=actor, reason="Asked", source="finance"
+        )
+    assert refusal.value.status_code == 403
+    p.refresh_from_db()
+    assert p.status == Purchase.Status.COMPLETED
+    assert wallet_balances(user=user).paid_coins == 100
+
+    refunded = services.purchase_refund(
+        purchase=p, actor=staff_create(FINANCE), reason="Asked", source="finance"
+    )
+    assert refunded.refunded
 
 
 def notify(client, store, payload, signature=None):
