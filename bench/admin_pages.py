@@ -29,6 +29,7 @@ from accounts.roles import FINANCE
 from catalog.models import Gift
 from gifting import services as gifting_services
 from gifting.models import CreatorProfile, GiftSend
+from payouts import selectors as payout_selectors
 from payouts import services as payout_services
 from payouts.models import Payout, PayoutRules
 from wallets.models import DIAMOND_SCALE, Transfer
@@ -84,7 +85,7 @@ def _bench_creators() -> list[CreatorProfile]:
 
 def _terms(currency: str = "USD") -> dict:
     rules = PayoutRules.objects.get(currency=currency)
-    rate = payout_services.cash_rate_current(currency=currency, when=timezone.now())
+    rate = payout_selectors.cash_rate_current(currency=currency, when=timezone.now())
     units = PAYOUT_DIAMONDS * DIAMOND_SCALE
     gross, fee, net = payout_services.payout_quote(
         diamond_units=units, rate=rate.rate, rules=rules

@@ -17,6 +17,7 @@ from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
 from gifting.models import CreatorLevel, CreatorProfile
+from payouts import selectors as payout_selectors
 from payouts import services as payout_services
 from payouts.models import Payout, PayoutRules, SandboxPayoutRecord
 from wallets import ledger
@@ -38,7 +39,7 @@ def approved_payouts_create(*, count: int) -> dict:
     first, second = finance_users()
     rules = PayoutRules.objects.get(currency="USD")
     now = timezone.now()
-    rate = payout_services.cash_rate_current(currency="USD", when=now)
+    rate = payout_selectors.cash_rate_current(currency="USD", when=now)
     units = PAYOUT_DIAMONDS * DIAMOND_SCALE
     gross, fee, net = payout_services.payout_quote(
         diamond_units=units, rate=rate.rate, rules=rules

@@ -5,7 +5,7 @@ from django.utils import timezone
 from gifting.models import CreatorProfile
 from gifting.selectors import diamonds
 
-from .models import PayoutMethodChange, PayoutRules
+from .models import DiamondCashRate, PayoutMethodChange, PayoutRules
 
 
 def payout_risk_flags(
@@ -77,3 +77,13 @@ def payout_method_pending(*, creator_ids) -> dict[int, PayoutMethodChange]:
             status=PayoutMethodChange.Status.REQUESTED,
         )
     }
+
+
+def cash_rate_current(*, currency: str, when) -> DiamondCashRate | None:
+    """The rate in force at `when`: the latest effective by then (of two set for
+    the same moment, the later added)."""
+    return (
+        DiamondCashRate.objects.filter(currency=currency, effective_at__lte=when)
+        .order_by("-effective_at", "-id")
+        .first()
+    )

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from gifting.models import GiftSend
 from gifting.selectors import diamonds
-from payouts.models import DiamondCashRate, Payout
+from payouts.models import Payout
+from payouts.selectors import cash_rate_current
 from wallets.models import (
     LedgerAccount,
     PendingCredit,
@@ -76,11 +77,7 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
     ) + (PendingCredit.objects.aggregate(total=Sum("amount"))["total"] or 0)
     on_hold = system_balances().get(LedgerAccount.Kind.PAYOUT_HOLD, 0)
     outstanding = held_by_creators + on_hold
-    rate = (
-        DiamondCashRate.objects.filter(currency="USD", effective_at__lte=now)
-        .order_by("-effective_at")
-        .first()
-    )
+    rate = cash_rate_current(currency="USD", when=now)
     week_start = now - datetime.timedelta(days=7)
     status = Payout.Status
     waiting = Payout.objects.filter(

@@ -68,7 +68,7 @@ class CreatorEarningsView(APIView):
         creator = _signed_in_creator(request)
         earnings = creator_earnings(creator=creator)
         balance = diamonds(earnings.diamond_units)
-        rate = services.cash_rate_current(currency="USD", when=timezone.now())
+        rate = selectors.cash_rate_current(currency="USD", when=timezone.now())
         to_next = None
         if earnings.next_level is not None:
             missing = Decimal(earnings.next_level.min_diamonds_30d) - diamonds(

@@ -26,8 +26,9 @@ from wallets import ledger
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
 from wallets.selectors import manual_diamond_credits
 
-from ..models import DiamondCashRate, Payout, PayoutEvent, PayoutRules
+from ..models import Payout, PayoutEvent, PayoutRules
 from ..providers import PayoutItem, PayoutResult, payout_provider
+from ..selectors import cash_rate_current
 
 logger = logging.getLogger(__name__)
 Kind = LedgerAccount.Kind
@@ -56,14 +57,6 @@ class NotAllowed(ServiceError):
 class PayoutRequestResult:
     payout: Payout
     created: bool
-
-
-def cash_rate_current(*, currency: str, when) -> DiamondCashRate | None:
-    return (
-        DiamondCashRate.objects.filter(currency=currency, effective_at__lte=when)
-        .order_by("-effective_at", "-id")
-        .first()
-    )
 
 
 def payout_quote(

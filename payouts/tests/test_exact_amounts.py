@@ -11,7 +11,7 @@ from django.utils import timezone
 from accounts.models import User
 from gifting.models import CreatorLevel, CreatorProfile
 from gifting.tests.factories import rich_creator
-from payouts import services
+from payouts import selectors, services
 from payouts.models import Payout, PayoutRules
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer, Unit
@@ -105,7 +105,7 @@ def test_a_thousand_random_payouts_through_the_api_are_exact_to_the_cent(
     api_client,
 ):
     rules = PayoutRules.objects.get(currency="USD")
-    rate = services.cash_rate_current(currency="USD", when=timezone.now()).rate
+    rate = selectors.cash_rate_current(currency="USD", when=timezone.now()).rate
     rng = random.Random(12)
     # Up to 6,000 USD of diamonds at 0.005: some below the 100 USD minimum, some
     # past the 5,000 USD daily maximum, most in between; any ten-thousandth.

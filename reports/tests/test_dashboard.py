@@ -119,3 +119,30 @@ def test_no_open_unrecovered_store_refunds_shows_none(client):
 
     assert money_dashboard()["unrecovered_store_refunds"] == []
     assert "none open" in page
+
+
+def test_the_dashboard_values_diamonds_at_the_rate_a_payout_would_use():
+    """The rate in force now, not a later one already entered: one rule for both."""
+    from django.utils import timezone
+
+    from payouts.models import DiamondCashRate
+    from payouts.selectors import cash_rate_current
+
+    rich_creator(diamonds=10_000)
+    now = timezone.now()
+    DiamondCashRate.objects.create(
+        currency="USD", rate="0.004", effective_at=now - timezone.timedelta(days=2)
+    )
+    in_force = DiamondCashRate.objects.create(
+        currency="USD", rate="0.006", effective_at=now - timezone.timedelta(days=1)
+    )
+    DiamondCashRate.objects.create(
+        currency="USD", rate="0.009", effective_at=now + timezone.timedelta(days=1)
+    )
+
+    figures = money_dashboard()
+    assert cash_rate_current(currency="USD", when=timezone.now()) == in_force
+    assert figures["cash_rate"] == in_force
+    assert figures["cash_liability"] == (
+        figures["diamonds_outstanding"] * Decimal("0.006")
+    ).quantize(Decimal("0.01"))
