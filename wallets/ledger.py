@@ -4,6 +4,10 @@ Every movement of coins or diamonds is a `Transfer` from a debit account (its ba
 falls) to a credit account (its balance rises), posted here inside the caller's
 transaction. A user's balance is changed with a conditional UPDATE that refuses to go
 below zero, and the database's check constraint stands behind it.
+
+Services post one business event with one call (`purchase_post`, `gift_post`,
+`payout_hold_post`, ...): the event's function owns its transfers and their
+idempotency keys (docs/ledger.md lists them).
 """
 
 from dataclasses import dataclass
