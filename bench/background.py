@@ -21,12 +21,11 @@ from payouts import selectors as payout_selectors
 from payouts import services as payout_services
 from payouts.models import Payout, PayoutRules, SandboxPayoutRecord
 from wallets import ledger
-from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
+from wallets.models import DIAMOND_SCALE, AccountKind, Transfer
 
 from .admin_pages import finance_users, payout_amounts_stored
 from .seed import _accounts, _users
 
-Kind = LedgerAccount.Kind
 KEY_PREFIX = "bench-celery-"
 PAYOUT_DIAMONDS = 200_000
 
@@ -47,7 +46,7 @@ def approved_payouts_create(*, count: int) -> dict:
     if gross < rules.second_approval_from:
         raise RuntimeError("The benchmark's payouts are meant to need two approvals.")
     users = _users("bench-payee", count)
-    _accounts(users, [Kind.DIAMONDS])
+    _accounts(users, [AccountKind.DIAMONDS])
     level = CreatorLevel.objects.order_by("number").first()
     creators = bulk_create_with_history(
         [
@@ -76,8 +75,8 @@ def approved_payouts_create(*, count: int) -> dict:
         "prefix": KEY_PREFIX,
         "requested": now - datetime.timedelta(hours=2),
         "now": now,
-        "issuance": ledger.system_account(Kind.DIAMOND_ISSUANCE).id,
-        "hold": ledger.system_account(Kind.PAYOUT_HOLD).id,
+        "issuance": ledger.system_account(AccountKind.DIAMOND_ISSUANCE).id,
+        "hold": ledger.system_account(AccountKind.PAYOUT_HOLD).id,
     }
     with connection.cursor() as cursor:
         cursor.execute(_EARNINGS, params)

@@ -18,11 +18,10 @@ from django.utils import timezone
 from catalog.models import Gift
 from gifting.models import CreatorProfile
 from wallets import ledger
-from wallets.models import DIAMOND_SCALE, LedgerAccount, Purchase, Transfer
+from wallets.models import DIAMOND_SCALE, AccountKind, LedgerAccount, Purchase, Transfer
 
 from .seed import _accounts, _fund, _users
 
-Kind = LedgerAccount.Kind
 GIFT = "rose"
 TRANSFERS_PER_SENDER = 1 + 3 * 500  # the lot's purchase, then 500 gifts of 1 coin
 
@@ -39,7 +38,7 @@ def history_grow(*, transfers: int) -> dict:
     if gift.coin_price != 1:
         raise RuntimeError(f"History gifts assume a {GIFT} costs one coin.")
     users = _users(f"bench-history-{before}", senders)
-    _accounts(users, [Kind.PAID_COINS, Kind.BONUS_COINS])
+    _accounts(users, [AccountKind.PAID_COINS, AccountKind.BONUS_COINS])
     _fund(users, lots=1)
     creators = list(
         CreatorProfile.objects.filter(user__username__startswith="bench-creator-")
@@ -48,7 +47,7 @@ def history_grow(*, transfers: int) -> dict:
     )
     diamonds = dict(
         LedgerAccount.objects.filter(
-            kind=Kind.DIAMONDS, owner__in=[c.user_id for c in creators]
+            kind=AccountKind.DIAMONDS, owner__in=[c.user_id for c in creators]
         ).values_list("owner_id", "id")
     )
     params = {
@@ -61,9 +60,9 @@ def history_grow(*, transfers: int) -> dict:
         "shares": [creator.level.share_basis_points for creator in creators],
         "scale": DIAMOND_SCALE,
         "now": timezone.now(),
-        "coins_spent": ledger.system_account(Kind.COINS_SPENT).id,
-        "issuance": ledger.system_account(Kind.DIAMOND_ISSUANCE).id,
-        "revenue": ledger.system_account(Kind.PLATFORM_REVENUE).id,
+        "coins_spent": ledger.system_account(AccountKind.COINS_SPENT).id,
+        "issuance": ledger.system_account(AccountKind.DIAMOND_ISSUANCE).id,
+        "revenue": ledger.system_account(AccountKind.PLATFORM_REVENUE).id,
     }
     with connection.cursor() as cursor:
         cursor.execute(_GIFT_SENDS, params)
@@ -75,7 +74,7 @@ def history_grow(*, transfers: int) -> dict:
         paid_coins_remaining=0,
         created_at=params["now"] - datetime.timedelta(days=31),
     )
-    LedgerAccount.objects.filter(owner__in=users, kind=Kind.PAID_COINS).update(
+    LedgerAccount.objects.filter(owner__in=users, kind=AccountKind.PAID_COINS).update(
         balance=0
     )
     return {

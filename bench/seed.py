@@ -6,8 +6,8 @@ script hands out one per purchase request.
 
 Runs after `seed_catalog` and `seed_wallets`. Rows that carry no money (users,
 tokens, creator profiles, empty ledger accounts) are bulk-created; every coin a
-sender holds comes from a `Purchase` lot credited by `wallets.ledger.transfer_post`,
-the same transfer `purchase_record` posts, so reconciliation stays clean.
+sender holds comes from a `Purchase` lot credited by `wallets.ledger.purchase_post`,
+as `purchase_record` credits one, so reconciliation stays clean.
 """
 
 import datetime
@@ -24,10 +24,9 @@ from catalog.models import BundlePrice, CoinBundle, Region
 from catalog.selectors import bundle_price_current
 from gifting.models import CreatorLevel, CreatorProfile
 from wallets import ledger
-from wallets.models import HomeRegion, LedgerAccount, Purchase, Transfer
+from wallets.models import AccountKind, HomeRegion, LedgerAccount, Purchase
 from wallets.stores import sandbox_receipt
 
-Kind = LedgerAccount.Kind
 ADULT_BIRTH_DATE = datetime.date(1990, 1, 1)
 # A bundle without bonus coins: gifts then spend paid coins from purchase lots,
 # the longer path (bonus coins would be spent first and skip the lots).
@@ -141,25 +140,18 @@ def _fund(users: list[User], lots: int) -> None:
     paid_accounts = {
         account.owner_id: account
         for account in LedgerAccount.objects.filter(
-            kind=Kind.PAID_COINS, owner__in=users
+            kind=AccountKind.PAID_COINS, owner__in=users
         )
     }
-    issuance = ledger.system_account(Kind.COIN_ISSUANCE)
     for purchase in purchases:
-        reference = f"purchase:{purchase.id}"
-        ledger.transfer_post(
-            debit=issuance,
-            credit=paid_accounts[purchase.user_id],
-            amount=purchase.coins,
-            kind=Transfer.Kind.PURCHASE,
-            reference=reference,
-            idempotency_key=f"{reference}:paid",
-        )
+        # No bonus coins, so the paid-coin account is all the purchase touches.
+        accounts = {AccountKind.PAID_COINS: paid_accounts[purchase.user_id]}
+        ledger.purchase_post(purchase=purchase, accounts=accounts)
 
 
 def _creators(count: int) -> list[int]:
     users = _users("bench-creator", count)
-    _accounts(users, [Kind.DIAMONDS])
+    _accounts(users, [AccountKind.DIAMONDS])
     level = CreatorLevel.objects.order_by("number").first()
     profiles = bulk_create_with_history(
         [
@@ -221,7 +213,7 @@ def population_create(
     if not BundlePrice.objects.exists():
         raise RuntimeError("Run seed_catalog and seed_wallets first.")
     sender_users = _users("bench-sender", senders)
-    _accounts(sender_users, [Kind.PAID_COINS, Kind.BONUS_COINS])
+    _accounts(sender_users, [AccountKind.PAID_COINS, AccountKind.BONUS_COINS])
     _fund(sender_users, lots)
     buyer_users = _users("bench-buyer", buyers)
     _home_regions(sender_users + buyer_users)

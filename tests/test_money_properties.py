@@ -40,6 +40,7 @@ from wallets.models import (
 )
 from wallets.tests.factories import (
     bundle_create,
+    leg_post,
     price_create,
     purchase_buy,
     region_create,
@@ -150,7 +151,7 @@ def _credit_diamonds(creator, units: int) -> None:
     from wallets import ledger
     from wallets.models import Transfer
 
-    ledger.transfer_post(
+    leg_post(
         debit=ledger.system_account(LedgerAccount.Kind.DIAMOND_ISSUANCE),
         credit=ledger.user_account(creator.user, LedgerAccount.Kind.DIAMONDS),
         amount=units,

@@ -27,6 +27,7 @@ from catalog.models import Region
 from . import selectors, services
 from .models import (
     DIAMOND_SCALE,
+    AccountKind,
     BalanceAdjustment,
     HomeRegion,
     LedgerAccount,
@@ -40,8 +41,6 @@ from .models import (
     Wallet,
     amount_display,
 )
-
-Kind = LedgerAccount.Kind
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -109,9 +108,9 @@ class WalletAdmin(ReadOnlyAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                paid_balance=_balance_of(Kind.PAID_COINS),
-                bonus_balance=_balance_of(Kind.BONUS_COINS),
-                diamond_balance=_balance_of(Kind.DIAMONDS),
+                paid_balance=_balance_of(AccountKind.PAID_COINS),
+                bonus_balance=_balance_of(AccountKind.BONUS_COINS),
+                diamond_balance=_balance_of(AccountKind.DIAMONDS),
             )
         )
 
@@ -575,7 +574,7 @@ class AdjustmentForm(forms.Form):
         kind, amount = data.get("account_kind"), data.get("amount")
         if kind is None or amount is None:
             return data
-        scale = DIAMOND_SCALE if kind == Kind.DIAMONDS else 1
+        scale = DIAMOND_SCALE if kind == AccountKind.DIAMONDS else 1
         units = amount * scale
         if units != units.to_integral_value():
             self.add_error("amount", "Bonus coins are whole coins.")

@@ -4,6 +4,10 @@ Every movement of coins or diamonds is a `Transfer` from a debit account (its ba
 falls) to a credit account (its balance rises), posted here inside the caller's
 transaction. A user's balance is changed with a conditional UPDATE that refuses to go
 below zero, and the database's check constraint stands behind it.
+
+Services post one business event with one call (`purchase_post`, `gift_post`,
+`payout_hold_post`, ...): the event's function owns its transfers and their
+idempotency keys (docs/ledger.md lists them).
 """
 
 from dataclasses import dataclass
@@ -14,9 +18,7 @@ from django.db.models import F
 from accounts.errors import ServiceError
 from accounts.models import User
 
-from .models import LedgerAccount, PendingCredit, Purchase, Transfer
-
-Kind = LedgerAccount.Kind
+from .models import AccountKind, LedgerAccount, PendingCredit, Purchase, Transfer
 
 
 class InsufficientBalance(ServiceError):
@@ -43,11 +45,6 @@ def system_account(kind: str) -> LedgerAccount:
     return account
 
 
-def system_accounts_forget() -> None:
-    """Drop the remembered system accounts (tests that rebuild the database)."""
-    _system_accounts.clear()
-
-
 def user_account(user: User, kind: str) -> LedgerAccount:
     account, _ = LedgerAccount.objects.get_or_create(
         kind=kind, owner=user, defaults={"unit": LedgerAccount.unit_for(kind)}
@@ -55,53 +52,41 @@ def user_account(user: User, kind: str) -> LedgerAccount:
     return account
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Leg:
-    """One transfer to post: `transfers_post` writes several in one statement."""
+    """One transfer to post: `transfers_post` writes several in one statement.
+
+    Keyword-only, so a debit and a credit are always named, never swapped by position.
+    """
 
     debit: LedgerAccount
     credit: LedgerAccount
     amount: int
     kind: str
     idempotency_key: str
+    # The credited account's row is not touched: the credit waits as a pending credit,
+    # so a busy account (a creator's diamonds) never becomes a lock requests queue on.
     defer_credit: bool = False
     # Set when one call posts legs of several business events (a payout batch);
     # "" keeps the call's `reference`.
     reference: str = ""
 
 
-def transfer_post(
-    *,
-    debit: LedgerAccount,
-    credit: LedgerAccount,
-    amount: int,
-    kind: str,
-    reference: str,
-    idempotency_key: str,
-    defer_credit: bool = False,
-) -> Transfer:
-    """Post one transfer and move the cached balances; must run in a transaction.
-
-    Raises InsufficientBalance when the debited user account holds less than `amount`;
-    the caller's transaction then rolls back, so nothing is left half-done. With
-    `defer_credit` the credited account's row is not touched: the credit waits as a
-    pending credit, so a busy account never becomes a lock that requests queue on.
-    """
-    leg = Leg(debit, credit, amount, kind, idempotency_key, defer_credit)
-    return transfers_post([leg], reference=reference)[0]
-
-
 def transfers_post(legs: list[Leg], *, reference: str) -> list[Transfer]:
-    """Post the legs of one business event, in order, as `transfer_post` does each.
+    """Post the legs of one business event, in order; must run in a transaction.
 
+    The one primitive that writes transfers: services post through the event
+    functions below, which own each event's legs and idempotency keys.
     Every leg carries `reference` unless it names its own (a batch of payouts).
 
+    Raises InsufficientBalance when a debited user account holds less than its leg's
+    amount; the caller's transaction then rolls back, so nothing is left half-done.
     The balances move leg by leg (a debit that would overdraw raises before anything
     is written), then every transfer goes in with one INSERT, and every deferred
     credit with another: a gift is four transfers, not four round trips.
     """
     if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("transfer_post must run inside transaction.atomic().")
+        raise RuntimeError("transfers_post must run inside transaction.atomic().")
     for leg in legs:
         if leg.amount <= 0:
             raise ValueError("A transfer moves a positive amount.")
@@ -194,7 +179,7 @@ def coin_accounts_lock(user: User) -> dict[str, LedgerAccount]:
     so they all take the same locks in the same order (accounts by id, then the
     user's purchases) and cannot deadlock each other.
     """
-    kinds = (Kind.BONUS_COINS, Kind.PAID_COINS)
+    kinds = (AccountKind.BONUS_COINS, AccountKind.PAID_COINS)
     locked = LedgerAccount.objects.select_for_update().filter(
         owner=user, kind__in=kinds
     )
@@ -207,49 +192,220 @@ def coin_accounts_lock(user: User) -> dict[str, LedgerAccount]:
     return accounts
 
 
+# The events. Each posts all the legs of one business event in one call and owns
+# their idempotency keys: `<reference>:<leg>`, e.g. `gift:7:paid`. Stored transfers
+# carry these keys, so the suffixes never change.
+
+
+def purchase_post(
+    *, purchase: Purchase, accounts: dict[str, LedgerAccount]
+) -> list[Transfer]:
+    """Credit a purchase's coins: its bundle's coins to paid coins, its bonus (bundle
+    and promotions) to bonus coins. `accounts` are the buyer's locked coin accounts."""
+    reference = f"purchase:{purchase.id}"
+    legs = [
+        Leg(
+            debit=system_account(AccountKind.COIN_ISSUANCE),
+            credit=accounts[AccountKind.PAID_COINS],
+            amount=purchase.coins,
+            kind=Transfer.Kind.PURCHASE,
+            idempotency_key=f"{reference}:paid",
+        )
+    ]
+    if purchase.bonus_coins:
+        legs.append(
+            Leg(
+                debit=system_account(AccountKind.BONUS_ISSUANCE),
+                credit=accounts[AccountKind.BONUS_COINS],
+                amount=purchase.bonus_coins,
+                kind=Transfer.Kind.PURCHASE_BONUS,
+                idempotency_key=f"{reference}:bonus",
+            )
+        )
+    return transfers_post(legs, reference=reference)
+
+
+def purchase_take_back_post(
+    *,
+    purchase: Purchase,
+    accounts: dict[str, LedgerAccount],
+    paid: int,
+    bonus: int,
+) -> list[Transfer]:
+    """Take back a refunded purchase's coins: `paid` to the coins-refunded account,
+    `bonus` back to bonus issuance. Posts nothing for zero."""
+    reference = f"purchase:{purchase.id}"
+    legs = []
+    if paid:
+        legs.append(
+            Leg(
+                debit=accounts[AccountKind.PAID_COINS],
+                credit=system_account(AccountKind.COIN_REFUNDS),
+                amount=paid,
+                kind=Transfer.Kind.REFUND,
+                idempotency_key=f"{reference}:refund",
+            )
+        )
+    if bonus:
+        legs.append(
+            Leg(
+                debit=accounts[AccountKind.BONUS_COINS],
+                credit=system_account(AccountKind.BONUS_ISSUANCE),
+                amount=bonus,
+                kind=Transfer.Kind.BONUS_CLAWBACK,
+                idempotency_key=f"{reference}:bonus-clawback",
+            )
+        )
+    return transfers_post(legs, reference=reference) if legs else []
+
+
 @dataclass(frozen=True)
-class CoinsSpent:
+class GiftPosted:
+    """The sender's coins a gift took, bonus first, then paid."""
+
     bonus: int
     paid: int
     transfers: list[Transfer]
 
 
-def coins_spend(
+def gift_post(
     *,
-    user: User,
-    amount: int,
-    credit: LedgerAccount,
-    kind: str,
-    reference: str,
-    idempotency_key: str,
-) -> CoinsSpent:
-    """Take `amount` coins from a user: bonus coins first, then paid coins.
+    gift_send_id: int,
+    sender: User,
+    creator: User,
+    coins: int,
+    creator_units: int,
+    platform_units: int,
+) -> GiftPosted:
+    """Post a gift: `coins` leave the sender (bonus coins first, then paid coins from
+    their oldest purchases), the creator earns `creator_units` of diamonds as a
+    pending credit and the platform `platform_units`.
 
-    Paid coins come out of the user's purchases oldest first, so a newer purchase
-    stays unused (and refundable) for as long as older coins cover the spending.
+    Locks only the sender's rows; raises InsufficientBalance before anything is
+    written. Paid coins come out of the sender's purchases oldest first, so a newer
+    purchase stays unused (and refundable) for as long as older coins cover gifts.
     """
-    bonus, paid, legs = coins_spend_legs(
-        user=user,
-        amount=amount,
-        credit=credit,
-        kind=kind,
-        idempotency_key=idempotency_key,
+    reference = f"gift:{gift_send_id}"
+    spent = system_account(AccountKind.COINS_SPENT)
+    bonus, paid, legs = _coins_spend_legs(
+        user=sender,
+        amount=coins,
+        credit=spent,
+        kind=Transfer.Kind.GIFT,
+        idempotency_key=reference,
     )
-    transfers = transfers_post(legs, reference=reference)
-    return CoinsSpent(bonus=bonus, paid=paid, transfers=transfers)
+    issuance = system_account(AccountKind.DIAMOND_ISSUANCE)
+    legs.append(
+        Leg(
+            debit=issuance,
+            credit=user_account(creator, AccountKind.DIAMONDS),
+            amount=creator_units,
+            kind=Transfer.Kind.GIFT_EARNING,
+            idempotency_key=f"{reference}:creator",
+            defer_credit=True,
+        )
+    )
+    if platform_units:
+        legs.append(
+            Leg(
+                debit=issuance,
+                credit=system_account(AccountKind.PLATFORM_REVENUE),
+                amount=platform_units,
+                kind=Transfer.Kind.GIFT_PLATFORM_SHARE,
+                idempotency_key=f"{reference}:platform",
+            )
+        )
+    return GiftPosted(
+        bonus=bonus, paid=paid, transfers=transfers_post(legs, reference=reference)
+    )
 
 
-def coins_spend_legs(
+# The system account that balances a manual adjustment of each kind of user account.
+ADJUSTED_BY = {
+    AccountKind.BONUS_COINS: AccountKind.BONUS_ADJUSTMENTS,
+    AccountKind.DIAMONDS: AccountKind.DIAMOND_ADJUSTMENTS,
+}
+
+
+def adjustment_post(
+    *, account: LedgerAccount, amount: int, actor_id: int, client_key: str
+) -> Transfer:
+    """Adjust a user account by hand: credit it (`amount` > 0) or debit it, against
+    its adjustments system account. `client_key` is the requester's own key."""
+    system = system_account(ADJUSTED_BY[account.kind])
+    leg = Leg(
+        debit=system if amount > 0 else account,
+        credit=account if amount > 0 else system,
+        amount=abs(amount),
+        kind=Transfer.Kind.ADJUSTMENT,
+        idempotency_key=f"adjustment:{actor_id}:{client_key}",
+    )
+    return transfers_post([leg], reference=f"adjustment:{account.owner_id}")[0]
+
+
+def payout_hold_post(*, payout_id: int, account: LedgerAccount, units: int) -> Transfer:
+    """Hold a requested payout's diamonds: from the creator's `account` to the hold."""
+    leg = Leg(
+        debit=account,
+        credit=system_account(AccountKind.PAYOUT_HOLD),
+        amount=units,
+        kind=Transfer.Kind.PAYOUT_HOLD,
+        idempotency_key=f"payout:{payout_id}:hold",
+    )
+    return transfers_post([leg], reference=f"payout:{payout_id}")[0]
+
+
+def payout_rejection_post(*, payout_id: int, creator: User, units: int) -> Transfer:
+    """Give a rejected payout's held diamonds back to the creator."""
+    return _payout_release(payout_id, creator, units, "rejected")
+
+
+def payout_return_post(*, payout_id: int, creator: User, units: int) -> Transfer:
+    """Give the held diamonds of a payout the provider returned back to the creator."""
+    return _payout_release(payout_id, creator, units, "returned")
+
+
+def _payout_release(payout_id: int, creator: User, units: int, why: str) -> Transfer:
+    leg = Leg(
+        debit=system_account(AccountKind.PAYOUT_HOLD),
+        credit=user_account(creator, AccountKind.DIAMONDS),
+        amount=units,
+        kind=Transfer.Kind.PAYOUT_RELEASE,
+        idempotency_key=f"payout:{payout_id}:{why}",
+    )
+    return transfers_post([leg], reference=f"payout:{payout_id}")[0]
+
+
+def payouts_paid_post(*, units_by_payout: dict[int, int]) -> list[Transfer]:
+    """Move paid payouts' held diamonds to paid out, in the order given, with one
+    INSERT for the batch; each transfer keeps its own payout's reference."""
+    hold = system_account(AccountKind.PAYOUT_HOLD)
+    paid_out = system_account(AccountKind.PAID_OUT)
+    legs = [
+        Leg(
+            debit=hold,
+            credit=paid_out,
+            amount=units,
+            kind=Transfer.Kind.PAYOUT,
+            idempotency_key=f"payout:{payout_id}:paid",
+            reference=f"payout:{payout_id}",
+        )
+        for payout_id, units in units_by_payout.items()
+    ]
+    return transfers_post(legs, reference="")
+
+
+def _coins_spend_legs(
     *, user: User, amount: int, credit: LedgerAccount, kind: str, idempotency_key: str
 ) -> tuple[int, int, list[Leg]]:
     """Lock the user's coins, draw the paid part from their lots, and return the
-    legs that spend them, for the caller to post with the rest of its event.
+    legs that spend them: bonus coins first, then paid coins.
 
     Returns (bonus coins, paid coins, legs). Raises InsufficientBalance first.
     """
     accounts = coin_accounts_lock(user)
-    bonus_balance = accounts[Kind.BONUS_COINS].balance
-    paid_balance = accounts[Kind.PAID_COINS].balance
+    bonus_balance = accounts[AccountKind.BONUS_COINS].balance
+    paid_balance = accounts[AccountKind.PAID_COINS].balance
     if bonus_balance + paid_balance < amount:
         raise InsufficientBalance(
             f"Not enough coins: {bonus_balance + paid_balance} available, "
@@ -262,22 +418,22 @@ def coins_spend_legs(
     if from_bonus:
         legs.append(
             Leg(
-                accounts[Kind.BONUS_COINS],
-                credit,
-                from_bonus,
-                kind,
-                f"{idempotency_key}:bonus",
+                debit=accounts[AccountKind.BONUS_COINS],
+                credit=credit,
+                amount=from_bonus,
+                kind=kind,
+                idempotency_key=f"{idempotency_key}:bonus",
             )
         )
     if from_paid:
         _draw_from_lots(user, from_paid)
         legs.append(
             Leg(
-                accounts[Kind.PAID_COINS],
-                credit,
-                from_paid,
-                kind,
-                f"{idempotency_key}:paid",
+                debit=accounts[AccountKind.PAID_COINS],
+                credit=credit,
+                amount=from_paid,
+                kind=kind,
+                idempotency_key=f"{idempotency_key}:paid",
             )
         )
     return from_bonus, from_paid, legs

@@ -9,14 +9,13 @@ from django.db.models import Q, Sum
 from accounts.models import User
 
 from .models import (
+    AccountKind,
     BalanceAdjustment,
     LedgerAccount,
     PendingCredit,
     Purchase,
     Transfer,
 )
-
-Kind = LedgerAccount.Kind
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,9 @@ def wallet_balances(*, user: User) -> WalletBalances:
         # SUM of integers is NUMERIC on PostgreSQL: back to int.
         balances = {kind: int(amount) for kind, amount in cursor.fetchall()}
     return WalletBalances(
-        paid_coins=balances.get(Kind.PAID_COINS, 0),
-        bonus_coins=balances.get(Kind.BONUS_COINS, 0),
-        diamonds=balances.get(Kind.DIAMONDS, 0),
+        paid_coins=balances.get(AccountKind.PAID_COINS, 0),
+        bonus_coins=balances.get(AccountKind.BONUS_COINS, 0),
+        diamonds=balances.get(AccountKind.DIAMONDS, 0),
     )
 
 
@@ -110,7 +109,7 @@ def manual_diamond_credits(*, user_ids, since: datetime.datetime) -> dict[int, i
     rows = (
         BalanceAdjustment.objects.filter(
             user_id__in=list(user_ids),
-            account_kind=Kind.DIAMONDS,
+            account_kind=AccountKind.DIAMONDS,
             status=BalanceAdjustment.Status.APPROVED,
             amount__gt=0,
             decided_at__gte=since,

@@ -21,6 +21,7 @@ from catalog.selectors import (
 
 from . import ledger, selectors
 from .models import (
+    AccountKind,
     BalanceAdjustment,
     HomeRegion,
     LedgerAccount,
@@ -31,11 +32,9 @@ from .models import (
     UnrecoveredStoreRefund,
     amount_display,
 )
-from .models import Transfer as TransferModel
 from .stores import ReceiptRejected, payment_store
 
 logger = logging.getLogger(__name__)
-Kind = LedgerAccount.Kind
 
 
 class PurchaseRefused(ServiceError):
@@ -318,27 +317,7 @@ def purchase_record(
             ) from None
         if promotions:
             purchase.promotions.add(*(promo for promo, _ in promotions))
-        reference = f"purchase:{purchase.id}"
-        legs = [
-            ledger.Leg(
-                ledger.system_account(Kind.COIN_ISSUANCE),
-                accounts[Kind.PAID_COINS],
-                purchase.coins,
-                TransferModel.Kind.PURCHASE,
-                f"{reference}:paid",
-            )
-        ]
-        if purchase.bonus_coins:
-            legs.append(
-                ledger.Leg(
-                    ledger.system_account(Kind.BONUS_ISSUANCE),
-                    accounts[Kind.BONUS_COINS],
-                    purchase.bonus_coins,
-                    TransferModel.Kind.PURCHASE_BONUS,
-                    f"{reference}:bonus",
-                )
-            )
-        ledger.transfers_post(legs, reference=reference)
+        ledger.purchase_post(purchase=purchase, accounts=accounts)
     logger.info(
         "Purchase %s: %s coins for %s", purchase.id, purchase.coins, purchase.price
     )
@@ -421,7 +400,7 @@ class _CoinsLeft:
 def _coins_left(purchase: Purchase, accounts: dict[str, LedgerAccount]) -> _CoinsLeft:
     # Bonus coins are spent first and are not kept per purchase: the user's bonus
     # balance, up to the purchase's bonus, is what is left of it.
-    bonus = min(purchase.bonus_coins, accounts[Kind.BONUS_COINS].balance)
+    bonus = min(purchase.bonus_coins, accounts[AccountKind.BONUS_COINS].balance)
     return _CoinsLeft(
         paid=purchase.paid_coins_remaining,
         bonus=bonus,
@@ -445,30 +424,9 @@ def _purchase_take_back(
     The caller holds the refund's locks (the user's coin accounts, then the
     purchase) and has decided that `left` may be taken back.
     """
-    reference = f"purchase:{purchase.id}"
-    legs = []
-    if left.paid:
-        legs.append(
-            ledger.Leg(
-                accounts[Kind.PAID_COINS],
-                ledger.system_account(Kind.COIN_REFUNDS),
-                left.paid,
-                TransferModel.Kind.REFUND,
-                f"{reference}:refund",
-            )
-        )
-    if left.bonus:
-        legs.append(
-            ledger.Leg(
-                accounts[Kind.BONUS_COINS],
-                ledger.system_account(Kind.BONUS_ISSUANCE),
-                left.bonus,
-                TransferModel.Kind.BONUS_CLAWBACK,
-                f"{reference}:bonus-clawback",
-            )
-        )
-    if legs:
-        ledger.transfers_post(legs, reference=reference)
+    ledger.purchase_take_back_post(
+        purchase=purchase, accounts=accounts, paid=left.paid, bonus=left.bonus
+    )
     purchase.status = Purchase.Status.REFUNDED
     purchase.paid_coins_remaining = 0
     purchase.refunded_at = now
@@ -670,10 +628,6 @@ APPROVE_ADJUSTMENT_PERMISSION = "wallets.approve_balanceadjustment"
 
 # Bonus coins, or diamonds in ten-thousandths.
 MAX_ADJUSTMENT = 10**12
-ADJUSTED_BY = {
-    Kind.BONUS_COINS: Kind.BONUS_ADJUSTMENTS,
-    Kind.DIAMONDS: Kind.DIAMOND_ADJUSTMENTS,
-}
 
 
 class AdjustmentRefused(ServiceError):
@@ -703,7 +657,7 @@ def _adjustment_check(
         )
     if not reason.strip():
         raise AdjustmentRefused("An adjustment needs a reason.", field="reason")
-    if account_kind not in ADJUSTED_BY:
+    if account_kind not in ledger.ADJUSTED_BY:
         raise AdjustmentRefused(
             "Only bonus coins and diamonds are adjusted.", field="account_kind"
         )
@@ -728,24 +682,10 @@ def _overdraft_check(account: LedgerAccount, before: int, amount: int) -> None:
 
 def _account_locked(user: User, account_kind: str) -> LedgerAccount:
     account = ledger.user_account(user, account_kind)
-    if account_kind == Kind.DIAMONDS:
+    if account_kind == AccountKind.DIAMONDS:
         # The balance before and after must include earnings still pending.
         ledger.pending_credits_fold(account_id=account.id)
     return LedgerAccount.objects.select_for_update().get(id=account.id)
-
-
-def _adjustment_post(
-    *, account: LedgerAccount, user: User, amount: int, key: str
-) -> TransferModel:
-    system = ledger.system_account(ADJUSTED_BY[account.kind])
-    return ledger.transfer_post(
-        debit=system if amount > 0 else account,
-        credit=account if amount > 0 else system,
-        amount=abs(amount),
-        kind=TransferModel.Kind.ADJUSTMENT,
-        reference=f"adjustment:{user.id}",
-        idempotency_key=key,
-    )
 
 
 def balance_adjustment_preview(
@@ -761,7 +701,7 @@ def balance_adjustment_preview(
     account = ledger.user_account(user, account_kind)
     before = getattr(
         selectors.wallet_balances(user=user),
-        "diamonds" if account_kind == Kind.DIAMONDS else "bonus_coins",
+        "diamonds" if account_kind == AccountKind.DIAMONDS else "bonus_coins",
     )
     _overdraft_check(account, before, amount)
     return AdjustmentPreview(
@@ -809,11 +749,11 @@ def balance_adjustment_request(
                 "decided_at": now,
                 "balance_before": before,
                 "balance_after": before + amount,
-                "transfer": _adjustment_post(
+                "transfer": ledger.adjustment_post(
                     account=account,
-                    user=user,
                     amount=amount,
-                    key=f"adjustment:{actor.id}:{idempotency_key}",
+                    actor_id=actor.id,
+                    client_key=idempotency_key,
                 ),
             }
         adjustment = BalanceAdjustment.objects.create(
@@ -893,11 +833,11 @@ def balance_adjustment_approve(
         account = _account_locked(adjustment.user, adjustment.account_kind)
         # Only credits wait for approval: this never takes away.
         before = account.balance
-        transfer = _adjustment_post(
+        transfer = ledger.adjustment_post(
             account=account,
-            user=adjustment.user,
             amount=adjustment.amount,
-            key=f"adjustment:{adjustment.actor_id}:{adjustment.idempotency_key}",
+            actor_id=adjustment.actor_id,
+            client_key=adjustment.idempotency_key,
         )
         adjustment = _adjustment_decide(
             adjustment,

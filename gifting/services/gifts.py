@@ -10,7 +10,7 @@ from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
 from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
 from wallets import ledger
-from wallets.models import DIAMOND_SCALE, HomeRegion, LedgerAccount, Transfer
+from wallets.models import DIAMOND_SCALE, HomeRegion
 
 from ..models import (
     CreatorProfile,
@@ -19,7 +19,6 @@ from ..models import (
 )
 
 logger = logging.getLogger(__name__)
-Kind = LedgerAccount.Kind
 
 
 class GiftRefused(ServiceError):
@@ -119,36 +118,14 @@ def gift_send(
                 request_fingerprint=fingerprint,
                 created_at=now,
             )
-            reference = f"gift:{send.id}"
-            _, _, legs = ledger.coins_spend_legs(
-                user=sender,
-                amount=coins,
-                credit=ledger.system_account(Kind.COINS_SPENT),
-                kind=Transfer.Kind.GIFT,
-                idempotency_key=reference,
+            ledger.gift_post(
+                gift_send_id=send.id,
+                sender=sender,
+                creator=creator.user,
+                coins=coins,
+                creator_units=creator_units,
+                platform_units=platform_units,
             )
-            issuance = ledger.system_account(Kind.DIAMOND_ISSUANCE)
-            legs.append(
-                ledger.Leg(
-                    issuance,
-                    ledger.user_account(creator.user, Kind.DIAMONDS),
-                    creator_units,
-                    Transfer.Kind.GIFT_EARNING,
-                    f"{reference}:creator",
-                    defer_credit=True,
-                )
-            )
-            if platform_units:
-                legs.append(
-                    ledger.Leg(
-                        issuance,
-                        ledger.system_account(Kind.PLATFORM_REVENUE),
-                        platform_units,
-                        Transfer.Kind.GIFT_PLATFORM_SHARE,
-                        f"{reference}:platform",
-                    )
-                )
-            ledger.transfers_post(legs, reference=reference)
             if stream_id:
                 _leaderboard_add(
                     stream_id=stream_id, sender=sender, coins=coins, now=now

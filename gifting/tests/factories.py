@@ -6,9 +6,9 @@ from catalog.tests.factories import gift_create
 from gifting.models import CreatorLevel, CreatorProfile
 from wallets import ledger
 from wallets import services as wallet_services
-from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
+from wallets.models import DIAMOND_SCALE, AccountKind, Transfer
 from wallets.stores import sandbox_receipt
-from wallets.tests.factories import on_sale, user_create
+from wallets.tests.factories import leg_post, on_sale, user_create
 
 _sequence = itertools.count(1)
 
@@ -58,9 +58,9 @@ def rich_creator(diamonds: int = 100_000, **overrides) -> CreatorProfile:
     }
     creator = creator_create(**fields)
     with transaction.atomic():
-        ledger.transfer_post(
-            debit=ledger.system_account(LedgerAccount.Kind.DIAMOND_ISSUANCE),
-            credit=ledger.user_account(creator.user, LedgerAccount.Kind.DIAMONDS),
+        leg_post(
+            debit=ledger.system_account(AccountKind.DIAMOND_ISSUANCE),
+            credit=ledger.user_account(creator.user, AccountKind.DIAMONDS),
             amount=diamonds * DIAMOND_SCALE,
             kind=Transfer.Kind.GIFT_EARNING,
             reference=f"test-earnings:{creator.id}",

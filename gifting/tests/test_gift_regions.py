@@ -6,7 +6,7 @@ from catalog.tests.factories import region_create
 from gifting.models import GiftSend, StreamGifter
 from wallets.models import HomeRegion, Transfer
 from wallets.selectors import wallet_balances
-from wallets.tests.factories import user_create
+from wallets.tests.factories import leg_post, user_create
 
 from .factories import creator_create, funded_sender, rose
 from .test_api import post_send
@@ -85,7 +85,7 @@ def bonus_coins_give(user, coins):
     from wallets.models import LedgerAccount
 
     with transaction.atomic():
-        ledger.transfer_post(
+        leg_post(
             debit=ledger.system_account(LedgerAccount.Kind.BONUS_ISSUANCE),
             credit=ledger.user_account(user, LedgerAccount.Kind.BONUS_COINS),
             amount=coins,

@@ -23,7 +23,7 @@ from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
 from gifting.models import CreatorProfile
 from wallets import ledger
-from wallets.models import DIAMOND_SCALE, LedgerAccount, Transfer
+from wallets.models import DIAMOND_SCALE, AccountKind, LedgerAccount
 from wallets.selectors import manual_diamond_credits
 
 from ..models import Payout, PayoutEvent, PayoutRules
@@ -31,7 +31,6 @@ from ..providers import PayoutItem, PayoutResult, payout_provider
 from ..selectors import cash_rate_current
 
 logger = logging.getLogger(__name__)
-Kind = LedgerAccount.Kind
 Status = Payout.Status
 CENT = Decimal("0.01")
 APPROVE_PERMISSION = "payouts.approve_payout"
@@ -136,7 +135,7 @@ def payout_request(
                 code="payout_open",
                 status_code=409,
             )
-        account = ledger.user_account(creator.user, Kind.DIAMONDS)
+        account = ledger.user_account(creator.user, AccountKind.DIAMONDS)
         # Earnings still pending count: fold them in before taking diamonds out.
         ledger.pending_credits_fold(account_id=account.id)
         balance = LedgerAccount.objects.select_for_update().get(id=account.id).balance
@@ -206,14 +205,7 @@ def payout_request(
             request_fingerprint=fingerprint,
             requested_at=now,
         )
-        ledger.transfer_post(
-            debit=LedgerAccount.objects.get(id=account.id),
-            credit=ledger.system_account(Kind.PAYOUT_HOLD),
-            amount=units,
-            kind=Transfer.Kind.PAYOUT_HOLD,
-            reference=f"payout:{payout.id}",
-            idempotency_key=f"payout:{payout.id}:hold",
-        )
+        ledger.payout_hold_post(payout_id=payout.id, account=account, units=units)
         PayoutEvent.objects.create(
             payout=payout, to_status=Status.REQUESTED, actor=creator.user, at=now
         )
@@ -284,18 +276,6 @@ def payout_approve(*, payout: Payout, actor: User, note: str = "") -> Payout:
     return payout
 
 
-def _release(payout: Payout, suffix: str) -> None:
-    """Give the held diamonds back to the creator."""
-    ledger.transfer_post(
-        debit=ledger.system_account(Kind.PAYOUT_HOLD),
-        credit=ledger.user_account(payout.creator.user, Kind.DIAMONDS),
-        amount=payout.diamond_units,
-        kind=Transfer.Kind.PAYOUT_RELEASE,
-        reference=f"payout:{payout.id}",
-        idempotency_key=f"payout:{payout.id}:{suffix}",
-    )
-
-
 @transaction.atomic
 def payout_reject(*, payout: Payout, actor: User, reason: str) -> Payout:
     """Refuse a payout waiting for approval; the diamonds go back to the creator."""
@@ -306,7 +286,9 @@ def payout_reject(*, payout: Payout, actor: User, reason: str) -> Payout:
     )
     if not actor.has_perm(APPROVE_PERMISSION):
         raise NotAllowed("Only finance rejects payouts.")
-    _release(payout, "rejected")
+    ledger.payout_rejection_post(
+        payout_id=payout.id, creator=payout.creator.user, units=payout.diamond_units
+    )
     return _move(payout, to=Status.REJECTED, actor=actor, note=reason.strip())
 
 
@@ -343,7 +325,9 @@ def payout_return(*, payout: Payout, actor: User, note: str = "") -> Payout:
     payout = _locked(payout, (Status.FAILED,), "returned")
     if not actor.has_perm(APPROVE_PERMISSION):
         raise NotAllowed("Only finance returns payouts.")
-    _release(payout, "returned")
+    ledger.payout_return_post(
+        payout_id=payout.id, creator=payout.creator.user, units=payout.diamond_units
+    )
     return _move(payout, to=Status.RETURNED, actor=actor, note=note)
 
 
@@ -449,23 +433,12 @@ def payout_results_record(*, results: list[PayoutResult]) -> int:
         )
         if not payouts:
             return 0
-        hold = ledger.system_account(Kind.PAYOUT_HOLD)
-        paid_out = ledger.system_account(Kind.PAID_OUT)
         events = []
-        legs = []
+        paid = {}
         for payout in payouts:
             result = answers[payout.reference]
             if result.paid:
-                legs.append(
-                    ledger.Leg(
-                        debit=hold,
-                        credit=paid_out,
-                        amount=payout.diamond_units,
-                        kind=Transfer.Kind.PAYOUT,
-                        idempotency_key=f"payout:{payout.id}:paid",
-                        reference=f"payout:{payout.id}",
-                    )
-                )
+                paid[payout.id] = payout.diamond_units
                 to = Status.PAID
                 note = f"Paid by the provider ({result.provider_id})."
             else:
@@ -480,9 +453,9 @@ def payout_results_record(*, results: list[PayoutResult]) -> int:
             payout.status = to
             payout.provider_id = result.provider_id
             payout.updated_at = now
-        if legs:
+        if paid:
             # One INSERT for the batch; each transfer keeps its payout's reference.
-            ledger.transfers_post(legs, reference="")
+            ledger.payouts_paid_post(units_by_payout=paid)
         PayoutEvent.objects.bulk_create(events)
         Payout.objects.bulk_update(
             payouts, ["status", "provider_id", "failure_reason", "updated_at"]
@@ -504,14 +477,7 @@ def payout_record_result(*, result: PayoutResult) -> bool:
         if payout is None or payout.status != Status.PROCESSING:
             return False
         if result.paid:
-            ledger.transfer_post(
-                debit=ledger.system_account(Kind.PAYOUT_HOLD),
-                credit=ledger.system_account(Kind.PAID_OUT),
-                amount=payout.diamond_units,
-                kind=Transfer.Kind.PAYOUT,
-                reference=f"payout:{payout.id}",
-                idempotency_key=f"payout:{payout.id}:paid",
-            )
+            ledger.payouts_paid_post(units_by_payout={payout.id: payout.diamond_units})
             _move(
                 payout,
                 to=Status.PAID,

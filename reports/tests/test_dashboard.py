@@ -72,7 +72,7 @@ def _unrecovered_store_refund(bundle, region, txn) -> UnrecoveredStoreRefund:
     """A store refunds a purchase with 30 of its 100 coins spent: a shortfall."""
     buyer = user_create()
     purchase(buyer, bundle, region, txn=txn)
-    spend(buyer, 30, f"gifts-{txn}")
+    spend(buyer, 30)
     result = wallet_services.store_refund_notification_handle(
         store="apple", transaction_id=txn
     )

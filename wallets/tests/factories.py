@@ -7,7 +7,8 @@ from djmoney.money import Money
 
 from accounts.models import User
 from catalog.models import BundlePrice, CoinBundle, Region
-from wallets import services
+from wallets import ledger, services
+from wallets.models import Transfer
 from wallets.stores import sandbox_receipt
 
 _sequence = itertools.count(1)
@@ -79,6 +80,12 @@ def purchase_buy(user, bundle, region, *, key: str, when=None, txn=None):
         idempotency_key=key,
         now=when,
     )
+
+
+def leg_post(*, reference: str = "test", **leg) -> Transfer:
+    """Post one transfer through the ledger's primitive, to set up a test's balances
+    (services post through the ledger's event functions instead)."""
+    return ledger.transfers_post([ledger.Leg(**leg)], reference=reference)[0]
 
 
 def staff_create(role: str, **fields) -> User:

@@ -114,7 +114,7 @@ def test_support_cannot_refund(client, bought):
 def test_a_refused_refund_is_reported_beside_the_others(client, bought):
     from .test_refunds import spend
 
-    spend(bought.user, 50, "gift")
+    spend(bought.user, 50)
     client.force_login(staff_create(FINANCE))
     done = client.post(
         "/admin/wallets/purchase/",

@@ -5,10 +5,10 @@ from django.db import transaction
 
 from accounts.api.common import MoneyMovingThrottle
 from wallets import ledger
-from wallets.models import LedgerAccount, Purchase, Transfer
+from wallets.models import AccountKind, Purchase, Transfer
 from wallets.stores import sandbox_receipt
 
-from .factories import on_sale, user_create
+from .factories import leg_post, on_sale, user_create
 from .test_refunds import spend
 
 pytestmark = pytest.mark.django_db
@@ -151,12 +151,12 @@ def test_wallet_shows_the_users_balances(api_client, buyer):
 def test_transfers_are_the_users_own_newest_first_and_signed(api_client, buyer):
     on_sale(sku="coins_100", bonus_coins=10)
     post_purchase(api_client, buyer)
-    spend(buyer, 15, "gift-1")
+    spend(buyer, 15)
     stranger = user_create()
     with transaction.atomic():
-        ledger.transfer_post(
-            debit=ledger.system_account(LedgerAccount.Kind.BONUS_ISSUANCE),
-            credit=ledger.user_account(stranger, LedgerAccount.Kind.BONUS_COINS),
+        leg_post(
+            debit=ledger.system_account(AccountKind.BONUS_ISSUANCE),
+            credit=ledger.user_account(stranger, AccountKind.BONUS_COINS),
             amount=9,
             kind=Transfer.Kind.PURCHASE_BONUS,
             reference="stranger",
@@ -179,8 +179,8 @@ def test_transfers_page_with_a_cursor_in_constant_queries(
 ):
     on_sale(sku="coins_100")
     post_purchase(api_client, buyer)
-    for n in range(30):
-        spend(buyer, 1, f"gift-{n}")
+    for _ in range(30):
+        spend(buyer, 1)
 
     with django_assert_num_queries(1):
         first = api_client.get("/api/v1/wallet/transfers/", {"limit": 10}).json()

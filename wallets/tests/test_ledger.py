@@ -3,21 +3,20 @@ from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 
 from wallets import ledger
-from wallets.models import LedgerAccount, Transfer
+from wallets.models import AccountKind, LedgerAccount, Transfer
 from wallets.reconciliation import ledger_reconcile
 
-from .factories import user_create
+from .factories import leg_post, user_create
 
 pytestmark = pytest.mark.django_db
-Kind = LedgerAccount.Kind
 
 
 def issue_coins(user, amount, key="issue"):
     # Bonus coins: paid coins must come from a purchase, which reconciliation checks.
     with transaction.atomic():
-        return ledger.transfer_post(
-            debit=ledger.system_account(Kind.BONUS_ISSUANCE),
-            credit=ledger.user_account(user, Kind.BONUS_COINS),
+        return leg_post(
+            debit=ledger.system_account(AccountKind.BONUS_ISSUANCE),
+            credit=ledger.user_account(user, AccountKind.BONUS_COINS),
             amount=amount,
             kind=Transfer.Kind.PURCHASE,
             reference="test",
@@ -33,8 +32,8 @@ def test_a_transfer_moves_the_cached_user_balance_and_not_the_system_one():
     user = user_create()
     issue_coins(user, 40)
 
-    assert balance(user, Kind.BONUS_COINS) == 40
-    assert LedgerAccount.objects.get(kind=Kind.BONUS_ISSUANCE).balance == 0
+    assert balance(user, AccountKind.BONUS_COINS) == 40
+    assert LedgerAccount.objects.get(kind=AccountKind.BONUS_ISSUANCE).balance == 0
     assert ledger_reconcile().is_clean
 
 
@@ -43,9 +42,9 @@ def test_overdraft_is_refused_with_the_balance_and_moves_nothing():
     issue_coins(user, 10)
 
     with pytest.raises(ledger.InsufficientBalance) as refusal, transaction.atomic():
-        ledger.transfer_post(
-            debit=ledger.user_account(user, Kind.BONUS_COINS),
-            credit=ledger.user_account(other, Kind.BONUS_COINS),
+        leg_post(
+            debit=ledger.user_account(user, AccountKind.BONUS_COINS),
+            credit=ledger.user_account(other, AccountKind.BONUS_COINS),
             amount=11,
             kind=Transfer.Kind.SPEND,
             reference="test",
@@ -53,14 +52,19 @@ def test_overdraft_is_refused_with_the_balance_and_moves_nothing():
         )
 
     assert refusal.value.extra == {"balance": 10, "needed": 11}
-    assert balance(user, Kind.BONUS_COINS) == 10
+    assert balance(user, AccountKind.BONUS_COINS) == 10
     assert not LedgerAccount.objects.filter(owner=other, balance__gt=0).exists()
     assert not Transfer.objects.filter(idempotency_key="too-much").exists()
 
 
+def test_a_leg_names_its_debit_and_credit():
+    with pytest.raises(TypeError):
+        ledger.Leg(1, 2, 3, Transfer.Kind.PURCHASE, "positional")
+
+
 def test_the_database_refuses_a_negative_user_balance():
     user = user_create()
-    account = ledger.user_account(user, Kind.PAID_COINS)
+    account = ledger.user_account(user, AccountKind.PAID_COINS)
 
     with pytest.raises(IntegrityError), transaction.atomic():
         LedgerAccount.objects.filter(id=account.id).update(balance=-1)
@@ -72,15 +76,15 @@ def test_the_same_idempotency_key_never_moves_money_twice():
 
     with pytest.raises(IntegrityError):
         issue_coins(user, 5, key="once")
-    assert balance(user, Kind.BONUS_COINS) == 5
+    assert balance(user, AccountKind.BONUS_COINS) == 5
 
 
 def test_mixing_units_is_refused():
     user = user_create()
     with pytest.raises(ValueError), transaction.atomic():
-        ledger.transfer_post(
-            debit=ledger.system_account(Kind.DIAMOND_ISSUANCE),
-            credit=ledger.user_account(user, Kind.PAID_COINS),
+        leg_post(
+            debit=ledger.system_account(AccountKind.DIAMOND_ISSUANCE),
+            credit=ledger.user_account(user, AccountKind.PAID_COINS),
             amount=1,
             kind=Transfer.Kind.PURCHASE,
             reference="test",
@@ -108,9 +112,9 @@ def test_transfers_cannot_be_edited_or_deleted():
 def test_transfers_outside_a_transaction_are_refused():
     user = user_create()
     with pytest.raises(RuntimeError, match="inside transaction.atomic"):
-        ledger.transfer_post(
-            debit=ledger.system_account(Kind.COIN_ISSUANCE),
-            credit=ledger.user_account(user, Kind.PAID_COINS),
+        leg_post(
+            debit=ledger.system_account(AccountKind.COIN_ISSUANCE),
+            credit=ledger.user_account(user, AccountKind.PAID_COINS),
             amount=1,
             kind=Transfer.Kind.PURCHASE,
             reference="test",

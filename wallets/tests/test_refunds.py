@@ -1,4 +1,5 @@
 import datetime
+import itertools
 import json
 from decimal import Decimal
 
@@ -8,7 +9,7 @@ from django.utils import timezone
 
 from accounts.roles import FINANCE, SUPPORT
 from wallets import ledger, services
-from wallets.models import LedgerAccount, Purchase, Transfer
+from wallets.models import Purchase, Transfer
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import paid_coin_liability, wallet_balances
 from wallets.stores import sandbox_signature
@@ -26,15 +27,19 @@ def purchase(user, bundle, region, when=None, txn=None):
     ).purchase
 
 
-def spend(user, amount, key):
+_gift_ids = itertools.count(1)
+
+
+def spend(user, amount):
+    """Gift `amount` coins from `user` to a new creator, at a 50 % share."""
     with transaction.atomic():
-        return ledger.coins_spend(
-            user=user,
-            amount=amount,
-            credit=ledger.system_account(LedgerAccount.Kind.COINS_SPENT),
-            kind=Transfer.Kind.SPEND,
-            reference="test",
-            idempotency_key=key,
+        return ledger.gift_post(
+            gift_send_id=next(_gift_ids),
+            sender=user,
+            creator=user_create(),
+            coins=amount,
+            creator_units=amount * 5_000,
+            platform_units=amount * 5_000,
         )
 
 
@@ -50,7 +55,7 @@ def test_spending_takes_bonus_coins_first_then_the_oldest_purchase():
     older = purchase(user, bundle, region, when=timezone.now() - 2 * DAY)
     newer = purchase(user, bundle, region)
 
-    spent = spend(user, 30, "gift-1")
+    spent = spend(user, 30)
 
     assert (spent.bonus, spent.paid) == (20, 10)
     older.refresh_from_db()
@@ -65,7 +70,7 @@ def test_a_spend_past_the_balance_is_refused_and_moves_nothing():
     purchase(user, bundle, region)
 
     with pytest.raises(ledger.InsufficientBalance, match="100 available, 101 needed"):
-        spend(user, 101, "too-much")
+        spend(user, 101)
 
     assert wallet_balances(user=user).paid_coins == 100
     assert Purchase.objects.get().paid_coins_remaining == 100
@@ -93,7 +98,7 @@ def test_spent_bonus_coins_make_a_purchase_used_so_buy_gift_refund_earns_nothing
     user = user_create()
     bundle, region = on_sale(coins=100, bonus_coins=10)
     p = purchase(user, bundle, region)
-    spend(user, 7, "gift")
+    spend(user, 7)
 
     with pytest.raises(services.RefundRefused, match="10 bonus coins were spent"):
         refund(p)
@@ -124,7 +129,7 @@ def test_a_partly_used_purchase_is_not_refunded():
     user = user_create()
     bundle, region = on_sale(coins=100)
     p = purchase(user, bundle, region)
-    spend(user, 1, "one-coin")
+    spend(user, 1)
 
     with pytest.raises(services.RefundRefused, match="1 of its 100 paid coins"):
         refund(p)
@@ -136,7 +141,7 @@ def test_unused_means_its_own_coins_untouched_even_when_older_ones_were_spent():
     bundle, region = on_sale(coins=100)
     older = purchase(user, bundle, region, when=timezone.now() - DAY)
     newer = purchase(user, bundle, region)
-    spend(user, 100, "all-of-the-older")
+    spend(user, 100)
 
     assert refund(newer).refunded
     with pytest.raises(services.RefundRefused):
@@ -246,6 +251,6 @@ def test_paid_coin_liability_per_currency_counts_unspent_paid_coins_only():
     purchase(user, bundle, us)
     services.home_region_set(user=user, region=jp, actor=None, reason="Moved to JP.")
     purchase(user, bundle, jp)
-    spend(user, 50 + 150, "gift")  # bonus first (150), then 50 paid from the oldest
+    spend(user, 50 + 150)  # bonus first (150), then 50 paid from the oldest
 
     assert paid_coin_liability() == {"JPY": Decimal("160.00"), "USD": Decimal("1.49")}

@@ -39,7 +39,7 @@ def spent_purchase(txn="s-1", spent=40, username=None):
     user = user_create(**({"username": username} if username else {}))
     bundle, region = on_sale(coins=100, amount="4.99", bonus_coins=10)
     bought = purchase(user, bundle, region, txn=txn)
-    spend(user, spent, f"gift-{txn}")
+    spend(user, spent)
     return bought
 
 
@@ -151,7 +151,7 @@ def test_a_partial_store_refund_leaves_no_liability_and_no_coins_to_spend():
     assert paid_coin_liability() == {"USD": Decimal("0.99")}
     assert ledger_reconcile().is_clean
     with pytest.raises(ledger.InsufficientBalance, match="0 available, 1 needed"):
-        spend(bought.user, 1, "after-the-refund")
+        spend(bought.user, 1)
     assert wallet_balances(user=bought.user).coins == 0
 
 
@@ -180,7 +180,7 @@ def test_a_spent_purchase_past_the_window_is_refunded_partly_by_the_store():
     user = user_create()
     bundle, region = on_sale(coins=100, amount="0.99")
     bought = purchase(user, bundle, region, txn="old-1", when=timezone.now() - 20 * DAY)
-    spend(user, 100, "all-of-it")
+    spend(user, 100)
 
     record = partly_refunded("old-1")
 
@@ -201,7 +201,7 @@ def test_bonus_coins_held_from_elsewhere_are_taken_back_up_to_the_purchases():
     bundle, region = on_sale(coins=100, amount="4.99", bonus_coins=10)
     older = purchase(user, bundle, region, txn="old", when=timezone.now() - DAY)
     newer = purchase(user, bundle, region, txn="new")
-    spend(user, 115, "gifts")  # 20 bonus, then 95 paid of the older
+    spend(user, 115)  # 20 bonus, then 95 paid of the older
 
     result = store_refund("old")
 
