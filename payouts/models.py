@@ -20,6 +20,8 @@ from catalog.models import Gift
 from core.fields import MinorUnitsDecimalField
 from wallets.models import DIAMOND_SCALE
 
+from .states import OPEN, PayoutStatus
+
 MIN_FOLLOWERS_TO_RECEIVE = 1000
 IBAN_FORMAT = RegexValidator(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$", "Not an IBAN.")
 BIC_FORMAT = RegexValidator(r"^[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?$", "Not a BIC.")
@@ -578,23 +580,9 @@ class Payout(models.Model):
     a `PayoutEvent` with who, when and why.
     """
 
-    class Status(models.TextChoices):
-        REQUESTED = "requested", "Requested"
-        AWAITING_SECOND_APPROVAL = "awaiting_second", "Awaiting second approval"
-        APPROVED = "approved", "Approved"
-        PROCESSING = "processing", "Processing"
-        PAID = "paid", "Paid"
-        FAILED = "failed", "Failed"
-        REJECTED = "rejected", "Rejected"
-        RETURNED = "returned", "Returned to creator"
-
-    OPEN = (
-        Status.REQUESTED,
-        Status.AWAITING_SECOND_APPROVAL,
-        Status.APPROVED,
-        Status.PROCESSING,
-        Status.FAILED,
-    )
+    # The states and the moves between them are one table, in payouts/states.py.
+    Status = PayoutStatus
+    OPEN = OPEN
 
     creator = models.ForeignKey(
         CreatorProfile, on_delete=models.PROTECT, related_name="payouts"
@@ -647,15 +635,7 @@ class Payout(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["creator"],
-                condition=Q(
-                    status__in=[
-                        "requested",
-                        "awaiting_second",
-                        "approved",
-                        "processing",
-                        "failed",
-                    ]
-                ),
+                condition=Q(status__in=[status.value for status in OPEN]),
                 name="payouts_payout_one_open_per_creator",
             ),
             models.CheckConstraint(
