@@ -338,32 +338,12 @@ def payout_approve(*, payout: Payout, actor: User, note: str = "") -> Payout:
     if payout.status == Status.AWAITING_SECOND_APPROVAL:
         if actor.id == payout.first_approver_id:
             raise NotAllowed("The second approval must come from someone else.")
-        payout = _move(
-            payout,
-            action="approve",
-            to=Status.APPROVED,
-            actor=actor,
-            note=note,
-            second_approver=actor,
-        )
+        to, approver = Status.APPROVED, {"second_approver": actor}
     elif payout.needs_second_approval:
-        payout = _move(
-            payout,
-            action="approve",
-            to=Status.AWAITING_SECOND_APPROVAL,
-            actor=actor,
-            note=note,
-            first_approver=actor,
-        )
+        to, approver = Status.AWAITING_SECOND_APPROVAL, {"first_approver": actor}
     else:
-        payout = _move(
-            payout,
-            action="approve",
-            to=Status.APPROVED,
-            actor=actor,
-            note=note,
-            first_approver=actor,
-        )
+        to, approver = Status.APPROVED, {"first_approver": actor}
+    payout = _move(payout, action="approve", to=to, actor=actor, note=note, **approver)
     if payout.status == Status.APPROVED:
         _dispatch_after_commit()
     return payout

@@ -13,6 +13,14 @@ pytestmark = pytest.mark.django_db
 Status = Payout.Status
 
 
+def requested():
+    return services.payout_request(
+        creator=rich_creator(),
+        diamond_units=20_000 * DIAMOND_SCALE,
+        idempotency_key="k",
+    ).payout
+
+
 def test_open_states_are_those_an_action_still_moves_on():
     assert states.OPEN == (
         Status.REQUESTED,
@@ -32,11 +40,7 @@ def test_open_states_are_those_an_action_still_moves_on():
 
 
 def test_a_move_outside_the_table_is_refused_and_writes_nothing():
-    payout = services.payout_request(
-        creator=rich_creator(),
-        diamond_units=20_000 * DIAMOND_SCALE,
-        idempotency_key="k",
-    ).payout
+    payout = requested()
 
     with pytest.raises(
         services.InvalidTransition, match="requested cannot be recorded"
@@ -49,11 +53,7 @@ def test_a_move_outside_the_table_is_refused_and_writes_nothing():
 
 
 def test_a_result_for_a_payout_not_processing_records_nothing():
-    payout = services.payout_request(
-        creator=rich_creator(),
-        diamond_units=20_000 * DIAMOND_SCALE,
-        idempotency_key="k",
-    ).payout
+    payout = requested()
     result = PayoutResult(reference=payout.reference, paid=True, provider_id="X")
 
     assert services.payout_results_record(results=[result]) == 0
