@@ -16,6 +16,8 @@ from accounts.idempotency import fingerprint_field
 from core.fields import MinorUnitsDecimalField
 from gifting.models import CreatorProfile, PayoutDestination, payout_destination_errors
 
+from .states import OPEN, PayoutStatus
+
 CURRENCY_CODES = frozenset(code for code, _ in CURRENCY_CHOICES)
 
 
@@ -226,23 +228,9 @@ class Payout(models.Model):
     a `PayoutEvent` with who, when and why.
     """
 
-    class Status(models.TextChoices):
-        REQUESTED = "requested", "Requested"
-        AWAITING_SECOND_APPROVAL = "awaiting_second", "Awaiting second approval"
-        APPROVED = "approved", "Approved"
-        PROCESSING = "processing", "Processing"
-        PAID = "paid", "Paid"
-        FAILED = "failed", "Failed"
-        REJECTED = "rejected", "Rejected"
-        RETURNED = "returned", "Returned to creator"
-
-    OPEN = (
-        Status.REQUESTED,
-        Status.AWAITING_SECOND_APPROVAL,
-        Status.APPROVED,
-        Status.PROCESSING,
-        Status.FAILED,
-    )
+    # The states and the moves between them are one table, in payouts/states.py.
+    Status = PayoutStatus
+    OPEN = OPEN
 
     creator = models.ForeignKey(
         CreatorProfile, on_delete=models.PROTECT, related_name="payouts"
@@ -295,15 +283,7 @@ class Payout(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["creator"],
-                condition=Q(
-                    status__in=[
-                        "requested",
-                        "awaiting_second",
-                        "approved",
-                        "processing",
-                        "failed",
-                    ]
-                ),
+                condition=Q(status__in=[status.value for status in OPEN]),
                 name="payouts_payout_one_open_per_creator",
             ),
             models.CheckConstraint(

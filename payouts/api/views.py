@@ -277,12 +277,16 @@ class ProviderCallbackView(APIView):
         form = ProviderCallbackSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
-        recorded = services.payout_record_result(
-            result=PayoutResult(
-                reference=data["reference"],
-                paid=data["status"] == "paid",
-                provider_id=data["provider_id"],
-                reason=data["reason"],
-            )
+        recorded = services.payout_results_record(
+            results=[
+                PayoutResult(
+                    reference=data["reference"],
+                    paid=data["status"] == "paid",
+                    provider_id=data["provider_id"],
+                    reason=data["reason"],
+                )
+            ]
         )
-        return Response(ProviderCallbackResultSerializer({"recorded": recorded}).data)
+        return Response(
+            ProviderCallbackResultSerializer({"recorded": recorded > 0}).data
+        )

@@ -10,7 +10,7 @@ Amounts (written down in docs/payouts.md and tested):
 import datetime
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from django.conf import settings
@@ -26,6 +26,7 @@ from wallets import ledger
 from wallets.models import DIAMOND_SCALE, AccountKind, LedgerAccount
 from wallets.selectors import manual_diamond_credits
 
+from .. import states
 from ..models import Payout, PayoutEvent, PayoutRules
 from ..providers import PayoutItem, PayoutResult, payout_provider
 from ..selectors import cash_rate_current
@@ -212,23 +213,86 @@ def payout_request(
     return PayoutRequestResult(payout, created=True)
 
 
-def _move(payout: Payout, *, to: str, actor: User | None, note: str = "", **fields):
-    """Record a transition of a payout already locked by the caller."""
-    PayoutEvent.objects.create(
-        payout=payout, from_status=payout.status, to_status=to, actor=actor, note=note
+@dataclass
+class _Move:
+    """One payout's change of status, with the fields that change with it."""
+
+    payout: Payout
+    to: str
+    note: str = ""
+    fields: dict = field(default_factory=dict)
+
+
+def _transition_check(payout: Payout, action: str, to: str | None = None) -> None:
+    if not states.allowed(action, payout.status, to):
+        state = payout.get_status_display().lower()
+        done = states.TRANSITIONS[action].done
+        raise InvalidTransition(f"A payout that is {state} cannot be {done}.")
+
+
+def _transitions_record(
+    action: str,
+    moves: list[_Move],
+    *,
+    actor: User | None = None,
+    now: datetime.datetime | None = None,
+) -> None:
+    """The one place a payout's status changes: each move is checked against the
+    table in payouts/states.py and leaves a `PayoutEvent`.
+
+    The payouts must be locked by the caller. A batch is written in a few statements
+    (one UPDATE when every payout gets the same values), not a few per payout.
+    """
+    now = now or timezone.now()
+    for move in moves:
+        _transition_check(move.payout, action, move.to)
+    events = [
+        PayoutEvent(
+            payout=move.payout,
+            from_status=move.payout.status,
+            to_status=move.to,
+            actor=actor,
+            note=move.note,
+        )
+        for move in moves
+    ]
+    columns = ["status", "updated_at"]
+    for move in moves:
+        move.payout.status = move.to
+        move.payout.updated_at = now
+        for name, value in move.fields.items():
+            setattr(move.payout, name, value)
+            if name not in columns:
+                columns.append(name)
+    rows = {tuple(getattr(move.payout, name) for name in columns) for move in moves}
+    if len(rows) == 1:
+        Payout.objects.filter(id__in=[move.payout.id for move in moves]).update(
+            **dict(zip(columns, rows.pop(), strict=True))
+        )
+    elif rows:
+        Payout.objects.bulk_update([move.payout for move in moves], columns)
+    PayoutEvent.objects.bulk_create(events)
+
+
+def _move(
+    payout: Payout,
+    *,
+    action: str,
+    to: str,
+    actor: User | None,
+    note: str = "",
+    **fields,
+) -> Payout:
+    """Record one transition of a payout already locked by the caller."""
+    _transitions_record(
+        action, [_Move(payout, to=to, note=note, fields=fields)], actor=actor
     )
-    payout.status = to
-    for name, value in fields.items():
-        setattr(payout, name, value)
-    payout.save(update_fields=["status", "updated_at", *fields])
     return payout
 
 
-def _locked(payout: Payout, allowed: tuple[str, ...], action: str) -> Payout:
+def _locked(payout: Payout, action: str) -> Payout:
     payout = Payout.objects.select_for_update().get(id=payout.id)
-    if payout.status not in allowed:
-        state = payout.get_status_display().lower()
-        raise InvalidTransition(f"A payout that is {state} cannot be {action}.")
+    _transition_check(payout, action)
     return payout
 
 
@@ -249,28 +313,17 @@ def _dispatch_after_commit() -> None:
 @transaction.atomic
 def payout_approve(*, payout: Payout, actor: User, note: str = "") -> Payout:
     """First approval, or the second one from a different person when needed."""
-    payout = _locked(
-        payout, (Status.REQUESTED, Status.AWAITING_SECOND_APPROVAL), "approved"
-    )
+    payout = _locked(payout, "approve")
     _check_approver(actor, payout)
     if payout.status == Status.AWAITING_SECOND_APPROVAL:
         if actor.id == payout.first_approver_id:
             raise NotAllowed("The second approval must come from someone else.")
-        payout = _move(
-            payout, to=Status.APPROVED, actor=actor, note=note, second_approver=actor
-        )
+        to, approver = Status.APPROVED, {"second_approver": actor}
     elif payout.needs_second_approval:
-        payout = _move(
-            payout,
-            to=Status.AWAITING_SECOND_APPROVAL,
-            actor=actor,
-            note=note,
-            first_approver=actor,
-        )
+        to, approver = Status.AWAITING_SECOND_APPROVAL, {"first_approver": actor}
     else:
-        payout = _move(
-            payout, to=Status.APPROVED, actor=actor, note=note, first_approver=actor
-        )
+        to, approver = Status.APPROVED, {"first_approver": actor}
+    payout = _move(payout, action="approve", to=to, actor=actor, note=note, **approver)
     if payout.status == Status.APPROVED:
         _dispatch_after_commit()
     return payout
@@ -281,15 +334,15 @@ def payout_reject(*, payout: Payout, actor: User, reason: str) -> Payout:
     """Refuse a payout waiting for approval; the diamonds go back to the creator."""
     if not reason.strip():
         raise PayoutRefused("A rejection needs a reason.", field="reason")
-    payout = _locked(
-        payout, (Status.REQUESTED, Status.AWAITING_SECOND_APPROVAL), "rejected"
-    )
+    payout = _locked(payout, "reject")
     if not actor.has_perm(APPROVE_PERMISSION):
         raise NotAllowed("Only finance rejects payouts.")
     ledger.payout_rejection_post(
         payout_id=payout.id, creator=payout.creator.user, units=payout.diamond_units
     )
-    return _move(payout, to=Status.REJECTED, actor=actor, note=reason.strip())
+    return _move(
+        payout, action="reject", to=Status.REJECTED, actor=actor, note=reason.strip()
+    )
 
 
 @transaction.atomic
@@ -300,12 +353,13 @@ def payout_retry(*, payout: Payout, actor: User, note: str = "") -> Payout:
     with its first result) and the creator's current payout method, whose change
     starts the cool-off again.
     """
-    payout = _locked(payout, (Status.FAILED,), "retried")
+    payout = _locked(payout, "retry")
     _check_approver(actor, payout)
     creator = payout.creator
     retries = payout.events.filter(from_status=Status.FAILED, to_status=Status.APPROVED)
     payout = _move(
         payout,
+        action="retry",
         to=Status.APPROVED,
         actor=actor,
         note=note,
@@ -322,13 +376,13 @@ def payout_retry(*, payout: Payout, actor: User, note: str = "") -> Payout:
 @transaction.atomic
 def payout_return(*, payout: Payout, actor: User, note: str = "") -> Payout:
     """Give up on a failed payout: the diamonds go back to the creator."""
-    payout = _locked(payout, (Status.FAILED,), "returned")
+    payout = _locked(payout, "return")
     if not actor.has_perm(APPROVE_PERMISSION):
         raise NotAllowed("Only finance returns payouts.")
     ledger.payout_return_post(
         payout_id=payout.id, creator=payout.creator.user, units=payout.diamond_units
     )
-    return _move(payout, to=Status.RETURNED, actor=actor, note=note)
+    return _move(payout, action="return", to=Status.RETURNED, actor=actor, note=note)
 
 
 def _cooloff_over(payout: Payout, rules_by_currency, now) -> bool:
@@ -375,25 +429,19 @@ def payouts_send(*, payout_ids: list[int], now: datetime.datetime | None = None)
     with transaction.atomic():
         # Locked in id order, so two workers given overlapping batches never
         # deadlock; a row another worker claimed first no longer matches.
-        mine = list(
+        claimed = list(
             Payout.objects.select_for_update()
-            .filter(id__in=payout_ids, status=Status.APPROVED)
+            .filter(id__in=payout_ids, status__in=states.starts_from("send"))
             .order_by("id")
-            .values_list("id", flat=True)
+            .only("id", "status")
         )
-        if mine:
-            Payout.objects.filter(id__in=mine).update(
-                status=Status.PROCESSING, updated_at=now
-            )
-            PayoutEvent.objects.bulk_create(
-                PayoutEvent(
-                    payout_id=payout_id,
-                    from_status=Status.APPROVED,
-                    to_status=Status.PROCESSING,
-                    note="Handed to the payout provider.",
-                )
-                for payout_id in mine
-            )
+        handed = "Handed to the payout provider."
+        _transitions_record(
+            "send",
+            [_Move(payout, to=Status.PROCESSING, note=handed) for payout in claimed],
+            now=now,
+        )
+    mine = [payout.id for payout in claimed]
     # Besides what this run claimed, only payouts stuck past the threshold: a batch
     # another worker is sending right now is left to it.
     stuck_before = now - datetime.timedelta(seconds=settings.PAYOUT_STUCK_AFTER_SECONDS)
@@ -420,79 +468,50 @@ def payouts_send(*, payout_ids: list[int], now: datetime.datetime | None = None)
 
 
 def payout_results_record(*, results: list[PayoutResult]) -> int:
-    """Record a batch of the provider's answers, as `payout_record_result` does for
-    one, in one transaction; returns how many payouts it moved."""
+    """Record the provider's answers (a batch, or one callback) in one transaction.
+
+    An answer is recorded only on a payout still processing, so a repeated answer
+    records nothing new; returns how many payouts it moved. Paid moves the diamonds
+    from the hold to paid out; failed keeps them on hold for finance.
+    """
     answers = {result.reference: result for result in results}
     now = timezone.now()
     with transaction.atomic():
         # Id order again: the same lock order as claiming and as other batches.
         payouts = list(
             Payout.objects.select_for_update()
-            .filter(reference__in=answers, status=Status.PROCESSING)
+            .filter(reference__in=answers, status__in=states.starts_from("record"))
             .order_by("id")
         )
         if not payouts:
             return 0
-        events = []
+        moves = []
         paid = {}
         for payout in payouts:
             result = answers[payout.reference]
             if result.paid:
                 paid[payout.id] = payout.diamond_units
-                to = Status.PAID
-                note = f"Paid by the provider ({result.provider_id})."
-            else:
-                to = Status.FAILED
-                note = result.reason or "The provider could not pay."
-                payout.failure_reason = result.reason[:200]
-            events.append(
-                PayoutEvent(
-                    payout=payout, from_status=payout.status, to_status=to, note=note
+                move = _Move(
+                    payout,
+                    to=Status.PAID,
+                    note=f"Paid by the provider ({result.provider_id}).",
+                    fields={"provider_id": result.provider_id},
                 )
-            )
-            payout.status = to
-            payout.provider_id = result.provider_id
-            payout.updated_at = now
+            else:
+                move = _Move(
+                    payout,
+                    to=Status.FAILED,
+                    note=result.reason or "The provider could not pay.",
+                    fields={
+                        "provider_id": result.provider_id,
+                        "failure_reason": result.reason[:200],
+                    },
+                )
+            moves.append(move)
         if paid:
             # One INSERT for the batch; each transfer keeps its payout's reference.
             ledger.payouts_paid_post(units_by_payout=paid)
-        PayoutEvent.objects.bulk_create(events)
-        Payout.objects.bulk_update(
-            payouts, ["status", "provider_id", "failure_reason", "updated_at"]
-        )
+        _transitions_record("record", moves, now=now)
     for payout in payouts:
         logger.info("Payout %s: %s", payout.reference, payout.status)
     return len(payouts)
-
-
-def payout_record_result(*, result: PayoutResult) -> bool:
-    """Record the provider's answer on a processing payout; False if already final."""
-    with transaction.atomic():
-        payout = (
-            Payout.objects.select_for_update()
-            .select_related("creator__user")
-            .filter(reference=result.reference)
-            .first()
-        )
-        if payout is None or payout.status != Status.PROCESSING:
-            return False
-        if result.paid:
-            ledger.payouts_paid_post(units_by_payout={payout.id: payout.diamond_units})
-            _move(
-                payout,
-                to=Status.PAID,
-                actor=None,
-                note=f"Paid by the provider ({result.provider_id}).",
-                provider_id=result.provider_id,
-            )
-        else:
-            _move(
-                payout,
-                to=Status.FAILED,
-                actor=None,
-                note=result.reason or "The provider could not pay.",
-                provider_id=result.provider_id,
-                failure_reason=result.reason[:200],
-            )
-    logger.info("Payout %s: %s", result.reference, "paid" if result.paid else "failed")
-    return True
