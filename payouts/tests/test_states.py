@@ -1,13 +1,12 @@
 import pytest
 from django.db.models import Q
 
+from gifting.tests.factories import rich_creator
 from payouts import services, states
 from payouts.models import Payout, PayoutEvent
 from payouts.providers import PayoutResult
 from payouts.services.cashouts import _Move, _transitions_record
 from wallets.models import DIAMOND_SCALE
-
-from .factories import rich_creator
 
 pytestmark = pytest.mark.django_db
 Status = Payout.Status
