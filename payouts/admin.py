@@ -1,10 +1,8 @@
-import datetime
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
-from django.db import connection
 from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -23,7 +21,6 @@ from gifting.models import (
 )
 from gifting.selectors import diamonds
 from wallets.admin import EstimatedCountPaginator
-from wallets.selectors import manual_diamond_credits
 
 from . import selectors, services
 from .models import (
@@ -503,62 +500,10 @@ class CurrencyFilter(admin.SimpleListFilter):
         return queryset
 
 
-# What the risk column reads, for the creators of a page at once: a creator's
-# earnings in 30 and in 7 days, and the most one sender gave them in 30 days.
-_EARNINGS_SQL = """
-SELECT creator_id, SUM(total), SUM(total_7), MAX(total)
-FROM (
-    SELECT creator_id, sender_id, SUM(creator_diamond_units) AS total,
-        SUM(CASE WHEN created_at >= %s THEN creator_diamond_units ELSE 0 END)
-            AS total_7
-    FROM payouts_giftsend
-    WHERE creator_id IN ({creators}) AND created_at >= %s
-    GROUP BY creator_id, sender_id
-) per_sender
-GROUP BY creator_id
-"""
-
-
-def payouts_risk_attach(payouts) -> None:
-    """Set earned_30, earned_7, top_sender_30, manual_30, cooloff_days and
-    method_change_pending on each payout, in five queries however many payouts
-    (per-row subqueries cost a page seconds)."""
-    payouts = list(payouts)
-    if not payouts:
-        return
-    now = timezone.now()
-    creators = sorted({payout.creator_id for payout in payouts})
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _EARNINGS_SQL.format(creators=", ".join(["%s"] * len(creators))),
-            [now - datetime.timedelta(days=7), *creators]
-            + [now - datetime.timedelta(days=30)],
-        )
-        earnings = {row[0]: row[1:] for row in cursor.fetchall()}
-    # Diamonds credited by hand count like earned ones, finance as one more sender.
-    user_ids = {payout.creator.user_id for payout in payouts}
-    manual_30 = manual_diamond_credits(
-        user_ids=user_ids, since=now - datetime.timedelta(days=30)
-    )
-    manual_7 = manual_diamond_credits(
-        user_ids=user_ids, since=now - datetime.timedelta(days=7)
-    )
-    cooloff = dict(PayoutRules.objects.values_list("currency", "method_cooloff_days"))
-    pending = selectors.payout_method_pending(creator_ids=creators)
-    for payout in payouts:
-        payout.method_change_pending = payout.creator_id in pending
-        earned_30, earned_7, top = earnings.get(payout.creator_id, (0, 0, 0))
-        payout.manual_30 = manual_30.get(payout.creator.user_id, 0)
-        payout.earned_30 = (earned_30 or 0) + payout.manual_30
-        payout.earned_7 = (earned_7 or 0) + manual_7.get(payout.creator.user_id, 0)
-        payout.top_sender_30 = max(top or 0, payout.manual_30)
-        payout.cooloff_days = cooloff.get(payout.currency)
-
-
 class PayoutChangeList(ChangeList):
     def get_results(self, request):
         super().get_results(request)
-        payouts_risk_attach(self.result_list)
+        selectors.payouts_risk_attach(self.result_list)
 
 
 class RejectForm(forms.Form):
@@ -643,7 +588,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def _risk_inputs(self, payout):
         # The changelist sets them for its whole page; the change page for one.
         if not hasattr(payout, "earned_30"):
-            payouts_risk_attach([payout])
+            selectors.payouts_risk_attach([payout])
         return payout
 
     @admin.display(description="Level")

@@ -5,7 +5,6 @@ from .levels import (
     creator_level_pin,
     creator_levels_recompute,
     creators_set_suspended,
-    diamonds_earned_since,
     level_for,
 )
 
@@ -16,7 +15,6 @@ __all__ = [
     "creator_levels_recompute",
     "creators_set_suspended",
     "diamond_split",
-    "diamonds_earned_since",
     "gift_send",
     "level_for",
 ]

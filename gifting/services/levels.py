@@ -14,14 +14,6 @@ from ..models import CreatorLevel, CreatorProfile, GiftSend, LevelChange
 logger = logging.getLogger(__name__)
 
 
-def diamonds_earned_since(*, creator: CreatorProfile, since: datetime.datetime) -> int:
-    """Diamond units the creator earned from gifts since `since`."""
-    total = GiftSend.objects.filter(creator=creator, created_at__gte=since).aggregate(
-        total=Sum("creator_diamond_units")
-    )["total"]
-    return total or 0
-
-
 def level_for(diamonds_30d: int) -> CreatorLevel:
     """The highest level whose threshold the trailing earnings reach."""
     whole = diamonds_30d // DIAMOND_SCALE
