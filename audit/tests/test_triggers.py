@@ -10,6 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from djmoney.money import Money
 
+from accounts.roles import FINANCE
 from audit import db
 from audit.context import acting_as
 from audit.models import AuditRecord
@@ -23,7 +24,13 @@ from payouts.models import DiamondCashRate, PayoutRules
 from wallets import services as wallet_services
 from wallets.models import Purchase
 from wallets.stores import sandbox_receipt
-from wallets.tests.factories import bundle_create, on_sale, region_create, user_create
+from wallets.tests.factories import (
+    bundle_create,
+    on_sale,
+    region_create,
+    staff_create,
+    user_create,
+)
 
 from .helpers import actor_in_connection, amount, dec, records
 
@@ -189,7 +196,7 @@ def test_spending_a_lot_is_not_recorded_and_a_refund_is():
         idempotency_key="k-1",
     )
     purchase = Purchase.objects.get(user=buyer)
-    finance = user_create(is_staff=True)
+    finance = staff_create(FINANCE)
 
     Purchase.objects.filter(pk=purchase.pk).update(paid_coins_remaining=60)
     Purchase.objects.filter(pk=purchase.pk).update(paid_coins_remaining=100)
