@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
-from .errors import ServiceError
+from core.errors import ServiceError
 
 
 class ReadOnlyAdminMixin:

@@ -20,9 +20,9 @@ from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from accounts.idempotency import fingerprint_field
 from accounts.models import adult_born_by
 from catalog.models import GIFT_QUANTITY_MAX, Gift
+from core.idempotency import fingerprint_field
 from wallets.models import DIAMOND_SCALE
 
 MIN_FOLLOWERS_TO_RECEIVE = 1000

@@ -12,8 +12,8 @@ from django.utils import timezone
 from djmoney.settings import CURRENCY_CHOICES
 from simple_history.models import HistoricalRecords
 
-from accounts.idempotency import fingerprint_field
 from core.fields import MinorUnitsDecimalField
+from core.idempotency import fingerprint_field
 from gifting.models import CreatorProfile, PayoutDestination, payout_destination_errors
 
 from .states import OPEN, PayoutStatus

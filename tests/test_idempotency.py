@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
-from accounts.idempotency import IdempotencyKeyReused, request_fingerprint
 from catalog.models import Gift
+from core.idempotency import IdempotencyKeyReused, request_fingerprint
 from gifting import services as gifting_services
 from gifting.models import GiftSend
 from gifting.tests.factories import creator_create, funded_sender, rich_creator, rose

@@ -20,10 +20,10 @@ from djmoney.money import Money
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts.errors import ServiceError
 from accounts.roles import FINANCE
 from catalog import services as catalog_services
 from catalog.models import BundlePrice, Gift
+from core.errors import ServiceError
 from gifting import services as gifting_services
 from gifting.models import CreatorLevel, CreatorProfile, GiftSend
 from gifting.tests.factories import creator_create, funded_sender

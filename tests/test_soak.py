@@ -29,9 +29,9 @@ from django.db import connection, connections
 from django.db.models import Sum
 from rest_framework.authtoken.models import Token
 
-from accounts.errors import ServiceError
 from catalog.tests.factories import gift_create
 from config.celery import app as celery_app
+from core.errors import ServiceError
 from gifting.models import GiftSend
 from gifting.tests.factories import rich_creator
 from payouts import services as payout_services

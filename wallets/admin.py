@@ -20,9 +20,9 @@ from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.admin_mixins import DecideEachMixin, ReadOnlyAdminMixin
-from accounts.errors import ServiceError
 from accounts.models import User
 from catalog.models import Region
+from core.errors import ServiceError
 
 from . import selectors, services
 from .models import (

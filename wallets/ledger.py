@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import F
 
-from accounts.errors import ServiceError
 from accounts.models import User
+from core.errors import ServiceError
 
 from .models import AccountKind, LedgerAccount, PendingCredit, Purchase, Transfer
 

@@ -9,10 +9,10 @@ from django.utils import timezone
 from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
-from accounts.idempotency import fingerprint_field
 from accounts.models import User
 from catalog.models import BundlePrice, CoinBundle, Region
 from core.fields import MinorUnitsMoneyField
+from core.idempotency import fingerprint_field
 
 
 class Unit(models.TextChoices):

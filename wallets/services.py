@@ -9,8 +9,6 @@ from django.db.models import F, Q, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
-from accounts.errors import ServiceError
-from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
 from catalog.models import CoinBundle, Region
 from catalog.selectors import (
@@ -18,6 +16,8 @@ from catalog.selectors import (
     bundle_price_current,
     exchange_rate_current,
 )
+from core.errors import ServiceError
+from core.idempotency import replay_check, request_fingerprint
 
 from . import ledger, selectors
 from .models import (

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from accounts.errors import ServiceError
 from catalog.models import COUNTRY_CODE
+from core.errors import ServiceError
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts.errors import ServiceError
-from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
 from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
+from core.errors import ServiceError
+from core.idempotency import replay_check, request_fingerprint
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, HomeRegion
 

@@ -5,8 +5,8 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from accounts.errors import ServiceError
 from accounts.models import User
+from core.errors import ServiceError
 from wallets.models import DIAMOND_SCALE
 
 from ..models import CreatorLevel, CreatorProfile, GiftSend, LevelChange

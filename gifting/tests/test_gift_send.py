@@ -5,9 +5,9 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from accounts.idempotency import IdempotencyKeyReused
 from catalog.models import Gift
 from catalog.tests.factories import gift_create, region_create
+from core.idempotency import IdempotencyKeyReused
 from gifting import services
 from gifting.models import CreatorLevel, GiftSend, StreamGifter
 from gifting.selectors import stream_leaderboard

@@ -18,9 +18,9 @@ from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from accounts.errors import ServiceError
-from accounts.idempotency import replay_check, request_fingerprint
 from accounts.models import User
+from core.errors import ServiceError
+from core.idempotency import replay_check, request_fingerprint
 from gifting.models import CreatorProfile
 from wallets import ledger
 from wallets.models import DIAMOND_SCALE, AccountKind, LedgerAccount

@@ -5,8 +5,8 @@ from collections import Counter
 import pytest
 from django.conf import settings
 
-from accounts.errors import ServiceError
 from accounts.roles import FINANCE
+from core.errors import ServiceError
 from gifting.models import CreatorProfile
 from gifting.tests.factories import rich_creator
 from payouts import services

@@ -6,9 +6,9 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from accounts.errors import ServiceError
 from accounts.roles import FINANCE, SUPPORT
 from audit.models import AuditRecord
+from core.errors import ServiceError
 from gifting.models import CreatorProfile
 from gifting.tests.factories import creator_create, rich_creator
 from payouts import selectors, services

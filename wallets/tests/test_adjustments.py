@@ -5,8 +5,8 @@ import pytest
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 
-from accounts.errors import ServiceError
 from accounts.roles import FINANCE, SUPPORT
+from core.errors import ServiceError
 from wallets import services
 from wallets.ledger import InsufficientBalance
 from wallets.models import DIAMOND_SCALE, BalanceAdjustment, Transfer

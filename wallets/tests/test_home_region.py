@@ -3,10 +3,10 @@
 import pytest
 from djmoney.money import Money
 
-from accounts.errors import ServiceError
 from audit.models import AuditRecord
 from catalog.models import Region
 from catalog.tests.factories import rate_set
+from core.errors import ServiceError
 from wallets import services
 from wallets.models import HomeRegion, Purchase, SpendingLimit, Transfer
 from wallets.stores import ReceiptRejected, sandbox_receipt

@@ -5,8 +5,8 @@ import pytest
 from django.utils import timezone
 from djmoney.money import Money
 
-from accounts.idempotency import IdempotencyKeyReused
 from catalog.models import BundlePrice
+from core.idempotency import IdempotencyKeyReused
 from wallets import services
 from wallets.models import (
     LedgerAccount,

@@ -13,9 +13,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from djmoney.money import Money
 
-from accounts.errors import ServiceError
 from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
 from audit.models import AuditRecord
+from core.errors import ServiceError
 from wallets import ledger, services
 from wallets.models import Transfer, UnrecoveredStoreRefund
 from wallets.reconciliation import ledger_reconcile
