@@ -17,7 +17,7 @@ def _no_rate_limits(monkeypatch):
     """Tests fire requests far faster than people; the throttle tests set their own."""
     from django.core.cache import cache
 
-    from accounts.api.common import MoneyMovingThrottle
+    from core.api.throttles import MoneyMovingThrottle
 
     cache.clear()
     monkeypatch.setattr(

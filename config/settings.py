@@ -228,10 +228,10 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "core.schema.ApiAutoSchema",
-    "EXCEPTION_HANDLER": "accounts.api.exceptions.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "core.api.schema.ApiAutoSchema",
+    "EXCEPTION_HANDLER": "core.api.exceptions.exception_handler",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
-    # Per user, on the requests that move money (accounts.api.common).
+    # Per user, on the requests that move money (core.api.throttles).
     "DEFAULT_THROTTLE_RATES": {
         "purchases": os.environ.get("THROTTLE_PURCHASES", "30/minute"),
         "gift_sends": os.environ.get("THROTTLE_GIFT_SENDS", "600/minute"),

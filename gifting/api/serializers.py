@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
-from accounts.api.common import CodeRelatedField, RegionCodeField
 from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
+from core.api.fields import CodeRelatedField, RegionCodeField
 from wallets.serializers import WalletSerializer
 
 from ..models import CreatorProfile, GiftSend

@@ -5,17 +5,15 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.common import (
+from core.api.idempotency import (
     IDEMPOTENCY_KEY,
     KEY_REUSED,
-    NOT_A_CREATOR,
-    ONLY_CREATORS,
-    MoneyMovingThrottle,
-    NewestFirst,
     created_or_replayed,
     idempotency_key_from,
-    present_or_forbidden,
 )
+from core.api.pagination import NewestFirst
+from core.api.responses import NOT_A_CREATOR, ONLY_CREATORS, present_or_forbidden
+from core.api.throttles import MoneyMovingThrottle
 from wallets.serializers import wallet_data
 
 from .. import selectors, services

@@ -10,18 +10,20 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.common import (
+from core.api.idempotency import (
     IDEMPOTENCY_KEY,
     KEY_REUSED,
+    created_or_replayed,
+    idempotency_key_from,
+)
+from core.api.pagination import NewestFirst
+from core.api.responses import (
     NOT_A_CREATOR,
     ONLY_CREATORS,
-    MoneyMovingThrottle,
-    NewestFirst,
-    created_or_replayed,
     creator_read,
-    idempotency_key_from,
     present_or_forbidden,
 )
+from core.api.throttles import MoneyMovingThrottle
 from gifting.models import CreatorProfile
 from gifting.selectors import creator_earnings, creator_of, diamonds
 from wallets.models import DIAMOND_SCALE

@@ -1,8 +1,8 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from accounts.api.common import CodeRelatedField, RegionCodeField
 from catalog.models import BundlePrice, CoinBundle, Region
+from core.api.fields import CodeRelatedField, RegionCodeField
 
 from ..models import Purchase, Transfer
 from ..serializers import WalletSerializer

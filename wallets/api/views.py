@@ -8,14 +8,14 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api.common import (
+from core.api.idempotency import (
     IDEMPOTENCY_KEY,
     KEY_REUSED,
-    MoneyMovingThrottle,
-    NewestFirst,
     created_or_replayed,
     idempotency_key_from,
 )
+from core.api.pagination import NewestFirst
+from core.api.throttles import MoneyMovingThrottle
 
 from .. import selectors, services
 from ..models import Purchase, Transfer

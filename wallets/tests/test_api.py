@@ -3,7 +3,7 @@ import datetime
 import pytest
 from django.db import transaction
 
-from accounts.api.common import MoneyMovingThrottle
+from core.api.throttles import MoneyMovingThrottle
 from wallets import ledger
 from wallets.models import AccountKind, Purchase, Transfer
 from wallets.stores import sandbox_receipt
