@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from accounts.admin_mixins import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin
 from core.fields import MinorUnitsMixin, from_minor_units
 
 from .models import AuditRecord

@@ -14,7 +14,7 @@ from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin_mixins import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin
 
 from . import imports, selectors, services
 from .exchange import exchange_backend_class

@@ -1,8 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin_mixins import ReadOnlyAdminMixin
-from wallets.admin import EstimatedCountPaginator
+from core.admin import EstimatedCountPaginator, ReadOnlyAdminMixin
 
 from . import selectors
 from .models import CreatorLevel, GiftSend

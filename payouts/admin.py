@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin_mixins import DecideEachMixin, ReadOnlyAdminMixin
+from core.admin import DecideEachMixin, EstimatedCountPaginator, ReadOnlyAdminMixin
 from gifting import selectors as gifting_selectors
 from gifting import services as gifting_services
 from gifting.models import (
@@ -20,7 +20,6 @@ from gifting.models import (
     LevelChange,
 )
 from gifting.selectors import diamonds
-from wallets.admin import EstimatedCountPaginator
 
 from . import selectors, services
 from .models import (

@@ -7,10 +7,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from accounts.roles import FINANCE
+from core.admin import EstimatedCountPaginator
 from gifting import services as gifting_services
 from gifting.tests.factories import funded_sender, rich_creator, rose
 from payouts import services
-from wallets.admin import EstimatedCountPaginator
 from wallets.models import DIAMOND_SCALE, Transfer
 from wallets.tests.factories import staff_create
 

@@ -1,4 +1,3 @@
-import json
 import uuid
 
 from django import forms
@@ -7,21 +6,18 @@ from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db import connections
 from django.db.models import OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin_mixins import DecideEachMixin, ReadOnlyAdminMixin
 from accounts.models import User
 from catalog.models import Region
+from core.admin import DecideEachMixin, EstimatedCountPaginator, ReadOnlyAdminMixin
 from core.errors import ServiceError
 
 from . import selectors, services
@@ -45,26 +41,6 @@ from .models import (
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     pass
-
-
-class EstimatedCountPaginator(Paginator):
-    """Counts exactly up to EXACT_UP_TO rows; past that, PostgreSQL's planner
-    estimate. A COUNT(*) over millions of rows on every page is what makes a
-    changelist slow; both queries here stop early, and a page always runs both, so
-    its query count does not depend on the table's size."""
-
-    EXACT_UP_TO = 10_000
-
-    @cached_property
-    def count(self):
-        queryset = self.object_list
-        if connections[queryset.db].vendor != "postgresql":
-            return super().count
-        plan = json.loads(queryset.order_by().explain(format="json"))
-        capped = queryset.order_by()[: self.EXACT_UP_TO + 1].count()
-        if capped <= self.EXACT_UP_TO:
-            return capped
-        return max(capped, int(plan[0]["Plan"]["Plan Rows"]))
 
 
 def _balance_of(kind: str):
