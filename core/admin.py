@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.db import connections
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
 
 from .errors import ServiceError
 
@@ -23,6 +24,25 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def html_table(headers, rows, *, empty: str) -> str:
+    """A small table for a read-only field, every cell escaped; `empty` without rows."""
+    rows = list(rows)
+    if not rows:
+        return empty
+    return format_html(
+        "<table><tr>{}</tr>{}</table>",
+        format_html_join("", "<th>{}</th>", ((header,) for header in headers)),
+        format_html_join(
+            "",
+            "<tr>{}</tr>",
+            (
+                (format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),)
+                for row in rows
+            ),
+        ),
+    )
 
 
 class EstimatedCountPaginator(Paginator):

@@ -10,7 +10,12 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import DecideEachMixin, EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin import (
+    DecideEachMixin,
+    EstimatedCountPaginator,
+    ReadOnlyAdminMixin,
+    html_table,
+)
 from gifting import selectors as gifting_selectors
 from gifting import services as gifting_services
 from gifting.models import (
@@ -222,16 +227,8 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
             )
             for send in sends
         ]
-        if not rows:
-            return "No gifts yet."
-        return format_html(
-            "<table><tr><th>When</th><th>From</th><th>Gift</th><th>Coins</th>"
-            "<th>Diamonds</th></tr>{}</table>",
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                rows,
-            ),
+        return html_table(
+            ("When", "From", "Gift", "Coins", "Diamonds"), rows, empty="No gifts yet."
         )
 
     def save_model(self, request, obj, form, change):
@@ -632,18 +629,13 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Earnings, last 30 days")
     def earnings_history(self, payout):
         rows = gifting_selectors.daily_earnings(creator=payout.creator, days=30)
-        if not rows:
-            return "No gifts in 30 days."
-        return format_html(
-            "<table><tr><th>Day</th><th>Gifts</th><th>Diamonds</th></tr>{}</table>",
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                (
-                    (day, count, f"{gifting_selectors.diamonds(units):,.2f}")
-                    for day, count, units in rows
-                ),
+        return html_table(
+            ("Day", "Gifts", "Diamonds"),
+            (
+                (day, count, f"{gifting_selectors.diamonds(units):,.2f}")
+                for day, count, units in rows
             ),
+            empty="No gifts in 30 days.",
         )
 
     def has_approve_permission(self, request):

@@ -17,7 +17,12 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import User
 from catalog.models import Region
-from core.admin import DecideEachMixin, EstimatedCountPaginator, ReadOnlyAdminMixin
+from core.admin import (
+    DecideEachMixin,
+    EstimatedCountPaginator,
+    ReadOnlyAdminMixin,
+    html_table,
+)
 from core.errors import ServiceError
 
 from . import selectors, services
@@ -142,16 +147,10 @@ class WalletAdmin(ReadOnlyAdmin):
                     transfer.reference,
                 )
             )
-        if not rows:
-            return "No transfers yet."
-        return format_html(
-            "<table><tr><th>When</th><th>Kind</th><th>Balance</th><th>Amount</th>"
-            "<th>Reference</th></tr>{}</table>",
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                rows,
-            ),
+        return html_table(
+            ("When", "Kind", "Balance", "Amount", "Reference"),
+            rows,
+            empty="No transfers yet.",
         )
 
     @admin.display(description="Last 20 purchases")
@@ -170,16 +169,10 @@ class WalletAdmin(ReadOnlyAdmin):
             )
             for purchase in purchases
         ]
-        if not rows:
-            return "No purchases yet."
-        return format_html(
-            "<table><tr><th>When</th><th>Purchase</th><th>Bundle</th><th>Region</th>"
-            "<th>Price</th><th>Status</th></tr>{}</table>",
-            format_html_join(
-                "",
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                rows,
-            ),
+        return html_table(
+            ("When", "Purchase", "Bundle", "Region", "Price", "Status"),
+            rows,
+            empty="No purchases yet.",
         )
 
 
