@@ -1,6 +1,9 @@
 """Building blocks the apps' admins share: import these, never another app's admin."""
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin import helpers
@@ -65,7 +68,56 @@ class EstimatedCountPaginator(Paginator):
         return max(capped, int(plan[0]["Plan"]["Plan Rows"]))
 
 
-class DecideEachMixin:
+@dataclass(frozen=True)
+class ConfirmPage:
+    """What an action's confirmation page says: its title and last breadcrumb, what
+    will happen, one line per selected row, the button (`{count}` is the number of
+    rows) and whether it offers Cancel."""
+
+    title: str
+    crumb: str
+    intro: str
+    line: Callable[[Any], str]
+    submit: str
+    cancel: bool = True
+
+
+class ConfirmFormMixin:
+    """Admin actions that first ask for a form (a reason, a level) on a page listing
+    the selected rows, and run once the form comes back valid."""
+
+    def confirm_form(self, request, queryset, *, action, form_class, page, run):
+        """Back to the list (None) once `run(cleaned_data)` ran; else the page, with
+        the form's errors when it came back invalid."""
+        form = form_class(request.POST if "apply" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            run(form.cleaned_data)
+            return None
+        return self.confirm_page(request, queryset, form, page, action=action)
+
+    def confirm_page(self, request, rows, form, page, *, action=None):
+        """The page; with `action` it posts back to the list as that action on
+        `rows`, without one to its own address."""
+        rows = list(rows)
+        return TemplateResponse(
+            request,
+            "admin/core/confirm_action.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": page.title,
+                "opts": self.model._meta,
+                "page": page,
+                "rows": rows,
+                "lines": [page.line(row) for row in rows],
+                "submit": page.submit.format(count=len(rows)),
+                "form": form,
+                "action": action,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            },
+        )
+
+
+class DecideEachMixin(ConfirmFormMixin):
     """Admin actions that run a service on each selected row: a refusal is reported
     beside its row and the others go on; `_with_reason` first asks for one reason."""
 
@@ -90,21 +142,14 @@ class DecideEachMixin:
                 request, f"{verb} {done} {self.each_noun}(s).", messages.SUCCESS
             )
 
-    def _with_reason(self, request, queryset, *, form_class, verb, call, template):
-        form = form_class(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            reason = form.cleaned_data["reason"]
-            self._each(request, queryset, verb, lambda obj: call(obj, reason))
-            return None
-        return TemplateResponse(
+    def _with_reason(self, request, queryset, *, action, form_class, page, verb, call):
+        return self.confirm_form(
             request,
-            template,
-            {
-                **self.admin_site.each_context(request),
-                "title": f"{verb.removesuffix('ed')} {self.each_noun}s",
-                "opts": self.model._meta,
-                "rows": queryset,
-                "form": form,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
+            queryset,
+            action=action,
+            form_class=form_class,
+            page=page,
+            run=lambda data: self._each(
+                request, queryset, verb, lambda obj: call(obj, data["reason"])
+            ),
         )

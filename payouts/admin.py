@@ -1,16 +1,16 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.db.models import Q
-from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import (
+    ConfirmFormMixin,
+    ConfirmPage,
     DecideEachMixin,
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
@@ -61,6 +61,17 @@ class PinForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
 
 
+PIN_PAGE = ConfirmPage(
+    title="Pin creators to a level",
+    crumb="Pin to a level",
+    intro="A pinned creator keeps the level chosen here; the daily recomputation "
+    "leaves them alone until they are unpinned.",
+    line=lambda creator: f"{creator.display_name} · now {creator.level}",
+    submit="Pin {count} creator(s)",
+    cancel=False,
+)
+
+
 class LevelChangeInline(admin.TabularInline):
     model = LevelChange
     fk_name = "creator"
@@ -80,7 +91,7 @@ class LevelChangeInline(admin.TabularInline):
 
 
 @admin.register(CreatorProfile)
-class CreatorProfileAdmin(SimpleHistoryAdmin):
+class CreatorProfileAdmin(ConfirmFormMixin, SimpleHistoryAdmin):
     list_display = (
         "display_name",
         "user",
@@ -254,33 +265,24 @@ class CreatorProfileAdmin(SimpleHistoryAdmin):
 
     @admin.action(description="Pin selected creators to a level", permissions=["pin"])
     def pin_level(self, request, queryset):
-        form = PinForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            for creator in queryset:
-                gifting_services.creator_level_pin(
-                    creator=creator,
-                    level=form.cleaned_data["level"],
-                    actor=request.user,
-                    reason=form.cleaned_data["reason"],
-                )
-            level = form.cleaned_data["level"]
-            self.message_user(
-                request,
-                f"Pinned {queryset.count()} creator(s) to {level}.",
-                messages.SUCCESS,
-            )
-            return None
-        return TemplateResponse(
+        return self.confirm_form(
             request,
-            "admin/gifting/creatorprofile/pin.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Pin creators to a level",
-                "opts": self.model._meta,
-                "creators": queryset,
-                "form": form,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
+            queryset,
+            action="pin_level",
+            form_class=PinForm,
+            page=PIN_PAGE,
+            run=lambda data: self._pin_each(request, queryset, **data),
+        )
+
+    def _pin_each(self, request, queryset, *, level, reason):
+        for creator in queryset:
+            gifting_services.creator_level_pin(
+                creator=creator, level=level, actor=request.user, reason=reason
+            )
+        self.message_user(
+            request,
+            f"Pinned {queryset.count()} creator(s) to {level}.",
+            messages.SUCCESS,
         )
 
     @admin.action(description="Unpin selected creators", permissions=["pin"])
@@ -319,6 +321,20 @@ class RefuseForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Kept with the request.",
     )
+
+
+REFUSE_PAGE = ConfirmPage(
+    title="Reject changes",
+    crumb="Reject",
+    intro="These payout method changes will be rejected with the reason below; the "
+    "creators keep their current method.",
+    line=lambda change: (
+        f"{change.creator} · {change.get_payout_method_display()} · "
+        f"{change.get_status_display()}"
+    ),
+    submit="Reject {count} change(s)",
+    cancel=False,
+)
 
 
 @admin.register(PayoutMethodChange)
@@ -420,12 +436,13 @@ class PayoutMethodChangeAdmin(DecideEachMixin, admin.ModelAdmin):
         return self._with_reason(
             request,
             queryset,
+            action="refuse",
             form_class=RefuseForm,
+            page=REFUSE_PAGE,
             verb="Rejected",
             call=lambda change, reason: services.payout_method_change_reject(
                 change=change, actor=request.user, reason=reason
             ),
-            template="admin/payouts/payoutmethodchange/reject.html",
         )
 
 
@@ -507,6 +524,20 @@ class RejectForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Shown to the creator and kept in the payout's history.",
     )
+
+
+REJECT_PAGE = ConfirmPage(
+    title="Reject payouts",
+    crumb="Reject",
+    intro="These payouts will be rejected with the reason below; their diamonds go "
+    "back to the creators.",
+    line=lambda payout: (
+        f"{payout.reference} · {payout.creator} · {payout.net_amount} "
+        f"{payout.currency} · {payout.get_status_display()}"
+    ),
+    submit="Reject {count} payout(s)",
+    cancel=False,
+)
 
 
 class PayoutEventInline(admin.TabularInline):
@@ -662,12 +693,13 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return self._with_reason(
             request,
             queryset,
+            action="reject",
             form_class=RejectForm,
+            page=REJECT_PAGE,
             verb="Rejected",
             call=lambda payout, reason: services.payout_reject(
                 payout=payout, actor=request.user, reason=reason
             ),
-            template="admin/payouts/payout/reject.html",
         )
 
     @admin.action(description="Retry selected failed payouts", permissions=["approve"])

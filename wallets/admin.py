@@ -2,7 +2,6 @@ import uuid
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
@@ -18,6 +17,8 @@ from simple_history.admin import SimpleHistoryAdmin
 from accounts.models import User
 from catalog.models import Region
 from core.admin import (
+    ConfirmFormMixin,
+    ConfirmPage,
     DecideEachMixin,
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
@@ -217,8 +218,23 @@ class RefundForm(forms.Form):
     )
 
 
+REFUND_PAGE = ConfirmPage(
+    title="Refund purchases",
+    crumb="Refund",
+    intro="These purchases will be refunded: their paid coins go back, and their "
+    "bonus coins as far as the buyer still has them. A purchase past its 14-day "
+    "window or with spent coins is refused and left as it is.",
+    line=lambda purchase: (
+        f"#{purchase.id} · {purchase.user} · {purchase.bundle} · {purchase.price} · "
+        f"{timezone.localtime(purchase.created_at):%Y-%m-%d %H:%M} · "
+        f"{purchase.get_status_display()}"
+    ),
+    submit="Refund {count} purchase(s)",
+)
+
+
 @admin.register(Purchase)
-class PurchaseAdmin(ReadOnlyAdmin):
+class PurchaseAdmin(ConfirmFormMixin, ReadOnlyAdmin):
     list_display = (
         "id",
         "created_at",
@@ -276,21 +292,13 @@ class PurchaseAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Refund selected purchases", permissions=["refund"])
     def refund(self, request, queryset):
-        form = RefundForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            self._refund_each(request, queryset, form.cleaned_data["reason"])
-            return None
-        return TemplateResponse(
+        return self.confirm_form(
             request,
-            "admin/wallets/purchase/refund.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Refund purchases",
-                "opts": self.model._meta,
-                "purchases": queryset.select_related("user", "bundle"),
-                "form": form,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
+            queryset.select_related("user", "bundle"),
+            action="refund",
+            form_class=RefundForm,
+            page=REFUND_PAGE,
+            run=lambda data: self._refund_each(request, queryset, data["reason"]),
         )
 
     def _refund_each(self, request, queryset, reason):
@@ -559,6 +567,19 @@ class RejectAdjustmentForm(forms.Form):
     )
 
 
+REJECT_ADJUSTMENTS_PAGE = ConfirmPage(
+    title="Reject adjustments",
+    crumb="Reject",
+    intro="These credits will be rejected and never move; one already decided is "
+    "left as it is.",
+    line=lambda adjustment: (
+        f"#{adjustment.id} · {adjustment.user} · {adjustment.change_display} · "
+        f"asked by {adjustment.actor} · {adjustment.get_status_display()}"
+    ),
+    submit="Reject {count} adjustment(s)",
+)
+
+
 @admin.register(BalanceAdjustment)
 class BalanceAdjustmentAdmin(DecideEachMixin, ReadOnlyAdmin):
     """Adjustments, and the credits waiting for a second finance user's approval."""
@@ -645,12 +666,13 @@ class BalanceAdjustmentAdmin(DecideEachMixin, ReadOnlyAdmin):
         return self._with_reason(
             request,
             queryset.select_related("user", "actor").order_by("id"),
+            action="reject",
             form_class=RejectAdjustmentForm,
+            page=REJECT_ADJUSTMENTS_PAGE,
             verb="Rejected",
             call=lambda adjustment, reason: services.balance_adjustment_reject(
                 adjustment=adjustment, actor=request.user, reason=reason
             ),
-            template="admin/wallets/balanceadjustment/reject.html",
         )
 
     def adjust_view(self, request):
@@ -730,6 +752,29 @@ class ResolveForm(forms.Form):
     )
 
 
+def _resolve_line(record) -> str:
+    already = " · already resolved" if record.is_resolved else ""
+    return (
+        f"Purchase #{record.purchase_id} · {record.purchase.user} · "
+        f"{record.get_store_display()} {record.purchase.store_transaction_id} · "
+        f"{record.price} refunded · {record.paid_coins_spent} paid + "
+        f"{record.bonus_coins_missing} bonus coins not recovered "
+        f"({record.paid_value_not_recovered}) · {record.paid_coins_taken_back} paid + "
+        f"{record.bonus_coins_taken_back} bonus taken back · "
+        f"received {timezone.localtime(record.received_at):%Y-%m-%d %H:%M}{already}"
+    )
+
+
+RESOLVE_PAGE = ConfirmPage(
+    title="Resolve unrecovered store refunds",
+    crumb="Resolve",
+    intro="These store refunds will be marked resolved with the note below, once "
+    "and for good. An already resolved one is left as it is.",
+    line=_resolve_line,
+    submit="Resolve {count}",
+)
+
+
 class ResolvedFilter(admin.SimpleListFilter):
     title = "resolved"
     parameter_name = "resolved"
@@ -744,7 +789,7 @@ class ResolvedFilter(admin.SimpleListFilter):
 
 
 @admin.register(UnrecoveredStoreRefund)
-class UnrecoveredStoreRefundAdmin(ReadOnlyAdmin):
+class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
     """Store refunds of partly spent purchases, for finance to work off."""
 
     # Narrow columns: the whole row fits beside the admin's menu and the filters.
@@ -862,11 +907,14 @@ class UnrecoveredStoreRefundAdmin(ReadOnlyAdmin):
         description="Resolve selected (with one note)", permissions=["resolve"]
     )
     def resolve(self, request, queryset):
-        form = ResolveForm(request.POST if "apply" in request.POST else None)
-        if form.is_bound and form.is_valid():
-            self._resolve_each(request, queryset, form.cleaned_data["note"])
-            return None
-        return self._resolve_page(request, queryset, form, in_bulk=True)
+        return self.confirm_form(
+            request,
+            queryset.select_related("purchase__user"),
+            action="resolve",
+            form_class=ResolveForm,
+            page=RESOLVE_PAGE,
+            run=lambda data: self._resolve_each(request, queryset, data["note"]),
+        )
 
     def resolve_view(self, request, object_id):
         if not self.has_resolve_permission(request):
@@ -886,21 +934,8 @@ class UnrecoveredStoreRefundAdmin(ReadOnlyAdmin):
                 self.message_user(request, "Resolved.", messages.SUCCESS)
                 return redirect("admin:wallets_unrecoveredstorerefund_changelist")
         records = UnrecoveredStoreRefund.objects.filter(pk=record.pk)
-        return self._resolve_page(request, records, form, in_bulk=False)
-
-    def _resolve_page(self, request, queryset, form, *, in_bulk):
-        return TemplateResponse(
-            request,
-            "admin/wallets/unrecoveredstorerefund/resolve.html",
-            {
-                **self.admin_site.each_context(request),
-                "title": "Resolve unrecovered store refunds",
-                "opts": self.model._meta,
-                "records": queryset.select_related("purchase__user"),
-                "form": form,
-                "in_bulk": in_bulk,
-                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            },
+        return self.confirm_page(
+            request, records.select_related("purchase__user"), form, RESOLVE_PAGE
         )
 
     def _resolve_each(self, request, queryset, note):
