@@ -37,12 +37,14 @@ serve:
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## lint: ruff, the import contracts (dependencies run downward only), no missing migration
 lint: install
 	$(PY) -m ruff check .
+	$(VENV)/bin/lint-imports --no-logo
 	$(PY) manage.py makemigrations --check --dry-run
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm media staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm media staticfiles .pytest_cache .ruff_cache .import_linter_cache
 
 .PHONY: bench bench-smoke
 
