@@ -72,5 +72,5 @@ def fingerprint_field() -> models.CharField:
         db_default="",
         editable=False,
         help_text="SHA-256 of the request that first used the idempotency key "
-        "(accounts/idempotency.py); empty on rows from before it was kept.",
+        "(core/idempotency.py); empty on rows from before it was kept.",
     )

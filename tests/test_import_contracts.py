@@ -21,9 +21,6 @@ LINT_IMPORTS = (
     "sys.exit(lint_imports_command())"
 )
 
-# Until the shared kernel leaves `accounts` (issue 13), the apps' APIs import
-# `accounts.api.common` and two admins import `wallets.admin`.
-KERNEL_MOVED = (ROOT / "core" / "errors.py").exists()
 
 
 def lint_imports(cwd: Path, contract: str) -> subprocess.CompletedProcess:
@@ -48,18 +45,7 @@ def tree_copy(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize(
-    "contract",
-    [
-        "layers",
-        pytest.param(
-            "no-foreign-api-admin",
-            marks=pytest.mark.xfail(
-                not KERNEL_MOVED, strict=True,
-                reason="the apps still import accounts.api and wallets.admin",
-            ),
-        ),
-        "audit-plugged-in",
-    ],
+    "contract", ["layers", "no-foreign-api-admin", "audit-plugged-in"]
 )
 def test_the_tree_keeps_the_contract(contract):
     result = lint_imports(ROOT, contract)
