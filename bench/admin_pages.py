@@ -4,7 +4,8 @@ The pages are the three whose tables grow without bound: transfers (wallets), gi
 sends and payouts (payouts). Each is measured on its default view, its second page
 and a filtered or sorted view finance uses. The query count comes from Django's test
 client in-process (`CaptureQueriesContext`); the time per page from sequential GETs
-through gunicorn in the harness (bench/run.py), which is what a staff member waits.
+through gunicorn in the harness (bench/admin_stage.py), which is what a staff member
+waits.
 
 Payouts are filled with `INSERT ... SELECT generate_series`, valid against every
 check and unique constraint of `Payout`: final ones (paid, rejected, returned, on the

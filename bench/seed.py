@@ -32,10 +32,11 @@ ADULT_BIRTH_DATE = datetime.date(1990, 1, 1)
 # the longer path (bonus coins would be spent first and skip the lots).
 FUNDING_BUNDLE = "coins_500"
 FUNDING_REGION = "US"
-# Every bench user's home region: the region bench/run.py's purchases and gifts name.
+# Every bench user's home region: the region the purchases and gifts of
+# bench/scenarios.py name.
 HOME_REGION = FUNDING_REGION
 FUNDING_STORE = Purchase.Store.APPLE
-# What the purchase scenario buys (bench/run.py's PURCHASE_BODY).
+# What the purchase scenario buys (bench/scenarios.py's PURCHASE_BODY).
 PURCHASE_BUNDLE = "coins_100"
 # The purchase scenario's receipts are Apple's, as its request body says.
 PURCHASE_STORE = Purchase.Store.APPLE

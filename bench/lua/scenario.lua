@@ -1,4 +1,4 @@
--- One wrk script for every scenario, configured by bench/run.py through the
+-- One wrk script for every scenario, configured by bench/load.py through the
 -- environment. Requests are spread over many users' tokens (round-robin per thread,
 -- so concurrent requests come from different users), money requests carry a unique
 -- Idempotency-Key (and receipt), and every response status is counted. done()
