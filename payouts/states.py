@@ -1,7 +1,7 @@
 """A payout's states and the moves between them, in one table.
 
 The services check every change of status against `TRANSITIONS`
-(`payouts/services/cashouts.py`); the one-open-payout constraint uses `OPEN`, which
+(`payouts/services/transitions.py`); the one-open-payout constraint uses `OPEN`, which
 is derived from it; docs/payouts.md draws it.
 """
 

@@ -13,7 +13,7 @@ from gifting.tests.factories import rich_creator
 from payouts import services
 from payouts.models import Payout, PayoutEvent, SandboxPayoutRecord
 from payouts.providers import SandboxPayoutProvider
-from payouts.services import cashouts
+from payouts.services import decisions
 from wallets.models import DIAMOND_SCALE, Transfer
 from wallets.reconciliation import ledger_reconcile
 from wallets.tests.factories import staff_create
@@ -149,7 +149,7 @@ def test_two_overlapping_sends_to_the_sandbox_pay_each_reference_once():
 def test_two_workers_sending_overlapping_batches_pay_each_payout_once(monkeypatch):
     # Here approvals commit, and eager Celery would pay them at once: the workers
     # below are the ones to send them.
-    monkeypatch.setattr(cashouts, "_dispatch_after_commit", lambda: None)
+    monkeypatch.setattr(decisions, "_dispatch_after_commit", lambda: None)
     ids = _approved(12)
     # Each half overlaps the other's, in opposite orders: a lock order that
     # followed the batch would deadlock here.

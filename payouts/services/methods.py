@@ -18,7 +18,8 @@ from accounts.models import User
 from gifting.models import PAYOUT_FIELDS, CreatorProfile
 
 from ..models import PayoutMethodChange
-from .cashouts import InvalidTransition, NotAllowed, PayoutRefused
+from .requests import PayoutRefused
+from .transitions import InvalidTransition, NotAllowed
 
 CONFIRM_PERMISSION = "payouts.confirm_payoutmethodchange"
 Status = PayoutMethodChange.Status

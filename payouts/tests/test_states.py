@@ -5,7 +5,7 @@ from gifting.tests.factories import rich_creator
 from payouts import services, states
 from payouts.models import Payout, PayoutEvent
 from payouts.providers import PayoutResult
-from payouts.services.cashouts import _Move, _transitions_record
+from payouts.services.transitions import Move, transitions_record
 from wallets.models import DIAMOND_SCALE
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,7 @@ def test_a_move_outside_the_table_is_refused_and_writes_nothing():
     with pytest.raises(
         services.InvalidTransition, match="requested cannot be recorded"
     ):
-        _transitions_record("record", [_Move(payout, to=Status.PAID)])
+        transitions_record("record", [Move(payout, to=Status.PAID)])
 
     payout.refresh_from_db()
     assert payout.status == Status.REQUESTED
