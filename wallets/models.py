@@ -14,24 +14,21 @@ from catalog.models import BundlePrice, CoinBundle, Region
 from core.fields import MinorUnitsMoneyField
 from core.idempotency import fingerprint_field
 
+from .units import DIAMOND_SCALE as DIAMOND_SCALE
+from .units import diamonds_display
+
 
 class Unit(models.TextChoices):
     COIN = "coin", "Coins"
     DIAMOND = "diamond", "Diamonds"
 
 
-# Diamond amounts are kept in ten-thousandths: a gift's value then splits between
-# creator and platform exactly at any share with two decimals (see payouts).
-DIAMOND_SCALE = 10_000
-
-
 def amount_display(kind: str, units: int, *, signed: bool = False) -> str:
     """A user account's amount as people read it: diamonds with four decimals."""
-    sign = "+" if signed else ""
     if kind == AccountKind.DIAMONDS:
-        return f"{Decimal(units) / DIAMOND_SCALE:{sign},.4f} diamonds"
+        return f"{diamonds_display(units, signed=signed)} diamonds"
     label = {AccountKind.BONUS_COINS: "bonus coins"}.get(kind, "coins")
-    return f"{units:{sign},} {label}"
+    return f"{units:{'+' if signed else ''},} {label}"
 
 
 class AccountKind(models.TextChoices):
