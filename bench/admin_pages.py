@@ -33,7 +33,8 @@ from gifting.models import CreatorProfile, GiftSend
 from payouts import selectors as payout_selectors
 from payouts import services as payout_services
 from payouts.models import Payout, PayoutRules
-from wallets.models import DIAMOND_SCALE, Transfer
+from wallets.models import Transfer
+from wallets.units import units_from_diamonds
 
 from .growth import TRANSFERS_PER_SENDER, history_grow
 
@@ -87,7 +88,7 @@ def _bench_creators() -> list[CreatorProfile]:
 def _terms(currency: str = "USD") -> dict:
     rules = PayoutRules.objects.get(currency=currency)
     rate = payout_selectors.cash_rate_current(currency=currency, when=timezone.now())
-    units = PAYOUT_DIAMONDS * DIAMOND_SCALE
+    units = units_from_diamonds(PAYOUT_DIAMONDS)
     gross, fee, net = payout_services.payout_quote(
         diamond_units=units, rate=rate.rate, rules=rules
     )

@@ -21,7 +21,8 @@ from payouts import selectors as payout_selectors
 from payouts import services as payout_services
 from payouts.models import Payout, PayoutRules, SandboxPayoutRecord
 from wallets import ledger
-from wallets.models import DIAMOND_SCALE, AccountKind, Transfer
+from wallets.models import AccountKind, Transfer
+from wallets.units import units_from_diamonds
 
 from .admin_pages import finance_users, payout_amounts_stored
 from .seed import _accounts, _users
@@ -39,7 +40,7 @@ def approved_payouts_create(*, count: int) -> dict:
     rules = PayoutRules.objects.get(currency="USD")
     now = timezone.now()
     rate = payout_selectors.cash_rate_current(currency="USD", when=now)
-    units = PAYOUT_DIAMONDS * DIAMOND_SCALE
+    units = units_from_diamonds(PAYOUT_DIAMONDS)
     gross, fee, net = payout_services.payout_quote(
         diamond_units=units, rate=rate.rate, rules=rules
     )

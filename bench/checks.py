@@ -23,7 +23,7 @@ def diamonds_check() -> dict:
     mismatches = []
     creators = CreatorProfile.objects.select_related("user").order_by("id")
     for creator in creators:
-        held = wallet_balances(user=creator.user).diamonds
+        held = wallet_balances(user=creator.user).diamond_units
         if held != earned.get(creator.id, 0):
             mismatches.append(
                 f"Creator {creator.id}: holds {held}, gifts say "

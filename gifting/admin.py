@@ -2,8 +2,8 @@ from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core.admin import EstimatedCountPaginator, ReadOnlyAdminMixin
+from wallets.units import diamonds_display
 
-from . import selectors
 from .models import CreatorLevel, GiftSend
 
 # The creator screen is registered in payouts/admin.py: beside levels and gifts it
@@ -48,4 +48,4 @@ class GiftSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Creator diamonds")
     def creator_diamonds(self, send):
-        return f"{selectors.diamonds(send.creator_diamond_units):.4f}"
+        return diamonds_display(send.creator_diamond_units)

@@ -1,13 +1,11 @@
 import datetime
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from wallets.models import DIAMOND_SCALE
 from wallets.selectors import wallet_balances
 
 from .models import CreatorLevel, CreatorProfile, GiftSend, StreamGifter
@@ -27,10 +25,6 @@ def stream_leaderboard(*, stream_id: str, limit: int):
         .select_related("sender__creator")
         .order_by("-coins", "reached_at", "sender_id")[:limit]
     )
-
-
-def diamonds(units: int) -> Decimal:
-    return Decimal(units) / DIAMOND_SCALE
 
 
 @dataclass(frozen=True)
@@ -57,7 +51,7 @@ def creator_earnings(*, creator: CreatorProfile, now: datetime.datetime | None =
         return total or 0
 
     return CreatorEarnings(
-        diamond_units=wallet_balances(user=creator.user).diamonds,
+        diamond_units=wallet_balances(user=creator.user).diamond_units,
         level=creator.level,
         next_level=CreatorLevel.objects.filter(number__gt=creator.level.number)
         .order_by("number")

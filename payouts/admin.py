@@ -24,7 +24,7 @@ from gifting.models import (
     GiftSend,
     LevelChange,
 )
-from gifting.selectors import diamonds
+from wallets.units import diamonds_display
 
 from . import selectors, services
 from .models import (
@@ -216,9 +216,9 @@ class CreatorProfileAdmin(ConfirmFormMixin, SimpleHistoryAdmin):
             return "—"
         earned = gifting_selectors.creator_earnings(creator=creator)
         return (
-            f"{diamonds(earned.diamond_units):.4f} diamonds held · "
-            f"{diamonds(earned.earned_30d_units):.4f} earned in 30 days · "
-            f"{diamonds(earned.earned_7d_units):.4f} in 7 days"
+            f"{diamonds_display(earned.diamond_units)} diamonds held · "
+            f"{diamonds_display(earned.earned_30d_units)} earned in 30 days · "
+            f"{diamonds_display(earned.earned_7d_units)} in 7 days"
         )
 
     @admin.display(description="Last 20 gifts")
@@ -234,7 +234,7 @@ class CreatorProfileAdmin(ConfirmFormMixin, SimpleHistoryAdmin):
                 send.sender.username,
                 f"{send.quantity} × {send.gift.name}",
                 send.coins,
-                f"{gifting_selectors.diamonds(send.creator_diamond_units):.4f}",
+                diamonds_display(send.creator_diamond_units),
             )
             for send in sends
         ]
@@ -614,7 +614,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def _risk_inputs(self, payout):
         # The changelist sets them for its whole page; the change page for one.
-        if not hasattr(payout, "earned_30"):
+        if not hasattr(payout, "earned_30_units"):
             selectors.payouts_risk_attach([payout])
         return payout
 
@@ -622,9 +622,10 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def level(self, payout):
         return payout.creator.level.number
 
+    # Whole diamonds (rounded down) keep the queue's columns narrow.
     @admin.display(description="Diamonds")
     def diamonds(self, payout):
-        return f"{gifting_selectors.diamonds(payout.diamond_units):,.0f}"
+        return diamonds_display(payout.diamond_units, places=0)
 
     @admin.display(description="Cash", ordering="net_amount")
     def cash(self, payout):
@@ -637,17 +638,17 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Earned in 30 days")
     def earned_30_days(self, payout):
         payout = self._risk_inputs(payout)
-        return f"{gifting_selectors.diamonds(payout.earned_30 or 0):,.0f}"
+        return diamonds_display(payout.earned_30_units or 0, places=0)
 
     @admin.display(description="Risk")
     def risk(self, payout):
         payout = self._risk_inputs(payout)
         flags = selectors.payout_risk_flags(
             payout=payout,
-            earned_30=getattr(payout, "earned_30", 0) or 0,
-            earned_7=getattr(payout, "earned_7", 0) or 0,
-            top_sender_30=getattr(payout, "top_sender_30", 0) or 0,
-            manual_30=getattr(payout, "manual_30", 0) or 0,
+            earned_30_units=getattr(payout, "earned_30_units", 0) or 0,
+            earned_7_units=getattr(payout, "earned_7_units", 0) or 0,
+            top_sender_30_units=getattr(payout, "top_sender_30_units", 0) or 0,
+            manual_30_units=getattr(payout, "manual_30_units", 0) or 0,
             cooloff_days=getattr(payout, "cooloff_days", None) or 0,
             method_change_pending=getattr(payout, "method_change_pending", False),
         )
@@ -662,10 +663,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         rows = gifting_selectors.daily_earnings(creator=payout.creator, days=30)
         return html_table(
             ("Day", "Gifts", "Diamonds"),
-            (
-                (day, count, f"{gifting_selectors.diamonds(units):,.2f}")
-                for day, count, units in rows
-            ),
+            ((day, count, diamonds_display(units)) for day, count, units in rows),
             empty="No gifts in 30 days.",
         )
 

@@ -3,8 +3,9 @@ import datetime
 from django.utils import timezone
 
 from gifting.models import CreatorProfile
-from gifting.selectors import creators_recent_earnings, diamonds
+from gifting.selectors import creators_recent_earnings
 from wallets.selectors import manual_diamond_credits
+from wallets.units import diamonds_display
 
 from .models import DiamondCashRate, PayoutMethodChange, PayoutRules
 
@@ -12,28 +13,30 @@ from .models import DiamondCashRate, PayoutMethodChange, PayoutRules
 def payout_risk_flags(
     *,
     payout,
-    earned_30: int,
-    earned_7: int,
-    top_sender_30: int,
+    earned_30_units: int,
+    earned_7_units: int,
+    top_sender_30_units: int,
     cooloff_days: int,
-    manual_30: int = 0,
+    manual_30_units: int = 0,
     method_change_pending: bool = False,
 ):
     """What a finance reviewer should look at twice before approving.
 
-    `earned_30` and `earned_7` count diamonds credited by hand (`manual_30` of them
-    in 30 days) like earned ones.
+    `earned_30_units` and `earned_7_units` count diamonds credited by hand
+    (`manual_30_units` of them in 30 days) like earned ones.
     """
     now = timezone.now()
     flags = []
     if (now - payout.creator.user.date_joined).days < 30:
         flags.append("new creator")
-    if manual_30:
-        flags.append(f"{diamonds(manual_30):,.4f} diamonds credited by hand in 30 days")
+    if manual_30_units:
+        flags.append(
+            f"{diamonds_display(manual_30_units)} diamonds credited by hand in 30 days"
+        )
     # A spike: the last week's daily average over twice the month's.
-    if earned_30 and earned_7 / 7 > 2 * earned_30 / 30:
+    if earned_30_units and earned_7_units / 7 > 2 * earned_30_units / 30:
         flags.append("earnings spike")
-    if earned_30 and top_sender_30 * 2 > earned_30:
+    if earned_30_units and top_sender_30_units * 2 > earned_30_units:
         flags.append("most earnings from one sender")
     changed = payout.creator.payout_method_changed_at
     if changed and now - changed < datetime.timedelta(days=cooloff_days):
@@ -91,9 +94,9 @@ def cash_rate_current(*, currency: str, when) -> DiamondCashRate | None:
 
 
 def payouts_risk_attach(payouts) -> None:
-    """Set earned_30, earned_7, top_sender_30, manual_30, cooloff_days and
-    method_change_pending on each payout, in five queries however many payouts
-    (what `payout_risk_flags` reads, for a page of the approval queue)."""
+    """Set earned_30_units, earned_7_units, top_sender_30_units, manual_30_units,
+    cooloff_days and method_change_pending on each payout, in five queries however
+    many payouts (what `payout_risk_flags` reads, for a page of the approval queue)."""
     payouts = list(payouts)
     if not payouts:
         return
@@ -102,19 +105,19 @@ def payouts_risk_attach(payouts) -> None:
     earnings = creators_recent_earnings(creator_ids=creators, now=now)
     # Diamonds credited by hand count like earned ones, finance as one more sender.
     user_ids = {payout.creator.user_id for payout in payouts}
-    manual_30 = manual_diamond_credits(
+    manual_30_units = manual_diamond_credits(
         user_ids=user_ids, since=now - datetime.timedelta(days=30)
     )
-    manual_7 = manual_diamond_credits(
+    manual_7_units = manual_diamond_credits(
         user_ids=user_ids, since=now - datetime.timedelta(days=7)
     )
     cooloff = dict(PayoutRules.objects.values_list("currency", "method_cooloff_days"))
     pending = payout_method_pending(creator_ids=creators)
     for payout in payouts:
         payout.method_change_pending = payout.creator_id in pending
-        earned_30, earned_7, top = earnings.get(payout.creator_id, (0, 0, 0))
-        payout.manual_30 = manual_30.get(payout.creator.user_id, 0)
-        payout.earned_30 = earned_30 + payout.manual_30
-        payout.earned_7 = earned_7 + manual_7.get(payout.creator.user_id, 0)
-        payout.top_sender_30 = max(top, payout.manual_30)
+        gifts_30, gifts_7, top_sender = earnings.get(payout.creator_id, (0, 0, 0))
+        payout.manual_30_units = manual_30_units.get(payout.creator.user_id, 0)
+        payout.earned_30_units = gifts_30 + payout.manual_30_units
+        payout.earned_7_units = gifts_7 + manual_7_units.get(payout.creator.user_id, 0)
+        payout.top_sender_30_units = max(top_sender, payout.manual_30_units)
         payout.cooloff_days = cooloff.get(payout.currency)

@@ -8,7 +8,6 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from gifting.models import GiftSend
-from gifting.selectors import diamonds
 from payouts.models import Payout
 from payouts.selectors import cash_rate_current
 from wallets.models import (
@@ -19,6 +18,7 @@ from wallets.models import (
     UnrecoveredStoreRefund,
 )
 from wallets.selectors import system_balances
+from wallets.units import diamonds_from_units
 
 
 @dataclass(frozen=True)
@@ -69,14 +69,14 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
         .values_list("day", "coins")
     )
 
-    held_by_creators = (
+    held_by_creators_units = (
         LedgerAccount.objects.filter(kind=LedgerAccount.Kind.DIAMONDS).aggregate(
             total=Sum("balance")
         )["total"]
         or 0
     ) + (PendingCredit.objects.aggregate(total=Sum("amount"))["total"] or 0)
-    on_hold = system_balances().get(LedgerAccount.Kind.PAYOUT_HOLD, 0)
-    outstanding = held_by_creators + on_hold
+    on_hold_units = system_balances().get(LedgerAccount.Kind.PAYOUT_HOLD, 0)
+    outstanding_units = held_by_creators_units + on_hold_units
     rate = cash_rate_current(currency="USD", when=now)
     week_start = now - datetime.timedelta(days=7)
     status = Payout.Status
@@ -118,10 +118,12 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
             for currency, rows in sorted(sold_by_currency.items())
         ],
         "gifts_sent": _series("coins", list(gifts), days),
-        "diamonds_outstanding": diamonds(outstanding),
-        "diamonds_on_hold": diamonds(on_hold),
+        "diamonds_outstanding": diamonds_from_units(outstanding_units),
+        "diamonds_on_hold": diamonds_from_units(on_hold_units),
         "cash_liability": (
-            (diamonds(outstanding) * rate.rate).quantize(Decimal("0.01"))
+            (diamonds_from_units(outstanding_units) * rate.rate).quantize(
+                Decimal("0.01")
+            )
             if rate
             else None
         ),

@@ -53,7 +53,7 @@ def test_payout_queue_flags_a_creator_whose_earnings_come_from_one_sender(client
     assert page.status_code == 200
     [row] = page.context["cl"].result_list
     assert row.id == one_sender.id
-    assert row.earned_30 == row.earned_7 == row.top_sender_30 > 0
+    assert row.earned_30_units == row.earned_7_units == row.top_sender_30_units > 0
     assert "most earnings from one sender" in page.content.decode()
     detail = client.get(f"/admin/payouts/payout/{one_sender.id}/change/")
     assert "most earnings from one sender" in detail.content.decode()
@@ -66,7 +66,7 @@ def test_payout_queue_spread_earnings_raise_no_one_sender_flag(client, gift):
     page = client.get("/admin/payouts/payout/")
 
     [row] = page.context["cl"].result_list
-    assert row.top_sender_30 * 3 == row.earned_30
+    assert row.top_sender_30_units * 3 == row.earned_30_units
     assert "most earnings from one sender" not in page.content.decode()
 
 

@@ -59,7 +59,7 @@ def test_a_credit_is_found_typed_confirmed_and_approved_by_another(
     page.screenshot(path=f"{shots}/adjustment_confirm_{size}.png", full_page=True)
     page.click('input[name="confirm"]')
     expect(page.locator(".messagelist")).to_contain_text("Credit requested")
-    assert wallet_balances(user=creator.user).diamonds == 0
+    assert wallet_balances(user=creator.user).diamond_units == 0
 
     page.context.clear_cookies()
     admin_login(page, live_server.url, "bob", "pw-bob")
@@ -72,4 +72,4 @@ def test_a_credit_is_found_typed_confirmed_and_approved_by_another(
     page.select_option('select[name="action"]', "approve")
     page.click('button[name="index"]')
     expect(page.locator(".messagelist")).to_contain_text("Approved 1 adjustment(s).")
-    assert wallet_balances(user=creator.user).diamonds == 40_000 * DIAMOND_SCALE
+    assert wallet_balances(user=creator.user).diamond_units == 40_000 * DIAMOND_SCALE

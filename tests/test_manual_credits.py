@@ -54,7 +54,7 @@ def test_a_finance_user_who_is_a_creator_cannot_credit_themselves(client):
         assert response.status_code == 200
         assert "own account" in str(response.context["form"].errors["user"])
     assert not BalanceAdjustment.objects.exists()
-    assert wallet_balances(user=finance_creator).diamonds == 0
+    assert wallet_balances(user=finance_creator).diamond_units == 0
     assert not Transfer.objects.filter(kind=Transfer.Kind.ADJUSTMENT).exists()
 
 
@@ -78,7 +78,7 @@ def test_finance_alone_cannot_credit_a_creator_and_get_the_credit_paid(
         40_000 * DIAMOND_SCALE,
         None,
     )
-    assert wallet_balances(user=creator.user).diamonds == 0
+    assert wallet_balances(user=creator.user).diamond_units == 0
 
     # She cannot approve it herself; so the creator has nothing to cash out.
     client.post(LIST, {"action": "approve", "_selected_action": [credit.id]})
@@ -167,10 +167,10 @@ def test_a_debit_is_confirmed_and_applies_at_once(client):
 
     preview = client.post(ADJUST, form)
     assert "Take away now" in preview.content.decode()
-    assert wallet_balances(user=creator.user).diamonds == 20_000
+    assert wallet_balances(user=creator.user).diamond_units == 20_000
     assert client.post(ADJUST, {**form, "confirm": "1"}).status_code == 302
 
-    assert wallet_balances(user=creator.user).diamonds == 15_000
+    assert wallet_balances(user=creator.user).diamond_units == 15_000
     debit = BalanceAdjustment.objects.get(amount=-5_000)
     assert (debit.balance_before, debit.balance_after, debit.decided_by) == (
         20_000,
@@ -234,7 +234,7 @@ def test_the_approval_list_rejects_with_a_reason(client):
     )
     credit.refresh_from_db()
     assert (credit.status, credit.rejection_reason) == ("rejected", "No outage")
-    assert wallet_balances(user=creator.user).diamonds == 0
+    assert wallet_balances(user=creator.user).diamond_units == 0
 
 
 def test_the_payout_queue_flags_diamonds_credited_by_hand(client):
@@ -257,4 +257,4 @@ def test_the_payout_queue_flags_diamonds_credited_by_hand(client):
     assert payout.needs_second_approval
     # Earned in 30 days: the manual 40,000 (rich_creator's are not gifts).
     row = queue.context["cl"].result_list[0]
-    assert row.earned_30 == 40_000 * DIAMOND_SCALE
+    assert row.earned_30_units == 40_000 * DIAMOND_SCALE

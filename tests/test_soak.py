@@ -835,7 +835,7 @@ def money_checks(book, creators, client_users) -> dict:
             .aggregate(total=Sum("diamond_units"))["total"]
             or 0
         )
-        held = wallet_balances(user=_user(creator.user_id)).diamonds
+        held = wallet_balances(user=_user(creator.user_id)).diamond_units
         expected = SEED_DIAMONDS * DIAMOND_SCALE + earned - taken
         if held != expected:
             diamonds_off[creator.creator_id] = held - expected

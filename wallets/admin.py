@@ -28,7 +28,6 @@ from core.errors import ServiceError
 
 from . import selectors, services
 from .models import (
-    DIAMOND_SCALE,
     AccountKind,
     BalanceAdjustment,
     HomeRegion,
@@ -43,6 +42,7 @@ from .models import (
     Wallet,
     amount_display,
 )
+from .units import units_from_diamonds
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -128,7 +128,7 @@ class WalletAdmin(ReadOnlyAdmin):
         balances = selectors.wallet_balances(user=wallet)
         return (
             f"{balances.coins} coins ({balances.paid_coins} paid, "
-            f"{balances.bonus_coins} bonus) · {balances.diamonds} diamonds"
+            f"{balances.bonus_coins} bonus) · {balances.diamond_units} diamonds"
         )
 
     @admin.display(description="Last 20 transfers")
@@ -551,12 +551,13 @@ class AdjustmentForm(forms.Form):
         kind, amount = data.get("account_kind"), data.get("amount")
         if kind is None or amount is None:
             return data
-        scale = DIAMOND_SCALE if kind == AccountKind.DIAMONDS else 1
-        units = amount * scale
-        if units != units.to_integral_value():
+        if kind == AccountKind.DIAMONDS:
+            # The field's four decimals already refuse anything finer than a unit.
+            data["units"] = units_from_diamonds(amount)
+        elif amount != amount.to_integral_value():
             self.add_error("amount", "Bonus coins are whole coins.")
         else:
-            data["units"] = int(units)
+            data["units"] = int(amount)
         return data
 
 

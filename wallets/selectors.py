@@ -22,7 +22,7 @@ from .models import (
 class WalletBalances:
     paid_coins: int
     bonus_coins: int
-    diamonds: int
+    diamond_units: int
 
     @property
     def coins(self) -> int:
@@ -42,7 +42,7 @@ def wallet_balances(*, user: User) -> WalletBalances:
     return WalletBalances(
         paid_coins=balances.get(AccountKind.PAID_COINS, 0),
         bonus_coins=balances.get(AccountKind.BONUS_COINS, 0),
-        diamonds=balances.get(AccountKind.DIAMONDS, 0),
+        diamond_units=balances.get(AccountKind.DIAMONDS, 0),
     )
 
 

@@ -3,12 +3,10 @@
 Public to the apps above, whose APIs embed it; they never import `wallets.api`.
 """
 
-from decimal import Decimal
-
 from rest_framework import serializers
 
-from .models import DIAMOND_SCALE
 from .selectors import wallet_balances
+from .units import diamonds_from_units
 
 
 class WalletSerializer(serializers.Serializer):
@@ -30,10 +28,9 @@ def wallet_data(user) -> dict:
     """The wallet as `WalletSerializer` describes it (built directly: it is on the
     answer to every purchase and gift)."""
     balances = wallet_balances(user=user)
-    diamonds = Decimal(balances.diamonds) / DIAMOND_SCALE
     return {
         "coins": balances.coins,
         "paid_coins": balances.paid_coins,
         "bonus_coins": balances.bonus_coins,
-        "diamonds": f"{diamonds:.4f}",
+        "diamonds": str(diamonds_from_units(balances.diamond_units)),
     }

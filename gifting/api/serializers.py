@@ -3,9 +3,9 @@ from rest_framework import serializers
 from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
 from core.api.fields import CodeRelatedField, RegionCodeField
 from wallets.serializers import WalletSerializer
+from wallets.units import diamonds_from_units
 
 from ..models import CreatorProfile, GiftSend
-from ..selectors import diamonds
 
 
 class GiftSendCreateSerializer(serializers.Serializer):
@@ -97,7 +97,7 @@ class GiftSendSerializer(serializers.ModelSerializer):
         }
 
     def get_creator_diamonds(self, send) -> str:
-        return f"{diamonds(send.creator_diamond_units):.4f}"
+        return str(diamonds_from_units(send.creator_diamond_units))
 
 
 class GiftSendResultSerializer(serializers.Serializer):

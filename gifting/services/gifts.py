@@ -10,7 +10,8 @@ from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
 from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
 from wallets import ledger
-from wallets.models import DIAMOND_SCALE, HomeRegion
+from wallets.models import HomeRegion
+from wallets.units import units_from_diamonds
 
 from ..models import (
     CreatorProfile,
@@ -48,7 +49,8 @@ def diamond_split(*, coins: int, share_percent) -> tuple[int, int]:
             f"A share has at most two decimals in (0, 100]: {share_percent}"
         )
     creator = coins * share_basis_points
-    return creator, coins * DIAMOND_SCALE - creator
+    # A coin's value is one diamond.
+    return creator, units_from_diamonds(coins) - creator
 
 
 def gift_send(

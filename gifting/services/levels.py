@@ -7,16 +7,16 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.errors import ServiceError
-from wallets.models import DIAMOND_SCALE
+from wallets.units import whole_diamonds_from_units
 
 from ..models import CreatorLevel, CreatorProfile, GiftSend, LevelChange
 
 logger = logging.getLogger(__name__)
 
 
-def level_for(diamonds_30d: int) -> CreatorLevel:
+def level_for(diamond_units_30d: int) -> CreatorLevel:
     """The highest level whose threshold the trailing earnings reach."""
-    whole = diamonds_30d // DIAMOND_SCALE
+    whole = whole_diamonds_from_units(diamond_units_30d)
     level = (
         CreatorLevel.objects.filter(min_diamonds_30d__lte=whole)
         .order_by("-min_diamonds_30d")
@@ -39,8 +39,8 @@ def creator_levels_recompute(*, now: datetime.datetime | None = None) -> int:
     for creator in CreatorProfile.objects.filter(level_pinned=False).select_related(
         "level"
     ):
-        earned = earnings.get(creator.id, 0)
-        target = level_for(earned)
+        earned_units = earnings.get(creator.id, 0)
+        target = level_for(earned_units)
         if target.id == creator.level_id:
             continue
         with transaction.atomic():
@@ -54,7 +54,7 @@ def creator_levels_recompute(*, now: datetime.datetime | None = None) -> int:
                 creator=creator,
                 from_level=creator.level,
                 to_level=target,
-                diamonds_30d=earned // DIAMOND_SCALE,
+                diamonds_30d=whole_diamonds_from_units(earned_units),
                 reason="Daily recomputation",
                 changed_at=now,
             )

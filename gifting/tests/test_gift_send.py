@@ -84,7 +84,7 @@ def test_a_gift_moves_coins_to_the_platform_and_diamonds_to_the_creator():
     assert gift_send.share_percent == Decimal("50.00")
     assert gift_send.creator_diamond_units == 150 * DIAMOND_SCALE
     assert wallet_balances(user=sender).coins == 700
-    assert wallet_balances(user=creator.user).diamonds == 150 * DIAMOND_SCALE
+    assert wallet_balances(user=creator.user).diamond_units == 150 * DIAMOND_SCALE
     assert system_balances()["platform_revenue"] == 150 * DIAMOND_SCALE
     assert PendingCredit.objects.count() == 1
     assert ledger_reconcile().is_clean
@@ -101,7 +101,7 @@ def test_folding_moves_pending_earnings_into_the_balance_once():
     account.refresh_from_db()
     assert account.balance == 3 * 5000
     assert not PendingCredit.objects.exists()
-    assert wallet_balances(user=creator.user).diamonds == 3 * 5000
+    assert wallet_balances(user=creator.user).diamond_units == 3 * 5000
     assert ledger_reconcile().is_clean
 
 

@@ -114,7 +114,7 @@ def test_a_pin_made_while_the_recomputation_runs_is_kept(finance_user, monkeypat
     creator = creator_create(level=CreatorLevel.objects.get(number=3))
     real_level_for = services.levels.level_for
 
-    def pin_meanwhile(diamonds_30d):
+    def pin_meanwhile(diamond_units_30d):
         # Finance pins the creator after the recomputation read them as unpinned.
         services.creator_level_pin(
             creator=creator,
@@ -122,7 +122,7 @@ def test_a_pin_made_while_the_recomputation_runs_is_kept(finance_user, monkeypat
             actor=finance_user,
             reason="Contract",
         )
-        return real_level_for(diamonds_30d)
+        return real_level_for(diamond_units_30d)
 
     monkeypatch.setattr(services.levels, "level_for", pin_meanwhile)
 

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from rest_framework import serializers
 
-from gifting.selectors import diamonds
+from wallets.units import diamonds_from_units
 
 from ..models import Payout
 
@@ -107,7 +107,7 @@ class PayoutSerializer(serializers.ModelSerializer):
         }
 
     def get_diamonds(self, payout) -> str:
-        return f"{diamonds(payout.diamond_units):.4f}"
+        return str(diamonds_from_units(payout.diamond_units))
 
 
 class PayoutResultSerializer(serializers.Serializer):

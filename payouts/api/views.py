@@ -25,8 +25,8 @@ from core.api.responses import (
 )
 from core.api.throttles import MoneyMovingThrottle
 from gifting.models import CreatorProfile
-from gifting.selectors import creator_earnings, creator_of, diamonds
-from wallets.models import DIAMOND_SCALE
+from gifting.selectors import creator_earnings, creator_of
+from wallets.units import diamonds_from_units, units_from_diamonds
 
 from .. import selectors, services
 from ..models import Payout
@@ -69,29 +69,27 @@ class CreatorEarningsView(APIView):
     def get(self, request):
         creator = _signed_in_creator(request)
         earnings = creator_earnings(creator=creator)
-        balance = diamonds(earnings.diamond_units)
         rate = selectors.cash_rate_current(currency="USD", when=timezone.now())
         to_next = None
         if earnings.next_level is not None:
-            missing = Decimal(earnings.next_level.min_diamonds_30d) - diamonds(
-                earnings.earned_30d_units
-            )
+            earned_30d = diamonds_from_units(earnings.earned_30d_units)
+            missing = earnings.next_level.min_diamonds_30d - earned_30d
             to_next = max(missing, Decimal("0"))
         data = {
-            "diamonds": balance,
+            "diamonds": diamonds_from_units(earnings.diamond_units),
             # Gross at today's rate, rounded down as a payout is; fees come on top.
-            "cash_value": (balance * rate.rate).quantize(
-                Decimal("0.01"), rounding=ROUND_DOWN
-            )
+            "cash_value": (
+                diamonds_from_units(earnings.diamond_units) * rate.rate
+            ).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
             if rate
             else None,
             "cash_currency": "USD",
             "level": _level_data(earnings.level),
             "next_level": _level_data(earnings.next_level),
             "diamonds_to_next_level": to_next,
-            "earned_today": diamonds(earnings.earned_today_units),
-            "earned_7_days": diamonds(earnings.earned_7d_units),
-            "earned_30_days": diamonds(earnings.earned_30d_units),
+            "earned_today": diamonds_from_units(earnings.earned_today_units),
+            "earned_7_days": diamonds_from_units(earnings.earned_7d_units),
+            "earned_30_days": diamonds_from_units(earnings.earned_30d_units),
         }
         return Response(CreatorEarningsSerializer(data).data)
 
@@ -215,7 +213,8 @@ class PayoutViewSet(
         form.is_valid(raise_exception=True)
         units = None
         if not form.validated_data["all"]:
-            units = int(form.validated_data["diamonds"] * DIAMOND_SCALE)
+            # The field's four decimals already refuse anything finer than a unit.
+            units = units_from_diamonds(form.validated_data["diamonds"])
         result = services.payout_request(
             creator=creator,
             diamond_units=units,

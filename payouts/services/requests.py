@@ -21,8 +21,9 @@ from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
 from gifting.models import CreatorProfile
 from wallets import ledger
-from wallets.models import DIAMOND_SCALE, AccountKind, LedgerAccount
+from wallets.models import AccountKind, LedgerAccount
 from wallets.selectors import manual_diamond_credits
+from wallets.units import diamonds_from_units
 
 from ..models import Payout, PayoutEvent, PayoutRules
 from ..selectors import cash_rate_current
@@ -50,7 +51,7 @@ def payout_quote(
     *, diamond_units: int, rate: Decimal, rules: PayoutRules
 ) -> tuple[Decimal, Decimal, Decimal]:
     """(gross, fee, net) in the payout currency; see the module docstring."""
-    gross = (Decimal(diamond_units) / DIAMOND_SCALE * rate).quantize(CENT, ROUND_DOWN)
+    gross = (diamonds_from_units(diamond_units) * rate).quantize(CENT, ROUND_DOWN)
     percent_part = (gross * rules.fee_percent / 100).quantize(CENT, ROUND_UP)
     fee = rules.fee_fixed + percent_part
     return gross, fee, gross - fee
@@ -130,7 +131,7 @@ def payout_request(
         units = balance if diamond_units is None else diamond_units
         if units > balance or units <= 0:
             raise PayoutRefused(
-                f"You have {Decimal(balance) / DIAMOND_SCALE:.4f} diamonds.",
+                f"You have {diamonds_from_units(balance)} diamonds.",
                 field="diamonds",
             )
         gross, fee, net = payout_quote(diamond_units=units, rate=rate.rate, rules=rules)

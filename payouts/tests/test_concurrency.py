@@ -58,11 +58,11 @@ def test_a_hundred_senders_gifting_one_creator_apply_each_gift_once():
     assert totals == {"sent": SENDERS * 14, "refused": SENDERS * (GIFTS_EACH - 14)}
     assert GiftSend.objects.count() == totals["sent"]
     stamped = sum(GiftSend.objects.values_list("creator_diamond_units", flat=True))
-    assert wallet_balances(user=creator.user).diamonds == stamped
+    assert wallet_balances(user=creator.user).diamond_units == stamped
     assert all(wallet_balances(user=s).coins == 100 - 14 * 7 for s in senders)
     assert ledger_reconcile().is_clean
     ledger.pending_credits_fold_all()
-    assert wallet_balances(user=creator.user).diamonds == stamped
+    assert wallet_balances(user=creator.user).diamond_units == stamped
     assert ledger_reconcile().is_clean
 
 

@@ -78,7 +78,7 @@ def test_a_request_holds_the_diamonds_and_stamps_the_terms():
         Decimal("98.75"),
     )
     assert payout.destination == "creator@example.com"
-    assert wallet_balances(user=creator.user).diamonds == 10_000 * DIAMOND_SCALE
+    assert wallet_balances(user=creator.user).diamond_units == 10_000 * DIAMOND_SCALE
     assert system_balances()["payout_hold"] == 20_000 * DIAMOND_SCALE
     assert PayoutEvent.objects.get(payout=payout).to_status == Status.REQUESTED
     assert ledger_reconcile().is_clean
@@ -110,7 +110,7 @@ def test_refusals_say_why_and_hold_nothing(creator_fields, diamonds, message):
         request(creator, diamonds=diamonds)
 
     assert not Payout.objects.exists()
-    assert wallet_balances(user=creator.user).diamonds == 40_000 * DIAMOND_SCALE
+    assert wallet_balances(user=creator.user).diamond_units == 40_000 * DIAMOND_SCALE
 
 
 def test_only_one_open_payout_and_the_daily_maximum():
@@ -292,7 +292,7 @@ def test_rejecting_returns_the_diamonds():
     services.payout_reject(
         payout=payout, actor=staff_create(FINANCE), reason="Fraud check"
     )
-    assert wallet_balances(user=creator.user).diamonds == 30_000 * DIAMOND_SCALE
+    assert wallet_balances(user=creator.user).diamond_units == 30_000 * DIAMOND_SCALE
     assert PayoutEvent.objects.filter(payout=payout).last().note == "Fraud check"
     assert ledger_reconcile().is_clean
 
@@ -357,7 +357,7 @@ def test_a_refused_payout_fails_and_can_be_retried_or_returned():
     )
 
     services.payout_return(payout=payout, actor=staff_create(FINANCE))
-    assert wallet_balances(user=creator.user).diamonds == 30_000 * DIAMOND_SCALE
+    assert wallet_balances(user=creator.user).diamond_units == 30_000 * DIAMOND_SCALE
     assert ledger_reconcile().is_clean
 
 

@@ -100,7 +100,7 @@ def balance_adjustment_preview(
     account = ledger.user_account(user, account_kind)
     before = getattr(
         selectors.wallet_balances(user=user),
-        "diamonds" if account_kind == AccountKind.DIAMONDS else "bonus_coins",
+        "diamond_units" if account_kind == AccountKind.DIAMONDS else "bonus_coins",
     )
     _overdraft_check(account, before, amount)
     return AdjustmentPreview(
@@ -166,10 +166,9 @@ def balance_adjustment_request(
             **fields,
         )
     logger.info(
-        "Balance adjustment %s: %+d %s for user %s by %s (%s)",
+        "Balance adjustment %s: %s for user %s by %s (%s)",
         adjustment.id,
-        amount,
-        account_kind,
+        amount_display(account_kind, amount, signed=True),
         user.id,
         actor.id,
         adjustment.status,
