@@ -5,7 +5,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.core.exceptions import PermissionDenied
-from django.db.models import OuterRef, Subquery
+from django.db.models import BigIntegerField, OuterRef, Subquery, Sum
+from django.db.models.functions import Cast, Coalesce
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -32,21 +33,28 @@ from .models import (
     BalanceAdjustment,
     HomeRegion,
     LedgerAccount,
+    PendingCredit,
     Promotion,
     Purchase,
     ReconciliationRun,
     SpendingLimit,
     SpendingLimitOverride,
     Transfer,
+    Unit,
     UnrecoveredStoreRefund,
     Wallet,
     amount_display,
 )
-from .units import units_from_diamonds
+from .units import diamonds_display, units_from_diamonds
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     pass
+
+
+def _amount_shown(unit: str, units: int):
+    """An amount of the ledger as staff read it: diamonds, not their units."""
+    return diamonds_display(units) if unit == Unit.DIAMOND else units
 
 
 def _balance_of(kind: str):
@@ -54,6 +62,24 @@ def _balance_of(kind: str):
         LedgerAccount.objects.filter(owner=OuterRef("pk"), kind=kind).values("balance")[
             :1
         ]
+    )
+
+
+def _diamond_units_held():
+    """The diamond balance with its pending gift credits, as `wallet_balances` reads
+    it: a creator's earnings stay pending until the background fold."""
+    pending = Subquery(
+        PendingCredit.objects.filter(
+            account__owner=OuterRef("pk"), account__kind=AccountKind.DIAMONDS
+        )
+        .order_by()
+        .values("account")
+        .annotate(total=Sum("amount"))
+        .values("total")[:1]
+    )
+    return Cast(
+        Coalesce(_balance_of(AccountKind.DIAMONDS), 0) + Coalesce(pending, 0),
+        BigIntegerField(),
     )
 
 
@@ -92,7 +118,7 @@ class WalletAdmin(ReadOnlyAdmin):
             .annotate(
                 paid_balance=_balance_of(AccountKind.PAID_COINS),
                 bonus_balance=_balance_of(AccountKind.BONUS_COINS),
-                diamond_balance=_balance_of(AccountKind.DIAMONDS),
+                diamond_units=_diamond_units_held(),
             )
         )
 
@@ -119,16 +145,17 @@ class WalletAdmin(ReadOnlyAdmin):
     def bonus_coins(self, wallet):
         return wallet.bonus_balance or 0
 
-    @admin.display(description="Diamonds", ordering="diamond_balance")
+    @admin.display(description="Diamonds", ordering="diamond_units")
     def diamonds(self, wallet):
-        return wallet.diamond_balance or 0
+        return diamonds_display(wallet.diamond_units)
 
     @admin.display(description="Balances")
     def balances(self, wallet):
         balances = selectors.wallet_balances(user=wallet)
         return (
             f"{balances.coins} coins ({balances.paid_coins} paid, "
-            f"{balances.bonus_coins} bonus) · {balances.diamond_units} diamonds"
+            f"{balances.bonus_coins} bonus) · "
+            f"{amount_display(AccountKind.DIAMONDS, balances.diamond_units)}"
         )
 
     @admin.display(description="Last 20 transfers")
@@ -144,7 +171,7 @@ class WalletAdmin(ReadOnlyAdmin):
                     f"{transfer.created_at:%Y-%m-%d %H:%M}",
                     transfer.get_kind_display(),
                     side.get_kind_display(),
-                    f"{sign}{transfer.amount}",
+                    f"{sign}{_amount_shown(transfer.unit, transfer.amount)}",
                     transfer.reference,
                 )
             )
@@ -179,11 +206,15 @@ class WalletAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyAdmin):
-    list_display = ("id", "owner", "kind", "unit", "balance", "created_at")
+    list_display = ("id", "owner", "kind", "unit", "balance_shown", "created_at")
     list_filter = ("kind", "unit")
     list_select_related = ("owner",)
     search_fields = ("=owner__username", "=id")
     show_full_result_count = False
+
+    @admin.display(description="Balance", ordering="balance")
+    def balance_shown(self, account):
+        return _amount_shown(account.unit, account.balance)
 
 
 @admin.register(Transfer)
@@ -193,7 +224,7 @@ class TransferAdmin(ReadOnlyAdmin):
         "created_at",
         "kind",
         "unit",
-        "amount",
+        "amount_shown",
         "debit_account",
         "credit_account",
         "reference",
@@ -209,6 +240,10 @@ class TransferAdmin(ReadOnlyAdmin):
     # A COUNT(*) over millions of transfers on every page is the slow part.
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+
+    @admin.display(description="Amount", ordering="amount")
+    def amount_shown(self, transfer):
+        return _amount_shown(transfer.unit, transfer.amount)
 
 
 class RefundForm(forms.Form):
