@@ -10,6 +10,7 @@ from django.utils import timezone
 from gifting.models import GiftSend
 from payouts.models import Payout
 from payouts.selectors import cash_rate_current
+from payouts.services import payout_gross
 from wallets.models import (
     LedgerAccount,
     PendingCredit,
@@ -120,10 +121,9 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
         "gifts_sent": _series("coins", list(gifts), days),
         "diamonds_outstanding": diamonds_from_units(outstanding_units),
         "diamonds_on_hold": diamonds_from_units(on_hold_units),
+        # Rounded down as a payout's gross: see docs/payouts.md, "Cash value".
         "cash_liability": (
-            (diamonds_from_units(outstanding_units) * rate.rate).quantize(
-                Decimal("0.01")
-            )
+            payout_gross(diamond_units=outstanding_units, rate=rate.rate)
             if rate
             else None
         ),

@@ -1,4 +1,4 @@
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -77,10 +77,10 @@ class CreatorEarningsView(APIView):
             to_next = max(missing, Decimal("0"))
         data = {
             "diamonds": diamonds_from_units(earnings.diamond_units),
-            # Gross at today's rate, rounded down as a payout is; fees come on top.
-            "cash_value": (
-                diamonds_from_units(earnings.diamond_units) * rate.rate
-            ).quantize(Decimal("0.01"), rounding=ROUND_DOWN)
+            # Gross at today's rate, as a payout of it all would get; fees come on top.
+            "cash_value": services.payout_gross(
+                diamond_units=earnings.diamond_units, rate=rate.rate
+            )
             if rate
             else None,
             "cash_currency": "USD",

@@ -10,7 +10,13 @@ from .methods import (
     payout_method_change_request,
 )
 from .processing import payout_results_record, payouts_due, payouts_send
-from .requests import PayoutRefused, PayoutRequestResult, payout_quote, payout_request
+from .requests import (
+    PayoutRefused,
+    PayoutRequestResult,
+    payout_gross,
+    payout_quote,
+    payout_request,
+)
 from .transitions import InvalidTransition, NotAllowed
 
 __all__ = [
@@ -22,6 +28,7 @@ __all__ = [
     "payout_method_change_confirm",
     "payout_method_change_reject",
     "payout_method_change_request",
+    "payout_gross",
     "payout_quote",
     "payout_reject",
     "payout_request",

@@ -47,11 +47,17 @@ class PayoutRequestResult:
     created: bool
 
 
+def payout_gross(*, diamond_units: int, rate: Decimal) -> Decimal:
+    """What diamonds are worth in cash at `rate`, rounded down to the cent: a
+    payout's gross, and every other cash value of diamonds (docs/payouts.md)."""
+    return (diamonds_from_units(diamond_units) * rate).quantize(CENT, ROUND_DOWN)
+
+
 def payout_quote(
     *, diamond_units: int, rate: Decimal, rules: PayoutRules
 ) -> tuple[Decimal, Decimal, Decimal]:
     """(gross, fee, net) in the payout currency; see the module docstring."""
-    gross = (diamonds_from_units(diamond_units) * rate).quantize(CENT, ROUND_DOWN)
+    gross = payout_gross(diamond_units=diamond_units, rate=rate)
     percent_part = (gross * rules.fee_percent / 100).quantize(CENT, ROUND_UP)
     fee = rules.fee_fixed + percent_part
     return gross, fee, gross - fee
