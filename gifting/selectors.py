@@ -6,6 +6,9 @@ from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from accounts.models import User
+from catalog.models import Gift, Region
+from core import rows
 from wallets.selectors import wallet_balances
 
 from .models import CreatorLevel, CreatorProfile, GiftSend, StreamGifter
@@ -111,3 +114,45 @@ def creators_recent_earnings(
         return {
             row[0]: (row[1] or 0, row[2] or 0, row[3] or 0) for row in cursor.fetchall()
         }
+
+
+@dataclass(frozen=True)
+class GiftSendSubjects:
+    """What a gift send request names, each None when nothing matches."""
+
+    gift: Gift | None
+    creator: CreatorProfile | None
+    region: Region | None
+
+
+def gift_send_subjects(
+    *, gift_slug: str, creator_id: int, region_code: str | None
+) -> GiftSendSubjects:
+    """The gift by slug, the creator (with user and level) by id and the active
+    region by code, in one statement: every gift send reads them first."""
+    parts = (
+        (Gift, "gift", "gift.slug = %s", gift_slug),
+        (CreatorProfile, "creator", "creator.id = %s", creator_id),
+        (User, "creator_user", "creator_user.id = creator.user_id", None),
+        (CreatorLevel, "level", "level.id = creator.level_id", None),
+        (Region, "region", "region.code = %s AND region.is_active", region_code),
+    )
+    select = ", ".join(rows.columns(model, alias) for model, alias, _, _ in parts)
+    joins = " ".join(
+        f"LEFT JOIN {model._meta.db_table} {alias} ON {on}"
+        for model, alias, on, _ in parts
+    )
+    params = [value for _, _, on, value in parts if "%s" in on]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {select} FROM (SELECT 1) one {joins}", params)
+        row = cursor.fetchone()
+    found, start = {}, 0
+    for model, alias, _, _ in parts:
+        end = start + rows.width(model)
+        found[alias] = rows.instance(model, row[start:end], db=connection.alias)
+        start = end
+    creator = found["creator"]
+    if creator is not None:
+        creator.user = found["creator_user"]
+        creator.level = found["level"]
+    return GiftSendSubjects(gift=found["gift"], creator=creator, region=found["region"])

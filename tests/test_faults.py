@@ -1,10 +1,11 @@
 """Faults on the money paths: the database connection killed mid-transaction."""
 
 import threading
+import time
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from kombu.exceptions import OperationalError as KombuOperationalError
 from rest_framework.test import APIClient
 
@@ -26,6 +27,21 @@ pytestmark = [
 ]
 
 
+def _started(request_in_thread):
+    """The request running in a thread of its own, and where its response goes."""
+    result = {}
+
+    def run():
+        try:
+            result["response"] = request_in_thread()
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, result
+
+
 def kill_mid_transfer(monkeypatch, request_in_thread):
     """Run a request in a thread and kill its database connection after its first
     transfers are written, before the transaction commits; returns the response."""
@@ -44,16 +60,7 @@ def kill_mid_transfer(monkeypatch, request_in_thread):
         return transfers
 
     monkeypatch.setattr(ledger, "transfers_post", post_then_wait)
-    result = {}
-
-    def run():
-        try:
-            result["response"] = request_in_thread()
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
+    thread, result = _started(request_in_thread)
     assert reached.wait(10), "the request never reached its first transfer"
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s)", [backend["pid"]])
@@ -62,16 +69,52 @@ def kill_mid_transfer(monkeypatch, request_in_thread):
     return result["response"]
 
 
-def test_a_gift_send_whose_connection_dies_leaves_no_partial_transfer(monkeypatch):
+def kill_while_blocked(user, request_in_thread):
+    """Run a request in a thread while this connection holds `user`'s coin accounts
+    locked, kill the request's database connection once it waits on that lock, in
+    the middle of its statement, and return its response.
+
+    A gift send on PostgreSQL is one statement: there is no moment between two
+    statements to kill it at, so it is killed inside the one."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM wallets_ledgeraccount WHERE owner_id = %s FOR UPDATE",
+            [user.id],
+        )
+        thread, result = _started(request_in_thread)
+        pid = None
+        for _ in range(200):
+            # Statistics are read once per transaction unless cleared.
+            cursor.execute("SELECT pg_stat_clear_snapshot()")
+            cursor.execute(
+                "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND query LIKE %s",
+                ["%ledger_post(%"],
+            )
+            row = cursor.fetchone()
+            if row:
+                pid = row[0]
+                break
+            time.sleep(0.05)
+        assert pid, "the gift send never waited inside its statement"
+        cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    thread.join(20)
+    return result["response"]
+
+
+@pytest.mark.parametrize("posting", ["database", "python"])
+def test_a_gift_send_whose_connection_dies_leaves_no_partial_transfer(
+    monkeypatch, settings, posting
+):
+    settings.LEDGER_POSTING = posting
     sender, creator = funded_sender(100), creator_create()
     rose(coin_price=3)
     transfers_before = Transfer.objects.count()
     client = APIClient()
     client.force_authenticate(sender)
 
-    response = kill_mid_transfer(
-        monkeypatch,
-        lambda: client.post(
+    def send():
+        return client.post(
             "/api/v1/gift-sends/",
             {
                 "gift": "rose",
@@ -81,9 +124,12 @@ def test_a_gift_send_whose_connection_dies_leaves_no_partial_transfer(monkeypatc
             },
             format="json",
             HTTP_IDEMPOTENCY_KEY="dies",
-        ),
-    )
+        )
 
+    if posting == "database":
+        response = kill_while_blocked(sender, send)
+    else:
+        response = kill_mid_transfer(monkeypatch, send)
     assert response.status_code == 503
     assert response.json()["code"] == "temporarily_unavailable"
     assert not GiftSend.objects.exists()

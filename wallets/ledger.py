@@ -10,15 +10,25 @@ Services post one business event with one call (`purchase_post`, `gift_post`,
 idempotency keys (docs/ledger.md lists them).
 """
 
+import datetime
 from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import F
+from django.utils import timezone
 
 from accounts.models import User
 from core.errors import ServiceError
 
-from .models import AccountKind, LedgerAccount, PendingCredit, Purchase, Transfer
+from . import posting
+from .models import (
+    AccountKind,
+    LedgerAccount,
+    PendingCredit,
+    Purchase,
+    Transfer,
+    Unit,
+)
 
 
 class InsufficientBalance(ServiceError):
@@ -72,7 +82,29 @@ class Leg:
     reference: str = ""
 
 
-def transfers_post(legs: list[Leg], *, reference: str) -> list[Transfer]:
+@dataclass(frozen=True, kw_only=True)
+class CoinSpend:
+    """A user spends `amount` coins into `credit`: bonus coins first, then paid coins
+    from their purchases oldest first. It posts as up to two transfers, keyed
+    `<idempotency_key>:bonus` and `<idempotency_key>:paid`.
+
+    The split depends on the balances at the moment of posting, under their lock,
+    so it is resolved by the posting itself, not by the caller.
+    """
+
+    spender_id: int
+    credit: LedgerAccount
+    amount: int
+    kind: str
+    idempotency_key: str
+
+
+def transfers_post(
+    legs: list[Leg | CoinSpend],
+    *,
+    reference: str,
+    now: datetime.datetime | None = None,
+) -> list[Transfer]:
     """Post the legs of one business event, in order; must run in a transaction.
 
     The one primitive that writes transfers: services post through the event
@@ -81,20 +113,73 @@ def transfers_post(legs: list[Leg], *, reference: str) -> list[Transfer]:
 
     Raises InsufficientBalance when a debited user account holds less than its leg's
     amount; the caller's transaction then rolls back, so nothing is left half-done.
+    On PostgreSQL the posting is one call of the `ledger_post` function
+    (`wallets/posting.py`); elsewhere, or with `LEDGER_POSTING = "python"`, it is
+    `python_post`, the reference both are tested against.
+    """
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("transfers_post must run inside transaction.atomic().")
+    legs_check(legs)
+    now = now or timezone.now()
+    if posting.in_database(connection):
+        sql, params = posting.call(legs, reference=reference, now=now)
+        with posting.refusals_raised(), connection.cursor() as cursor:
+            cursor.execute(f"SELECT * FROM {sql}", params)
+            return posting.transfers_from(
+                cursor.fetchall(), now=now, using=connection.alias
+            )
+    return python_post(legs, reference=reference, now=now)
+
+
+def posts_in_one_statement() -> bool:
+    """Whether postings run as one `ledger_post` call (PostgreSQL), which a caller
+    may put in a statement with its own rows (`post_call`)."""
+    return posting.in_database(connection)
+
+
+def post_call(
+    legs: list[Leg | CoinSpend], *, reference: str, now: datetime.datetime
+) -> tuple[str, list]:
+    """`ledger_post(...)` for `legs` and its parameters, to run inside the caller's
+    statement: a set-returning call (`posted_transfers` reads its rows), whose
+    refusals `refusals_raised()` turns into InsufficientBalance."""
+    legs_check(legs)
+    return posting.call(legs, reference=reference, now=now)
+
+
+refusals_raised = posting.refusals_raised
+
+
+def posted_transfers(rows, *, now: datetime.datetime) -> list[Transfer]:
+    return posting.transfers_from(rows, now=now, using=connection.alias)
+
+
+def legs_check(legs: list[Leg | CoinSpend]) -> None:
+    """What every posting refuses before it touches a row, on every database."""
+    for leg in legs:
+        if leg.amount <= 0:
+            raise ValueError("A transfer moves a positive amount.")
+        debit_unit = Unit.COIN if isinstance(leg, CoinSpend) else leg.debit.unit
+        if debit_unit != leg.credit.unit:
+            raise ValueError(
+                f"Cannot move {debit_unit} into a {leg.credit.unit} account."
+            )
+
+
+def python_post(
+    legs: list[Leg | CoinSpend], *, reference: str, now: datetime.datetime
+) -> list[Transfer]:
+    """The posting in Python and the ORM: the reference `ledger_post` is tested
+    against (tests/test_posting_differential.py), and SQLite's path.
+
     The balances move leg by leg (a debit that would overdraw raises before anything
     is written), then every transfer goes in with one INSERT, and every deferred
     credit with another: a gift is four transfers, not four round trips.
     """
-    if not transaction.get_connection().in_atomic_block:
-        raise RuntimeError("transfers_post must run inside transaction.atomic().")
+    plain: list[Leg] = []
     for leg in legs:
-        if leg.amount <= 0:
-            raise ValueError("A transfer moves a positive amount.")
-        if leg.debit.unit != leg.credit.unit:
-            raise ValueError(
-                f"Cannot move {leg.debit.unit} into a {leg.credit.unit} account."
-            )
-    for leg in legs:
+        plain.extend(_spend_legs(leg) if isinstance(leg, CoinSpend) else [leg])
+    for leg in plain:
         if not leg.debit.is_system:
             _debit(leg.debit, leg.amount)
         if not leg.credit.is_system and not leg.defer_credit:
@@ -111,13 +196,14 @@ def transfers_post(legs: list[Leg], *, reference: str) -> list[Transfer]:
                 kind=leg.kind,
                 reference=leg.reference or reference,
                 idempotency_key=leg.idempotency_key,
+                created_at=now,
             )
-            for leg in legs
+            for leg in plain
         ]
     )
     pending = [
         PendingCredit(account=leg.credit, transfer=transfer, amount=leg.amount)
-        for leg, transfer in zip(legs, transfers, strict=True)
+        for leg, transfer in zip(plain, transfers, strict=True)
         if leg.defer_credit and not leg.credit.is_system
     ]
     if pending:
@@ -133,11 +219,17 @@ def _debit(account: LedgerAccount, amount: int) -> None:
         balance = LedgerAccount.objects.values_list("balance", flat=True).get(
             id=account.id
         )
-        raise InsufficientBalance(
-            f"Not enough {account.get_kind_display().lower()}: "
-            f"{balance} available, {amount} needed.",
-            extra={"balance": balance, "needed": amount},
-        )
+        raise insufficient_balance(kind=account.kind, balance=balance, needed=amount)
+
+
+def insufficient_balance(*, kind: str | None, balance: int, needed: int):
+    """The refusal of a debit of `needed` from `balance`: of one account `kind`, or
+    of a user's coins together (`kind` None). Both postings raise it."""
+    what = "coins" if kind is None else AccountKind(kind).label.lower()
+    return InsufficientBalance(
+        f"Not enough {what}: {balance} available, {needed} needed.",
+        extra={"balance": balance, "needed": needed},
+    )
 
 
 def pending_credits_fold(*, account_id: int) -> int:
@@ -285,26 +377,55 @@ def gift_post(
     written. Paid coins come out of the sender's purchases oldest first, so a newer
     purchase stays unused (and refundable) for as long as older coins cover gifts.
     """
-    reference = f"gift:{gift_send_id}"
-    spent = system_account(AccountKind.COINS_SPENT)
-    bonus, paid, legs = _coins_spend_legs(
-        user=sender,
-        amount=coins,
-        credit=spent,
-        kind=Transfer.Kind.GIFT,
-        idempotency_key=reference,
+    reference = gift_reference(gift_send_id)
+    transfers = transfers_post(
+        gift_legs(
+            gift_send_id=gift_send_id,
+            sender_id=sender.id,
+            creator_diamonds=user_account(creator, AccountKind.DIAMONDS),
+            coins=coins,
+            creator_units=creator_units,
+            platform_units=platform_units,
+        ),
+        reference=reference,
     )
+    return gift_posted(reference, transfers)
+
+
+def gift_reference(gift_send_id: int) -> str:
+    return f"gift:{gift_send_id}"
+
+
+def gift_legs(
+    *,
+    gift_send_id: int,
+    sender_id: int,
+    creator_diamonds: LedgerAccount,
+    coins: int,
+    creator_units: int,
+    platform_units: int,
+) -> list[Leg | CoinSpend]:
+    """A gift's legs (see `gift_post`), for a caller that posts them in a statement
+    of its own (`post_call`): the gift send's row goes in with them."""
+    reference = gift_reference(gift_send_id)
     issuance = system_account(AccountKind.DIAMOND_ISSUANCE)
-    legs.append(
+    legs: list[Leg | CoinSpend] = [
+        CoinSpend(
+            spender_id=sender_id,
+            credit=system_account(AccountKind.COINS_SPENT),
+            amount=coins,
+            kind=Transfer.Kind.GIFT,
+            idempotency_key=reference,
+        ),
         Leg(
             debit=issuance,
-            credit=user_account(creator, AccountKind.DIAMONDS),
+            credit=creator_diamonds,
             amount=creator_units,
             kind=Transfer.Kind.GIFT_EARNING,
             idempotency_key=f"{reference}:creator",
             defer_credit=True,
-        )
-    )
+        ),
+    ]
     if platform_units:
         legs.append(
             Leg(
@@ -315,9 +436,19 @@ def gift_post(
                 idempotency_key=f"{reference}:platform",
             )
         )
+    return legs
+
+
+def gift_posted(reference: str, transfers: list[Transfer]) -> GiftPosted:
     return GiftPosted(
-        bonus=bonus, paid=paid, transfers=transfers_post(legs, reference=reference)
+        bonus=_spent_from(transfers, f"{reference}:bonus"),
+        paid=_spent_from(transfers, f"{reference}:paid"),
+        transfers=transfers,
     )
+
+
+def _spent_from(transfers: list[Transfer], key: str) -> int:
+    return sum(t.amount for t in transfers if t.idempotency_key == key)
 
 
 # The system account that balances a manual adjustment of each kind of user account.
@@ -395,54 +526,46 @@ def payouts_paid_post(*, units_by_payout: dict[int, int]) -> list[Transfer]:
     return transfers_post(legs, reference="")
 
 
-def _coins_spend_legs(
-    *, user: User, amount: int, credit: LedgerAccount, kind: str, idempotency_key: str
-) -> tuple[int, int, list[Leg]]:
-    """Lock the user's coins, draw the paid part from their lots, and return the
+def _spend_legs(spend: CoinSpend) -> list[Leg]:
+    """Lock the spender's coins, draw the paid part from their lots, and return the
     legs that spend them: bonus coins first, then paid coins.
 
-    Returns (bonus coins, paid coins, legs). Raises InsufficientBalance first.
+    Raises InsufficientBalance before anything is written.
     """
-    accounts = coin_accounts_lock(user)
+    accounts = coin_accounts_lock(User(id=spend.spender_id))
     bonus_balance = accounts[AccountKind.BONUS_COINS].balance
     paid_balance = accounts[AccountKind.PAID_COINS].balance
-    if bonus_balance + paid_balance < amount:
-        raise InsufficientBalance(
-            f"Not enough coins: {bonus_balance + paid_balance} available, "
-            f"{amount} needed.",
-            extra={"balance": bonus_balance + paid_balance, "needed": amount},
+    if bonus_balance + paid_balance < spend.amount:
+        raise insufficient_balance(
+            kind=None, balance=bonus_balance + paid_balance, needed=spend.amount
         )
-    from_bonus = min(bonus_balance, amount)
-    from_paid = amount - from_bonus
+    from_bonus = min(bonus_balance, spend.amount)
+    from_paid = spend.amount - from_bonus
     legs = []
-    if from_bonus:
+    for account_kind, amount, suffix in (
+        (AccountKind.BONUS_COINS, from_bonus, "bonus"),
+        (AccountKind.PAID_COINS, from_paid, "paid"),
+    ):
+        if not amount:
+            continue
+        if suffix == "paid":
+            _draw_from_lots(spend.spender_id, amount)
         legs.append(
             Leg(
-                debit=accounts[AccountKind.BONUS_COINS],
-                credit=credit,
-                amount=from_bonus,
-                kind=kind,
-                idempotency_key=f"{idempotency_key}:bonus",
+                debit=accounts[account_kind],
+                credit=spend.credit,
+                amount=amount,
+                kind=spend.kind,
+                idempotency_key=f"{spend.idempotency_key}:{suffix}",
             )
         )
-    if from_paid:
-        _draw_from_lots(user, from_paid)
-        legs.append(
-            Leg(
-                debit=accounts[AccountKind.PAID_COINS],
-                credit=credit,
-                amount=from_paid,
-                kind=kind,
-                idempotency_key=f"{idempotency_key}:paid",
-            )
-        )
-    return from_bonus, from_paid, legs
+    return legs
 
 
-def _draw_from_lots(user: User, amount: int) -> None:
+def _draw_from_lots(user_id: int, amount: int) -> None:
     lots = (
         Purchase.objects.select_for_update()
-        .filter(user=user, paid_coins_remaining__gt=0)
+        .filter(user_id=user_id, paid_coins_remaining__gt=0)
         .order_by("created_at", "id")
     )
     left = amount
@@ -455,4 +578,4 @@ def _draw_from_lots(user: User, amount: int) -> None:
         if not left:
             return
     # The paid balance said the coins were there; the lots must agree.
-    raise RuntimeError(f"Paid coins of user {user.pk} and their purchases disagree.")
+    raise RuntimeError(f"Paid coins of user {user_id} and their purchases disagree.")

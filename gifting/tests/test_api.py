@@ -150,13 +150,16 @@ def test_non_creators_have_no_earnings(api_client, scene):
 
 
 def test_a_gift_send_takes_a_fixed_number_of_statements(api_client, scene):
-    """13 statements; with the token lookup and a region code, as the benchmark
-    sends it, 15: bench/scenarios.py's gift floor runs as many, so more here means that
-    floor no longer bounds the gift."""
+    """On PostgreSQL 4: what the request names, what the send reads (region facts,
+    the creator's account, the send's id), the one statement that posts it, the
+    wallet for the answer (with the token lookup, 5: bench/scenarios.py's gift
+    floor runs as many, so more here means that floor no longer bounds the gift).
+    On SQLite the ORM posting takes more, as many as ever after the first sends."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     _, creator = scene
+    expected = 4 if connection.vendor == "postgresql" else 11
 
     def statements(key):
         with CaptureQueriesContext(connection) as captured:
@@ -172,7 +175,8 @@ def test_a_gift_send_takes_a_fixed_number_of_statements(api_client, scene):
     # create the creator's diamond account.
     for n in range(3):
         post_send(api_client, creator, key=f"warm-{n}")
-    assert len(statements("one")) == 13
+    first = statements("one")
+    assert len(first) == expected, "\n".join(first)
     for n in range(20):
         post_send(api_client, creator, key=f"more-{n}")
-    assert len(statements("later")) == 13
+    assert len(statements("later")) == expected
