@@ -182,6 +182,16 @@ def test_a_changed_birth_date_applies_to_the_next_request(token, viewer):
     assert not user.is_adult_on(datetime.date.today())
 
 
+def test_a_password_change_keeps_the_token(token, viewer):
+    """As DRF's tokens do: revoking is deleting the token (README, API tokens)."""
+    authenticate(token.key)
+
+    viewer.set_password("new-pass")
+    viewer.save()
+
+    assert authenticate(token.key)[0].pk == viewer.pk
+
+
 def test_the_admin_deleting_a_token_revokes_it_at_once(admin_client, token, viewer):
     authenticate(token.key)
 
