@@ -120,12 +120,13 @@ class CachedTokenAuthentication(TokenAuthentication):
             token = _instance_from(Token, entry.token_fields, db)
             token._state.fields_cache = {"user": user}
             return user, token
-        generation = tokens.generation
+        # Taken before the read, so no entry outlives TOKEN_CACHE_SECONDS from it.
+        generation, read_at = tokens.generation, monotonic()
         user, token = super().authenticate_credentials(key)
         tokens.put(
             cache_key,
             _Entry(
-                expires=monotonic() + settings.TOKEN_CACHE_SECONDS,
+                expires=read_at + settings.TOKEN_CACHE_SECONDS,
                 user_id=user.pk,
                 user_fields=_fields_of(user),
                 token_fields=_fields_of(token),
