@@ -35,6 +35,14 @@ def _fresh_catalog_answers():
     answers.clear()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_token_lookups():
+    """Likewise the token lookups each process keeps (accounts/authentication.py)."""
+    from accounts.authentication import tokens
+
+    tokens.clear()
+
+
 def _staff(username: str, role: str) -> User:
     user = User.objects.create_user(username=username, password="pw", is_staff=True)
     user.groups.add(Group.objects.get(name=role))

@@ -221,7 +221,8 @@ LOGGING = {
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's, with the lookup kept per process for TOKEN_CACHE_SECONDS.
+        "accounts.authentication.CachedTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -331,6 +332,17 @@ RATES_CACHE_TIMEOUT = 0
 # The public catalog answers from each web process's memory for up to this long
 # (catalog/api/conditional.py); a change shows in every process within it.
 CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 5)
+
+# Each web process keeps a token's lookup (the token and its user) for up to this
+# long (accounts/authentication.py): a revoked token or a deactivated user is refused
+# by every process within it, at once by the one that made the change; 0 turns it off.
+TOKEN_CACHE_SECONDS = env_int("TOKEN_CACHE_SECONDS", 30)
+if TOKEN_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured(
+        f"TOKEN_CACHE_SECONDS must be 0 or more (got {TOKEN_CACHE_SECONDS})."
+    )
+# Tokens kept per process, at most: the oldest are forgotten first.
+TOKEN_CACHE_MAX_ENTRIES = 10_000
 
 # The payout provider adapter (see payouts/providers.py) and the sandbox's signing key.
 PAYOUT_PROVIDER = os.environ.get(

@@ -67,6 +67,15 @@ def test_a_malformed_variable_names_itself():
     )
 
 
+def test_a_negative_token_cache_time_names_itself():
+    result = manage("check", TOKEN_CACHE_SECONDS="-1")
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "ImproperlyConfigured: TOKEN_CACHE_SECONDS must be 0 or more (got -1)."
+    )
+
+
 class LiveStore:
     """Stands for a real store's adapter: not a sandbox."""
 

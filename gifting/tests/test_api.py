@@ -152,8 +152,8 @@ def test_non_creators_have_no_earnings(api_client, scene):
 def test_a_gift_send_takes_a_fixed_number_of_statements(api_client, scene):
     """On PostgreSQL 4: what the request names, what the send reads (region facts,
     the creator's account, the send's id), the one statement that posts it, the
-    wallet for the answer (with the token lookup, 5: bench/scenarios.py's gift
-    floor runs as many, so more here means that floor no longer bounds the gift).
+    wallet for the answer (a token kept per process is no lookup): bench/scenarios.py's
+    gift floor runs as many, so more here means that floor no longer bounds the gift.
     On SQLite the ORM posting takes more, as many as ever after the first sends."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
