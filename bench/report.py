@@ -28,6 +28,8 @@ def _clean(checks: dict) -> bool:
         and checks["coins"]["mismatch_count"] == 0
         and checks["after_fold"]["ledger_reconcile"]["clean"]
         and checks["after_fold"]["diamonds"]["mismatch_count"] == 0
+        # The peer scenario's django-hordak accounts: outside our ledger, checked too.
+        and checks["hordak"]["clean"]
     )
 
 
@@ -98,7 +100,7 @@ def print_table(report: dict) -> None:
         f"s per scenario; gunicorn {settings['gunicorn']}"
     )
     header = (
-        f"{'scenario':<13}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
+        f"{'scenario':<16}{'req/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'errors':>7}"
         f"{'x bare':>7}{'target':>11}{'app ms':>8}{'db ms':>7}{'other%':>7}"
         f"{'RSS MB':>7}"
     )
@@ -114,7 +116,7 @@ def print_table(report: dict) -> None:
         if cpu.get("other_pct", 0) > NOISY_OTHER_PCT:
             busy_elsewhere.append(name)
         print(
-            f"{name:<13}{r['rps']:>8.1f}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}"
+            f"{name:<16}{r['rps']:>8.1f}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}"
             f"{r['errors']:>7}{r['ratio_to_bare']:>7.2f}{target_text:>11}"
             f"{cpu.get('app_ms_per_request', 0):>8.2f}"
             f"{cpu.get('db_ms_per_request', 0):>7.2f}"
@@ -122,7 +124,7 @@ def print_table(report: dict) -> None:
         )
     for name, r in report.get("pgbench", {}).items():
         if isinstance(r, dict):
-            print(f"{'pg ' + name:<13}{r['tps']:>8.1f}  pgbench UPDATE tps (reference)")
+            print(f"{'pg ' + name:<16}{r['tps']:>8.1f}  pgbench UPDATE tps (reference)")
     print()
     for name, r in report["scenarios"].items():
         print(f"  {name}: {r['what']}")
@@ -144,7 +146,7 @@ def print_table(report: dict) -> None:
         for name, r in stage["scenarios"].items():
             cpu = r.get("cpu") or {}
             print(
-                f"{name:<13}{r['rps']:>8.1f}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}"
+                f"{name:<16}{r['rps']:>8.1f}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}"
                 f"{r['errors']:>7}{r['ratio_to_bare']:>7.2f}{'':>11}"
                 f"{cpu.get('app_ms_per_request', 0):>8.2f}"
                 f"{cpu.get('db_ms_per_request', 0):>7.2f}"
@@ -181,6 +183,13 @@ def print_table(report: dict) -> None:
         f"{checks['coins']['mismatch_count']} mismatch(es); "
         f"fold of {checks['after_fold']['fold']['pending_credits']} pending credits: "
         f"{checks['after_fold']['fold']['seconds']} s"
+    )
+    hordak = checks["hordak"]
+    print(
+        f"hordak (peer): {hordak['transfers']} transfers; accounting equation "
+        f"{'holds' if hordak.get('accounting_equation') else 'BROKEN'}; "
+        f"{hordak.get('senders_checked', 0)} senders' coins + spent == opening: "
+        f"{hordak['mismatch_count']} mismatch(es)"
     )
     print(
         "errors: "

@@ -11,6 +11,7 @@ figures depend on the machine, ratios much less. See bench/README.md.
 import contextlib
 import datetime
 import functools
+import importlib.util
 import json
 import shutil
 import signal
@@ -51,6 +52,11 @@ from .stack import (
 def run(config: Config) -> dict:
     if shutil.which("wrk") is None:
         raise BenchError("wrk is not installed (Debian: apt-get install wrk).")
+    if importlib.util.find_spec("hordak") is None:
+        raise BenchError(
+            "django-hordak, the peer scenario's library, is not installed: "
+            "pip install -e '.[dev,bench]' (make install does)."
+        )
     workdir = Path(tempfile.mkdtemp(prefix="giftshop-bench-"))
     stack = Stack(workdir)
     env = django_env(config, workdir)

@@ -7,6 +7,7 @@ GIFT_BODY = (
     '{"gift": "rose", "creator": {creator}, "quantity": 1, "placement": "live", '
     '"stream_id": "bench-stream-{creator}", "region": "US"}'
 )
+HORDAK_BODY = '{"coins": 1}'
 PURCHASE_BODY = (
     '{"bundle": "coins_100", "region": "US", "channel": "app", "store": "apple", '
     '"receipt": "{receipt}"}'
@@ -94,6 +95,17 @@ SCENARIOS = [
         idempotent=True,
         creators="hot",
         target=0.5,
+    ),
+    # The peer: the coins of a gift leaving the sender, posted through django-hordak
+    # (bench/peer.py). A gift does more, so this is a reference, not a target.
+    Scenario(
+        "hordak_transfer",
+        "POST /bench/hordak-transfer/, 1 coin, django-hordak",
+        "POST",
+        "/bench/hordak-transfer/",
+        "senders",
+        201,
+        body=HORDAK_BODY,
     ),
 ]
 # What an endpoint issuing as many statements as a gift send (4 on PostgreSQL;

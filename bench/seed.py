@@ -7,7 +7,9 @@ script hands out one per purchase request.
 Runs after `seed_catalog` and `seed_wallets`. Rows that carry no money (users,
 tokens, creator profiles, empty ledger accounts) are bulk-created; every coin a
 sender holds comes from a `Purchase` lot credited by `wallets.ledger.purchase_post`,
-as `purchase_record` credits one, so reconciliation stays clean.
+as `purchase_record` credits one, so reconciliation stays clean. Each sender also
+gets django-hordak accounts opened with the same coins, for the peer scenario
+(bench/peer.py).
 """
 
 import datetime
@@ -26,6 +28,8 @@ from gifting.models import CreatorLevel, CreatorProfile
 from wallets import ledger
 from wallets.models import AccountKind, HomeRegion, LedgerAccount, Purchase
 from wallets.stores import sandbox_receipt
+
+from .peer import hordak_wallets_create
 
 ADULT_BIRTH_DATE = datetime.date(1990, 1, 1)
 # A bundle without bonus coins: gifts then spend paid coins from purchase lots,
@@ -102,8 +106,10 @@ def _accounts(users: list[User], kinds) -> None:
     )
 
 
-def _fund(users: list[User], lots: int) -> None:
-    """Give each user `lots` purchases of the funding bundle, credited by the ledger."""
+def _fund(users: list[User], lots: int) -> int:
+    """Give each user `lots` purchases of the funding bundle, credited by the ledger.
+
+    Returns the coins each user then holds."""
     bundle = CoinBundle.objects.get(sku=FUNDING_BUNDLE)
     if bundle.bonus_coins:
         raise RuntimeError(f"{FUNDING_BUNDLE} must be a bundle without bonus coins.")
@@ -148,6 +154,7 @@ def _fund(users: list[User], lots: int) -> None:
         # No bonus coins, so the paid-coin account is all the purchase touches.
         accounts = {AccountKind.PAID_COINS: paid_accounts[purchase.user_id]}
         ledger.purchase_post(purchase=purchase, accounts=accounts)
+    return lots * bundle.coins
 
 
 def _creators(count: int) -> list[int]:
@@ -215,7 +222,9 @@ def population_create(
         raise RuntimeError("Run seed_catalog and seed_wallets first.")
     sender_users = _users("bench-sender", senders)
     _accounts(sender_users, [AccountKind.PAID_COINS, AccountKind.BONUS_COINS])
-    _fund(sender_users, lots)
+    coins = _fund(sender_users, lots)
+    # The peer scenario's hordak accounts, opened with the same coins.
+    hordak_wallets_create(users=sender_users, coins=coins)
     buyer_users = _users("bench-buyer", buyers)
     _home_regions(sender_users + buyer_users)
     return Population(

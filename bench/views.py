@@ -1,12 +1,17 @@
 from django.db import transaction
-from rest_framework.exceptions import ValidationError
+from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import User
 
+from .models import HordakWallet
+from .peer import hordak_coins_spend
+
 # A gift send or a purchase issues about this many statements; the floor runs at most.
 MAX_STATEMENTS = 64
+MAX_TRANSFER_COINS = 1_000_000
 
 
 class BareView(APIView):
@@ -42,3 +47,22 @@ class FloorView(APIView):
             for _ in range(statements - 1):
                 found += User.objects.filter(pk=request.user.pk).exists()
         return Response({"user": request.user.id, "reads": found})
+
+
+class HordakTransferSerializer(serializers.Serializer):
+    coins = serializers.IntegerField(min_value=1, max_value=MAX_TRANSFER_COINS)
+
+
+class HordakTransferView(APIView):
+    """The peer of a gift send: the same coins leaving the sender, posted as one
+    two-leg django-hordak transfer (bench/peer.py). `{"coins": n}` answers 201 with
+    the coins left; too few coins is a 409, as for a gift."""
+
+    def post(self, request):
+        form = HordakTransferSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            left = hordak_coins_spend(user=request.user, **form.validated_data)
+        except HordakWallet.DoesNotExist:
+            raise NotFound("Only benchmark senders have a hordak wallet.") from None
+        return Response({"coins": left}, status=status.HTTP_201_CREATED)

@@ -28,6 +28,7 @@ SCENARIOS = {
     "purchase",
     "gifts_spread",
     "gifts_hot",
+    "hordak_transfer",
     "floor_gift",
     "floor_purchase",
     "bare_end",
@@ -138,6 +139,12 @@ def test_quick_benchmark_runs_every_scenario_without_errors_and_leaves_a_clean_l
     # Besides the load's, the few the admin step sends before it.
     answered += report["admin"]["fill_small"]["gift_sends"]
     assert answered <= checks["diamonds"]["gift_sends"] <= answered + in_flight
+    # The same for the peer scenario's hordak transfers, one per 201.
+    hordak = checks["hordak"]
+    answered = report["scenarios"]["hordak_transfer"]["requests"]
+    assert answered <= hordak["transfers"] <= answered + in_flight
+    assert hordak["clean"] and hordak["accounting_equation"], hordak
+    assert hordak["senders_checked"] == report["settings"]["population"]["senders"]
     assert checks["diamonds"]["pending_credits"] > 0
     assert checks["after_fold"]["diamonds"]["pending_credits"] == 0
     assert report["pgbench"]["one_row"]["tps"] > 0

@@ -5,6 +5,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from bench import checks
+from bench.peer import hordak_check
 from wallets.models import Transfer
 
 
@@ -20,8 +21,9 @@ def _reconcile() -> dict:
 class Command(BaseCommand):
     help = (
         "Benchmark only: run ledger_reconcile and check every creator's diamonds and "
-        "every sender's coins against the gift sends; then fold pending credits (as "
-        "the beat task does) and check again. Prints the findings as JSON."
+        "every sender's coins against the gift sends, and the peer scenario's hordak "
+        "accounts; then fold pending credits (as the beat task does) and check "
+        "again. Prints the findings as JSON."
     )
 
     def handle(self, *args, **options):
@@ -30,6 +32,7 @@ class Command(BaseCommand):
             "ledger_reconcile": _reconcile(),
             "diamonds": checks.diamonds_check(),
             "coins": checks.coins_check(),
+            "hordak": hordak_check(),
         }
         fold = checks.pending_fold()
         result["after_fold"] = {
