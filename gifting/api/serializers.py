@@ -118,6 +118,33 @@ class GiftSendSerializer(serializers.ModelSerializer):
         return str(diamonds_from_units(send.creator_diamond_units))
 
 
+# The answer to every gift send, built directly (a ModelSerializer builds its fields
+# anew on each use: about a millisecond on the busiest request there is); the same
+# fields' own `to_representation` keep each value's format, and a test holds the
+# dict equal to `GiftSendSerializer`'s output, which documents it.
+_SHARE = serializers.DecimalField(max_digits=5, decimal_places=2)
+_WHEN = serializers.DateTimeField()
+
+
+def gift_send_data(send: GiftSend) -> dict:
+    """`GiftSendSerializer(send).data`, without the serializer."""
+    return {
+        "id": send.id,
+        "gift": send.gift.slug,
+        "creator": send.creator_id,
+        "quantity": send.quantity,
+        "coin_price": send.coin_price,
+        "coins": send.coins,
+        "share_percent": _SHARE.to_representation(send.share_percent),
+        "creator_diamonds": str(diamonds_from_units(send.creator_diamond_units)),
+        "placement": send.placement,
+        "stream_id": send.stream_id,
+        "video_id": send.video_id,
+        "comment": send.comment,
+        "created_at": _WHEN.to_representation(send.created_at),
+    }
+
+
 class GiftSendResultSerializer(serializers.Serializer):
     gift_send = GiftSendSerializer(help_text="The gift send (or the first one).")
     wallet = WalletSerializer(help_text="The sender's balances afterwards.")

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from gifting.models import GiftSend
@@ -180,3 +182,39 @@ def test_a_gift_send_takes_a_fixed_number_of_statements(api_client, scene):
     for n in range(20):
         post_send(api_client, creator, key=f"more-{n}")
     assert len(statements("later")) == expected
+
+
+@pytest.mark.parametrize(
+    ("quantity", "placement", "share"),
+    [(1, "live", "50.00"), (7, "comment", "33.33"), (99, "live", "100.00")],
+)
+def test_the_answer_built_directly_is_what_the_serializer_documents(
+    api_client, scene, quantity, placement, share
+):
+    from decimal import Decimal
+
+    from gifting.api.serializers import GiftSendSerializer, gift_send_data
+    from gifting.models import CreatorLevel
+
+    _, creator = scene
+    CreatorLevel.objects.filter(id=creator.level_id).update(
+        share_percent=Decimal(share)
+    )
+    place = (
+        {"stream_id": "s-1"}
+        if placement == "live"
+        else {"video_id": "v-1", "comment": "Ünïcode ✓"}
+    )
+    body = {"gift": "rose", "creator": creator.id, "quantity": quantity}
+    response = api_client.post(
+        SENDS,
+        {**body, "placement": placement, **place},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k1",
+    )
+    assert response.status_code == 201, response.json()
+    answered = response.json()["gift_send"]
+    stored = GiftSend.objects.get(id=answered["id"])
+
+    assert gift_send_data(stored) == GiftSendSerializer(stored).data
+    assert answered == json.loads(json.dumps(GiftSendSerializer(stored).data))
