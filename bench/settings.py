@@ -16,6 +16,3 @@ INSTALLED_APPS = [*INSTALLED_APPS, "mptt", "hordak", "bench"]
 ROOT_URLCONF = "bench.urls"
 # collectstatic writes here, so a benchmark never touches the repository's files.
 STATIC_ROOT = os.environ.get("BENCH_STATIC_ROOT") or STATIC_ROOT
-from config.settings import DATABASES  # noqa: E402
-if os.environ.get("EXP_SSB") == "1":
-    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
