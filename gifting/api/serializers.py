@@ -52,6 +52,7 @@ class GiftSendCreateSerializer(serializers.Serializer):
     def validate(self, attrs):
         region_code = attrs["region"]
         found = gift_send_subjects(
+            sender_id=self.context["sender"].id,
             gift_slug=attrs["gift"],
             creator_id=attrs["creator"],
             region_code=region_code,
@@ -70,6 +71,7 @@ class GiftSendCreateSerializer(serializers.Serializer):
             "gift": found.gift,
             "creator": found.creator,
             "region": found.region,
+            "facts": found.facts,
         }
 
 

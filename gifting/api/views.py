@@ -60,7 +60,9 @@ class GiftSendCreateView(APIView):
     )
     def post(self, request):
         key = idempotency_key_from(request)
-        form = GiftSendCreateSerializer(data=request.data)
+        form = GiftSendCreateSerializer(
+            data=request.data, context={"sender": request.user}
+        )
         form.is_valid(raise_exception=True)
         result = services.gift_send(
             sender=request.user, idempotency_key=key, **form.validated_data

@@ -11,7 +11,7 @@ from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
 from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
 from wallets import ledger
-from wallets.models import AccountKind, HomeRegion, LedgerAccount
+from wallets.models import AccountKind
 from wallets.units import units_from_diamonds
 
 from ..models import (
@@ -19,6 +19,7 @@ from ..models import (
     GiftSend,
     StreamGifter,
 )
+from ..selectors import GiftFacts, gift_facts
 
 logger = logging.getLogger(__name__)
 
@@ -31,21 +32,6 @@ class GiftRefused(ServiceError):
 class GiftSendResult:
     gift_send: GiftSend
     created: bool
-
-
-@dataclass(frozen=True)
-class _GiftFacts:
-    """What a gift send reads before it posts, in one statement."""
-
-    gift_found: bool
-    region_limited: bool = False
-    home_id: int | None = None
-    home_code: str | None = None
-    offered_at_home: bool = False
-    creator_diamonds: LedgerAccount | None = None
-    # PostgreSQL: the gift send's id, drawn now so its legs' keys are known before
-    # the one statement that posts them.
-    next_id: int | None = None
 
 
 def diamond_split(*, coins: int, share_percent) -> tuple[int, int]:
@@ -82,9 +68,13 @@ def gift_send(
     region: Region | None,
     idempotency_key: str,
     now: datetime.datetime | None = None,
+    facts: GiftFacts | None = None,
 ) -> GiftSendResult:
     """Send `quantity` of a gift to a creator: coins leave the sender, the creator
     earns diamonds at their level's share, the platform the rest, in one transaction.
+
+    `facts` are this send's (`selectors.gift_send_subjects` reads them with what
+    the request names, in one statement); read here when not given.
 
     The creator's earning is a pending credit (see `wallets.ledger`), so thousands of
     senders gifting one creator never wait on the creator's balance row; the only
@@ -101,7 +91,16 @@ def gift_send(
         "region": region,
     }
     fingerprint = request_fingerprint("gift_send", comment=comment, **asked)
-    facts = _gift_facts(sender=sender, gift=gift, creator=creator)
+    if facts is None:
+        facts = gift_facts(sender_id=sender.id, gift=gift, creator=creator)
+        if facts is None:
+            raise GiftRefused("This gift cannot be sent now.", field="gift")
+    elif (facts.sender_id, facts.gift_id, facts.creator_id) != (
+        sender.id,
+        gift.id,
+        creator.id,
+    ):
+        raise ValueError("These facts are another gift send's.")
     try:
         _check_gift_may_be_sent(sender=sender, now=now, facts=facts, **asked)
     except GiftRefused:
@@ -152,7 +151,7 @@ def gift_send(
 
 
 def _gift_send_through_orm(
-    row: dict, *, facts: _GiftFacts, creator: CreatorProfile
+    row: dict, *, facts: GiftFacts, creator: CreatorProfile
 ) -> GiftSend:
     """The gift send as separate statements in one transaction: SQLite's path, and
     the reference the one-statement path is tested against."""
@@ -172,7 +171,7 @@ def _gift_send_through_orm(
 
 
 def _gift_send_in_one_statement(
-    row: dict, *, facts: _GiftFacts, creator: CreatorProfile
+    row: dict, *, facts: GiftFacts, creator: CreatorProfile
 ) -> GiftSend:
     """The gift send, its ledger legs and its leaderboard entry in one statement:
     one round trip, atomic by itself.
@@ -217,7 +216,7 @@ def _gift_send_in_one_statement(
     return send
 
 
-def _legs(send_id: int, row: dict, *, facts: _GiftFacts, creator: CreatorProfile):
+def _legs(send_id: int, row: dict, *, facts: GiftFacts, creator: CreatorProfile):
     return ledger.gift_legs(
         gift_send_id=send_id,
         sender_id=row["sender_id"],
@@ -284,72 +283,9 @@ def _check_gift_may_be_sent(
         raise GiftRefused(reason, field="creator")
 
 
-def _gift_facts(*, sender: User, gift: Gift, creator: CreatorProfile) -> _GiftFacts:
-    # Fixed SQL: the ORM took about 3 ms a gift to compile the same subqueries.
-    links = Gift.regions.through._meta.db_table
-    next_id = (
-        f"nextval(pg_get_serial_sequence('{GiftSend._meta.db_table}', 'id'))"
-        if ledger.posts_in_one_statement()
-        else "NULL"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT
-                EXISTS (SELECT 1 FROM {links} l WHERE l.gift_id = %s),
-                home.region_id,
-                region.code,
-                EXISTS (
-                    SELECT 1 FROM {links} l
-                    WHERE l.gift_id = %s AND l.region_id = home.region_id
-                ),
-                (
-                    SELECT account.id FROM {LedgerAccount._meta.db_table} account
-                    WHERE account.owner_id = %s AND account.kind = %s
-                ),
-                {next_id}
-            FROM {Gift._meta.db_table} gift
-            LEFT JOIN {HomeRegion._meta.db_table} home ON home.user_id = %s
-            LEFT JOIN {Region._meta.db_table} region ON region.id = home.region_id
-            WHERE gift.id = %s
-            """,
-            [
-                gift.id,
-                gift.id,
-                creator.user_id,
-                AccountKind.DIAMONDS,
-                sender.id,
-                gift.id,
-            ],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return _GiftFacts(gift_found=False)
-    limited, home_id, home_code, offered_at_home, diamonds_id, next_id = row
-    diamonds = None
-    if diamonds_id is not None:
-        diamonds = LedgerAccount(
-            id=diamonds_id,
-            kind=AccountKind.DIAMONDS,
-            unit=LedgerAccount.unit_for(AccountKind.DIAMONDS),
-            owner_id=creator.user_id,
-        )
-    return _GiftFacts(
-        gift_found=True,
-        region_limited=limited,
-        home_id=home_id,
-        home_code=home_code,
-        offered_at_home=offered_at_home,
-        creator_diamonds=diamonds,
-        next_id=next_id,
-    )
-
-
-def _check_region(facts: _GiftFacts, *, named: Region | None) -> None:
+def _check_region(facts: GiftFacts, *, named: Region | None) -> None:
     """Region-only gifts go by the sender's home region; a region the request names
     must be that one."""
-    if not facts.gift_found:
-        raise GiftRefused("This gift cannot be sent now.", field="gift")
     home_code = facts.home_code
     if named is not None and home_code is not None and named.id != facts.home_id:
         raise GiftRefused(

@@ -274,3 +274,28 @@ def test_leaderboard_orders_by_coins_and_breaks_ties_by_who_got_there_first():
     ]
     assert board.count() == 3
     assert [e.sender for e in stream_leaderboard(stream_id="s1", limit=1)] == [c]
+
+
+def test_facts_read_for_another_send_are_refused_and_move_nothing():
+    from gifting.selectors import gift_send_subjects
+
+    sender, other = funded_sender(100), funded_sender(100)
+    creator, gift = creator_create(), rose(coin_price=3)
+    theirs = gift_send_subjects(
+        sender_id=other.id, gift_slug="rose", creator_id=creator.id, region_code=None
+    ).facts
+
+    with pytest.raises(ValueError, match="another gift send"):
+        services.gift_send(
+            sender=sender,
+            creator=creator,
+            gift=gift,
+            quantity=1,
+            placement="live",
+            stream_id="s",
+            region=None,
+            idempotency_key="k",
+            facts=theirs,
+        )
+    assert not GiftSend.objects.exists()
+    assert wallet_balances(user=sender).coins == 100
