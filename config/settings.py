@@ -166,6 +166,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL",
         **DATABASES["default"].get("OPTIONS", {}),
     }
+# PostgreSQL: the hot paths' fixed statements are prepared once per connection
+# (core/prepared.py). Turn off behind a pooler in transaction mode.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+# PostgreSQL: the ledger posts through its `ledger_post` function ("database"), or
+# through the ORM ("python", the reference the tests compare it with).
+LEDGER_POSTING = os.environ.get("LEDGER_POSTING", "database")
+if LEDGER_POSTING not in ("database", "python"):
+    raise ImproperlyConfigured(
+        f"LEDGER_POSTING must be database or python (got {LEDGER_POSTING!r})."
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalog.models import Gift, Region
-from core import rows
+from core import prepared, rows
 from wallets import ledger
 from wallets.models import AccountKind, HomeRegion, LedgerAccount
 from wallets.selectors import wallet_balances
@@ -245,7 +245,8 @@ def gift_send_subjects(
     )
     params = [value for _, _, on, value in parts if "%s" in on]
     with connection.cursor() as cursor:
-        cursor.execute(
+        prepared.execute(
+            cursor,
             f"SELECT {select}, {facts_select} FROM (SELECT 1) one {joins} "
             f"{facts_joins}",
             [*params, sender_id],

@@ -88,8 +88,7 @@ def kill_while_blocked(user, request_in_thread):
             cursor.execute("SELECT pg_stat_clear_snapshot()")
             cursor.execute(
                 "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND query LIKE %s",
-                ["%ledger_post(%"],
+                "AND datname = current_database() AND pid <> pg_backend_pid()"
             )
             row = cursor.fetchone()
             if row:

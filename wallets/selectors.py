@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import Q, Sum
 
 from accounts.models import User
+from core import prepared
 
 from .models import (
     AccountKind,
@@ -36,7 +37,7 @@ def wallet_balances(*, user: User) -> WalletBalances:
     one fixed statement, written out so no request pays to build it again.
     """
     with connection.cursor() as cursor:
-        cursor.execute(_WALLET_BALANCES_SQL, [user.pk])
+        prepared.execute(cursor, _WALLET_BALANCES_SQL, [user.pk])
         # SUM of integers is NUMERIC on PostgreSQL: back to int.
         balances = {kind: int(amount) for kind, amount in cursor.fetchall()}
     return WalletBalances(

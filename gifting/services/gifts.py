@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
+from core import prepared
 from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
 from wallets import ledger
@@ -208,7 +209,7 @@ def _gift_send_in_one_statement(
             f"SELECT posted.* FROM send CROSS JOIN LATERAL {post} AS posted"
         )
         with ledger.refusals_raised(), connection.cursor() as cursor:
-            cursor.execute(sql, [*values, *board_params, *post_params])
+            prepared.execute(cursor, sql, [*values, *board_params, *post_params])
             cursor.fetchall()
     send = GiftSend(id=facts.next_id, **row)
     send._state.adding = False

@@ -1,0 +1,48 @@
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from core import prepared
+
+pytestmark = pytest.mark.django_db
+SQL = "SELECT CAST(%s AS bigint) + 1, CAST(%s AS text)"
+
+
+def run(*params, sql=SQL):
+    with CaptureQueriesContext(connection) as seen, connection.cursor() as cursor:
+        prepared.execute(cursor, sql, list(params))
+        row = cursor.fetchone()
+    return row, [query["sql"] for query in seen.captured_queries]
+
+
+def test_the_answer_is_the_statement_s_whether_prepared_or_not():
+    assert run(41, "a'b")[0] == (42, "a'b")
+    assert run(1, "%s")[0] == (2, "%s")
+
+
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="prepares on PostgreSQL only"
+)
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_prepares_once_per_connection_then_executes():
+    sql = SQL + " -- " + uuid.uuid4().hex  # a statement this session never saw
+    _, first = run(1, "x", sql=sql)
+    _, second = run(2, "y", sql=sql)
+    assert first[0].startswith("PREPARE gs_") and first[1].startswith("EXECUTE gs_")
+    assert len(second) == 1 and second[0].startswith("EXECUTE gs_")
+
+    connection.close()  # a new session has none of them
+    row, again = run(3, "z", sql=sql)
+    assert row == (4, "z") and again[0].startswith("PREPARE gs_")
+
+
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="prepares on PostgreSQL only"
+)
+def test_behind_a_transaction_pooler_nothing_is_prepared(settings):
+    settings.DATABASE_PREPARED_STATEMENTS = False
+    row, sent = run(5, "p")
+    assert row == (6, "p")
+    assert sent == ["SELECT CAST(5 AS bigint) + 1, CAST('p' AS text)"]
