@@ -25,7 +25,7 @@ def test_the_answer_is_the_statement_s_whether_prepared_or_not():
 @pytest.mark.skipif(
     "connection.vendor != 'postgresql'", reason="prepares on PostgreSQL only"
 )
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_postgresql_prepares_once_per_connection_then_executes():
     sql = SQL + " -- " + uuid.uuid4().hex  # a statement this session never saw
     _, first = run(1, "x", sql=sql)
