@@ -2,6 +2,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Exists, Min, OuterRef, Q, QuerySet
 from djmoney.contrib.exchange.exceptions import MissingRate
 from djmoney.contrib.exchange.models import get_rate
@@ -70,17 +71,90 @@ def bundle_prices_latest() -> QuerySet[BundlePrice]:
     return BundlePrice.objects.exclude(Exists(_later_in_same_cell()))
 
 
+def bundle_price_in_force_sql(
+    *, bundle_id: int, region_id: int, channel: str, when: datetime.datetime
+) -> tuple[str, list]:
+    """SQL selecting the id of the price in force at `when` in one bundle, region and
+    channel (the row with the latest `effective_at` up to then; one per moment), and
+    its parameters: `bundle_price_current` runs it, and the purchase embeds it in the
+    one statement that gathers its reads."""
+    sql = (
+        f"SELECT in_force.id FROM {BundlePrice._meta.db_table} in_force "
+        "WHERE in_force.bundle_id = %s AND in_force.region_id = %s "
+        "AND in_force.channel = %s AND in_force.effective_at <= %s "
+        "ORDER BY in_force.effective_at DESC LIMIT 1"
+    )
+    return sql, [
+        bundle_id,
+        region_id,
+        channel,
+        connection.ops.adapt_datetimefield_value(when),
+    ]
+
+
 def bundle_price_current(
     *, bundle: CoinBundle, region: Region, channel: str, when: datetime.datetime
 ) -> BundlePrice | None:
     """The price of `bundle` in `region` and `channel` at `when`, or None."""
-    return (
-        BundlePrice.objects.filter(
-            bundle=bundle, region=region, channel=channel, effective_at__lte=when
-        )
-        .order_by("-effective_at")
-        .first()
+    sql, params = bundle_price_in_force_sql(
+        bundle_id=bundle.id, region_id=region.id, channel=channel, when=when
     )
+    prices = BundlePrice.objects.raw(
+        f"SELECT * FROM {BundlePrice._meta.db_table} WHERE id = ({sql})", params
+    )
+    return next(iter(prices), None)
+
+
+def bundle_and_region_by_code(
+    *, sku: str | None, region_code: str | None
+) -> tuple[CoinBundle | None, Region | None]:
+    """The bundle with `sku` (on sale or not) and the *active* region with
+    `region_code`, each None when there is none: what a purchase request names.
+
+    One fixed statement: every purchase runs it, and the ORM took about 0.3 ms to
+    build each of the two lookups. The instances hold the fields a purchase uses;
+    like `.only()`, any other field loads when first read.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT bundle.id, bundle.sku, bundle.coins, bundle.bonus_coins,
+                   bundle.is_active, region.id, region.code, region.name,
+                   region.currency, region.is_active
+            FROM (SELECT 1 AS one) asked
+            LEFT JOIN {CoinBundle._meta.db_table} bundle ON bundle.sku = %s
+            LEFT JOIN {Region._meta.db_table} region
+                ON region.code = %s AND region.is_active
+            """,
+            [sku, region_code],
+        )
+        row = cursor.fetchone()
+    bundle = region = None
+    if row[0] is not None:
+        bundle = _loaded(
+            CoinBundle,
+            id=row[0],
+            sku=row[1],
+            coins=row[2],
+            bonus_coins=row[3],
+            is_active=bool(row[4]),
+        )
+    if row[5] is not None:
+        region = _loaded(
+            Region,
+            id=row[5],
+            code=row[6],
+            name=row[7],
+            currency=row[8],
+            is_active=bool(row[9]),
+        )
+    return bundle, region
+
+
+def _loaded(model, **values):
+    # As the ORM builds a row's instance; the fields not given are deferred.
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(connection.alias, names, [values[name] for name in names])
 
 
 def bundles_on_sale(
