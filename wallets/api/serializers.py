@@ -1,7 +1,10 @@
+from collections.abc import Mapping
+
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from catalog.models import BundlePrice, CoinBundle, Region
+from catalog.selectors import bundle_and_region_by_code
 from core.api.fields import CodeRelatedField, RegionCodeField
 
 from ..models import Purchase, Transfer
@@ -41,16 +44,38 @@ class WalletTransferSerializer(serializers.ModelSerializer):
         return self._users_side(transfer)[1] * transfer.amount
 
 
+class _FoundByCode:
+    """A code field whose object the serializer found beforehand, with the other
+    code (`PurchaseCreateSerializer.to_internal_value`); its queryset says which
+    objects a code may name and is what `bundle_and_region_by_code` selects."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or "\x00" in data:
+            self.fail("invalid", slug_name=self.slug_field)
+        found = self.parent.found.get(self.field_name)
+        if found is None:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=str(data))
+        return found
+
+
+# The querysets are class attributes: DRF deep-copies a field's arguments for every
+# serializer instance, and copying a queryset argument cost a purchase 0.05 ms.
+class _BundleSkuField(_FoundByCode, CodeRelatedField):
+    queryset = CoinBundle.objects.all()
+
+
+class _RegionCodeField(_FoundByCode, RegionCodeField):
+    queryset = Region.objects.filter(is_active=True)
+
+
 class PurchaseCreateSerializer(serializers.Serializer):
-    bundle = CodeRelatedField(
+    bundle = _BundleSkuField(
         slug_field="sku",
-        queryset=CoinBundle.objects.all(),
         error_messages={"does_not_exist": "Unknown bundle: {value}."},
         help_text="The bundle's sku, e.g. coins_100.",
     )
-    region = RegionCodeField(
+    region = _RegionCodeField(
         slug_field="code",
-        queryset=Region.objects.filter(is_active=True),
         error_messages={"does_not_exist": "Unknown or inactive region: {value}."},
         help_text="ISO 3166-1 code of the buyer's home region, which must match: "
         "set by the user's first purchase (the store's storefront where the store "
@@ -72,6 +97,25 @@ class PurchaseCreateSerializer(serializers.Serializer):
         "takes a signed `<payload>.<signature>` receipt: get one with `manage.py "
         "sandbox_receipt --user <username> --sku <sku> --store <store>`.",
     )
+
+    def to_internal_value(self, data):
+        # Both codes in one statement, before the fields validate: a lookup each
+        # cost a purchase 0.6 ms of ORM. The fields still say what is wrong, and
+        # every field's error comes in the one answer as before.
+        self.found = {}
+        if isinstance(data, Mapping):
+            codes = {
+                name: self.fields[name].get_value(data) for name in ("bundle", "region")
+            }
+            text = {
+                name: code if isinstance(code, str) and "\x00" not in code else None
+                for name, code in codes.items()
+            }
+            bundle, region = bundle_and_region_by_code(
+                sku=text["bundle"], region_code=text["region"]
+            )
+            self.found = {"bundle": bundle, "region": region}
+        return super().to_internal_value(data)
 
 
 class MoneySerializer(serializers.Serializer):
@@ -131,6 +175,38 @@ class PurchaseSerializer(serializers.ModelSerializer):
 class PurchaseResultSerializer(serializers.Serializer):
     purchase = PurchaseSerializer(help_text="The purchase recorded (or the first one).")
     wallet = WalletSerializer(help_text="The buyer's balances afterwards.")
+
+
+# DRF's own representation of a datetime, as PurchaseSerializer's fields give it.
+_DATETIME = serializers.DateTimeField()
+
+
+def purchase_result_data(purchase: Purchase, wallet: dict) -> dict:
+    """The answer to a purchase as `PurchaseResultSerializer` describes it, built
+    directly: instantiating the serializers cost every purchase about 0.6 ms.
+    `wallet` is `wallets.serializers.wallet_data`'s. A test holds the two equal."""
+    price = purchase.price
+    return {
+        "purchase": {
+            "id": purchase.id,
+            "bundle": purchase.bundle.sku,
+            "region": purchase.region.code,
+            "channel": str(purchase.channel),
+            "store": str(purchase.store),
+            "store_transaction_id": purchase.store_transaction_id,
+            "price": {"amount": str(price.amount), "currency": str(price.currency)},
+            "coins": purchase.coins,
+            "bonus_coins": purchase.bonus_coins,
+            "status": str(purchase.status),
+            "created_at": _DATETIME.to_representation(purchase.created_at),
+            "refunded_at": (
+                None
+                if purchase.refunded_at is None
+                else _DATETIME.to_representation(purchase.refunded_at)
+            ),
+        },
+        "wallet": wallet,
+    }
 
 
 class StoreNotificationSerializer(serializers.Serializer):

@@ -28,6 +28,7 @@ from .serializers import (
     StoreNotificationResultSerializer,
     StoreNotificationSerializer,
     WalletTransferSerializer,
+    purchase_result_data,
 )
 
 
@@ -116,9 +117,7 @@ class PurchaseViewSet(
         result = services.purchase_record(
             user=request.user, idempotency_key=key, **form.validated_data
         )
-        body = PurchaseResultSerializer(
-            {"purchase": result.purchase, "wallet": wallet_data(request.user)}
-        ).data
+        body = purchase_result_data(result.purchase, wallet_data(request.user))
         return created_or_replayed(body, created=result.created)
 
     @extend_schema(
