@@ -105,6 +105,11 @@ def bundle_price_current(
     return next(iter(prices), None)
 
 
+# The fields of each a purchase uses; the others load when first read.
+_PURCHASE_BUNDLE_FIELDS = ("id", "sku", "coins", "bonus_coins", "is_active")
+_PURCHASE_REGION_FIELDS = ("id", "code", "name", "currency", "is_active")
+
+
 def bundle_and_region_by_code(
     *, sku: str | None, region_code: str | None
 ) -> tuple[CoinBundle | None, Region | None]:
@@ -115,12 +120,13 @@ def bundle_and_region_by_code(
     build each of the two lookups. The instances hold the fields a purchase uses;
     like `.only()`, any other field loads when first read.
     """
+    columns = [f"bundle.{name}" for name in _PURCHASE_BUNDLE_FIELDS] + [
+        f"region.{name}" for name in _PURCHASE_REGION_FIELDS
+    ]
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
-            SELECT bundle.id, bundle.sku, bundle.coins, bundle.bonus_coins,
-                   bundle.is_active, region.id, region.code, region.name,
-                   region.currency, region.is_active
+            SELECT {", ".join(columns)}
             FROM (SELECT 1 AS one) asked
             LEFT JOIN {CoinBundle._meta.db_table} bundle ON bundle.sku = %s
             LEFT JOIN {Region._meta.db_table} region
@@ -129,32 +135,25 @@ def bundle_and_region_by_code(
             [sku, region_code],
         )
         row = cursor.fetchone()
-    bundle = region = None
-    if row[0] is not None:
-        bundle = _loaded(
-            CoinBundle,
-            id=row[0],
-            sku=row[1],
-            coins=row[2],
-            bonus_coins=row[3],
-            is_active=bool(row[4]),
-        )
-    if row[5] is not None:
-        region = _loaded(
-            Region,
-            id=row[5],
-            code=row[6],
-            name=row[7],
-            currency=row[8],
-            is_active=bool(row[9]),
-        )
-    return bundle, region
+    split = len(_PURCHASE_BUNDLE_FIELDS)
+    return (
+        _loaded(CoinBundle, _PURCHASE_BUNDLE_FIELDS, row[:split]),
+        _loaded(Region, _PURCHASE_REGION_FIELDS, row[split:]),
+    )
 
 
-def _loaded(model, **values):
-    # As the ORM builds a row's instance; the fields not given are deferred.
-    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
-    return model.from_db(connection.alias, names, [values[name] for name in names])
+def _loaded(model, names: tuple[str, ...], values):
+    """An instance of `model` from a row's `values` of the fields `names` (the
+    primary key first), as the ORM builds one with the others deferred; None for
+    a row the LEFT JOIN left empty."""
+    if values[0] is None:
+        return None
+    given = {
+        name: model._meta.get_field(name).to_python(value)
+        for name, value in zip(names, values, strict=True)
+    }
+    attnames = [f.attname for f in model._meta.concrete_fields if f.attname in given]
+    return model.from_db(connection.alias, attnames, [given[n] for n in attnames])
 
 
 def bundles_on_sale(
