@@ -105,11 +105,6 @@ def bundle_price_current(
     return next(iter(prices), None)
 
 
-# The fields of each a purchase uses; the others load when first read.
-_PURCHASE_BUNDLE_FIELDS = ("id", "sku", "coins", "bonus_coins", "is_active")
-_PURCHASE_REGION_FIELDS = ("id", "code", "name", "currency", "is_active")
-
-
 def bundle_and_region_by_code(
     *, sku: str | None, region_code: str | None
 ) -> tuple[CoinBundle | None, Region | None]:
@@ -117,11 +112,12 @@ def bundle_and_region_by_code(
     `region_code`, each None when there is none: what a purchase request names.
 
     One fixed statement: every purchase runs it, and the ORM took about 0.3 ms to
-    build each of the two lookups. The instances hold the fields a purchase uses;
-    like `.only()`, any other field loads when first read.
+    build each of the two lookups.
     """
-    columns = [f"bundle.{name}" for name in _PURCHASE_BUNDLE_FIELDS] + [
-        f"region.{name}" for name in _PURCHASE_REGION_FIELDS
+    bundle_fields = CoinBundle._meta.concrete_fields
+    region_fields = Region._meta.concrete_fields
+    columns = [f"bundle.{field.column}" for field in bundle_fields] + [
+        f"region.{field.column}" for field in region_fields
     ]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -135,25 +131,29 @@ def bundle_and_region_by_code(
             [sku, region_code],
         )
         row = cursor.fetchone()
-    split = len(_PURCHASE_BUNDLE_FIELDS)
-    return (
-        _loaded(CoinBundle, _PURCHASE_BUNDLE_FIELDS, row[:split]),
-        _loaded(Region, _PURCHASE_REGION_FIELDS, row[split:]),
-    )
+    split = len(bundle_fields)
+    return _instance(CoinBundle, row[:split]), _instance(Region, row[split:])
 
 
-def _loaded(model, names: tuple[str, ...], values):
-    """An instance of `model` from a row's `values` of the fields `names` (the
-    primary key first), as the ORM builds one with the others deferred; None for
-    a row the LEFT JOIN left empty."""
+def _instance(model, values):
+    """The instance of `model` a row's values of all its concrete fields make, each
+    converted as the ORM converts it (minor units, SQLite's booleans and dates);
+    None for the empty side of a LEFT JOIN."""
     if values[0] is None:
         return None
-    given = {
-        name: model._meta.get_field(name).to_python(value)
-        for name, value in zip(names, values, strict=True)
-    }
-    attnames = [f.attname for f in model._meta.concrete_fields if f.attname in given]
-    return model.from_db(connection.alias, attnames, [given[n] for n in attnames])
+    converted = []
+    for field, value in zip(model._meta.concrete_fields, values, strict=True):
+        column = field.get_col(model._meta.db_table)
+        for converter in connection.ops.get_db_converters(
+            column
+        ) + field.get_db_converters(connection):
+            value = converter(value, column, connection)
+        converted.append(value)
+    return model.from_db(
+        connection.alias,
+        [field.attname for field in model._meta.concrete_fields],
+        converted,
+    )
 
 
 def bundles_on_sale(
