@@ -223,3 +223,74 @@ def test_purchases_past_the_rate_limit_are_429_with_retry_after(
     assert Purchase.objects.count() == 2
     # Reading is never throttled.
     assert api_client.get(PURCHASES).status_code == 200
+
+
+def test_a_purchase_takes_a_fixed_number_of_statements(api_client, buyer):
+    """On PostgreSQL 7: the bundle and region the request names, what the purchase
+    reads before the store is asked (replay, home region, price), the lock on the
+    buyer's coins, what it reads under the lock, the purchase row, its posting, and
+    the wallet for the answer (a token kept per process is no lookup):
+    bench/scenarios.py's purchase floor runs as many, so more here means that floor
+    no longer bounds the purchase. On SQLite the ORM posting takes three."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    on_sale(sku="coins_100", bonus_coins=5)
+    expected = 7 if connection.vendor == "postgresql" else 9
+
+    def statements(n):
+        with CaptureQueriesContext(connection) as captured:
+            response = post_purchase(api_client, buyer, key=f"k{n}", txn=f"t{n}")
+            assert response.status_code == 201
+        # The test's own transaction turns the service's into savepoints.
+        return [
+            query["sql"]
+            for query in captured.captured_queries
+            if "SAVEPOINT" not in query["sql"]
+        ]
+
+    # The first purchase also names the home region and opens the coin accounts.
+    statements(0)
+    later = statements(1)
+    assert len(later) == expected, "\n".join(later)
+    for n in range(2, 6):
+        statements(n)
+    assert len(statements(6)) == expected
+
+
+def test_the_purchase_answer_is_what_its_serializer_documents(api_client, buyer):
+    from decimal import Decimal
+
+    from django.utils import timezone
+
+    from wallets import services
+    from wallets.api.serializers import PurchaseResultSerializer, purchase_result_data
+    from wallets.models import Promotion
+    from wallets.serializers import wallet_data
+
+    from .factories import region_create
+
+    on_sale(sku="coins_100", amount="1.10", bonus_coins=5)
+    Promotion.objects.create(name="W", kind="first_purchase", bonus_percent=Decimal(7))
+    created = post_purchase(api_client, buyer)
+    replayed = post_purchase(api_client, buyer)
+    purchase = Purchase.objects.get()
+
+    def documented(purchase):
+        return PurchaseResultSerializer(
+            {"purchase": purchase, "wallet": wallet_data(buyer)}
+        ).data
+
+    assert (created.status_code, replayed.status_code) == (201, 200)
+    assert created.json() == replayed.json() == documented(purchase)
+    services.purchase_refund(
+        purchase=purchase, actor=None, reason="test", source="finance"
+    )
+    purchase.refresh_from_db()
+    # Refunded, in a currency with other places, at a moment with microseconds.
+    purchase.refunded_at = timezone.now().replace(microsecond=123456)
+    purchase.region = region_create("JP", currency="JPY")
+    purchase.price = purchase.price.__class__(Decimal("480"), "JPY")
+    answer = purchase_result_data(purchase, wallet_data(buyer))
+    assert answer == documented(purchase)
+    assert answer["purchase"]["refunded_at"].endswith(".123456Z")
