@@ -109,13 +109,13 @@ SCENARIOS = [
     ),
 ]
 # What an endpoint issuing as many statements as a gift send (3 on PostgreSQL;
-# gifting/tests/test_api.py pins the count) or a purchase (17,
-# with the read of the buyer's home region) can reach at best on this stack: the
+# gifting/tests/test_api.py pins the count) or a purchase (7 on PostgreSQL;
+# wallets/tests/test_api.py pins it) can reach at best on this stack: the
 # bare request plus one-row reads in a transaction. Their ratio to bare bounds the
 # gift and purchase targets. The floor counts the token lookup as one of them
 # (it runs N - 1 reads); a token kept per process skips it in the floor and in the
 # gift or purchase alike, so a gift's 3 statements on PostgreSQL are N = 4.
-GIFT_STATEMENTS, PURCHASE_STATEMENTS = 4, 17
+GIFT_STATEMENTS, PURCHASE_STATEMENTS = 4, 8
 SCENARIOS += [
     Scenario(
         "floor_gift",
