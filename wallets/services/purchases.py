@@ -24,6 +24,7 @@ from catalog.selectors import (
     bundle_price_in_force_sql,
     exchange_rate_current,
 )
+from core import prepared
 from core.errors import ServiceError
 from core.fields import from_minor_units
 from core.idempotency import replay_check, request_fingerprint
@@ -399,9 +400,9 @@ def _purchase_read(purchase_id: int) -> Purchase:
     return Purchase.objects.select_related("bundle", "region").get(id=purchase_id)
 
 
-# The reads. Fixed SQL, written out once: the ORM spent 0.3 to 0.8 ms building each
-# of the statements they replace, on every purchase. Amounts come back as the
-# MoneyFields store them, integer minor units.
+# The reads. Fixed SQL, written out once and prepared per connection: the ORM spent
+# 0.3 to 0.8 ms building each of the statements they replace, on every purchase.
+# Amounts come back as the MoneyFields store them, integer minor units.
 
 
 @dataclass(frozen=True)
@@ -430,7 +431,8 @@ def _facts_before(
         bundle_id=bundle.id, region_id=region.id, channel=channel, when=when
     )
     with connection.cursor() as cursor:
-        cursor.execute(
+        prepared.execute(
+            cursor,
             f"""
             SELECT replay.id, home.region_id, home_region.code,
                    price.id, price.price, price.price_currency
@@ -491,7 +493,8 @@ def _facts_locked(
     promotions = Promotion._meta.db_table
     promotion_regions = Promotion.regions.through._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
+        prepared.execute(
+            cursor,
             f"""
             SELECT 'existing', existing.id, existing.user_id, NULL, NULL, NULL
             FROM (
