@@ -202,14 +202,25 @@ def _gift_send_in_one_statement(
         if row["stream_id"]:
             board = f", board AS ({_LEADERBOARD_ADD})"
             board_params = _leaderboard_params(row)
+        # Row locks in the order every other writer takes them: the creator's
+        # profile before the creator's account. A foreign key is checked (and its
+        # row locked) only at the end of the statement that inserts the row, which
+        # here is after the posting has locked the account: so the profile is
+        # locked first, explicitly. A payout request, which locks the profile and
+        # then the account, deadlocked with gift sends without this. And the
+        # posting is called per row of `send`, in the select list, so the send's
+        # insert (and its unique key) comes before any coin moves.
         sql = (
-            f"WITH send AS (INSERT INTO {GiftSend._meta.db_table} "
+            f"WITH creator_lock AS (SELECT 1 FROM {CreatorProfile._meta.db_table} "
+            "WHERE id = %s FOR KEY SHARE), "
+            f"send AS (INSERT INTO {GiftSend._meta.db_table} "
             f"({', '.join(GiftSend._meta.get_field(c).column for c in columns)}) "
             f"VALUES ({', '.join(['%s'] * len(columns))}) RETURNING id){board} "
-            f"SELECT posted.* FROM send CROSS JOIN LATERAL {post} AS posted"
+            f"SELECT {post} FROM send WHERE EXISTS (SELECT 1 FROM creator_lock)"
         )
+        params = [row["creator_id"], *values, *board_params, *post_params]
         with ledger.refusals_raised(), connection.cursor() as cursor:
-            prepared.execute(cursor, sql, [*values, *board_params, *post_params])
+            prepared.execute(cursor, sql, params)
             cursor.fetchall()
     send = GiftSend(id=facts.next_id, **row)
     send._state.adding = False

@@ -299,3 +299,30 @@ def test_facts_read_for_another_send_are_refused_and_move_nothing():
         )
     assert not GiftSend.objects.exists()
     assert wallet_balances(user=sender).coins == 100
+
+
+def test_a_repeat_after_the_coins_ran_out_answers_the_first_send():
+    """The send's row goes in before any coin moves: its key finds the repeat even
+    when the sender could no longer pay for it (on PostgreSQL: one statement, whose
+    insert runs before its posting)."""
+    sender, creator, gift = funded_sender(6), creator_create(), rose(coin_price=3)
+
+    def send():
+        return services.gift_send(
+            sender=sender,
+            creator=creator,
+            gift=gift,
+            quantity=2,
+            placement="live",
+            stream_id="s",
+            region=None,
+            idempotency_key="all-in",
+        )
+
+    first = send()
+    assert wallet_balances(user=sender).coins == 0
+    again = send()
+
+    assert (first.created, again.created) == (True, False)
+    assert again.gift_send.id == first.gift_send.id
+    assert GiftSend.objects.count() == 1
