@@ -76,6 +76,16 @@ def test_a_negative_token_cache_time_names_itself():
     )
 
 
+def test_an_unknown_ledger_posting_names_itself():
+    result = manage("check", LEDGER_POSTING="sql")
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "ImproperlyConfigured: LEDGER_POSTING must be database or python "
+        "(got 'sql')."
+    )
+
+
 class LiveStore:
     """Stands for a real store's adapter: not a sandbox."""
 

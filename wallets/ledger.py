@@ -141,17 +141,13 @@ def post_call(
     legs: list[Leg | CoinSpend], *, reference: str, now: datetime.datetime
 ) -> tuple[str, list]:
     """`ledger_post(...)` for `legs` and its parameters, to run inside the caller's
-    statement: a set-returning call (`posted_transfers` reads its rows), whose
-    refusals `refusals_raised()` turns into InsufficientBalance."""
+    statement: a set-returning call, whose refusals `refusals_raised()` turns into
+    InsufficientBalance."""
     legs_check(legs)
     return posting.call(legs, reference=reference, now=now)
 
 
 refusals_raised = posting.refusals_raised
-
-
-def posted_transfers(rows, *, now: datetime.datetime) -> list[Transfer]:
-    return posting.transfers_from(rows, now=now, using=connection.alias)
 
 
 def legs_check(legs: list[Leg | CoinSpend]) -> None:
@@ -363,15 +359,16 @@ class GiftPosted:
 def gift_post(
     *,
     gift_send_id: int,
-    sender: User,
-    creator: User,
+    sender_id: int,
+    creator_diamonds: LedgerAccount,
     coins: int,
     creator_units: int,
     platform_units: int,
+    now: datetime.datetime | None = None,
 ) -> GiftPosted:
     """Post a gift: `coins` leave the sender (bonus coins first, then paid coins from
     their oldest purchases), the creator earns `creator_units` of diamonds as a
-    pending credit and the platform `platform_units`.
+    pending credit into `creator_diamonds` and the platform `platform_units`.
 
     Locks only the sender's rows; raises InsufficientBalance before anything is
     written. Paid coins come out of the sender's purchases oldest first, so a newer
@@ -381,13 +378,14 @@ def gift_post(
     transfers = transfers_post(
         gift_legs(
             gift_send_id=gift_send_id,
-            sender_id=sender.id,
-            creator_diamonds=user_account(creator, AccountKind.DIAMONDS),
+            sender_id=sender_id,
+            creator_diamonds=creator_diamonds,
             coins=coins,
             creator_units=creator_units,
             platform_units=platform_units,
         ),
         reference=reference,
+        now=now,
     )
     return gift_posted(reference, transfers)
 

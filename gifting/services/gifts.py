@@ -160,9 +160,8 @@ def _gift_send_through_orm(
         # The key's unique constraint finds a repeat: the insert comes first, so
         # a repeat fails before any coin moves, and a new gift costs no lookup.
         send = GiftSend.objects.create(**row)
-        ledger.transfers_post(
-            _legs(send.id, row, facts=facts, creator=creator),
-            reference=ledger.gift_reference(send.id),
+        ledger.gift_post(
+            **_gift_terms(send.id, row, facts=facts, creator=creator),
             now=row["created_at"],
         )
         if row["stream_id"]:
@@ -178,8 +177,9 @@ def _gift_send_in_one_statement(
     one round trip, atomic by itself.
 
     The send's id is drawn beforehand (with the facts), so its legs' keys are known
-    here. Its row is inserted first and the legs are posted from its RETURNING: a
-    repeated key fails the insert before any coin moves, as in the ORM path.
+    here. Its row is inserted first and the legs are posted once per row it
+    returns: a repeated key fails the insert before any coin moves, as in the ORM
+    path.
     """
     # Not in a transaction, the statement is one. In a caller's, a savepoint keeps
     # a refused repeat from breaking it; on a creator's first gift, a transaction
@@ -191,7 +191,9 @@ def _gift_send_in_one_statement(
     )
     with atomic():
         post, post_params = ledger.post_call(
-            _legs(facts.next_id, row, facts=facts, creator=creator),
+            ledger.gift_legs(
+                **_gift_terms(facts.next_id, row, facts=facts, creator=creator)
+            ),
             reference=ledger.gift_reference(facts.next_id),
             now=row["created_at"],
         )
@@ -228,8 +230,11 @@ def _gift_send_in_one_statement(
     return send
 
 
-def _legs(send_id: int, row: dict, *, facts: GiftFacts, creator: CreatorProfile):
-    return ledger.gift_legs(
+def _gift_terms(
+    send_id: int, row: dict, *, facts: GiftFacts, creator: CreatorProfile
+) -> dict:
+    """What the ledger posts for this send (`gift_post`, `gift_legs`)."""
+    return dict(
         gift_send_id=send_id,
         sender_id=row["sender_id"],
         # A creator's first gift opens their diamonds account.

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.roles import FINANCE, SUPPORT
 from wallets import ledger, services
-from wallets.models import Purchase, Transfer
+from wallets.models import AccountKind, Purchase, Transfer
 from wallets.reconciliation import ledger_reconcile
 from wallets.selectors import paid_coin_liability, wallet_balances
 from wallets.stores import sandbox_signature
@@ -35,8 +35,8 @@ def spend(user, amount):
     with transaction.atomic():
         return ledger.gift_post(
             gift_send_id=next(_gift_ids),
-            sender=user,
-            creator=user_create(),
+            sender_id=user.id,
+            creator_diamonds=ledger.user_account(user_create(), AccountKind.DIAMONDS),
             coins=amount,
             creator_units=amount * 5_000,
             platform_units=amount * 5_000,
