@@ -298,11 +298,20 @@ class GiftSend(models.Model):
         LIVE = "live", "Live stream"
         COMMENT = "comment", "Video comment"
 
+    # No index of their own: the (sender, key), (sender, -created_at) and
+    # (creator, -created_at) indexes lead with them, and each index is one more
+    # write on every gift.
     sender = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="gifts_sent"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="gifts_sent",
+        db_index=False,
     )
     creator = models.ForeignKey(
-        CreatorProfile, on_delete=models.PROTECT, related_name="gifts_received"
+        CreatorProfile,
+        on_delete=models.PROTECT,
+        related_name="gifts_received",
+        db_index=False,
     )
     gift = models.ForeignKey(Gift, on_delete=models.PROTECT, related_name="sends")
     quantity = models.PositiveSmallIntegerField(

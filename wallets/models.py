@@ -331,8 +331,13 @@ class Purchase(models.Model):
         Store.WEB: BundlePrice.Channel.WEB,
     }
 
+    # No index of its own: the (user, created_at) and (user, key) indexes lead with
+    # it, and a gift that spends paid coins rewrites every index of its lot.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="purchases"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="purchases",
+        db_index=False,
     )
     bundle = models.ForeignKey(CoinBundle, on_delete=models.PROTECT, related_name="+")
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+")
