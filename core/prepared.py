@@ -27,12 +27,33 @@ _PLACEHOLDER = re.compile(r"%s")
 def execute(cursor, sql: str, params: list) -> None:
     """Run `sql` (with `%s` placeholders) on Django's `cursor`, prepared on
     PostgreSQL. Its text must not vary with the values: they are parameters."""
+    cursor.execute(*_executable(cursor, sql, params))
+
+
+def execute_together(cursor, statements: list[tuple[str, list]]) -> None:
+    """Run several statements in one round trip, each prepared as `execute` does;
+    PostgreSQL only. The server runs them in order, in one transaction (the
+    caller's, or one of their own), each seeing what the ones before it wrote; if
+    one fails, none has happened. Read each one's rows in turn: `fetchall()`, then
+    `nextset()` to the next."""
+    if cursor.db.vendor != "postgresql":
+        raise NotImplementedError("Statements run together on PostgreSQL only.")
+    texts, arguments = [], []
+    for sql, params in statements:
+        text, values = _executable(cursor, sql, params)
+        texts.append(text)
+        arguments += values
+    cursor.execute("; ".join(texts), arguments)
+
+
+def _executable(cursor, sql: str, params: list) -> tuple[str, list]:
+    """What to send for `sql`: its EXECUTE once prepared (preparing it the first
+    time on this connection), or the statement itself where nothing is prepared."""
     connection = cursor.db
     if connection.vendor != "postgresql" or not getattr(
         settings, "DATABASE_PREPARED_STATEMENTS", True
     ):
-        cursor.execute(sql, params)
-        return
+        return sql, params
     name = "gs_" + hashlib.sha1(sql.encode()).hexdigest()[:20]
     names = _prepared.setdefault(connection.connection, set())
     if name not in names:
@@ -43,4 +64,4 @@ def execute(cursor, sql: str, params: list) -> None:
         )
         names.add(name)
     arguments = f" ({', '.join(['%s'] * len(params))})" if params else ""
-    cursor.execute(f"EXECUTE {name}{arguments}", params)
+    return f"EXECUTE {name}{arguments}", params

@@ -37,9 +37,20 @@ def wallet_balances(*, user: User) -> WalletBalances:
     one fixed statement, written out so no request pays to build it again.
     """
     with connection.cursor() as cursor:
-        prepared.execute(cursor, _WALLET_BALANCES_SQL, [user.pk])
-        # SUM of integers is NUMERIC on PostgreSQL: back to int.
-        balances = {kind: int(amount) for kind, amount in cursor.fetchall()}
+        prepared.execute(cursor, *wallet_balances_statement(user_id=user.pk))
+        return wallet_balances_from(cursor.fetchall())
+
+
+def wallet_balances_statement(*, user_id: int) -> tuple[str, list]:
+    """The statement `wallet_balances` runs, for a caller that sends it along with
+    its own (`core.prepared.execute_together`); its rows go to
+    `wallet_balances_from`."""
+    return _WALLET_BALANCES_SQL, [user_id]
+
+
+def wallet_balances_from(rows) -> WalletBalances:
+    # SUM of integers is NUMERIC on PostgreSQL: back to int.
+    balances = {kind: int(amount) for kind, amount in rows}
     return WalletBalances(
         paid_coins=balances.get(AccountKind.PAID_COINS, 0),
         bonus_coins=balances.get(AccountKind.BONUS_COINS, 0),

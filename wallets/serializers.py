@@ -5,7 +5,7 @@ Public to the apps above, whose APIs embed it; they never import `wallets.api`.
 
 from rest_framework import serializers
 
-from .selectors import wallet_balances
+from .selectors import WalletBalances, wallet_balances
 from .units import diamonds_from_units
 
 
@@ -24,10 +24,12 @@ class WalletSerializer(serializers.Serializer):
     )
 
 
-def wallet_data(user) -> dict:
+def wallet_data(user, balances: WalletBalances | None = None) -> dict:
     """The wallet as `WalletSerializer` describes it (built directly: it is on the
-    answer to every purchase and gift)."""
-    balances = wallet_balances(user=user)
+    answer to every purchase and gift): `balances` when the caller read them along
+    with its own statement, else read now."""
+    if balances is None:
+        balances = wallet_balances(user=user)
     return {
         "coins": balances.coins,
         "paid_coins": balances.paid_coins,

@@ -46,3 +46,60 @@ def test_behind_a_transaction_pooler_nothing_is_prepared(settings):
     row, sent = run(5, "p")
     assert row == (6, "p")
     assert sent == ["SELECT CAST(5 AS bigint) + 1, CAST('p' AS text)"]
+
+
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="runs together on PostgreSQL only"
+)
+@pytest.mark.parametrize("prepare", [True, False])
+def test_statements_sent_together_run_in_order_each_seeing_the_last(settings, prepare):
+    settings.DATABASE_PREPARED_STATEMENTS = prepare
+    table = "together_" + uuid.uuid4().hex[:8]
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TEMPORARY TABLE {table} (n bigint)")
+    with CaptureQueriesContext(connection) as seen, connection.cursor() as cursor:
+        prepared.execute_together(
+            cursor,
+            [
+                (f"INSERT INTO {table} VALUES (%s), (%s) RETURNING n", [4, 5]),
+                (f"SELECT sum(n) + %s FROM {table}", [100]),
+            ],
+        )
+        assert cursor.fetchall() == [(4,), (5,)]
+        assert cursor.nextset()
+        assert cursor.fetchall() == [(109,)]
+    # One round trip (after any PREPARE this connection had not done).
+    assert len([q for q in seen.captured_queries if "PREPARE" not in q["sql"]]) == 1
+
+
+@pytest.mark.skipif(
+    "connection.vendor != 'postgresql'", reason="runs together on PostgreSQL only"
+)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_when_one_statement_sent_together_fails_none_has_happened():
+    from django.db import DataError
+
+    table = "together_" + uuid.uuid4().hex[:8]
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE {table} (n bigint)")
+        try:
+            with pytest.raises(DataError):
+                prepared.execute_together(
+                    cursor,
+                    [
+                        (f"INSERT INTO {table} VALUES (%s)", [1]),
+                        ("SELECT 1 / %s::int", [0]),
+                    ],
+                )
+            cursor.execute(f"SELECT count(*) FROM {table}")
+            assert cursor.fetchone() == (0,)
+        finally:
+            cursor.execute(f"DROP TABLE {table}")
+
+
+@pytest.mark.skipif(
+    "connection.vendor == 'postgresql'", reason="the other databases refuse it"
+)
+def test_other_databases_refuse_statements_together():
+    with connection.cursor() as cursor, pytest.raises(NotImplementedError):
+        prepared.execute_together(cursor, [("SELECT %s", [1])])

@@ -70,7 +70,7 @@ class GiftSendCreateView(APIView):
         # As GiftSendResultSerializer describes it (the schema's), built directly.
         body = {
             "gift_send": gift_send_data(result.gift_send),
-            "wallet": wallet_data(request.user),
+            "wallet": wallet_data(request.user, balances=result.wallet),
         }
         return created_or_replayed(body, created=result.created)
 

@@ -13,6 +13,11 @@ from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
 from wallets import ledger
 from wallets.models import AccountKind
+from wallets.selectors import (
+    WalletBalances,
+    wallet_balances_from,
+    wallet_balances_statement,
+)
 from wallets.units import units_from_diamonds
 
 from ..models import (
@@ -33,6 +38,9 @@ class GiftRefused(ServiceError):
 class GiftSendResult:
     gift_send: GiftSend
     created: bool
+    # The sender's balances right after the send, when they were read in the same
+    # round trip (PostgreSQL); None when the caller must read them.
+    wallet: WalletBalances | None = None
 
 
 def diamond_split(*, coins: int, share_percent) -> tuple[int, int]:
@@ -134,8 +142,11 @@ def gift_send(
         "created_at": now,
     }
     try:
+        wallet = None
         if ledger.posts_in_one_statement():
-            send = _gift_send_in_one_statement(row, facts=facts, creator=creator)
+            send, wallet = _gift_send_in_one_statement(
+                row, facts=facts, creator=creator
+            )
         else:
             send = _gift_send_through_orm(row, facts=facts, creator=creator)
         # The answer names the gift: no query to read it back.
@@ -148,7 +159,7 @@ def gift_send(
             raise
         replay_check(first, fingerprint=fingerprint)
         return GiftSendResult(first, created=False)
-    return GiftSendResult(send, created=True)
+    return GiftSendResult(send, created=True, wallet=wallet)
 
 
 def _gift_send_through_orm(
@@ -172,9 +183,11 @@ def _gift_send_through_orm(
 
 def _gift_send_in_one_statement(
     row: dict, *, facts: GiftFacts, creator: CreatorProfile
-) -> GiftSend:
-    """The gift send, its ledger legs and its leaderboard entry in one statement:
-    one round trip, atomic by itself.
+) -> tuple[GiftSend, WalletBalances]:
+    """The gift send, its ledger legs and its leaderboard entry in one statement,
+    atomic by itself, and the sender's balances after it, read by a second
+    statement sent in the same round trip (PostgreSQL runs the two in one
+    transaction, the read after the send).
 
     The send's id is drawn beforehand (with the facts), so its legs' keys are known
     here. Its row is inserted first and the legs are posted once per row it
@@ -222,12 +235,19 @@ def _gift_send_in_one_statement(
         )
         params = [row["creator_id"], *values, *board_params, *post_params]
         with ledger.refusals_raised(), connection.cursor() as cursor:
-            prepared.execute(cursor, sql, params)
-            cursor.fetchall()
+            prepared.execute_together(
+                cursor,
+                [
+                    (sql, params),
+                    wallet_balances_statement(user_id=row["sender_id"]),
+                ],
+            )
+            cursor.nextset()
+            wallet = wallet_balances_from(cursor.fetchall())
     send = GiftSend(id=facts.next_id, **row)
     send._state.adding = False
     send._state.db = connection.alias
-    return send
+    return send, wallet
 
 
 def _gift_terms(

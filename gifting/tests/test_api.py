@@ -151,18 +151,57 @@ def test_non_creators_have_no_earnings(api_client, scene):
     assert api_client.get("/api/v1/creator/gifts/").status_code == 403
 
 
-def test_a_gift_send_takes_a_fixed_number_of_statements(api_client, scene):
-    """On PostgreSQL 3: what the request names with what the send reads (region
-    facts, the creator's account, the send's id), the one statement that posts it,
-    the wallet for the answer (a token kept per process is no lookup):
-    bench/scenarios.py's gift floor runs as many, so more here means that floor no
-    longer bounds the gift. On SQLite the ORM posting takes more, as many as ever
-    after the first sends."""
+def test_the_answer_s_wallet_is_the_wallet_read_after_the_send(api_client, scene):
+    """On PostgreSQL the answer's balances are read in the send's own round trip:
+    they are the ones a wallet read afterwards gives, bonus coins spent first, the
+    sender's own diamonds (a creator sends gifts too) included."""
+    from django.db import transaction
+
+    from wallets import ledger
+    from wallets.models import DIAMOND_SCALE, AccountKind, Transfer
+    from wallets.tests.factories import leg_post
+
+    sender, creator = scene
+    creator_create(user=sender)
+    with transaction.atomic():
+        leg_post(
+            debit=ledger.system_account(AccountKind.BONUS_ISSUANCE),
+            credit=ledger.user_account(sender, AccountKind.BONUS_COINS),
+            amount=7,
+            kind=Transfer.Kind.PURCHASE_BONUS,
+            idempotency_key="test-bonus",
+        )
+        leg_post(
+            debit=ledger.system_account(AccountKind.DIAMOND_ISSUANCE),
+            credit=ledger.user_account(sender, AccountKind.DIAMONDS),
+            amount=3 * DIAMOND_SCALE + 5,
+            kind=Transfer.Kind.GIFT_EARNING,
+            idempotency_key="test-earning",
+        )
+
+    answer = post_send(api_client, creator, quantity=9).json()["wallet"]
+
+    assert answer == api_client.get("/api/v1/wallet/").json()
+    assert answer == {
+        "coins": 98,
+        "paid_coins": 98,
+        "bonus_coins": 0,
+        "diamonds": "3.0005",
+    }
+
+
+def test_a_gift_send_takes_a_fixed_number_of_round_trips(api_client, scene):
+    """On PostgreSQL 2: what the request names with what the send reads (region
+    facts, the creator's account, the send's id); then the one statement that
+    posts it, sent together with the wallet read for the answer (a token kept per
+    process is no lookup). bench/scenarios.py's gift floor runs as many, so more
+    here means that floor no longer bounds the gift. On SQLite the ORM posting
+    takes more, as many as ever after the first sends."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     _, creator = scene
-    expected = 3 if connection.vendor == "postgresql" else 10
+    expected = 2 if connection.vendor == "postgresql" else 10
 
     def statements(key):
         with CaptureQueriesContext(connection) as captured:
