@@ -273,9 +273,15 @@ def coin_accounts_lock(user: User) -> dict[str, LedgerAccount]:
     )
     accounts = {account.kind: account for account in locked.order_by("id")}
     if len(accounts) < len(kinds):
-        # A first purchase or gift: create what is missing, then lock all of them.
-        for kind in kinds:
-            user_account(user, kind)
+        # A first purchase: create what is missing in one statement (an account a
+        # racing request created first is left as it is), then lock all of them.
+        LedgerAccount.objects.bulk_create(
+            [
+                LedgerAccount(owner=user, kind=kind, unit=LedgerAccount.unit_for(kind))
+                for kind in kinds
+            ],
+            ignore_conflicts=True,
+        )
         accounts = {account.kind: account for account in locked.order_by("id")}
     return accounts
 
