@@ -16,9 +16,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Gift
-from gifting.models import CreatorProfile
+from gifting.models import CreatorProfile, GiftSend, StreamGifter
 from wallets import ledger
-from wallets.models import DIAMOND_SCALE, AccountKind, LedgerAccount, Purchase, Transfer
+from wallets.models import (
+    DIAMOND_SCALE,
+    AccountKind,
+    LedgerAccount,
+    PendingCredit,
+    Purchase,
+    Transfer,
+)
 
 from .seed import _accounts, _fund, _users
 
@@ -83,6 +90,34 @@ def history_grow(*, transfers: int) -> dict:
         "history_senders": senders,
         "seconds": round(time.perf_counter() - started, 1),
     }
+
+
+# The tables a gift send or a purchase writes, whose size grows with the ledger.
+LEDGER_TABLES = (
+    Transfer,
+    PendingCredit,
+    GiftSend,
+    StreamGifter,
+    Purchase,
+    LedgerAccount,
+)
+
+
+def ledger_disk() -> dict:
+    """Bytes on disk of each ledger table and of its indexes (PostgreSQL), and the
+    rows it holds, after `VACUUM ANALYZE` (the estimate is then exact enough)."""
+    sizes = {}
+    with connection.cursor() as cursor:
+        for model in LEDGER_TABLES:
+            table = model._meta.db_table
+            cursor.execute(
+                "SELECT pg_table_size(%s::regclass), pg_indexes_size(%s::regclass), "
+                "reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                [table, table, table],
+            )
+            heap, indexes, rows = cursor.fetchone()
+            sizes[table] = {"table_bytes": heap, "index_bytes": indexes, "rows": rows}
+    return sizes
 
 
 # Gift g goes from sender g / 500 to creator g mod n, one second apart back in time.

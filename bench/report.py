@@ -3,6 +3,8 @@
 from .scenarios import (
     CELERY_RATE_TARGET,
     CELERY_RSS_TARGET_MB,
+    GROWTH_LATENCY_SCENARIOS,
+    GROWTH_LATENCY_TARGET,
     HOT_OVER_SPREAD_TARGET,
     WORKER_RSS_TARGET_MB,
 )
@@ -33,6 +35,36 @@ def _clean(checks: dict) -> bool:
     )
 
 
+def _growth(stages: dict[str, dict]) -> dict | None:
+    """p50 latency at the largest growth size over the smallest, per scenario, and
+    the ledger's bytes on disk per transfer at the largest."""
+    if len(stages) < 2:
+        return None
+    sizes = sorted(stages, key=int)
+    small, large = stages[sizes[0]], stages[sizes[-1]]
+    latency = {
+        name: round(
+            large["scenarios"][name]["p50_ms"] / small["scenarios"][name]["p50_ms"], 2
+        )
+        for name in GROWTH_LATENCY_SCENARIOS
+        if name in small["scenarios"] and name in large["scenarios"]
+    }
+    disk = large["history"].get("disk", {})
+    transfers = large["history"]["transfers"] or 1
+    return {
+        "from": int(sizes[0]),
+        "to": int(sizes[-1]),
+        "p50_latency_ratio": latency,
+        "target": GROWTH_LATENCY_TARGET,
+        "meets_target": all(r <= GROWTH_LATENCY_TARGET for r in latency.values()),
+        # Every ledger table over the transfers: what a million transfers cost.
+        "bytes_per_transfer": {
+            table: round((size["table_bytes"] + size["index_bytes"]) / transfers, 1)
+            for table, size in disk.items()
+        },
+    }
+
+
 def summarize(report: dict) -> None:
     """Ratios to bare, the targets' verdicts and the overall outcome."""
     scenarios = report["scenarios"]
@@ -53,6 +85,7 @@ def summarize(report: dict) -> None:
         "worker_rss_under_target": report["memory"]["worker_rss_peak_mb"]
         < WORKER_RSS_TARGET_MB,
     }
+    report["targets"]["growth"] = _growth(report.get("growth", {}))
     report["ledger_clean"] = _clean(report["checks"]) and all(
         _clean(stage["checks"]) for stage in growth
     )
@@ -158,6 +191,23 @@ def print_table(report: dict) -> None:
         )
     targets = report["targets"]
     memory = report["memory"]
+    growth = targets.get("growth")
+    if growth:
+        ratios = ", ".join(f"{n} x{r}" for n, r in growth["p50_latency_ratio"].items())
+        verdict = "ok" if growth["meets_target"] else "MISS"
+        print(
+            f"\nGrowth {growth['from']:,} -> {growth['to']:,} transfers, p50 latency: "
+            f"{ratios} (target <= {growth['target']}) {verdict}"
+        )
+        per_million = {
+            table: size * 1_000_000 / 2**20
+            for table, size in growth["bytes_per_transfer"].items()
+        }
+        print(
+            f"  on disk per million transfers: {sum(per_million.values()):,.0f} MB ("
+            + ", ".join(f"{t} {mb:,.0f}" for t, mb in per_million.items())
+            + "; tables with their indexes)"
+        )
     print()
     if targets["hot_over_spread"] is not None:
         verdict = (

@@ -125,6 +125,16 @@ SCENARIOS += [
         "senders",
         200,
     ),
+    # One round trip: what a gift whose facts were kept per process, sent with its
+    # wallet read, could reach at best (bench/README.md, *What would reach 0.5*).
+    Scenario(
+        "floor_one_trip",
+        "bare + 1 read: one round trip, nothing else",
+        "GET",
+        "/bench/floor/?statements=2",
+        "senders",
+        200,
+    ),
     Scenario(
         "floor_purchase",
         f"bare + {PURCHASE_STATEMENTS - 1} reads: a purchase's round trips, nothing "
@@ -141,6 +151,9 @@ BARE_AGAIN = Scenario(
 )
 # The growth runs repeat these after topping the ledger up (BENCH_GROWTH).
 GROWTH_SCENARIOS = ("bare", "wallet", "gifts_spread", "gifts_hot")
+# Latency (p50) of these at the largest growth size over the smallest.
+GROWTH_LATENCY_SCENARIOS = ("wallet", "gifts_spread", "gifts_hot")
+GROWTH_LATENCY_TARGET = 1.2
 HOT_OVER_SPREAD_TARGET = 0.85
 WORKER_RSS_TARGET_MB = 150
 ADMIN_PAGE_TARGET_MS = 300

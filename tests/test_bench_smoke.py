@@ -30,6 +30,7 @@ SCENARIOS = {
     "gifts_hot",
     "hordak_transfer",
     "floor_gift",
+    "floor_one_trip",
     "floor_purchase",
     "bare_end",
 }

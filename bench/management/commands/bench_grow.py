@@ -3,7 +3,7 @@ import json
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from bench.growth import history_grow
+from bench.growth import history_grow, ledger_disk
 
 
 class Command(BaseCommand):
@@ -20,4 +20,5 @@ class Command(BaseCommand):
         # Settled like a production table after autovacuum: hint bits, visibility.
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
+        grown["disk"] = ledger_disk()
         self.stdout.write(json.dumps(grown))
