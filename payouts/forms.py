@@ -23,15 +23,15 @@ class DecisionForm(forms.Form):
 
     name = ""
 
-    def clean_status_seen(self):
-        seen = self.cleaned_data["status_seen"]
-        if seen != self.payout.status:
+    def clean(self):
+        data = super().clean()
+        if data.get("status_seen") != self.payout.status:
             raise forms.ValidationError(
                 "This payout changed since the page was shown: it is now "
                 f"{self.payout.get_status_display().lower()}. Look again, then "
                 "decide."
             )
-        return seen
+        return data
 
 
 def _flags_named(flags) -> str:

@@ -2,7 +2,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from gifting.models import CreatorProfile
@@ -14,6 +14,7 @@ from .models import (
     APPROVE_PERMISSION,
     DiamondCashRate,
     Payout,
+    PayoutEvent,
     PayoutMethodChange,
     PayoutRules,
 )
@@ -281,3 +282,21 @@ def payouts_totals_of(queryset: QuerySet) -> list[PayoutTotal]:
         .order_by("currency")
     )
     return [PayoutTotal(**row) for row in rows]
+
+
+def _rejections():
+    return PayoutEvent.objects.filter(to_status=_S.REJECTED).order_by("-at", "-id")
+
+
+def payout_rejection_reason(payout: Payout) -> str | None:
+    """The reason finance gave when rejecting `payout` (what the creator reads)."""
+    return _rejections().filter(payout=payout).values_list("note", flat=True).first()
+
+
+def payouts_with_rejection_reason(queryset: QuerySet) -> QuerySet:
+    """`queryset` with each payout's `rejection_reason` read in the same query."""
+    return queryset.annotate(
+        rejection_reason=Subquery(
+            _rejections().filter(payout=OuterRef("pk")).values("note")[:1]
+        )
+    )

@@ -1,5 +1,5 @@
 """A payout queue as finance meets it on a working day, for the browser tests (and a
-local look: `manage.py shell -c "from tests.payout_scenes import queue_scene; ..."`).
+local look: `manage.py shell -c "from payouts.tests.scenes import queue_scene; ..."`).
 
 Real services make every row: gifts earn the diamonds, creators ask for payouts,
 finance approves, the sandbox provider pays or fails.
