@@ -938,6 +938,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             "flags": flags,
             "forms": forms,
             "approve_refusal": refusal,
+            "failure": payout.failure_reason.rstrip("."),
             "held_until": selectors.payout_hold_ends(payout)
             if payout.status in (*states.starts_from("approve"), status.APPROVED)
             else None,
