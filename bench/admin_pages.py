@@ -255,7 +255,7 @@ def pages() -> dict[str, dict[str, str]]:
         "payouts": {
             "default": "/admin/payouts/payout/",
             "page_2": "/admin/payouts/payout/?queue=all&p=2",
-            "filtered": "/admin/payouts/payout/?queue=done&o=-10",
+            "filtered": "/admin/payouts/payout/?queue=done&o=-1",
         },
     }
 

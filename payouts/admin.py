@@ -1,8 +1,12 @@
+import copy
+import functools
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import Q
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -16,6 +20,7 @@ from core.admin import (
     ReadOnlyAdminMixin,
     html_table,
 )
+from core.errors import ServiceError
 from gifting import selectors as gifting_selectors
 from gifting import services as gifting_services
 from gifting.models import (
@@ -26,11 +31,12 @@ from gifting.models import (
 )
 from wallets.units import diamonds_display
 
-from . import selectors, services
+from . import display, selectors, services, states
+from .forms import DECISIONS, ApproveForm, BulkApproveForm, BulkRejectForm
 from .models import (
+    APPROVE_PERMISSION,
     DiamondCashRate,
     Payout,
-    PayoutEvent,
     PayoutMethodChange,
     PayoutRules,
     SandboxPayoutRecord,
@@ -452,10 +458,12 @@ class QueueFilter(admin.SimpleListFilter):
     title = "queue"
     parameter_name = "queue"
     WAITING = "mine"
+    SECOND = "second"
 
     def lookups(self, request, model_admin):
         return [
-            (self.WAITING, "Waiting for me"),
+            (self.WAITING, "To decide"),
+            (self.SECOND, "Waiting for you: second approvals"),
             ("moving", "Approved or processing"),
             ("failed", "Failed"),
             ("done", "Paid, rejected or returned"),
@@ -478,14 +486,9 @@ class QueueFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         status = Payout.Status
         if self.value() == self.WAITING:
-            # A payout waiting for a second approval waits for everyone but the first.
-            return queryset.filter(
-                Q(status=status.REQUESTED)
-                | (
-                    Q(status=status.AWAITING_SECOND_APPROVAL)
-                    & ~Q(first_approver=request.user)
-                )
-            ).exclude(requester=request.user)
+            return selectors.payouts_waiting_for(queryset, user=request.user)
+        if self.value() == self.SECOND:
+            return selectors.payouts_second_approval_for(queryset, user=request.user)
         groups = {
             "moving": [status.APPROVED, status.PROCESSING],
             "failed": [status.FAILED],
@@ -514,16 +517,65 @@ class CurrencyFilter(admin.SimpleListFilter):
 
 
 class PayoutChangeList(ChangeList):
+    """The queue's page, with each row's risk flags and the totals above it."""
+
     def get_results(self, request):
         super().get_results(request)
         selectors.payouts_risk_attach(self.result_list)
+        for payout in self.result_list:
+            payout.flags = selectors.payout_flags(payout)
+            payout.yours_to_finish = (
+                payout.status == Payout.Status.AWAITING_SECOND_APPROVAL
+                and services.approval_refusal(payout=payout, actor=request.user) is None
+            )
+        everyone = Payout.objects.all()
+        self.totals = [
+            (
+                "On this page",
+                totals_text(selectors.payouts_totals(self.result_list)),
+                None,
+            ),
+            (
+                "Waiting for a decision",
+                totals_text(
+                    selectors.payouts_totals_of(
+                        selectors.payouts_waiting_for(everyone, user=request.user)
+                    )
+                ),
+                f"?{QueueFilter.parameter_name}={QueueFilter.WAITING}",
+            ),
+        ]
+        if request.user.has_perm(APPROVE_PERMISSION):
+            self.totals.append(
+                (
+                    "Second approvals waiting for you",
+                    totals_text(
+                        selectors.payouts_totals_of(
+                            selectors.payouts_second_approval_for(
+                                everyone, user=request.user
+                            )
+                        )
+                    ),
+                    f"?{QueueFilter.parameter_name}={QueueFilter.SECOND}",
+                )
+            )
 
 
-class RejectForm(forms.Form):
-    reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Shown to the creator and kept in the payout's history.",
+def totals_text(totals, *, counted: bool = True) -> str:
+    """Per currency: "2 payout(s) · net 1,484.75 USD (gross 1,500.00, fee 15.25)"."""
+    if not totals:
+        return "none"
+    return "; ".join(
+        f"{f'{total.count} payout(s) · ' if counted else ''}net "
+        f"{display.cash(total.net, total.currency)} (gross "
+        f"{display.amount(total.gross)}, fee {display.amount(total.fee)})"
+        for total in totals
     )
+
+
+def _cell(text: str, css: str):
+    """A cell cut to its column's width by the stylesheet, the whole text on hover."""
+    return format_html('<span class="{}" title="{}">{}</span>', css, text, text)
 
 
 REJECT_PAGE = ConfirmPage(
@@ -532,40 +584,74 @@ REJECT_PAGE = ConfirmPage(
     intro="These payouts will be rejected with the reason below; their diamonds go "
     "back to the creators.",
     line=lambda payout: (
-        f"{payout.reference} · {payout.creator} · {payout.net_amount} "
-        f"{payout.currency} · {payout.get_status_display()}"
+        f"{payout.reference} · {payout.creator} · "
+        f"{display.cash(payout.net_amount, payout.currency)} · "
+        f"{payout.get_status_display()}"
     ),
     submit="Reject {count} payout(s)",
     cancel=False,
 )
 
+FIRST_APPROVAL = "First approval recorded; a second finance user must approve."
+APPROVED = "Approved and queued for payment."
 
-class PayoutEventInline(admin.TabularInline):
-    model = PayoutEvent
-    fields = ("at", "from_status", "to_status", "actor", "note")
-    readonly_fields = fields
-    extra = 0
-    max_num = 0
-    can_delete = False
+
+def held_message(payout, until) -> str:
+    return (
+        f"Approved; held until {until:%Y-%m-%d %H:%M} UTC: the payout method changed "
+        f"{payout.method_changed_at:%Y-%m-%d %H:%M} UTC and payouts to it wait out "
+        "the cool-off. It is queued for payment then."
+    )
+
+
+def approval_message(payout) -> str:
+    """What an approval did: a first approval, an approval, or one held by a
+    recent change of payout method (and until when)."""
+    if payout.status == Payout.Status.AWAITING_SECOND_APPROVAL:
+        return FIRST_APPROVAL
+    until = selectors.payout_hold_ends(payout)
+    return held_message(payout, until) if until else APPROVED
+
+
+# The timeline's words for each step: (from, to) first, then by the state reached.
+STEP_WORDS = {
+    ("", Payout.Status.REQUESTED): "Requested",
+    (Payout.Status.REQUESTED, Payout.Status.AWAITING_SECOND_APPROVAL): (
+        "First approval (a second is needed)"
+    ),
+    (Payout.Status.AWAITING_SECOND_APPROVAL, Payout.Status.APPROVED): (
+        "Second approval: approved"
+    ),
+    (Payout.Status.FAILED, Payout.Status.APPROVED): "Retried",
+    Payout.Status.APPROVED: "Approved",
+    Payout.Status.PROCESSING: "Sent to the payout provider",
+    Payout.Status.PAID: "Paid",
+    Payout.Status.FAILED: "Failed",
+    Payout.Status.REJECTED: "Rejected",
+    Payout.Status.RETURNED: "Diamonds returned to the creator",
+}
 
 
 @admin.register(Payout)
 class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    # What decides an approval first: the state, who, how much, and what looks odd.
+    """The approval queue, and the payout's page where it is decided: the page
+    posts each decision to a service; the services hold every rule."""
+
+    # What decides an approval first: who, which state, how much, what looks odd,
+    # in 1280 px beside the navigation. Oldest first; when it was asked, level,
+    # account age and 30 days' earnings are on the payout's page.
     list_display = (
-        "reference",
-        "status",
-        "creator",
-        "cash",
+        "ref",
+        "state",
+        "payee",
+        "gross",
+        "fee",
+        "net",
         "risk",
-        "level",
         "diamonds",
-        "earned_30_days",
-        "account_age",
-        "requested_at",
     )
     list_filter = (QueueFilter, "status", CurrencyFilter)
-    list_select_related = ("creator__user", "creator__level")
+    list_select_related = ("creator__user", "creator__level", "first_approver")
     search_fields = ("=reference", "creator__display_name", "=creator__user__username")
     ordering = ("requested_at", "id")
     show_full_result_count = False
@@ -574,101 +660,357 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # cost grows with its rows, and finance reviews a payout at a time.
     list_per_page = 50
     actions = ("approve", "reject", "retry", "give_back")
-    inlines = (PayoutEventInline,)
-    fields = (
-        "reference",
-        "creator",
-        "status",
-        "diamonds",
-        "cash",
-        "rate",
-        "gross_amount",
-        "fee_amount",
-        "net_amount",
-        "needs_second_approval",
-        "first_approver",
-        "second_approver",
+    fieldsets = (
+        (
+            "Creator and destination",
+            {
+                "fields": (
+                    "creator_link",
+                    "level",
+                    "account_age",
+                    "method",
+                    "destination",
+                    "method_changed",
+                )
+            },
+        ),
+        (
+            "Payment",
+            {
+                "fields": (
+                    "reference",
+                    "requested",
+                    "provider_id",
+                    "failure_reason",
+                )
+            },
+        ),
+        ("Timeline", {"fields": ("timeline",)}),
+        ("Creator's recent earnings", {"fields": ("earnings", "earnings_history")}),
+        ("Creator's recent payouts", {"fields": ("recent_payouts",)}),
+    )
+    readonly_fields = (
+        "creator_link",
+        "level",
+        "account_age",
         "method",
         "destination",
-        "risk",
-        "earnings_history",
+        "destination_masked",
+        "method_changed",
+        "reference",
+        "requested",
         "provider_id",
         "failure_reason",
-        "requested_at",
+        "timeline",
+        "earnings",
+        "earnings_history",
+        "recent_payouts",
     )
-    readonly_fields = (*fields, "destination_masked")
 
-    def get_fields(self, request, obj=None):
+    class Media:
+        css = {"all": ("payouts/payouts.css",)}
+        js = ("payouts/queue.js",)
+
+    def get_fieldsets(self, request, obj=None):
         if request.user.has_perm(DESTINATION_PERMISSION):
-            return self.fields
+            return self.fieldsets
         return tuple(
-            "destination_masked" if f == "destination" else f for f in self.fields
+            (
+                name,
+                {
+                    **options,
+                    "fields": tuple(
+                        "destination_masked" if f == "destination" else f
+                        for f in options["fields"]
+                    ),
+                },
+            )
+            for name, options in self.fieldsets
         )
+
+    def get_changelist(self, request, **kwargs):
+        return PayoutChangeList
+
+    # The queue's columns.
+
+    @admin.display(description="Reference", ordering="reference")
+    def ref(self, payout):
+        return _cell(payout.reference, "cut cut-ref")
+
+    @admin.display(description="Status", ordering="status")
+    def state(self, payout):
+        status = Payout.Status
+        if payout.status == status.AWAITING_SECOND_APPROVAL:
+            mark = (
+                "waiting for you"
+                if getattr(payout, "yours_to_finish", False)
+                else f"1st by {payout.first_approver}"
+            )
+            return format_html(
+                '2nd approval<br><span class="mark mark-second" title="Approved '
+                'first by {}; a second finance user must approve.">{}</span>',
+                payout.first_approver,
+                mark,
+            )
+        if payout.status == status.REQUESTED and payout.needs_second_approval:
+            return format_html(
+                '{}<br><span class="mark" title="Needs two finance approvals.">'
+                "needs 2 approvals</span>",
+                payout.get_status_display(),
+            )
+        return payout.get_status_display()
+
+    @admin.display(description="Creator", ordering="creator__display_name")
+    def payee(self, payout):
+        return _cell(str(payout.creator), "cut cut-creator")
+
+    @admin.display(description="Gross", ordering="gross_amount")
+    def gross(self, payout):
+        return display.amount(payout.gross_amount)
+
+    @admin.display(description="Fee", ordering="fee_amount")
+    def fee(self, payout):
+        return display.amount(payout.fee_amount)
+
+    # The selected rows' total is added up in the browser from data-cents.
+    @admin.display(description="Net", ordering="net_amount")
+    def net(self, payout):
+        return format_html(
+            '<span class="net" data-cents="{}" data-currency="{}">{}</span>',
+            int(payout.net_amount * 100),
+            payout.currency,
+            display.cash(payout.net_amount, payout.currency),
+        )
+
+    @admin.display(description="Risk")
+    def risk(self, payout):
+        flags = getattr(payout, "flags", None)
+        if flags is None:
+            selectors.payouts_risk_attach([payout])
+            flags = selectors.payout_flags(payout)
+        if not flags:
+            return "—"
+        return format_html(
+            '<span class="cut cut-risk risk-flag" title="{}">⚠ {} · {}</span>',
+            "\n".join(f"{flag.label}: {flag.why}" for flag in flags),
+            len(flags),
+            ", ".join(flag.label for flag in flags),
+        )
+
+    @admin.display(description="Diamonds", ordering="diamond_units")
+    def diamonds(self, payout):
+        return display.diamonds(payout.diamond_units)
+
+    # The payout's page.
+
+    @admin.display(description="Creator")
+    def creator_link(self, payout):
+        return format_html(
+            '<a href="{}">{}</a> ({})',
+            reverse("admin:gifting_creatorprofile_change", args=[payout.creator_id]),
+            payout.creator,
+            payout.creator.user.username,
+        )
+
+    @admin.display(description="Level")
+    def level(self, payout):
+        return str(payout.creator.level)
+
+    @admin.display(description="Account age")
+    def account_age(self, payout):
+        joined = payout.creator.user.date_joined
+        return f"{(timezone.now() - joined).days} days (since {joined:%Y-%m-%d})"
+
+    @admin.display(description="Method changed")
+    def method_changed(self, payout):
+        changed = payout.method_changed_at
+        return f"{changed:%Y-%m-%d %H:%M} UTC" if changed else "Never"
+
+    @admin.display(description="Requested")
+    def requested(self, payout):
+        return f"{payout.requested_at:%Y-%m-%d %H:%M} UTC"
 
     @admin.display(description="Destination")
     def destination_masked(self, payout):
         return selectors.destination_masked(payout.destination)
 
-    def get_changelist(self, request, **kwargs):
-        return PayoutChangeList
-
-    def _risk_inputs(self, payout):
-        # The changelist sets them for its whole page; the change page for one.
-        if not hasattr(payout, "earned_30_units"):
-            selectors.payouts_risk_attach([payout])
-        return payout
-
-    @admin.display(description="Level")
-    def level(self, payout):
-        return payout.creator.level.number
-
-    # Whole diamonds (rounded down) keep the queue's columns narrow.
-    @admin.display(description="Diamonds")
-    def diamonds(self, payout):
-        return diamonds_display(payout.diamond_units, places=0)
-
-    @admin.display(description="Cash", ordering="net_amount")
-    def cash(self, payout):
-        return f"{payout.net_amount:,} {payout.currency}"
-
-    @admin.display(description="Account age")
-    def account_age(self, payout):
-        return f"{(timezone.now() - payout.creator.user.date_joined).days} days"
-
-    @admin.display(description="Earned in 30 days")
-    def earned_30_days(self, payout):
-        payout = self._risk_inputs(payout)
-        return diamonds_display(payout.earned_30_units or 0, places=0)
-
-    @admin.display(description="Risk")
-    def risk(self, payout):
-        payout = self._risk_inputs(payout)
-        flags = selectors.payout_risk_flags(
-            payout=payout,
-            earned_30_units=getattr(payout, "earned_30_units", 0) or 0,
-            earned_7_units=getattr(payout, "earned_7_units", 0) or 0,
-            top_sender_30_units=getattr(payout, "top_sender_30_units", 0) or 0,
-            manual_30_units=getattr(payout, "manual_30_units", 0) or 0,
-            cooloff_days=getattr(payout, "cooloff_days", None) or 0,
-            method_change_pending=getattr(payout, "method_change_pending", False),
-        )
-        if not flags:
-            return "—"
-        return format_html_join(
-            " ", '<span class="risk-flag">⚠ {}</span>', ((f,) for f in flags)
+    @admin.display(description="Events, oldest first")
+    def timeline(self, payout):
+        events = payout.events.select_related("actor").order_by("at", "id")
+        return format_html(
+            '<ol class="timeline">{}</ol>',
+            format_html_join(
+                "",
+                '<li><span class="when">{} UTC</span> <strong>{}</strong> · {}{}</li>',
+                (
+                    (
+                        f"{event.at:%Y-%m-%d %H:%M}",
+                        STEP_WORDS.get(
+                            (event.from_status, event.to_status),
+                            STEP_WORDS.get(event.to_status, event.to_status),
+                        ),
+                        event.actor or "the system",
+                        format_html('<br><span class="note">{}</span>', event.note)
+                        if event.note
+                        else "",
+                    )
+                    for event in events
+                ),
+            ),
         )
 
-    @admin.display(description="Earnings, last 30 days")
+    @admin.display(description="Balance and earnings")
+    def earnings(self, payout):
+        earned = gifting_selectors.creator_earnings(creator=payout.creator)
+        return (
+            f"{display.diamonds(earned.diamond_units)} diamonds held besides this "
+            f"payout · {display.diamonds(earned.earned_7d_units)} earned in 7 days "
+            f"· {display.diamonds(earned.earned_30d_units)} in 30 days"
+        )
+
+    @admin.display(description="Per day, last 30 days")
     def earnings_history(self, payout):
         rows = gifting_selectors.daily_earnings(creator=payout.creator, days=30)
         return html_table(
             ("Day", "Gifts", "Diamonds"),
-            ((day, count, diamonds_display(units)) for day, count, units in rows),
+            ((day, count, display.diamonds(units)) for day, count, units in rows),
             empty="No gifts in 30 days.",
         )
 
+    @admin.display(description="Last 10 besides this one")
+    def recent_payouts(self, payout):
+        others = (
+            Payout.objects.filter(creator_id=payout.creator_id)
+            .exclude(id=payout.id)
+            .order_by("-requested_at", "-id")[:10]
+        )
+        return html_table(
+            ("Asked", "Reference", "Status", "Net"),
+            (
+                (
+                    f"{other.requested_at:%Y-%m-%d}",
+                    format_html(
+                        '<a href="{}" class="cut cut-ref" title="{}">{}</a>',
+                        reverse("admin:payouts_payout_change", args=[other.id]),
+                        other.reference,
+                        other.reference,
+                    ),
+                    other.get_status_display(),
+                    display.cash(other.net_amount, other.currency),
+                )
+                for other in others
+            ),
+            empty="None before this one.",
+        )
+
+    def render_change_form(
+        self, request, context, add=False, change=False, form_url="", obj=None
+    ):
+        if obj is not None:
+            context.update(
+                self._decision_context(request, obj, context.get("decision_forms"))
+            )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _decision_context(self, request, payout, bound) -> dict:
+        """What the page's decision panel shows, and the forms it offers."""
+        selectors.payouts_risk_attach([payout])
+        flags = selectors.payout_flags(payout)
+        forms = {}
+        refusal = None
+        if self.has_approve_permission(request):
+            for name, form_class in DECISIONS.items():
+                if not states.allowed(name, payout.status):
+                    continue
+                if name == "approve":
+                    refusal = services.approval_refusal(
+                        payout=payout, actor=request.user
+                    )
+                    if refusal:
+                        continue
+                kwargs = {"flags": flags} if name == "approve" else {}
+                forms[name] = (bound or {}).get(name) or form_class(
+                    payout=payout, **kwargs
+                )
+        status = Payout.Status
+        return {
+            "payout": payout,
+            "flags": flags,
+            "forms": forms,
+            "approve_refusal": refusal,
+            "failure": payout.failure_reason.rstrip("."),
+            "held_until": selectors.payout_hold_ends(payout)
+            if payout.status in (*states.starts_from("approve"), status.APPROVED)
+            else None,
+            "amounts": [
+                ("Diamonds", display.diamonds(payout.diamond_units)),
+                ("Rate", display.rate(payout.rate, payout.currency)),
+                ("Gross", display.cash(payout.gross_amount, payout.currency)),
+                ("Fee", display.cash(payout.fee_amount, payout.currency)),
+                ("Net", display.cash(payout.net_amount, payout.currency)),
+                ("Currency", payout.currency),
+            ],
+        }
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "POST" and "decision" in request.POST:
+            return self._decide(request, object_id)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _decide(self, request, object_id):
+        """One decision posted from the payout's page: checked against what the
+        page showed, then given to its service; the page again either way."""
+        if not self.has_approve_permission(request):
+            raise PermissionDenied
+        payout = self.get_object(request, unquote(object_id))
+        if payout is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        form_class = DECISIONS.get(request.POST["decision"])
+        if form_class is None:
+            return HttpResponseBadRequest("Unknown decision.")
+        kwargs = {}
+        if form_class is ApproveForm:
+            selectors.payouts_risk_attach([payout])
+            kwargs["flags"] = selectors.payout_flags(payout)
+        form = form_class(request.POST, payout=payout, **kwargs)
+        if not form.is_valid():
+            # The page with the form's errors beside its fields; nothing changed.
+            shown = copy.copy(request)
+            shown.method = "GET"
+            return super().change_view(
+                shown, object_id, extra_context={"decision_forms": {form.name: form}}
+            )
+        try:
+            done = self._decision_apply(request, form)
+        except ServiceError as refusal:
+            self.message_user(request, refusal.message, messages.ERROR)
+        else:
+            self.message_user(request, done, messages.SUCCESS)
+        return HttpResponseRedirect(request.path)
+
+    def _decision_apply(self, request, form) -> str:
+        payout, actor = form.payout, request.user
+        if form.name == "approve":
+            return approval_message(services.payout_approve(payout=payout, actor=actor))
+        if form.name == "reject":
+            services.payout_reject(
+                payout=payout, actor=actor, reason=form.cleaned_data["reason"]
+            )
+            return (
+                "Rejected: the diamonds went back to the creator, who sees the reason."
+            )
+        if form.name == "retry":
+            payout = services.payout_retry(payout=payout, actor=actor)
+            until = selectors.payout_hold_ends(payout)
+            done = f"Queued for payment again as {payout.reference}."
+            if until:
+                done += f" It is held until {until:%Y-%m-%d %H:%M} UTC (cool-off)."
+            return done
+        services.payout_return(payout=payout, actor=actor)
+        return "Returned: the diamonds went back to the creator."
+
     def has_approve_permission(self, request):
-        return request.user.has_perm("payouts.approve_payout")
+        return request.user.has_perm(APPROVE_PERMISSION)
 
     each_noun = "payout"
 
@@ -677,12 +1019,74 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Approve selected payouts", permissions=["approve"])
     def approve(self, request, queryset):
-        self._each(
+        payouts = list(queryset.select_related("creator__user"))
+        selectors.payouts_risk_attach(payouts)
+        flags = {payout.id: selectors.payout_flags(payout) for payout in payouts}
+        flagged = [(payout, flags[payout.id]) for payout in payouts if flags[payout.id]]
+        return self.confirm_form(
             request,
-            queryset,
-            "Approved",
-            lambda payout: services.payout_approve(payout=payout, actor=request.user),
+            payouts,
+            action="approve",
+            form_class=functools.partial(BulkApproveForm, flagged=flagged),
+            page=self._approve_page(payouts, flags),
+            run=lambda data: self._approve_each(request, payouts),
         )
+
+    def _approve_page(self, payouts, flags) -> ConfirmPage:
+        second = sum(
+            payout.status == Payout.Status.REQUESTED and payout.needs_second_approval
+            for payout in payouts
+        )
+        needs = (
+            f" {second} of them need a second approval: yours is the first, and "
+            "another finance user must approve them too."
+            if second
+            else ""
+        )
+
+        def line(payout):
+            text = (
+                f"{payout.reference} · {payout.creator} · net "
+                f"{display.cash(payout.net_amount, payout.currency)} · "
+                f"{payout.get_status_display()}"
+            )
+            if flags[payout.id]:
+                text += " · ⚠ " + ", ".join(str(flag) for flag in flags[payout.id])
+            return text
+
+        return ConfirmPage(
+            title="Approve payouts",
+            crumb="Approve",
+            intro=f"Approve {len(payouts)} payout(s), in total "
+            f"{totals_text(selectors.payouts_totals(payouts), counted=False)}.{needs}",
+            line=line,
+            submit="Approve {count} payout(s)",
+        )
+
+    def _approve_each(self, request, payouts):
+        outcomes = {FIRST_APPROVAL: [], APPROVED: []}
+        for payout in payouts:
+            try:
+                payout = services.payout_approve(payout=payout, actor=request.user)
+            except ServiceError as refusal:
+                self.message_user(
+                    request, f"{payout.reference}: {refusal.message}", messages.ERROR
+                )
+                continue
+            message = approval_message(payout)
+            if message in outcomes:
+                outcomes[message].append(payout.reference)
+            else:
+                self.message_user(
+                    request, f"{payout.reference}: {message}", messages.WARNING
+                )
+        for message, references in outcomes.items():
+            if references:
+                self.message_user(
+                    request,
+                    f"{len(references)} payout(s) ({', '.join(references)}): {message}",
+                    messages.SUCCESS,
+                )
 
     @admin.action(
         description="Reject selected payouts (with one reason)", permissions=["approve"]
@@ -692,7 +1096,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             request,
             queryset,
             action="reject",
-            form_class=RejectForm,
+            form_class=BulkRejectForm,
             page=REJECT_PAGE,
             verb="Rejected",
             call=lambda payout, reason: services.payout_reject(

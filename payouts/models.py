@@ -19,6 +19,8 @@ from gifting.models import CreatorProfile, PayoutDestination, payout_destination
 from .states import OPEN, PayoutStatus
 
 CURRENCY_CODES = frozenset(code for code, _ in CURRENCY_CHOICES)
+# Who approves, rejects, retries and returns payouts (the Finance group).
+APPROVE_PERMISSION = "payouts.approve_payout"
 
 
 def _currency_errors(currency: str) -> dict:
@@ -313,7 +315,7 @@ class Payout(models.Model):
         ]
 
     def __str__(self):
-        return f"Payout {self.reference}: {self.net_amount} {self.currency}"
+        return f"Payout {self.reference}: {self.net_amount:,} {self.currency}"
 
 
 class PayoutEvent(models.Model):

@@ -199,7 +199,12 @@ def test_with_the_broker_down_approvals_and_gifts_go_on_and_no_payout_is_lost(
 
     response = client.post(
         "/admin/payouts/payout/",
-        {"action": "approve", "_selected_action": [payout.id]},
+        {
+            "action": "approve",
+            "_selected_action": [payout.id],
+            "apply": "1",
+            "risks_reviewed": "on",
+        },
         follow=True,
     )
 

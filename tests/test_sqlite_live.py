@@ -310,7 +310,13 @@ def test_two_finance_users_approving_and_refunding_at_once_get_no_error(tmp_path
         browsers = [AdminBrowser(port) for _ in finance]
         for browser, user in zip(browsers, finance, strict=True):
             browser.log_in(user)
-        approve = {"action": "approve", "index": 0}
+        # Confirmed as the confirmation page posts it: new creators are flagged.
+        approve = {
+            "action": "approve",
+            "index": 0,
+            "apply": "1",
+            "risks_reviewed": "on",
+        }
         refund = {"action": "refund", "apply": "1", "reason": "Asked by the user."}
         calls = []
         for browser in browsers:

@@ -56,17 +56,35 @@ def test_an_admin_change_is_recorded_with_the_staff_member(client):
 
 
 @pytest.mark.django_db
-def test_an_admin_approval_is_recorded_with_the_approver(client):
+@pytest.mark.parametrize("where", ["queue", "page"])
+def test_an_admin_approval_is_recorded_with_the_approver(client, where):
     finance = staff_create(FINANCE)
     payout = payout_request(
         creator=rich_creator(diamonds=30_000), diamond_units=None, idempotency_key="p"
     ).payout
     client.force_login(finance)
 
-    response = client.post(
-        "/admin/payouts/payout/",
-        {"action": "approve", "_selected_action": [payout.pk]},
-    )
+    # A new creator: both ways confirm the flag by name.
+    if where == "queue":
+        response = client.post(
+            "/admin/payouts/payout/",
+            {
+                "action": "approve",
+                "_selected_action": [payout.pk],
+                "apply": "1",
+                "risks_reviewed": "on",
+            },
+        )
+    else:
+        response = client.post(
+            f"/admin/payouts/payout/{payout.pk}/change/",
+            {
+                "decision": "approve",
+                "status_seen": "requested",
+                "risks_reviewed": "on",
+                "flags_seen": "new creator",
+            },
+        )
 
     assert response.status_code == 302
     payout.refresh_from_db()

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from wallets.units import diamonds_from_units
 
 from ..models import Payout
+from ..selectors import payout_rejection_reason
 
 
 class LevelSerializer(serializers.Serializer):
@@ -75,6 +76,10 @@ class PayoutCreateSerializer(serializers.Serializer):
 
 class PayoutSerializer(serializers.ModelSerializer):
     diamonds = serializers.SerializerMethodField(help_text="Diamonds cashed out.")
+    rejection_reason = serializers.SerializerMethodField(
+        help_text="Why finance rejected it (the diamonds went back); null unless "
+        "`status` is `rejected`."
+    )
 
     class Meta:
         model = Payout
@@ -89,6 +94,7 @@ class PayoutSerializer(serializers.ModelSerializer):
             "fee_amount",
             "net_amount",
             "method",
+            "rejection_reason",
             "requested_at",
             "updated_at",
         ]
@@ -108,6 +114,14 @@ class PayoutSerializer(serializers.ModelSerializer):
 
     def get_diamonds(self, payout) -> str:
         return str(diamonds_from_units(payout.diamond_units))
+
+    def get_rejection_reason(self, payout) -> str | None:
+        if payout.status != Payout.Status.REJECTED:
+            return None
+        # A list reads it with its payouts (selectors.payouts_with_rejection_reason).
+        if hasattr(payout, "rejection_reason"):
+            return payout.rejection_reason
+        return payout_rejection_reason(payout)
 
 
 class PayoutResultSerializer(serializers.Serializer):

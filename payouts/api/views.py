@@ -179,7 +179,9 @@ class PayoutViewSet(
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Payout.objects.none()
-        return Payout.objects.filter(creator=_signed_in_creator(self.request))
+        return selectors.payouts_with_rejection_reason(
+            Payout.objects.filter(creator=_signed_in_creator(self.request))
+        )
 
     @extend_schema(
         summary="Ask to cash out diamonds",

@@ -3,7 +3,13 @@ approval queue (`decisions`), sending and recording results (`processing`), the
 one recorder of status changes (`transitions`) and payout method changes
 (`methods`)."""
 
-from .decisions import payout_approve, payout_reject, payout_retry, payout_return
+from .decisions import (
+    approval_refusal,
+    payout_approve,
+    payout_reject,
+    payout_retry,
+    payout_return,
+)
 from .methods import (
     payout_method_change_confirm,
     payout_method_change_reject,
@@ -21,6 +27,7 @@ from .transitions import InvalidTransition, NotAllowed
 
 __all__ = [
     "InvalidTransition",
+    "approval_refusal",
     "NotAllowed",
     "PayoutRefused",
     "PayoutRequestResult",

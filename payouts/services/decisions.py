@@ -7,13 +7,27 @@ from django.db import transaction
 from accounts.models import User
 from wallets import ledger
 
-from ..models import Payout
+from ..models import APPROVE_PERMISSION, Payout
 from .requests import PayoutRefused
 from .transitions import NotAllowed, payout_locked, payout_move
 
 logger = logging.getLogger(__name__)
 Status = Payout.Status
-APPROVE_PERMISSION = "payouts.approve_payout"
+
+
+def approval_refusal(*, payout: Payout, actor: User) -> str | None:
+    """Why `actor` may not approve `payout` in its state (None: they may); four
+    eyes: never one's own payout, never both approvals."""
+    if not actor.has_perm(APPROVE_PERMISSION):
+        return "Only finance approves payouts."
+    if actor.id == payout.requester_id:
+        return "Nobody approves their own payout."
+    if (
+        payout.status == Status.AWAITING_SECOND_APPROVAL
+        and actor.id == payout.first_approver_id
+    ):
+        return "The second approval must come from someone else."
+    return None
 
 
 def _check_approver(actor: User, payout: Payout) -> None:
@@ -34,10 +48,9 @@ def _dispatch_after_commit() -> None:
 def payout_approve(*, payout: Payout, actor: User, note: str = "") -> Payout:
     """First approval, or the second one from a different person when needed."""
     payout = payout_locked(payout, "approve")
-    _check_approver(actor, payout)
+    if refusal := approval_refusal(payout=payout, actor=actor):
+        raise NotAllowed(refusal)
     if payout.status == Status.AWAITING_SECOND_APPROVAL:
-        if actor.id == payout.first_approver_id:
-            raise NotAllowed("The second approval must come from someone else.")
         to, approver = Status.APPROVED, {"second_approver": actor}
     elif payout.needs_second_approval:
         to, approver = Status.AWAITING_SECOND_APPROVAL, {"first_approver": actor}

@@ -13,6 +13,7 @@ from wallets import ledger
 from .. import states
 from ..models import Payout, PayoutRules
 from ..providers import PayoutItem, PayoutResult, payout_provider
+from ..selectors import payout_held_until
 from .transitions import (
     Move,
     transitions_record,
@@ -23,11 +24,12 @@ Status = Payout.Status
 
 
 def _cooloff_over(payout: Payout, rules_by_currency, now) -> bool:
-    if payout.method_changed_at is None:
-        return True
     rules = rules_by_currency.get(payout.currency)
-    days = rules.method_cooloff_days if rules else 0
-    return payout.method_changed_at + datetime.timedelta(days=days) <= now
+    held_until = payout_held_until(
+        method_changed_at=payout.method_changed_at,
+        cooloff_days=rules.method_cooloff_days if rules else 0,
+    )
+    return held_until is None or held_until <= now
 
 
 def payouts_due(*, now: datetime.datetime | None = None) -> list[int]:

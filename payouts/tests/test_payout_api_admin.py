@@ -123,7 +123,13 @@ def test_bulk_approve_and_bulk_reject_with_one_reason(client):
 
     client.post(
         "/admin/payouts/payout/",
-        {"action": "approve", "_selected_action": [p.id for p in payouts[:2]]},
+        {
+            "action": "approve",
+            "_selected_action": [p.id for p in payouts[:2]],
+            "apply": "1",
+            # Their creators are new: the confirmation names that flag.
+            "risks_reviewed": "on",
+        },
     )
     client.post(
         "/admin/payouts/payout/",
@@ -195,8 +201,9 @@ def test_payout_page_shows_the_audit_trail_and_earnings(client):
 
     assert page.status_code == 200
     content = page.content.decode()
-    assert "Awaiting second approval" in content or "Approved" in content
-    assert "Earnings, last 30 days" in content
+    assert "Approved" in content
+    assert "Creator&#x27;s recent earnings" in content
+    assert "Per day, last 30 days" in content
 
 
 def test_queue_changelist_queries_do_not_grow_with_payouts(client):
@@ -215,3 +222,51 @@ def test_queue_changelist_queries_do_not_grow_with_payouts(client):
         return len(captured)
 
     assert queries_for(2) == queries_for(8)
+
+
+def test_the_creator_reads_why_finance_rejected_a_payout(api_client):
+    creator = rich_creator(diamonds=100_000)
+    finance = staff_create(FINANCE)
+    refused = services.payout_request(
+        creator=creator, diamond_units=20_000 * DIAMOND_SCALE, idempotency_key="1"
+    ).payout
+    services.payout_reject(
+        payout=refused, actor=finance, reason="  The PayPal account is not yours.  "
+    )
+    waiting = services.payout_request(
+        creator=creator, diamond_units=20_000 * DIAMOND_SCALE, idempotency_key="2"
+    ).payout
+    api_client.force_authenticate(creator.user)
+
+    listed = {p["id"]: p for p in api_client.get(PAYOUTS).json()["results"]}
+    one = api_client.get(f"{PAYOUTS}{refused.id}/").json()
+    replayed = api_client.post(
+        PAYOUTS, {"diamonds": "20000"}, format="json", HTTP_IDEMPOTENCY_KEY="1"
+    ).json()["payout"]
+
+    reason = "The PayPal account is not yours."
+    assert listed[refused.id]["rejection_reason"] == reason
+    assert one["rejection_reason"] == replayed["rejection_reason"] == reason
+    assert listed[waiting.id]["rejection_reason"] is None
+
+
+def test_the_payout_list_reads_rejection_reasons_in_the_same_query(api_client):
+    creator = rich_creator(diamonds=400_000)
+    finance = staff_create(FINANCE)
+    api_client.force_authenticate(creator.user)
+
+    def queries_for(count):
+        for n in range(count - Payout.objects.count()):
+            payout = services.payout_request(
+                creator=creator,
+                diamond_units=20_000 * DIAMOND_SCALE,
+                idempotency_key=f"{count}-{n}",
+            ).payout
+            services.payout_reject(payout=payout, actor=finance, reason=f"No {n}")
+        with CaptureQueriesContext(connection) as captured:
+            body = api_client.get(PAYOUTS).json()
+        assert len(body["results"]) == count
+        assert all(p["rejection_reason"].startswith("No ") for p in body["results"])
+        return len(captured)
+
+    assert queries_for(1) == queries_for(4)
