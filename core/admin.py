@@ -59,6 +59,9 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self):
         queryset = self.object_list
+        if queryset.query.is_empty():
+            # `.none()`: nothing to count, and no statement for EXPLAIN to plan.
+            return 0
         if connections[queryset.db].vendor != "postgresql":
             return super().count
         plan = json.loads(queryset.order_by().explain(format="json"))

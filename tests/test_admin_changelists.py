@@ -97,6 +97,16 @@ def test_transfer_count_is_exact_below_the_cap(monkeypatch):
     assert paginator.count == Transfer.objects.count() == 2
 
 
+def test_an_empty_queryset_counts_zero_without_asking_the_database():
+    rich_creator()
+
+    with CaptureQueriesContext(connection) as captured:
+        count = EstimatedCountPaginator(Transfer.objects.none(), 100).count
+
+    assert count == 0
+    assert captured.captured_queries == []
+
+
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="the estimate is PostgreSQL's planner")
 def test_transfer_count_past_the_cap_is_an_estimate_never_below_it(monkeypatch):
     for _ in range(4):
