@@ -68,7 +68,7 @@ def test_a_404_outside_the_admin_has_the_look_without_a_menu(client):
     html = response.content.decode()
     assert HEADER in html
     assert 'id="user-tools"' not in html
-    assert "<script>" not in html
+    assert "<code>/no-such-page/&lt;script&gt;</code>" in html  # echoed, escaped
 
 
 def test_the_api_keeps_its_own_error_answers(client):
