@@ -97,6 +97,18 @@ def test_transfer_count_is_exact_below_the_cap(monkeypatch):
     assert paginator.count == Transfer.objects.count() == 2
 
 
+@pytest.mark.parametrize("empty", ["none", "empty_in"])
+def test_a_query_django_knows_empty_counts_zero(empty):
+    # PostgreSQL explains nothing for it (a filter such as "this unknown user's").
+    rich_creator()
+    transfers = {
+        "none": Transfer.objects.none(),
+        "empty_in": Transfer.objects.filter(pk__in=[]),
+    }[empty]
+
+    assert EstimatedCountPaginator(transfers, 100).count == 0
+
+
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="the estimate is PostgreSQL's planner")
 def test_transfer_count_past_the_cap_is_an_estimate_never_below_it(monkeypatch):
     for _ in range(4):
