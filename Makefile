@@ -17,12 +17,13 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev,bench]"
 	touch $@
 
-## run: install, migrate, load the catalog and demo logins, serve on 127.0.0.1:8000
+## run: install, migrate, load the catalog and demo logins, serve on $(HOST):$(PORT)
+## (127.0.0.1:8000 unless given, e.g. `make run PORT=8021`)
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_catalog
 	$(PY) manage.py seed_wallets
-	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_demo --admin-url http://$(HOST):$(PORT)/admin/
 	$(PY) manage.py seed_demo_economy
 	$(MAKE) --no-print-directory serve
 

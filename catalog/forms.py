@@ -40,6 +40,10 @@ class CoinBundleForm(forms.ModelForm):
         self.now = timezone.now()
         self.new_prices = {}
         self.grid = selectors.bundle_price_grid(bundle=self.instance, when=self.now)
+        if not self.can_edit_prices:
+            # Who may not add prices reads them: values on the page, no inputs.
+            del self.fields["prices_effective_at"]
+            return
         for region, cells in self.grid:
             for cell in cells:
                 self.fields[self.cell_name(region, cell.channel)] = forms.DecimalField(
@@ -52,21 +56,24 @@ class CoinBundleForm(forms.ModelForm):
                         if cell.current
                         else None
                     ),
-                    disabled=not self.can_edit_prices,
                     widget=forms.TextInput(attrs={"size": 10}),
                 )
-        self.fields["prices_effective_at"].disabled = not self.can_edit_prices
 
     @staticmethod
     def cell_name(region, channel: str) -> str:
         return f"price_{services.price_cell_key(region, channel)}"
 
     def grid_rows(self):
-        """(region, [(bound field, cell), ...]) for the template."""
+        """(region, [(bound field, cell), ...]) for the template; the field is None
+        for who may only read the prices."""
         return [
-            (region, [(self[self.cell_name(region, c.channel)], c) for c in cells])
+            (region, [(self._cell_field(region, c.channel), c) for c in cells])
             for region, cells in self.grid
         ]
+
+    def _cell_field(self, region, channel: str):
+        name = self.cell_name(region, channel)
+        return self[name] if name in self.fields else None
 
     def clean(self):
         cleaned = super().clean()

@@ -59,12 +59,12 @@ class EstimatedCountPaginator(Paginator):
     @cached_property
     def count(self):
         queryset = self.object_list
-        if queryset.query.is_empty():
-            # `.none()`: nothing to count, and no statement for EXPLAIN to plan.
-            return 0
         if connections[queryset.db].vendor != "postgresql":
             return super().count
-        plan = json.loads(queryset.order_by().explain(format="json"))
+        explained = queryset.order_by().explain(format="json")
+        if not explained:  # Django knew it empty (none(), an empty IN): ran nothing
+            return 0
+        plan = json.loads(explained)
         capped = queryset.order_by()[: self.EXACT_UP_TO + 1].count()
         if capped <= self.EXACT_UP_TO:
             return capped

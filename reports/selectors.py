@@ -3,22 +3,35 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from gifting.models import GiftSend
-from payouts.models import Payout
-from payouts.selectors import cash_rate_current
+from accounts.models import User
+from gifting.models import CreatorProfile, GiftSend
+from payouts.models import Payout, PayoutMethodChange
+from payouts.selectors import (
+    cash_rate_current,
+    payout_method_cooloff_ends,
+    payout_method_pending,
+)
 from payouts.services import payout_gross
 from wallets.models import (
+    HomeRegion,
     LedgerAccount,
     PendingCredit,
     Purchase,
     ReconciliationRun,
     UnrecoveredStoreRefund,
 )
-from wallets.selectors import system_balances
+from wallets.selectors import (
+    SpendingLimits,
+    WalletBalances,
+    spending_limits,
+    system_balances,
+    transfers_for_user,
+    wallet_balances,
+)
 from wallets.units import diamonds_from_units
 
 
@@ -138,3 +151,134 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
             count for _, count, _ in unrecovered_by_currency
         ),
     }
+
+
+# --- Support's page of a user -----------------------------------------------------
+
+# Rows per section of the user page, newest first; each links to the full list.
+ROWS_SHOWN = 20
+TRANSFERS_SHOWN = 50
+# Users a search lists at most; a longer list says to narrow the search.
+MATCHES_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class Recent:
+    """The newest rows of a list, and whether there are more than these."""
+
+    rows: list
+    more: bool
+
+
+def _recent(queryset, limit: int = ROWS_SHOWN) -> Recent:
+    # One row beyond the limit says whether there are more: no COUNT(*).
+    rows = list(queryset[: limit + 1])
+    return Recent(rows=rows[:limit], more=len(rows) > limit)
+
+
+@dataclass(frozen=True)
+class UserMatches:
+    users: list[User]
+    # Matched by id, username or e-mail exactly (any case), not by a part of them.
+    exact: bool
+    more: bool
+
+
+def users_matching(*, query: str) -> UserMatches:
+    """The users a support search names: by id, username or e-mail exactly (any
+    case); when none is exact, those whose username or e-mail contains the text."""
+    query = query.strip()
+    if not query:
+        return UserMatches(users=[], exact=False, more=False)
+    exact = Q(username__iexact=query) | Q(email__iexact=query)
+    if query.isascii() and query.isdigit() and int(query) < 2**63:
+        exact |= Q(pk=int(query))
+    for condition, is_exact in (
+        (exact, True),
+        (Q(username__icontains=query) | Q(email__icontains=query), False),
+    ):
+        found = _recent(
+            User.objects.filter(condition).order_by("username", "pk"), MATCHES_SHOWN
+        )
+        if found.rows:
+            return UserMatches(users=found.rows, exact=is_exact, more=found.more)
+    return UserMatches(users=[], exact=False, more=False)
+
+
+@dataclass(frozen=True)
+class UserOverview:
+    """Everything support reads about one user, each list newest first."""
+
+    user: User
+    home: HomeRegion | None
+    balances: WalletBalances
+    limits: SpendingLimits
+    purchases: Recent
+    gifts_sent: Recent
+    transfers: Recent
+    # A creator's side; None for a user who is no creator.
+    creator: CreatorProfile | None
+    gifts_received: Recent | None
+    payouts: Recent | None
+    method_change: PayoutMethodChange | None
+    cooloff_ends: datetime.datetime | None
+
+
+def user_overview(
+    *, user_id: int, now: datetime.datetime | None = None
+) -> UserOverview | None:
+    """One user's page, in a fixed number of queries however long their history;
+    None when there is no such user."""
+    now = now or timezone.now()
+    user = (
+        # The creator, if any, comes with its `user` set to this one.
+        User.objects.select_related("home_region__region", "creator__level")
+        .filter(pk=user_id)
+        .first()
+    )
+    if user is None:
+        return None
+    home = getattr(user, "home_region", None)
+    creator = getattr(user, "creator", None)
+    creator_side = {
+        "gifts_received": None,
+        "payouts": None,
+        "method_change": None,
+        "cooloff_ends": None,
+    }
+    if creator is not None:
+        creator_side = {
+            "gifts_received": _recent(
+                GiftSend.objects.filter(creator=creator)
+                .select_related("gift", "sender")
+                .order_by("-created_at", "-id")
+            ),
+            "payouts": _recent(
+                Payout.objects.filter(creator=creator).order_by("-requested_at", "-id")
+            ),
+            "method_change": payout_method_pending(creator_ids=[creator.pk]).get(
+                creator.pk
+            ),
+            "cooloff_ends": payout_method_cooloff_ends(creator=creator),
+        }
+    return UserOverview(
+        user=user,
+        home=home,
+        balances=wallet_balances(user=user),
+        limits=spending_limits(
+            user=user, home_region_id=home.region_id if home else None, now=now
+        ),
+        purchases=_recent(
+            Purchase.objects.filter(user=user)
+            .select_related("bundle", "region")
+            .order_by("-created_at", "-id")
+        ),
+        gifts_sent=_recent(
+            GiftSend.objects.filter(sender=user)
+            .select_related("gift", "creator")
+            .order_by("-created_at", "-id")
+        ),
+        transfers=_recent(transfers_for_user(user=user), TRANSFERS_SHOWN),
+        creator=creator,
+        **creator_side,
+    )

@@ -97,14 +97,16 @@ def test_transfer_count_is_exact_below_the_cap(monkeypatch):
     assert paginator.count == Transfer.objects.count() == 2
 
 
-def test_an_empty_queryset_counts_zero_without_asking_the_database():
+@pytest.mark.parametrize("empty", ["none", "empty_in"])
+def test_a_query_django_knows_empty_counts_zero(empty):
+    # PostgreSQL explains nothing for it (a filter such as "this unknown user's").
     rich_creator()
+    transfers = {
+        "none": Transfer.objects.none(),
+        "empty_in": Transfer.objects.filter(pk__in=[]),
+    }[empty]
 
-    with CaptureQueriesContext(connection) as captured:
-        count = EstimatedCountPaginator(Transfer.objects.none(), 100).count
-
-    assert count == 0
-    assert captured.captured_queries == []
+    assert EstimatedCountPaginator(transfers, 100).count == 0
 
 
 @pytest.mark.skipif(not ON_POSTGRESQL, reason="the estimate is PostgreSQL's planner")

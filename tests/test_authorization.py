@@ -54,6 +54,7 @@ ADMIN = {
     "gifting/giftsend": {"support", "finance", "superuser"},
     "payouts/payout": {"support", "finance", "superuser"},
     "reports/moneydashboard": {"finance", "superuser"},
+    "reports/userlookup": {"support", "finance", "superuser"},
     "payouts/payoutrules": {"finance", "superuser"},
     "payouts/diamondcashrate": {"finance", "superuser"},
     "payouts/payoutmethodchange": {"finance", "superuser"},

@@ -31,7 +31,7 @@ def shoot(page, folder: Path, name: str) -> None:
 def test_a_pending_method_change_is_flagged_and_confirmed_by_another_finance_user(
     live_server, browser_page, tmp_path
 ):
-    folder = Path(os.environ.get("SCREENSHOTS_DIR", tmp_path))
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
     finance_user("alice")
     finance_user("bob")
     creator = rich_creator(diamonds=30_000, paypal_email="mia.old@example.com")

@@ -45,6 +45,7 @@ from .models import (
     Wallet,
     amount_display,
 )
+from .references import reference_link
 from .units import diamonds_display, units_from_diamonds
 
 
@@ -217,6 +218,32 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
         return _amount_shown(account.unit, account.balance)
 
 
+class TransfersOfUserFilter(admin.SimpleListFilter):
+    """`?user=<id>`: every transfer in or out of that user's accounts (the user
+    lookup's "all transfers of this user")."""
+
+    title = "user"
+    parameter_name = "user"
+
+    def lookups(self, request, model_admin):
+        # Only the user asked for: a choice of every user would be the whole table.
+        # A filter without a choice is dropped, and the list would show everything.
+        value = self.value()
+        if value is None:
+            return []
+        self.user = None
+        if value.isascii() and value.isdigit() and int(value) < 2**63:
+            self.user = User.objects.filter(pk=value).only("pk", "username").first()
+        return [(value, self.user.username if self.user else "no such user")]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        if self.user is None:
+            return queryset.none()
+        return queryset.filter(selectors.transfers_of_user(self.user.pk))
+
+
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
     list_display = (
@@ -229,7 +256,7 @@ class TransferAdmin(ReadOnlyAdmin):
         "credit_account",
         "reference",
     )
-    list_filter = ("kind", "unit")
+    list_filter = (TransfersOfUserFilter, "kind", "unit")
     list_select_related = ("debit_account__owner", "credit_account__owner")
     search_fields = (
         "=reference",
@@ -244,6 +271,17 @@ class TransferAdmin(ReadOnlyAdmin):
     @admin.display(description="Amount", ordering="amount")
     def amount_shown(self, transfer):
         return _amount_shown(transfer.unit, transfer.amount)
+
+    def get_list_display(self, request):
+        # The reference links to what it names, for those who may open that.
+        @admin.display(description="Reference", ordering="reference")
+        def reference(transfer):
+            return reference_link(transfer.reference, user=request.user)
+
+        return tuple(
+            reference if column == "reference" else column
+            for column in super().get_list_display(request)
+        )
 
 
 class RefundForm(forms.Form):

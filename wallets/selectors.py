@@ -5,6 +5,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
 from django.db.models import Q, Sum
+from djmoney.money import Money
 
 from accounts.models import User
 from core import prepared
@@ -15,6 +16,8 @@ from .models import (
     LedgerAccount,
     PendingCredit,
     Purchase,
+    SpendingLimit,
+    SpendingLimitOverride,
     Transfer,
 )
 
@@ -69,12 +72,99 @@ _WALLET_BALANCES_SQL = (
 def transfers_for_user(*, user: User):
     """Every transfer in or out of the user's accounts, newest first."""
     return (
-        Transfer.objects.filter(
-            Q(debit_account__owner=user) | Q(credit_account__owner=user)
-        )
+        Transfer.objects.filter(transfers_of_user(user.pk))
         .select_related("debit_account", "credit_account")
         .order_by("-created_at", "-id")
     )
+
+
+def transfers_of_user(user_id: int) -> Q:
+    """Transfers in or out of one of the user's accounts."""
+    return Q(debit_account__owner_id=user_id) | Q(credit_account__owner_id=user_id)
+
+
+Limits = tuple[Money | None, Money | None]
+
+
+def limits_in_force(region_limits: Limits | None, override: Limits | None) -> Limits:
+    """The user's daily and monthly limits: their own where support set one, else
+    the region's; None where neither says."""
+    daily, monthly = region_limits or (None, None)
+    if override is not None:
+        daily = override[0] if override[0] is not None else daily
+        monthly = override[1] if override[1] is not None else monthly
+    return daily, monthly
+
+
+def spending_periods(when) -> tuple[datetime.datetime, datetime.datetime]:
+    """The starts of the day and the month `when` is in: UTC calendar days and
+    months, as spending limits count them."""
+    day_start = when.astimezone(datetime.UTC).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
+    return day_start, day_start.replace(day=1)
+
+
+@dataclass(frozen=True)
+class SpendingLimits:
+    """A user's limits where they buy (their home region), every region where
+    support or finance set their own, and what counts against them so far."""
+
+    region_limit: SpendingLimit | None
+    overrides: list[SpendingLimitOverride]
+    # At home: (daily, monthly), the user's own where set, else the region's.
+    in_force: Limits
+    # (currency, today, this month): completed purchases, as the limits count them.
+    spent: list[tuple[str, Decimal, Decimal]]
+
+
+def spending_limits(
+    *, user: User, home_region_id: int | None, now: datetime.datetime
+) -> SpendingLimits:
+    overrides = list(
+        SpendingLimitOverride.objects.filter(user=user)
+        .select_related("region", "set_by")
+        .order_by("region__code")
+    )
+    region_limit = (
+        SpendingLimit.objects.filter(region_id=home_region_id).first()
+        if home_region_id is not None
+        else None
+    )
+    override = next((o for o in overrides if o.region_id == home_region_id), None)
+    in_force = limits_in_force(
+        (region_limit.daily_limit, region_limit.monthly_limit)
+        if region_limit
+        else None,
+        (override.daily_limit, override.monthly_limit) if override else None,
+    )
+    return SpendingLimits(
+        region_limit=region_limit,
+        overrides=overrides,
+        in_force=in_force,
+        spent=spent_so_far(user=user, now=now),
+    )
+
+
+def spent_so_far(*, user: User, now: datetime.datetime):
+    """(currency, today, this month) of the user's completed purchases, per
+    currency, over the days and months the spending limits count."""
+    day_start, month_start = spending_periods(now)
+    totals = (
+        Purchase.objects.filter(
+            user=user, status=Purchase.Status.COMPLETED, created_at__gte=month_start
+        )
+        .values("price_currency")
+        .annotate(
+            today=Sum("price", filter=Q(created_at__gte=day_start)),
+            month=Sum("price"),
+        )
+        .order_by("price_currency")
+    )
+    return [
+        (row["price_currency"], row["today"] or Decimal("0"), row["month"])
+        for row in totals
+    ]
 
 
 def system_balances() -> dict[str, int]:

@@ -29,6 +29,7 @@ ADMIN_ACCESS = {
     "/admin/django_celery_beat/periodictask/add/": {"admin"},
     "/admin/wallets/homeregion/": {"admin", "finance", "support"},
     "/admin/wallets/homeregion/set/": {"admin", "support"},
+    "/admin/reports/userlookup/": {"admin", "finance", "support"},
 }
 STAFF_LOGINS = ("admin", "catalog", "finance", "support")
 

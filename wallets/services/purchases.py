@@ -38,6 +38,7 @@ from ..models import (
     SpendingLimit,
     SpendingLimitOverride,
 )
+from ..selectors import Limits, limits_in_force, spending_periods
 from ..stores import ReceiptRejected, payment_store
 
 logger = logging.getLogger(__name__)
@@ -86,28 +87,6 @@ def promotions_for(
     return earned
 
 
-Limits = tuple[Money | None, Money | None]
-
-
-def _limits_for(region_limits: Limits | None, override: Limits | None) -> Limits:
-    """The user's daily and monthly limits: their own where support set one, else
-    the region's; None where neither says."""
-    daily, monthly = region_limits or (None, None)
-    if override is not None:
-        daily = override[0] if override[0] is not None else daily
-        monthly = override[1] if override[1] is not None else monthly
-    return daily, monthly
-
-
-def _spending_periods(when) -> tuple[datetime.datetime, datetime.datetime]:
-    """The starts of the day and the month `when` is in: UTC calendar days and
-    months, as spending limits count them."""
-    day_start = when.astimezone(datetime.UTC).replace(
-        hour=0, minute=0, second=0, microsecond=0
-    )
-    return day_start, day_start.replace(day=1)
-
-
 def _exchange_rate(source: str, target: str) -> Decimal:
     if source == target:
         return Decimal("1")
@@ -140,7 +119,7 @@ def spending_check(
     there) unless support set the user's own; what counts against them (`spent`:
     currency, today, this month) is what the user spent in every region, a purchase
     in another currency (made before the home region moved) at today's exchange
-    rate. Days and months are UTC calendar days and months (`_spending_periods`);
+    rate. Days and months are UTC calendar days and months (`spending_periods`);
     refunded purchases don't count.
     """
     daily, monthly = limits
@@ -290,7 +269,7 @@ def purchase_record(
                 now=now,
             )
         spending_check(
-            limits=_limits_for(locked.region_limits, locked.override),
+            limits=limits_in_force(locked.region_limits, locked.override),
             spent=locked.spent,
             region=region,
             price=before.price,
@@ -487,7 +466,7 @@ def _facts_locked(
 ) -> _Locked:
     """One statement, one row per fact (the first column says which): the rows'
     shapes differ, so each fills the columns it needs and leaves the rest NULL."""
-    day_start, month_start = _spending_periods(when)
+    day_start, month_start = spending_periods(when)
     at = connection.ops.adapt_datetimefield_value
     purchases = Purchase._meta.db_table
     promotions = Promotion._meta.db_table

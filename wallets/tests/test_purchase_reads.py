@@ -27,6 +27,7 @@ from catalog.selectors import (
     bundle_price_current,
     bundle_prices_in_force,
 )
+from wallets import selectors
 from wallets.api.serializers import PurchaseCreateSerializer
 from wallets.models import (
     HomeRegion,
@@ -102,7 +103,7 @@ def moments():
 
 def at(moment, when):
     base, shift_us = moment
-    day, month = purchases._spending_periods(when)
+    day, month = selectors.spending_periods(when)
     start = {"when": when, "day": day, "month": month}[base]
     return start + datetime.timedelta(microseconds=shift_us)
 
@@ -341,10 +342,10 @@ def test_the_read_under_the_lock_agrees_with_the_orm(
         assert (facts.existing_id, facts.existing_user_id) == (
             (existing.id, existing.user_id) if existing else (None, None)
         )
-        assert purchases._limits_for(facts.region_limits, facts.override) == (
+        assert selectors.limits_in_force(facts.region_limits, facts.override) == (
             orm_limits(me, region)
         )
-        day_start, month_start = purchases._spending_periods(when)
+        day_start, month_start = selectors.spending_periods(when)
         assert {code: (day, month) for code, day, month in facts.spent} == orm_spent(
             me, day_start, month_start
         )
@@ -523,7 +524,7 @@ def test_rows_exactly_on_the_edges_are_read_as_the_orm_reads_them(when):
         when=when,
     )
 
-    day_start, month_start = purchases._spending_periods(when)
+    day_start, month_start = selectors.spending_periods(when)
     assert {code: (day, month) for code, day, month in locked.spent} == orm_spent(
         me, day_start, month_start
     )
