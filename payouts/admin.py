@@ -1165,9 +1165,17 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(DiamondCashRate)
 class DiamondCashRateAdmin(admin.ModelAdmin):
-    list_display = ("currency", "rate", "effective_at", "created_by", "created_at")
+    list_display = (
+        "currency",
+        "rate_shown",
+        "effective_at",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("currency",)
     fields = ("currency", "rate", "effective_at")
+
+    rate_shown = column("rate", display.rate, description="Cash per diamond")
 
     def save_model(self, request, obj, form, change):
         obj.created_by = request.user

@@ -617,21 +617,20 @@ class HomeRegionAdmin(ReadOnlyAdmin):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdmin):
-    list_display = (
-        "started_at",
-        "finished_at",
-        "clean",
-        "transfers_checked",
-        "accounts_checked",
-    )
-    fields = (
-        "started_at",
-        "finished_at",
-        "transfers_checked",
-        "accounts_checked",
-        "problem_list",
-    )
+    list_display = ("started", "finished", "clean", "transfers", "accounts")
+    fields = ("started", "finished", "transfers", "accounts", "problem_list")
     readonly_fields = fields
+
+    started = column(
+        "started_at", display.when, description="Started", ordering="started_at"
+    )
+    finished = column("finished_at", display.when, description="Finished")
+    transfers = column(
+        "transfers_checked", display.number, description="Transfers checked"
+    )
+    accounts = column(
+        "accounts_checked", display.number, description="Accounts checked"
+    )
 
     @admin.display(description="Clean", boolean=True)
     def clean(self, run):
