@@ -33,7 +33,7 @@ from .conftest import admin_login
 
 LONG_USERNAME = "support-ticket-4711-a-buyer-with-a-remarkably-long-username"
 LONG_EMAIL = "a.buyer.with.a.remarkably.long.address@subdomain.example-mail.com"
-LONG_CREATOR = "The creator whose display name goes on and on and on, live tonight"
+LONG_CREATOR = "The creator whose display name goes on and on, live tonight"
 LONG_GIFT = "Lion Dance Extravaganza (Lunar New Year sponsored edition)"
 LONG_STREAM = "stream-2026-12-07-evening-show-with-a-long-identifier"
 LONG_TXN = "GPA.3372-4151-8808-14472-a-long-store-transaction"
@@ -98,7 +98,7 @@ def long_rows():
             coins=1_000_000,
             bonus_coins=100_000,
             price="9999.99",
-            sku="coins_1000000_with_bonus_for_the_lunar_new_year",
+            sku="coins_1000000_lunar_new_year_with_bonus",
         )
         price_create(bundle, indonesia, "157800000")
         rate_set("IDR", "15780.12345678")
