@@ -12,7 +12,8 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from core import display
+# The payout screens still write cash through payouts.display (e.g. "1,008.45 USD").
+from core import display as figures
 from core.admin import (
     ConfirmFormMixin,
     ConfirmPage,
@@ -31,7 +32,6 @@ from gifting.models import (
     GiftSend,
     LevelChange,
 )
-from wallets.units import diamonds_display
 
 from . import display, selectors, services, states
 from .forms import DECISIONS, ApproveForm, BulkApproveForm, BulkRejectForm
@@ -100,7 +100,7 @@ class LevelChangeInline(admin.TabularInline):
     @admin.display(description="Diamonds in 30 days")
     def earned_30d(self, change):
         # Whole diamonds, as level thresholds count them.
-        return display.number(change.diamonds_30d)
+        return figures.number(change.diamonds_30d)
 
 
 @admin.register(CreatorProfile)
@@ -220,7 +220,7 @@ class CreatorProfileAdmin(ConfirmFormMixin, SimpleHistoryAdmin):
 
     followers = column(
         "follower_count",
-        display.number,
+        figures.number,
         description="Followers",
         ordering="follower_count",
     )
@@ -259,9 +259,9 @@ class CreatorProfileAdmin(ConfirmFormMixin, SimpleHistoryAdmin):
             return "—"
         earned = gifting_selectors.creator_earnings(creator=creator)
         return (
-            f"{display.diamonds(earned.diamond_units)} diamonds held · "
-            f"{display.diamonds(earned.earned_30d_units)} earned in 30 days · "
-            f"{display.diamonds(earned.earned_7d_units)} in 7 days"
+            f"{figures.diamonds(earned.diamond_units)} diamonds held · "
+            f"{figures.diamonds(earned.earned_30d_units)} earned in 30 days · "
+            f"{figures.diamonds(earned.earned_7d_units)} in 7 days"
         )
 
     @admin.display(description="Last 20 gifts")
@@ -273,11 +273,11 @@ class CreatorProfileAdmin(ConfirmFormMixin, SimpleHistoryAdmin):
         )[:20]
         rows = [
             (
-                display.when(send.created_at),
+                figures.when(send.created_at),
                 send.sender.username,
-                f"{display.coins(send.quantity)} × {send.gift.name}",
-                display.coins(send.coins),
-                display.diamonds(send.creator_diamond_units),
+                f"{figures.coins(send.quantity)} × {send.gift.name}",
+                figures.coins(send.coins),
+                figures.diamonds(send.creator_diamond_units),
             )
             for send in sends
         ]
@@ -1175,7 +1175,7 @@ class DiamondCashRateAdmin(admin.ModelAdmin):
     list_filter = ("currency",)
     fields = ("currency", "rate", "effective_at")
 
-    rate_shown = column("rate", display.rate, description="Cash per diamond")
+    rate_shown = column("rate", figures.rate, description="Cash per diamond")
 
     def save_model(self, request, obj, form, change):
         obj.created_by = request.user
