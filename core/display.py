@@ -20,7 +20,7 @@ function shows `None` as "—". Exports keep plain numbers (they import back).
 import datetime
 import functools
 import re
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, Decimal, localcontext
 
 from babel import Locale
 from babel.numbers import (
@@ -38,6 +38,8 @@ from djmoney.money import Money
 from .units import DIAMOND_PLACES, DIAMOND_SCALE
 
 NONE = "—"
+# Python's own limit for an int written out (sys.int_max_str_digits).
+MAX_DIGITS = 4300
 
 
 @functools.cache
@@ -54,6 +56,17 @@ def _signed(text: str, value, signed: bool) -> str:
     return f"{get_plus_sign_symbol(locale())}{text}" if signed and value > 0 else text
 
 
+def _room(value: Decimal):
+    """A decimal context with room for every digit of `value`: a figure is shown
+    exactly however large it is (the default 28 digits would round it, or fail)."""
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a figure.")
+    _, digits, exponent = value.as_tuple()
+    if len(digits) + abs(exponent) > MAX_DIGITS:
+        raise ValueError("Too many digits to show.")
+    return localcontext(prec=max(28, len(digits) + abs(exponent) + 10))
+
+
 def _exact(value: Decimal) -> Decimal:
     """The value without trailing zeros: 0.5000 is shown 0.5, 250000.0000 250,000."""
     if value == value.to_integral_value():
@@ -68,9 +81,11 @@ def number(value, *, signed: bool = False) -> str:
         return NONE
     if isinstance(value, float):
         raise TypeError("Figures are int or Decimal, never float.")
-    text = format_decimal(
-        _exact(Decimal(value)), locale=locale(), decimal_quantization=False
-    )
+    value = Decimal(value)
+    with _room(value):
+        text = format_decimal(
+            _exact(value), locale=locale(), decimal_quantization=False
+        )
     return _signed(text, value, signed)
 
 
@@ -106,9 +121,10 @@ def diamonds(
         return NONE
     if not isinstance(units, int):
         raise TypeError(f"Diamonds are shown from integer units, not {units!r}.")
-    value = Decimal(units).scaleb(-DIAMOND_PLACES)
-    if places is not None:
-        value = value.quantize(Decimal(1).scaleb(-places), ROUND_DOWN)
+    with _room(Decimal(units)):
+        value = Decimal(units).scaleb(-DIAMOND_PLACES)
+        if places is not None:
+            value = value.quantize(Decimal(1).scaleb(-places), ROUND_DOWN)
     return _counted(number(value, signed=signed), value, "diamond" if unit else None)
 
 
@@ -116,10 +132,14 @@ def parse_diamonds(text: str) -> int:
     """What `diamonds` showed, back to units; ValueError when it is not a figure or
     finer than a unit."""
     try:
-        value = parse_decimal(text.strip().lstrip("+"), locale=locale(), strict=True)
+        # Room for every digit written, as `diamonds` had.
+        with localcontext(prec=max(28, len(text) + 10)):
+            value = parse_decimal(
+                text.strip().lstrip("+"), locale=locale(), strict=True
+            )
+            units = value * DIAMOND_SCALE
     except Exception as error:  # babel raises NumberFormatError, a ValueError kin
         raise ValueError(f"{text!r} is not a number of diamonds.") from error
-    units = value * DIAMOND_SCALE
     if units != units.to_integral_value():
         raise ValueError(f"{text!r} is finer than the smallest amount of diamonds.")
     return int(units)
@@ -130,11 +150,11 @@ def money(value: Money | None, *, signed: bool = False) -> str:
     digits ("$994.70", "₩6,737"); a finer amount keeps its extra decimals."""
     if value is None:
         return NONE
-    amount = value.amount
-    digits = Decimal(1).scaleb(-_currency_digits(value.currency.code))
-    shown = amount.quantize(digits) if amount == amount.quantize(digits) else amount
-    code = value.currency.code
-    text = format_currency(shown, code, locale=locale(), decimal_quantization=False)
+    amount, code = value.amount, value.currency.code
+    digits = Decimal(1).scaleb(-_currency_digits(code))
+    with _room(amount):
+        shown = amount.quantize(digits) if amount == amount.quantize(digits) else amount
+        text = format_currency(shown, code, locale=locale(), decimal_quantization=False)
     return _signed(_currency_spaced(text, code), amount, signed)
 
 

@@ -19,6 +19,8 @@ NBSP = "\u00a0"
 LOCALES = ("en", "de_DE", "fr_FR", "hi_IN", "sv_SE")
 # Up to a hundred billion diamonds, either way, to the unit.
 UNITS = st.integers(min_value=-(10**15), max_value=10**15)
+# Any integer the ledger's 64-bit columns hold, and past them.
+ANY_UNITS = st.integers(min_value=-(10**40), max_value=10**40)
 
 
 @pytest.mark.parametrize(
@@ -67,6 +69,26 @@ def test_signed_amounts_carry_a_plus_and_a_minus():
 )
 def test_coins_are_whole_with_thousands_separated(coins, shown):
     assert display.coins(coins) == shown
+
+
+def test_figures_past_the_default_28_digits_are_shown_exactly():
+    """A bad form value (10**30 coins) is shown back on the error page, and the
+    ledger's integers have no ceiling but the database's."""
+    assert display.coins(10**30) == "1," + ",".join(["000"] * 10)
+    assert display.diamonds(10**40 + 5) == "1," + ",".join(["000"] * 12) + ".0005"
+    huge = Decimal("1234567890123456789012345678901.5")
+    assert display.number(huge) == "1,234,567,890,123,456,789,012,345,678,901.5"
+    assert display.money(Money(huge, "USD")) == (
+        "$1,234,567,890,123,456,789,012,345,678,901.50"
+    )
+    assert display.parse_diamonds(display.diamonds(10**40 + 5)) == 10**40 + 5
+
+
+def test_what_is_not_a_figure_is_refused():
+    with pytest.raises(ValueError, match="not a figure"):
+        display.number(Decimal("NaN"))
+    with pytest.raises(ValueError, match="Too many digits"):
+        display.number(Decimal("1E+999999"))
 
 
 def test_a_fraction_of_a_coin_or_a_float_is_refused_not_rounded():
@@ -138,7 +160,7 @@ def test_the_locale_comes_from_settings():
     assert display.parse_diamonds("1.234,5678") == 12_345_678
 
 
-@given(units=UNITS, locale=st.sampled_from(LOCALES), signed=st.booleans())
+@given(units=UNITS | ANY_UNITS, locale=st.sampled_from(LOCALES), signed=st.booleans())
 def test_diamonds_read_back_as_the_same_units(units, locale, signed):
     with override_settings(DISPLAY_LOCALE=locale):
         shown = display.diamonds(units, signed=signed)
