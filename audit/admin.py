@@ -8,7 +8,8 @@ from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html, format_html_join
 
-from core.admin import ReadOnlyAdminMixin
+from core import display
+from core.admin import ReadOnlyAdminMixin, column, truncated
 from core.fields import MinorUnitsMixin, from_minor_units
 
 from .models import AuditRecord
@@ -95,16 +96,9 @@ def _shown(value) -> str:
 
 @admin.register(AuditRecord)
 class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "id",
-        "at",
-        "model",
-        "object_id",
-        "operation",
-        "changes",
-        "actor",
-        "actor_label",
-    )
+    # When, which row, what and who fit beside the menu and filters; long names
+    # are cut (whole on hover), the values before and after are on the record.
+    list_display = ("when", "row", "changed", "by")
     list_filter = (
         ModelFilter,
         "operation",
@@ -136,7 +130,30 @@ class AuditRecordAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             Q(object_id=term) | Q(actor__username=term) | Q(actor_label=term)
         ), False
 
+    when = column("at", display.when, description="when", ordering="at")
+
+    @admin.display(description="row", ordering="model")
+    def row(self, record):
+        # The id stays whole: only a long model name is cut.
+        return format_html(
+            '<span style="white-space: nowrap">{} #{}</span>',
+            truncated(record.model, "12em"),
+            truncated(record.object_id, "6em"),
+        )
+
     @admin.display(description="changed")
+    def changed(self, record):
+        return truncated(self.changes(record), "16em")
+
+    @admin.display(description="by")
+    def by(self, record):
+        if record.actor_id is None:
+            return truncated(record.actor_label or "—", "10em")
+        who = record.actor.get_username()
+        return truncated(
+            f"{who} ({record.actor_label})" if record.actor_label else who, "10em"
+        )
+
     def changes(self, record):
         field = _link_field(record.model)
         if field is not None and record.operation != AuditRecord.Operation.UPDATE:

@@ -14,7 +14,8 @@ from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import ReadOnlyAdminMixin
+from core import display
+from core.admin import ReadOnlyAdminMixin, column
 
 from . import imports, selectors, services
 from .exchange import exchange_backend_class
@@ -29,11 +30,6 @@ from .models import (
     RepricingProposal,
 )
 from .resources import BundlePriceResource, GiftResource
-
-
-def rate_text(rate) -> str:
-    # 8 stored places read badly: 150, not 150.00000000.
-    return f"{rate.normalize():f}"
 
 
 @admin.register(Region)
@@ -161,16 +157,17 @@ class LargeImportMixin:
 class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
     resource_classes = [GiftResource]
     large_import_kind = ImportJob.Kind.GIFTS
+    # Live now and Sponsored stay in view beside the menu and filters: the window
+    # shows its dates (the moments on hover and on the gift's page).
     list_display = (
         "icon_preview",
         "name",
         "coin_price",
         "category",
-        "placement",
         "is_active",
-        "window",
         "live_now",
         "sponsored",
+        "window",
     )
     list_display_links = ("name",)
     list_editable = ("coin_price",)
@@ -235,11 +232,14 @@ class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
 
     @admin.display(description="Window")
     def window(self, gift):
-        if not gift.available_from and not gift.available_until:
+        start, end = gift.available_from, gift.available_until
+        if not start and not end:
             return "always"
-        start = f"{gift.available_from:%Y-%m-%d %H:%M}" if gift.available_from else "…"
-        end = f"{gift.available_until:%Y-%m-%d %H:%M}" if gift.available_until else "…"
-        return f"{start} – {end}"
+        moments = f"{display.when(start) if start else '…'} – "
+        moments += display.when(end) if end else "…"
+        dates = f"{f'{start:%Y-%m-%d}' if start else '…'} – "
+        dates += f"{end:%Y-%m-%d}" if end else "…"
+        return format_html('<span title="{}">{}</span>', moments, dates)
 
     @admin.display(description="Live now", boolean=True)
     def live_now(self, gift):
@@ -324,10 +324,10 @@ class GiftPriceChangeAdmin(admin.ModelAdmin):
 class CoinBundleAdmin(SimpleHistoryAdmin):
     form = CoinBundleForm
     list_display = (
-        "sku",
-        "coins",
-        "bonus_coins",
-        "base_price",
+        "sku_short",
+        "coins_shown",
+        "bonus_shown",
+        "base_price_shown",
         "sort_order",
         "is_active",
     )
@@ -337,6 +337,18 @@ class CoinBundleAdmin(SimpleHistoryAdmin):
     fields = ("sku", "coins", "bonus_coins", "base_price", "sort_order", "is_active")
     actions = ("propose_repricing",)
     history_list_display = ("base_price", "bonus_coins", "is_active")
+
+    sku_short = column("sku", description="SKU", ordering="sku", width="12em")
+
+    coins_shown = column("coins", display.coins, description="Coins", ordering="coins")
+
+    bonus_shown = column(
+        "bonus_coins", display.coins, description="Bonus coins", ordering="bonus_coins"
+    )
+
+    base_price_shown = column(
+        "base_price", display.money, description="Base price", ordering="base_price"
+    )
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -400,17 +412,29 @@ class BundlePriceAdmin(LargeImportMixin, ReadOnlyAdminMixin, ImportExportModelAd
 
     resource_classes = [BundlePriceResource]
     large_import_kind = ImportJob.Kind.BUNDLE_PRICES
+    # Which price, how much, since when: the rate and who set it are on its page.
     list_display = (
+        "bundle_short",
+        "region_code",
+        "channel",
+        "price_shown",
+        "effective",
+        "status",
+        "by_hand",
+    )
+    fields = (
         "bundle",
         "region",
         "channel",
-        "price",
+        "price_shown",
         "effective_at",
         "status",
-        "by_hand",
+        "source",
         "rate",
         "created_by",
+        "created_at",
     )
+    readonly_fields = fields
     list_filter = (PriceStatusFilter, "source", "channel", "region", "bundle")
     list_select_related = ("bundle", "region", "created_by")
     search_fields = ("bundle__sku", "region__code", "region__name")
@@ -420,6 +444,25 @@ class BundlePriceAdmin(LargeImportMixin, ReadOnlyAdminMixin, ImportExportModelAd
     def get_queryset(self, request):
         return selectors.bundle_price_history(when=timezone.now())
 
+    bundle_short = column(
+        "bundle", description="Bundle", ordering="bundle__sort_order", width="10em"
+    )
+
+    @admin.display(description="Region", ordering="region__code")
+    def region_code(self, price):
+        return format_html(
+            '<span title="{}">{}</span>', price.region.name, price.region.code
+        )
+
+    price_shown = column("price", display.money, description="Price", ordering="price")
+
+    effective = column(
+        "effective_at",
+        display.when,
+        description="In force from",
+        ordering="effective_at",
+    )
+
     @admin.display(description="Status")
     def status(self, price):
         return selectors.bundle_price_status(price, when=timezone.now())
@@ -428,9 +471,9 @@ class BundlePriceAdmin(LargeImportMixin, ReadOnlyAdminMixin, ImportExportModelAd
     def by_hand(self, price):
         return price.source == BundlePrice.Source.MANUAL
 
-    @admin.display(description="USD rate", ordering="exchange_rate")
-    def rate(self, price):
-        return "—" if price.exchange_rate is None else rate_text(price.exchange_rate)
+    rate = column(
+        "exchange_rate", display.rate, description="USD rate", ordering="exchange_rate"
+    )
 
     def has_import_permission(self, request):
         # An import adds rows and never edits one: adding is what it needs.
@@ -482,7 +525,7 @@ class RepricingProposalAdmin(admin.ModelAdmin):
         return render_to_string(
             "admin/catalog/repricingproposal/preview.html",
             {
-                "lines": [(line, rate_text(line.exchange_rate)) for line in lines],
+                "lines": lines,
                 "applied": proposal.status == RepricingProposal.Status.APPLIED,
             },
         )
@@ -529,10 +572,14 @@ admin.site.unregister(Rate)
 @admin.register(Rate)
 class RateAdmin(exchange_admin.RateAdmin):
     form = RateForm
-    list_display = ("currency", "value", "backend")
+    list_display = ("currency", "value_shown", "backend")
     list_filter = ("backend", "currency")
     list_select_related = ("backend",)
     search_fields = ("currency",)
+
+    value_shown = column(
+        "value", display.rate, description="Units per 1 USD", ordering="value"
+    )
 
     def get_readonly_fields(self, request, obj=None):
         return ("backend", "currency") if obj else ()

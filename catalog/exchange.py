@@ -7,6 +7,8 @@ from djmoney import settings as money_settings
 from djmoney.contrib.exchange.backends.base import BaseExchangeBackend
 from djmoney.contrib.exchange.models import ExchangeBackend
 
+from core import display
+
 
 class StaffRatesBackend(BaseExchangeBackend):
     """Rates that catalog staff keep by hand under *Exchange rates* in the admin.
@@ -32,3 +34,10 @@ def exchange_backend_class() -> type[BaseExchangeBackend]:
             f"EXCHANGE_BACKEND must be the dotted path of an exchange backend "
             f"(got {settings.EXCHANGE_BACKEND!r}: {error})."
         ) from None
+
+
+def rate_str(rate) -> str:
+    """How a rate names itself (djmoney's `Rate` has no `__str__`: "Rate object
+    (3)"): "1 USD = 150 JPY (staff)"."""
+    base = rate.backend.base_currency if rate.backend_id else "?"
+    return f"1 {base} = {display.rate(rate.value)} {rate.currency} ({rate.backend_id})"

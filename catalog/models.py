@@ -18,6 +18,7 @@ from djmoney.models.validators import MinMoneyValidator
 from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
+from core import display
 from core.fields import MinorUnitsMoneyField
 
 # The dearest gift in the market sells for tens of thousands of coins; a price past
@@ -224,7 +225,7 @@ class Gift(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.name} ({self.coin_price} coins)"
+        return f"{self.name} ({display.coins(self.coin_price, unit='coin')})"
 
     def clean(self):
         errors = {}
@@ -301,7 +302,8 @@ class GiftPriceChange(models.Model):
 
     def __str__(self):
         moment = f"{self.effective_at:%Y-%m-%d %H:%M}"
-        return f"{self.gift.name}: {self.coin_price} coins from {moment}"
+        price = display.coins(self.coin_price, unit="coin")
+        return f"{self.gift.name}: {price} from {moment}"
 
     def clean(self):
         if self.applied_at is not None:
@@ -365,8 +367,10 @@ class CoinBundle(models.Model):
         ]
 
     def __str__(self):
-        bonus = f" + {self.bonus_coins} bonus" if self.bonus_coins else ""
-        return f"{self.coins:,} coins{bonus}"
+        coins = display.coins(self.coins)
+        if self.bonus_coins:
+            return f"{coins} coins + {display.coins(self.bonus_coins)} bonus"
+        return f"{coins} coins"
 
 
 class BundlePrice(models.Model):
@@ -433,7 +437,8 @@ class BundlePrice(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.bundle} in {self.region.code}/{self.channel}: {self.price}"
+        price = display.money(self.price)
+        return f"{self.bundle} in {self.region.code}/{self.channel}: {price}"
 
     def clean(self):
         if self.price is None:
@@ -582,7 +587,8 @@ class RepricingLine(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.bundle} in {self.region.code}/{self.channel}: {self.new_price}"
+        price = display.money(self.new_price)
+        return f"{self.bundle} in {self.region.code}/{self.channel}: {price}"
 
     @property
     def old_money(self) -> Money | None:

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+from babel import Locale, UnknownLocaleError
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -188,6 +189,15 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# How staff screens write numbers and money (core/display.py): a CLDR locale.
+DISPLAY_LOCALE = os.environ.get("DISPLAY_LOCALE") or "en"
+try:
+    Locale.parse(DISPLAY_LOCALE)
+except (ValueError, UnknownLocaleError):
+    raise ImproperlyConfigured(
+        f"DISPLAY_LOCALE must be a CLDR locale such as en, en_GB or de_DE "
+        f"(got {DISPLAY_LOCALE!r})."
+    ) from None
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -1,11 +1,12 @@
 """Building blocks the apps' admins share: import these, never another app's admin."""
 
 import json
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib import messages
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.paginator import Paginator
 from django.db import connections
@@ -13,6 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
+from . import display
 from .errors import ServiceError
 
 
@@ -27,6 +29,54 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+def truncated(value, width: str = "12em") -> str:
+    """A cell at most `width` wide on one line, cut with an ellipsis, the whole
+    value in its title (on hover): a long name never widens a list. The change
+    page shows it whole."""
+    text = display.NONE if value is None else str(value)
+    return format_html(
+        '<span class="truncated" title="{}" style="display: inline-block; '
+        "max-width: {}; overflow: hidden; text-overflow: ellipsis; "
+        'white-space: nowrap; vertical-align: top">{}</span>',
+        text,
+        width,
+        text,
+    )
+
+
+def column(
+    attribute: str,
+    show: Callable | None = None,
+    *,
+    description: str,
+    ordering: str | None = None,
+    width: str | None = None,
+):
+    """A read-only column or field: the row's `attribute` (a dotted path) as `show`
+    writes it (`core.display.coins`, `.money`, ...), cut to `width` when given.
+    `ordering` names the field it sorts by, if any."""
+    read = operator.attrgetter(attribute)
+
+    @admin.display(description=description, ordering=ordering)
+    def shown(model_admin, obj):
+        value = read(obj)
+        value = value if show is None else show(value)
+        return value if width is None else truncated(value, width)
+
+    return shown
+
+
+def numbered_when(obj, moment) -> str:
+    """A list's first cell: the row's id over its moment ("#42", "2026-12-07
+    14:05"), one narrow column for both."""
+    return format_html("#{}<br>{}", obj.pk, display.when(moment))
+
+
+def nowrap(value) -> str:
+    """A figure kept on one line: "1,000 coins" never breaks after "1,000"."""
+    return format_html('<span style="white-space: nowrap">{}</span>', value)
 
 
 def html_table(headers, rows, *, empty: str) -> str:

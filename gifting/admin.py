@@ -1,8 +1,14 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from core.admin import EstimatedCountPaginator, ReadOnlyAdminMixin
-from wallets.units import diamonds_display
+from core import display
+from core.admin import (
+    EstimatedCountPaginator,
+    ReadOnlyAdminMixin,
+    column,
+    numbered_when,
+    truncated,
+)
 
 from .models import CreatorLevel, GiftSend
 
@@ -23,17 +29,15 @@ class CreatorLevelAdmin(SimpleHistoryAdmin):
 
 @admin.register(GiftSend)
 class GiftSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    # Who gave what to whom fits beside the menu and filters; the share, the
+    # platform's part and where it was sent are on the gift send's page.
     list_display = (
-        "id",
-        "created_at",
-        "sender",
-        "creator",
-        "gift",
-        "quantity",
-        "coins",
-        "share_percent",
+        "when",
+        "sender_short",
+        "creator_short",
+        "gift_line",
+        "coins_shown",
         "creator_diamonds",
-        "stream_id",
     )
     list_filter = ("gift", "placement", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("sender", "creator", "gift")
@@ -45,7 +49,52 @@ class GiftSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     show_full_result_count = False
     paginator = EstimatedCountPaginator
+    fields = (
+        "created_at",
+        "sender",
+        "creator",
+        "gift_line",
+        "coin_price_shown",
+        "coins_shown",
+        "share_percent",
+        "creator_diamonds",
+        "platform_diamonds",
+        "placement",
+        "stream_id",
+        "video_id",
+        "comment",
+        "idempotency_key",
+    )
+    readonly_fields = fields
 
-    @admin.display(description="Creator diamonds")
-    def creator_diamonds(self, send):
-        return diamonds_display(send.creator_diamond_units)
+    sender_short = column(
+        "sender", description="Sender", ordering="sender__username", width="9em"
+    )
+    creator_short = column(
+        "creator",
+        description="Creator",
+        ordering="creator__display_name",
+        width="10em",
+    )
+    coins_shown = column("coins", display.coins, description="Coins", ordering="coins")
+    creator_diamonds = column(
+        "creator_diamond_units",
+        display.diamonds,
+        description="Diamonds earned",
+        ordering="creator_diamond_units",
+    )
+    platform_diamonds = column(
+        "platform_diamond_units", display.diamonds, description="Platform diamonds"
+    )
+
+    @admin.display(description="Gift send, when", ordering="created_at")
+    def when(self, send):
+        return numbered_when(send, send.created_at)
+
+    @admin.display(description="Gift")
+    def gift_line(self, send):
+        return truncated(f"{display.coins(send.quantity)} × {send.gift.name}", "10em")
+
+    @admin.display(description="Coin price")
+    def coin_price_shown(self, send):
+        return f"{display.coins(send.coin_price, unit='coin')} each, as stamped"

@@ -22,6 +22,7 @@ from simple_history.models import HistoricalRecords
 
 from accounts.models import adult_born_by
 from catalog.models import GIFT_QUANTITY_MAX, Gift
+from core import display
 from core.idempotency import fingerprint_field
 from wallets.models import DIAMOND_SCALE
 
@@ -69,7 +70,8 @@ class CreatorLevel(models.Model):
         ]
 
     def __str__(self):
-        return f"Level {self.number} · {self.name} ({self.share_percent}%)"
+        share = display.number(self.share_percent)
+        return f"Level {self.number} · {self.name} ({share}%)"
 
     def clean(self):
         if self.number is None or self.min_diamonds_30d is None:

@@ -12,12 +12,15 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+# The payout screens still write cash through payouts.display (e.g. "1,008.45 USD").
+from core import display as figures
 from core.admin import (
     ConfirmFormMixin,
     ConfirmPage,
     DecideEachMixin,
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
+    column,
     html_table,
 )
 from core.errors import ServiceError
@@ -29,7 +32,6 @@ from gifting.models import (
     GiftSend,
     LevelChange,
 )
-from wallets.units import diamonds_display
 
 from . import display, selectors, services, states
 from .forms import DECISIONS, ApproveForm, BulkApproveForm, BulkRejectForm
@@ -85,7 +87,7 @@ class LevelChangeInline(admin.TabularInline):
         "changed_at",
         "from_level",
         "to_level",
-        "diamonds_30d",
+        "earned_30d",
         "reason",
         "changed_by",
     )
@@ -95,15 +97,21 @@ class LevelChangeInline(admin.TabularInline):
     can_delete = False
     ordering = ("-changed_at",)
 
+    @admin.display(description="Diamonds in 30 days")
+    def earned_30d(self, change):
+        # Whole diamonds, as level thresholds count them.
+        return figures.number(change.diamonds_30d)
+
 
 @admin.register(CreatorProfile)
 class CreatorProfileAdmin(ConfirmFormMixin, SimpleHistoryAdmin):
+    # Who, at which level and whether they may receive gifts fit beside the menu
+    # and filters; long names are cut (whole on hover and on the creator's page).
     list_display = (
-        "display_name",
-        "user",
-        "level",
-        "level_pinned",
-        "follower_count",
+        "name_short",
+        "user_short",
+        "level_shown",
+        "followers",
         "verification",
         "gifts_enabled",
         "suspended",
@@ -188,6 +196,35 @@ class CreatorProfileAdmin(ConfirmFormMixin, SimpleHistoryAdmin):
             )
         return "None"
 
+    name_short = column(
+        "display_name",
+        description="Display name",
+        ordering="display_name",
+        width="12em",
+    )
+
+    user_short = column(
+        "user", description="User", ordering="user__username", width="9em"
+    )
+
+    @admin.display(description="Level", ordering="level__number")
+    def level_shown(self, creator):
+        pinned = " · pinned" if creator.level_pinned else ""
+        return format_html(
+            '<span title="{}">{} {}{}</span>',
+            creator.level,
+            creator.level.number,
+            creator.level.name,
+            pinned,
+        )
+
+    followers = column(
+        "follower_count",
+        figures.number,
+        description="Followers",
+        ordering="follower_count",
+    )
+
     @admin.display(description="Paid to")
     def destination_full(self, creator):
         return self._destination(creator, full=True)
@@ -222,9 +259,9 @@ class CreatorProfileAdmin(ConfirmFormMixin, SimpleHistoryAdmin):
             return "—"
         earned = gifting_selectors.creator_earnings(creator=creator)
         return (
-            f"{diamonds_display(earned.diamond_units)} diamonds held · "
-            f"{diamonds_display(earned.earned_30d_units)} earned in 30 days · "
-            f"{diamonds_display(earned.earned_7d_units)} in 7 days"
+            f"{figures.diamonds(earned.diamond_units)} diamonds held · "
+            f"{figures.diamonds(earned.earned_30d_units)} earned in 30 days · "
+            f"{figures.diamonds(earned.earned_7d_units)} in 7 days"
         )
 
     @admin.display(description="Last 20 gifts")
@@ -236,11 +273,11 @@ class CreatorProfileAdmin(ConfirmFormMixin, SimpleHistoryAdmin):
         )[:20]
         rows = [
             (
-                f"{send.created_at:%Y-%m-%d %H:%M}",
+                figures.when(send.created_at),
                 send.sender.username,
-                f"{send.quantity} × {send.gift.name}",
-                send.coins,
-                diamonds_display(send.creator_diamond_units),
+                f"{figures.coins(send.quantity)} × {send.gift.name}",
+                figures.coins(send.coins),
+                figures.diamonds(send.creator_diamond_units),
             )
             for send in sends
         ]
@@ -1128,9 +1165,17 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(DiamondCashRate)
 class DiamondCashRateAdmin(admin.ModelAdmin):
-    list_display = ("currency", "rate", "effective_at", "created_by", "created_at")
+    list_display = (
+        "currency",
+        "rate_shown",
+        "effective_at",
+        "created_by",
+        "created_at",
+    )
     list_filter = ("currency",)
     fields = ("currency", "rate", "effective_at")
+
+    rate_shown = column("rate", figures.rate, description="Cash per diamond")
 
     def save_model(self, request, obj, form, change):
         obj.created_by = request.user

@@ -1,9 +1,10 @@
-"""How the payout screens write amounts: thousands separated, exact, never rounded
-up. (A stop-gap until core has the project's one money and number display.)"""
+"""How the payout screens write amounts: diamonds and rates as everywhere
+(core.display); cash as "1,008.45 USD", as the queue's script writes the total of
+the selected rows (queue.js), until both switch to core.display.money."""
 
 from decimal import Decimal
 
-from wallets.units import diamonds_from_units
+from core import display as figures
 
 
 def amount(value: Decimal) -> str:
@@ -18,13 +19,9 @@ def cash(value: Decimal, currency: str) -> str:
 
 def diamonds(units: int) -> str:
     """Diamonds with the decimals they have and no more: 300,000.5, 20,000."""
-    return _trimmed(f"{diamonds_from_units(units):,.4f}")
+    return figures.diamonds(units)
 
 
 def rate(value: Decimal, currency: str) -> str:
     """A cash rate per diamond without trailing zeros: 0.005 USD a diamond."""
-    return f"{_trimmed(f'{value:f}')} {currency} a diamond"
-
-
-def _trimmed(number: str) -> str:
-    return number.rstrip("0").rstrip(".") if "." in number else number
+    return f"{figures.rate(value)} {currency} a diamond"

@@ -6,6 +6,7 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
+from djmoney.money import Money
 
 from accounts.models import User
 from gifting.models import CreatorProfile, GiftSend
@@ -121,10 +122,17 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
     ]
 
     def count_and_sum(queryset):
-        figures = queryset.aggregate(
-            count=Count("id", distinct=True), total=Sum("net_amount")
+        """How many, and their net cash per currency: never one sum of two."""
+        totals = (
+            queryset.order_by()
+            .values("currency")
+            .annotate(count=Count("id", distinct=True), total=Sum("net_amount"))
+            .order_by("currency")
         )
-        return figures["count"], figures["total"] or Decimal("0")
+        return (
+            sum(row["count"] for row in totals),
+            [Money(row["total"], row["currency"]) for row in totals],
+        )
 
     return {
         "coins_sold": [
@@ -134,6 +142,8 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
         "gifts_sent": _series("coins", list(gifts), days),
         "diamonds_outstanding": diamonds_from_units(outstanding_units),
         "diamonds_on_hold": diamonds_from_units(on_hold_units),
+        "diamonds_outstanding_units": int(outstanding_units),
+        "diamonds_on_hold_units": int(on_hold_units),
         # Rounded down as a payout's gross: see docs/payouts.md, "Cash value".
         "cash_liability": (
             payout_gross(diamond_units=outstanding_units, rate=rate.rate)

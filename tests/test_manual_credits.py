@@ -146,9 +146,9 @@ def test_the_amount_is_typed_in_diamonds_and_confirmed_before_anything_is_saved(
 
     preview = client.post(ADJUST, form)
     page = preview.content.decode()
-    assert "+200,000.0000 diamonds" in page
-    assert "2.0000 diamonds" in page  # now
-    assert "200,002.0000 diamonds" in page  # after, once approved
+    assert "<strong>+200,000 diamonds</strong>" in page
+    assert "<td>2 diamonds</td>" in page  # now
+    assert "<strong>200,002 diamonds</strong>" in page  # after, once approved
     assert BalanceAdjustment.objects.count() == 1
     edit = client.post(ADJUST, {**form, "edit": "1"})
     assert edit.context["preview"] is None
@@ -219,7 +219,7 @@ def test_the_approval_list_rejects_with_a_reason(client):
     waiting = client.get(LIST, {"status__exact": "requested"})
     assert list(waiting.context["cl"].result_list) == [credit]
     assert "Waiting for approval (1)" in waiting.content.decode()
-    assert "+10.0000 diamonds" in waiting.content.decode()
+    assert "+10 diamonds" in waiting.content.decode()
 
     asked = client.post(LIST, {"action": "reject", "_selected_action": [credit.id]})
     assert "reason" in asked.context["form"].fields
@@ -252,7 +252,7 @@ def test_the_payout_queue_flags_diamonds_credited_by_hand(client):
 
     for response in (queue, page):
         content = response.content.decode()
-        assert "40,000.0000 diamonds credited by hand in 30 days" in content
+        assert "40,000 diamonds credited by hand in 30 days" in content
         assert "earnings spike" in content  # counted like earnings, all in a week
     assert payout.needs_second_approval
     # Earned in 30 days: the manual 40,000 (rich_creator's are not gifts).

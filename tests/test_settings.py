@@ -86,6 +86,16 @@ def test_an_unknown_ledger_posting_names_itself():
     )
 
 
+def test_an_unknown_display_locale_names_itself():
+    result = manage("check", DISPLAY_LOCALE="xx_NOWHERE")
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "ImproperlyConfigured: DISPLAY_LOCALE must be a CLDR locale such as en, "
+        "en_GB or de_DE (got 'xx_NOWHERE')."
+    )
+
+
 class LiveStore:
     """Stands for a real store's adapter: not a sandbox."""
 

@@ -11,19 +11,24 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from djmoney.money import Money
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import User
 from catalog.models import Region
+from core import display
 from core.admin import (
     ConfirmFormMixin,
     ConfirmPage,
     DecideEachMixin,
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
+    column,
     html_table,
+    nowrap,
+    numbered_when,
+    truncated,
 )
 from core.errors import ServiceError
 
@@ -40,22 +45,17 @@ from .models import (
     SpendingLimit,
     SpendingLimitOverride,
     Transfer,
-    Unit,
     UnrecoveredStoreRefund,
     Wallet,
     amount_display,
+    unit_display,
 )
 from .references import reference_link
-from .units import diamonds_display, units_from_diamonds
+from .units import units_from_diamonds
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     pass
-
-
-def _amount_shown(unit: str, units: int):
-    """An amount of the ledger as staff read it: diamonds, not their units."""
-    return diamonds_display(units) if unit == Unit.DIAMOND else units
 
 
 def _balance_of(kind: str):
@@ -86,14 +86,14 @@ def _diamond_units_held():
 
 @admin.register(Wallet)
 class WalletAdmin(ReadOnlyAdmin):
+    # Who and what they hold fit beside the menu; the rest is on the wallet's page.
     list_display = (
         "username",
-        "email",
+        "email_short",
         "home",
         "paid_coins",
         "bonus_coins",
         "diamonds",
-        "date_joined",
     )
     list_select_related = ("home_region__region",)
     search_fields = ("username", "email", "=id")
@@ -117,8 +117,8 @@ class WalletAdmin(ReadOnlyAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                paid_balance=_balance_of(AccountKind.PAID_COINS),
-                bonus_balance=_balance_of(AccountKind.BONUS_COINS),
+                paid_balance=Coalesce(_balance_of(AccountKind.PAID_COINS), 0),
+                bonus_balance=Coalesce(_balance_of(AccountKind.BONUS_COINS), 0),
                 diamond_units=_diamond_units_held(),
             )
         )
@@ -135,27 +135,35 @@ class WalletAdmin(ReadOnlyAdmin):
             return "Not known yet: the first purchase sets it."
         return (
             f"{home.region.code} ({home.region.name}) · {home.get_source_display()}, "
-            f"{timezone.localtime(home.set_at):%Y-%m-%d %H:%M}"
+            f"{display.when(home.set_at)}"
         )
 
-    @admin.display(description="Paid coins", ordering="paid_balance")
-    def paid_coins(self, wallet):
-        return wallet.paid_balance or 0
+    email_short = column("email", description="E-mail", ordering="email", width="16em")
 
-    @admin.display(description="Bonus coins", ordering="bonus_balance")
-    def bonus_coins(self, wallet):
-        return wallet.bonus_balance or 0
+    paid_coins = column(
+        "paid_balance", display.coins, description="Paid coins", ordering="paid_balance"
+    )
+    bonus_coins = column(
+        "bonus_balance",
+        display.coins,
+        description="Bonus coins",
+        ordering="bonus_balance",
+    )
 
-    @admin.display(description="Diamonds", ordering="diamond_units")
-    def diamonds(self, wallet):
-        return diamonds_display(wallet.diamond_units)
+    diamonds = column(
+        "diamond_units",
+        display.diamonds,
+        description="Diamonds",
+        ordering="diamond_units",
+    )
 
     @admin.display(description="Balances")
     def balances(self, wallet):
         balances = selectors.wallet_balances(user=wallet)
         return (
-            f"{balances.coins} coins ({balances.paid_coins} paid, "
-            f"{balances.bonus_coins} bonus) · "
+            f"{display.coins(balances.coins)} coins "
+            f"({display.coins(balances.paid_coins)} paid, "
+            f"{display.coins(balances.bonus_coins)} bonus) · "
             f"{amount_display(AccountKind.DIAMONDS, balances.diamond_units)}"
         )
 
@@ -166,13 +174,13 @@ class WalletAdmin(ReadOnlyAdmin):
         for transfer in transfers:
             incoming = transfer.credit_account.owner_id == wallet.id
             side = transfer.credit_account if incoming else transfer.debit_account
-            sign = "+" if incoming else "−"
+            amount = transfer.amount if incoming else -transfer.amount
             rows.append(
                 (
-                    f"{transfer.created_at:%Y-%m-%d %H:%M}",
+                    display.when(transfer.created_at),
                     transfer.get_kind_display(),
                     side.get_kind_display(),
-                    f"{sign}{_amount_shown(transfer.unit, transfer.amount)}",
+                    nowrap(unit_display(transfer.unit, amount, signed=True)),
                     transfer.reference,
                 )
             )
@@ -189,11 +197,11 @@ class WalletAdmin(ReadOnlyAdmin):
         )[:20]
         rows = [
             (
-                f"{purchase.created_at:%Y-%m-%d %H:%M}",
+                display.when(purchase.created_at),
                 f"#{purchase.id}",
                 str(purchase.bundle),
                 purchase.region.code,
-                str(purchase.price),
+                nowrap(display.money(purchase.price)),
                 purchase.get_status_display(),
             )
             for purchase in purchases
@@ -207,15 +215,38 @@ class WalletAdmin(ReadOnlyAdmin):
 
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyAdmin):
-    list_display = ("id", "owner", "kind", "unit", "balance_shown", "created_at")
+    list_display = ("id", "owner_short", "kind", "balance_shown", "opened")
     list_filter = ("kind", "unit")
     list_select_related = ("owner",)
     search_fields = ("=owner__username", "=id")
     show_full_result_count = False
+    fields = ("kind", "owner", "unit", "balance_shown", "balance_source", "created_at")
+    readonly_fields = fields
 
-    @admin.display(description="Balance", ordering="balance")
+    def get_queryset(self, request):
+        # The balance the ledger holds: a system account's stored one is always 0.
+        return selectors.ledger_accounts_with_balance(super().get_queryset(request))
+
+    @admin.display(description="Owner", ordering="owner__username")
+    def owner_short(self, account):
+        return "—" if account.owner is None else truncated(account.owner, "12em")
+
+    @admin.display(description="Balance", ordering="ledger_balance")
     def balance_shown(self, account):
-        return _amount_shown(account.unit, account.balance)
+        return unit_display(account.unit, account.ledger_balance)
+
+    @admin.display(description="How it is counted")
+    def balance_source(self, account):
+        if account.is_system:
+            return (
+                "A system account keeps no balance of its own: this is the sum of "
+                "its transfers in less its transfers out."
+            )
+        return "The account's balance with its gift credits not folded in yet."
+
+    opened = column(
+        "created_at", display.when, description="Opened", ordering="created_at"
+    )
 
 
 class TransfersOfUserFilter(admin.SimpleListFilter):
@@ -246,16 +277,24 @@ class TransfersOfUserFilter(admin.SimpleListFilter):
 
 @admin.register(Transfer)
 class TransferAdmin(ReadOnlyAdmin):
+    # Long account names are cut (whole on hover and on the transfer's page).
     list_display = (
-        "id",
+        "when",
+        "kind",
+        "amount_shown",
+        "accounts",
+        "reference",
+    )
+    fields = (
         "created_at",
         "kind",
-        "unit",
         "amount_shown",
         "debit_account",
         "credit_account",
         "reference",
+        "idempotency_key",
     )
+    readonly_fields = fields
     list_filter = (TransfersOfUserFilter, "kind", "unit")
     list_select_related = ("debit_account__owner", "credit_account__owner")
     search_fields = (
@@ -268,9 +307,21 @@ class TransferAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     paginator = EstimatedCountPaginator
 
+    @admin.display(description="Transfer, when", ordering="created_at")
+    def when(self, transfer):
+        return numbered_when(transfer, transfer.created_at)
+
     @admin.display(description="Amount", ordering="amount")
     def amount_shown(self, transfer):
-        return _amount_shown(transfer.unit, transfer.amount)
+        return transfer.amount_display
+
+    @admin.display(description="From (debit) → to (credit)")
+    def accounts(self, transfer):
+        return format_html(
+            '{}<br><span style="white-space: nowrap">→ {}</span>',
+            truncated(transfer.debit_account, "14em"),
+            truncated(transfer.credit_account, "13em"),
+        )
 
     def get_list_display(self, request):
         # The reference links to what it names, for those who may open that.
@@ -298,8 +349,8 @@ REFUND_PAGE = ConfirmPage(
     "bonus coins as far as the buyer still has them. A purchase past its 14-day "
     "window or with spent coins is refused and left as it is.",
     line=lambda purchase: (
-        f"#{purchase.id} · {purchase.user} · {purchase.bundle} · {purchase.price} · "
-        f"{timezone.localtime(purchase.created_at):%Y-%m-%d %H:%M} · "
+        f"#{purchase.id} · {purchase.user} · {purchase.bundle} · "
+        f"{display.money(purchase.price)} · {display.when(purchase.created_at)} · "
         f"{purchase.get_status_display()}"
     ),
     submit="Refund {count} purchase(s)",
@@ -308,20 +359,38 @@ REFUND_PAGE = ConfirmPage(
 
 @admin.register(Purchase)
 class PurchaseAdmin(ConfirmFormMixin, ReadOnlyAdmin):
+    # What a refund decision needs fits beside the menu and filters; region,
+    # channel, bonus coins and the refund's details are on the purchase's page.
     list_display = (
-        "id",
-        "created_at",
+        "when",
+        "user_short",
+        "bundle_short",
+        "price_shown",
+        "store",
+        "unspent",
+        "status",
+    )
+    fields = (
         "user",
         "bundle",
         "region",
-        "channel",
         "store",
-        "price",
-        "coins",
-        "bonus_coins",
-        "paid_coins_remaining",
+        "channel",
+        "store_transaction_id",
+        "price_shown",
+        "coins_shown",
+        "bonus_coins_shown",
+        "unspent",
+        "promotions",
         "status",
+        "created_at",
+        "refunded_at",
+        "refunded_by",
+        "refund_source",
+        "refund_reason",
+        "idempotency_key",
     )
+    readonly_fields = fields
     list_filter = (
         "status",
         "store",
@@ -352,16 +421,46 @@ class PurchaseAdmin(ConfirmFormMixin, ReadOnlyAdmin):
                 **self.admin_site.each_context(request),
                 "title": "Paid-coin liability",
                 "opts": self.model._meta,
-                "liability": selectors.paid_coin_liability(),
+                "liability": [
+                    Money(amount, currency)
+                    for currency, amount in selectors.paid_coin_liability().items()
+                ],
             },
         )
 
     def has_refund_permission(self, request):
         return request.user.has_perm(services.REFUND_PERMISSION)
 
+    @admin.display(description="Purchase, when", ordering="created_at")
+    def when(self, purchase):
+        return numbered_when(purchase, purchase.created_at)
+
+    user_short = column(
+        "user", description="User", ordering="user__username", width="8em"
+    )
+
+    @admin.display(description="Bundle", ordering="bundle__coins")
+    def bundle_short(self, purchase):
+        return str(purchase.bundle)
+
+    price_shown = column("price", display.money, description="Price", ordering="price")
+
+    coins_shown = column("coins", display.coins, description="Paid coins")
+
     @admin.display(description="Bonus coins")
-    def bonus_coins(self, purchase):
-        return purchase.bonus_coins
+    def bonus_coins_shown(self, purchase):
+        return (
+            f"{display.coins(purchase.bonus_coins)} "
+            f"({display.coins(purchase.bundle_bonus_coins)} with the bundle, "
+            f"{display.coins(purchase.promotion_bonus_coins)} from promotions)"
+        )
+
+    unspent = column(
+        "paid_coins_remaining",
+        display.coins,
+        description="Unspent",
+        ordering="paid_coins_remaining",
+    )
 
     @admin.action(description="Refund selected purchases", permissions=["refund"])
     def refund(self, request, queryset):
@@ -495,9 +594,7 @@ class HomeRegionAdmin(ReadOnlyAdmin):
     def region_code(self, home):
         return home.region.code
 
-    @admin.display(description="Set", ordering="set_at")
-    def set(self, home):
-        return f"{timezone.localtime(home.set_at):%Y-%m-%d %H:%M}"
+    set = column("set_at", display.when, description="Set", ordering="set_at")
 
     def get_urls(self):
         set_view = self.admin_site.admin_view(self.set_view)
@@ -554,21 +651,20 @@ class HomeRegionAdmin(ReadOnlyAdmin):
 
 @admin.register(ReconciliationRun)
 class ReconciliationRunAdmin(ReadOnlyAdmin):
-    list_display = (
-        "started_at",
-        "finished_at",
-        "clean",
-        "transfers_checked",
-        "accounts_checked",
-    )
-    fields = (
-        "started_at",
-        "finished_at",
-        "transfers_checked",
-        "accounts_checked",
-        "problem_list",
-    )
+    list_display = ("started", "finished", "clean", "transfers", "accounts")
+    fields = ("started", "finished", "transfers", "accounts", "problem_list")
     readonly_fields = fields
+
+    started = column(
+        "started_at", display.when, description="Started", ordering="started_at"
+    )
+    finished = column("finished_at", display.when, description="Finished")
+    transfers = column(
+        "transfers_checked", display.number, description="Transfers checked"
+    )
+    accounts = column(
+        "accounts_checked", display.number, description="Accounts checked"
+    )
 
     @admin.display(description="Clean", boolean=True)
     def clean(self, run):
@@ -660,15 +756,7 @@ class BalanceAdjustmentAdmin(DecideEachMixin, ReadOnlyAdmin):
 
     # Narrow columns: who, how much and the state fit beside the menu and filters;
     # the balance before and after is on each adjustment's page.
-    list_display = (
-        "when",
-        "user",
-        "change",
-        "status",
-        "actor",
-        "decided_by",
-        "short_reason",
-    )
+    list_display = ("when", "user_short", "change", "status", "people", "short_reason")
     list_filter = ("status", "account_kind")
     list_select_related = ("user", "actor", "decided_by")
     search_fields = ("=user__username", "=actor__username", "=decided_by__username")
@@ -690,20 +778,28 @@ class BalanceAdjustmentAdmin(DecideEachMixin, ReadOnlyAdmin):
         extra_context = {**(extra_context or {}), "waiting": waiting}
         return super().changelist_view(request, extra_context)
 
-    @admin.display(description="Asked", ordering="created_at")
-    def when(self, adjustment):
-        return timezone.localtime(adjustment.created_at).strftime("%Y-%m-%d %H:%M")
+    when = column(
+        "created_at", display.when, description="Asked", ordering="created_at"
+    )
+
+    user_short = column(
+        "user", description="User", ordering="user__username", width="9em"
+    )
 
     @admin.display(description="Change", ordering="amount")
     def change(self, adjustment):
+        return adjustment.change_display
+
+    @admin.display(description="Asked / decided by")
+    def people(self, adjustment):
+        decided = adjustment.decided_by or "—"
         return format_html(
-            '<span style="white-space: nowrap">{}</span>', adjustment.change_display
+            "{}<br>{}",
+            truncated(adjustment.actor, "9em"),
+            truncated(decided, "9em"),
         )
 
-    @admin.display(description="Reason")
-    def short_reason(self, adjustment):
-        reason = adjustment.reason
-        return reason if len(reason) <= 40 else f"{reason[:39]}…"
+    short_reason = column("reason", description="Reason", width="14em")
 
     @admin.display(description="Before → after")
     def balance(self, adjustment):
@@ -831,11 +927,13 @@ def _resolve_line(record) -> str:
     return (
         f"Purchase #{record.purchase_id} · {record.purchase.user} · "
         f"{record.get_store_display()} {record.purchase.store_transaction_id} · "
-        f"{record.price} refunded · {record.paid_coins_spent} paid + "
-        f"{record.bonus_coins_missing} bonus coins not recovered "
-        f"({record.paid_value_not_recovered}) · {record.paid_coins_taken_back} paid + "
-        f"{record.bonus_coins_taken_back} bonus taken back · "
-        f"received {timezone.localtime(record.received_at):%Y-%m-%d %H:%M}{already}"
+        f"{display.money(record.price)} refunded · "
+        f"{display.coins(record.paid_coins_spent)} paid + "
+        f"{display.coins(record.bonus_coins_missing)} bonus coins not recovered "
+        f"({display.money(record.paid_value_not_recovered)}) · "
+        f"{display.coins(record.paid_coins_taken_back)} paid + "
+        f"{display.coins(record.bonus_coins_taken_back)} bonus taken back · "
+        f"received {display.when(record.received_at)}{already}"
     )
 
 
@@ -872,7 +970,7 @@ class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
         "user",
         "store",
         "transaction_link",
-        "price",
+        "price_shown",
         "coins_not_recovered",
         "coins_taken_back",
         "paid_value_not_recovered",
@@ -893,7 +991,7 @@ class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
         "user",
         "store",
         "transaction",
-        "price",
+        "price_shown",
         "description",
         "paid_coins_spent",
         "bonus_coins_missing",
@@ -938,9 +1036,11 @@ class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
     def transaction(self, record):
         return record.purchase.store_transaction_id
 
-    @admin.display(description="Received", ordering="received_at")
-    def received(self, record):
-        return timezone.localtime(record.received_at).strftime("%Y-%m-%d %H:%M")
+    received = column(
+        "received_at", display.when, description="Received", ordering="received_at"
+    )
+
+    price_shown = column("price", display.money, description="Price", ordering="price")
 
     @admin.display(description="Transaction")
     def transaction_link(self, record):
@@ -954,15 +1054,21 @@ class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
 
     @admin.display(description="Coins lost")
     def coins_not_recovered(self, record):
-        return f"{record.paid_coins_spent} + {record.bonus_coins_missing} bonus"
+        return (
+            f"{display.coins(record.paid_coins_spent)} + "
+            f"{display.coins(record.bonus_coins_missing)} bonus"
+        )
 
     @admin.display(description="Coins back")
     def coins_taken_back(self, record):
-        return f"{record.paid_coins_taken_back} + {record.bonus_coins_taken_back} bonus"
+        return (
+            f"{display.coins(record.paid_coins_taken_back)} + "
+            f"{display.coins(record.bonus_coins_taken_back)} bonus"
+        )
 
-    @admin.display(description="Value lost")
-    def paid_value_not_recovered(self, record):
-        return record.paid_value_not_recovered
+    paid_value_not_recovered = column(
+        "paid_value_not_recovered", display.money, description="Value lost"
+    )
 
     @admin.display(description="What happened")
     def description(self, record):

@@ -11,11 +11,11 @@ from simple_history.models import HistoricalRecords
 
 from accounts.models import User
 from catalog.models import BundlePrice, CoinBundle, Region
+from core import display
 from core.fields import MinorUnitsMoneyField
 from core.idempotency import fingerprint_field
 
 from .units import DIAMOND_SCALE as DIAMOND_SCALE
-from .units import diamonds_display
 
 
 class Unit(models.TextChoices):
@@ -23,12 +23,19 @@ class Unit(models.TextChoices):
     DIAMOND = "diamond", "Diamonds"
 
 
+def unit_display(unit: str, units: int, *, signed: bool = False) -> str:
+    """An amount of the ledger in its unit: "1,000 coins", "0.5 diamonds"."""
+    if unit == Unit.DIAMOND:
+        return display.diamonds(units, signed=signed, unit=True)
+    return display.coins(units, signed=signed, unit="coin")
+
+
 def amount_display(kind: str, units: int, *, signed: bool = False) -> str:
-    """A user account's amount as people read it: diamonds with four decimals."""
+    """A user account's amount as people read it: "1,000 coins", "0.5 diamonds"."""
     if kind == AccountKind.DIAMONDS:
-        return f"{diamonds_display(units, signed=signed)} diamonds"
-    label = {AccountKind.BONUS_COINS: "bonus coins"}.get(kind, "coins")
-    return f"{units:{'+' if signed else ''},} {label}"
+        return display.diamonds(units, signed=signed, unit=True)
+    noun = "bonus coin" if kind == AccountKind.BONUS_COINS else "coin"
+    return display.coins(units, signed=signed, unit=noun)
 
 
 class AccountKind(models.TextChoices):
@@ -210,7 +217,7 @@ class Transfer(models.Model):
         ]
 
     def __str__(self):
-        return f"#{self.pk} {self.amount} {self.unit} {self.kind}"
+        return f"#{self.pk} {self.get_kind_display()}: {self.amount_display}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not self._state.adding:
@@ -219,6 +226,10 @@ class Transfer(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Transfers are append-only: post a correcting transfer.")
+
+    @property
+    def amount_display(self) -> str:
+        return unit_display(self.unit, self.amount)
 
 
 class PendingCredit(models.Model):
@@ -415,7 +426,10 @@ class Purchase(models.Model):
         ]
 
     def __str__(self):
-        return f"Purchase #{self.pk}: {self.coins} coins for {self.price}"
+        return (
+            f"Purchase #{self.pk}: {display.coins(self.coins)} coins "
+            f"for {display.money(self.price)}"
+        )
 
     @property
     def bonus_coins(self) -> int:
@@ -537,16 +551,17 @@ class UnrecoveredStoreRefund(models.Model):
 
     @property
     def description(self) -> str:
-        paid, bonus = self.purchase.coins, self.purchase.bonus_coins
+        coins = display.coins
+        paid, bonus = coins(self.purchase.coins), coins(self.purchase.bonus_coins)
         lost = []
         if self.paid_coins_spent:
-            lost.append(f"{self.paid_coins_spent} of its {paid} paid coins")
+            lost.append(f"{coins(self.paid_coins_spent)} of its {paid} paid coins")
         if self.bonus_coins_missing:
-            lost.append(f"{self.bonus_coins_missing} of its {bonus} bonus coins")
+            lost.append(f"{coins(self.bonus_coins_missing)} of its {bonus} bonus coins")
         return (
             f"Not recovered, already spent: {' and '.join(lost)}. Taken back: "
-            f"{self.paid_coins_taken_back} paid and {self.bonus_coins_taken_back} "
-            "bonus coins."
+            f"{coins(self.paid_coins_taken_back)} paid and "
+            f"{coins(self.bonus_coins_taken_back)} bonus coins."
         )
 
     @property

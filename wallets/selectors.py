@@ -4,7 +4,18 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection
-from django.db.models import Q, Sum
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    When,
+)
+from django.db.models.functions import Cast, Coalesce
 from djmoney.money import Money
 
 from accounts.models import User
@@ -185,6 +196,37 @@ def system_balances() -> dict[str, int]:
     for row in debited:
         balances[row["debit_account__kind"]] -= row["total"]
     return dict(balances)
+
+
+def _amounts_summed(model, account_field: str):
+    """The sum of `model`'s amounts on the outer account, 0 without any."""
+    total = (
+        model.objects.filter(**{account_field: OuterRef("pk")})
+        .order_by()
+        .values(account_field)
+        .annotate(total=Sum("amount"))
+        .values("total")[:1]
+    )
+    return Coalesce(Subquery(total), 0)
+
+
+def ledger_accounts_with_balance(queryset: QuerySet | None = None) -> QuerySet:
+    """Ledger accounts with `ledger_balance`, what each holds as the ledger counts
+    it: a user account's cached balance plus its pending credits (as
+    `wallet_balances`), a system account's transfers in less its transfers out (as
+    `system_balances`: it keeps no cached balance, its `balance` column stays 0)."""
+    queryset = LedgerAccount.objects.all() if queryset is None else queryset
+    system = _amounts_summed(Transfer, "credit_account") - _amounts_summed(
+        Transfer, "debit_account"
+    )
+    held = F("balance") + _amounts_summed(PendingCredit, "account")
+    return queryset.annotate(
+        # SUM of integers is NUMERIC on PostgreSQL: back to an integer.
+        ledger_balance=Cast(
+            Case(When(owner__isnull=True, then=system), default=held),
+            BigIntegerField(),
+        )
+    )
 
 
 def paid_coin_liability() -> dict[str, Decimal]:

@@ -5,11 +5,11 @@ units (named `..._units`); a `Decimal` of diamonds exists only at the edges (API
 admin, messages, cash value), always with exactly four decimals.
 """
 
-from decimal import ROUND_DOWN, Decimal
+from decimal import Decimal
 
-# Diamond amounts are kept in ten-thousandths: a gift's value then splits between
-# creator and platform exactly at any share with two decimals (see gifting).
-DIAMOND_SCALE = 10_000
+from core import display
+from core.units import DIAMOND_SCALE as DIAMOND_SCALE
+
 # The smallest amount: one unit, 0.0001 diamonds.
 ONE_UNIT = Decimal(1) / DIAMOND_SCALE
 
@@ -32,8 +32,6 @@ def whole_diamonds_from_units(units: int) -> int:
     return units // DIAMOND_SCALE
 
 
-def diamonds_display(units: int, *, places: int = 4, signed: bool = False) -> str:
-    """Diamonds as staff read them: thousands separated, four decimals ("50,000.0000").
-    Fewer `places` round down: a screen never shows a diamond that is not there."""
-    value = diamonds_from_units(units).quantize(Decimal(1).scaleb(-places), ROUND_DOWN)
-    return f"{value:{'+' if signed else ''},}"
+def diamonds_display(units: int, *, places: int | None = None, signed: bool = False):
+    """Kept for the payout queue until it calls `core.display.diamonds` itself."""
+    return display.diamonds(units, places=places, signed=signed)

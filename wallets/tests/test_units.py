@@ -35,9 +35,10 @@ def test_a_fraction_finer_than_a_unit_is_refused_not_rounded():
 
 
 def test_staff_read_diamonds_with_separators_and_whole_ones_rounded_down():
-    assert diamonds_display(200_000_000_000) == "20,000,000.0000"
-    assert diamonds_display(-15_000, signed=True) == "-1.5000"
-    assert diamonds_display(15_000, signed=True) == "+1.5000"
+    assert diamonds_display(200_000_000_000) == "20,000,000"
+    assert diamonds_display(-15_000, signed=True) == "-1.5"
+    assert diamonds_display(15_000, signed=True) == "+1.5"
     assert diamonds_display(20_000 * DIAMOND_SCALE - 1, places=0) == "19,999"
     assert whole_diamonds_from_units(20_000 * DIAMOND_SCALE - 1) == 19_999
-    assert amount_display(AccountKind.DIAMONDS, 50_000) == "5.0000 diamonds"
+    assert amount_display(AccountKind.DIAMONDS, 50_000) == "5 diamonds"
+    assert amount_display(AccountKind.DIAMONDS, 5_000) == "0.5 diamonds"
