@@ -21,7 +21,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("one_of_each")]
 
 class VisibleInputs(HTMLParser):
     """The form controls a person sees to enter data: not hidden ones, not those
-    of a search (the menu's filter, a search box)."""
+    of a search (the menu's filter, a search box), not those of a decision the
+    role may take on the record (approving a payout on its page is not editing
+    it)."""
 
     def __init__(self):
         super().__init__()
@@ -31,7 +33,9 @@ class VisibleInputs(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "form":
-            self.in_search = attrs.get("role") == "search"
+            self.in_search = attrs.get("role") == "search" or "decision" in (
+                attrs.get("class") or ""
+            ).split()
         if tag not in ("input", "select", "textarea") or self.in_search:
             return
         if attrs.get("type") == "hidden" or attrs.get("id") == "nav-filter":

@@ -171,7 +171,7 @@ def test_the_page_shows_wallet_purchases_gifts_and_transfers_with_links(
     # 1,000 paid coins less 3 roses; a welcome bonus would show as bonus coins.
     assert "997 coins" in html
     assert "997 paid · 0 bonus" in html
-    assert "0.0000 diamonds" in html
+    assert ">0 diamonds<" in html
     assert (
         f'href="/admin/wallets/purchase/{purchase.pk}/change/">#{purchase.pk}' in html
     )
@@ -216,7 +216,7 @@ def test_a_creators_page_shows_gifts_received_payouts_and_diamonds(support, hist
         f'<a href="/admin/payouts/payout/{payout.pk}/change/">{payout.reference}</a>'
         in payouts
     )
-    assert "20,000.0000" in payouts
+    assert "20,000" in payouts
     assert (
         f"/admin/payouts/payout/?queue=all&amp;creator__id__exact={creator.pk}"
         in payouts
@@ -226,7 +226,7 @@ def test_a_creators_page_shows_gifts_received_payouts_and_diamonds(support, hist
         f'<a href="/admin/payouts/payout/{payout.pk}/change/">payout:{payout.pk}</a>'
         in transfers
     )
-    assert "-20,000.0000 diamonds" in transfers
+    assert "-20,000 diamonds" in transfers
 
 
 @pytest.mark.parametrize("role", [SUPPORT, FINANCE])
