@@ -43,7 +43,7 @@ LONG_LABEL = "command:import_bundle_prices /srv/imports/2026-12-07-prices-v3-fin
 LISTS = {
     "audit_records": ("/admin/audit/auditrecord/", "by"),
     "bundle_prices": ("/admin/catalog/bundleprice/", "by_hand"),
-    "transfers": ("/admin/wallets/transfer/", "reference_short"),
+    "transfers": ("/admin/wallets/transfer/", "reference"),
     "gifts": ("/admin/catalog/gift/", "sponsored"),
     "ledger_accounts": ("/admin/wallets/ledgeraccount/", "balance_shown"),
     "wallets": ("/admin/wallets/wallet/", "diamonds"),
