@@ -119,6 +119,10 @@ def diamonds(
     "0.5 diamonds", "1 diamond"."""
     if units is None:
         return NONE
+    if isinstance(units, Decimal) and units.as_tuple().exponent == 0:
+        # PostgreSQL's SUM of integer units is an integral NUMERIC; diamonds as a
+        # Decimal (diamonds_from_units: four places) are still refused.
+        units = int(units)
     if not isinstance(units, int):
         raise TypeError(f"Diamonds are shown from integer units, not {units!r}.")
     with _room(Decimal(units)):

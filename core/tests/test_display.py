@@ -103,6 +103,14 @@ def test_diamonds_are_shown_from_units_only():
     too small: it is refused."""
     with pytest.raises(TypeError, match="integer units"):
         display.diamonds(Decimal("0.5"))
+    with pytest.raises(TypeError, match="integer units"):
+        display.diamonds(Decimal("2000.0000"))  # diamonds_from_units' four places
+
+
+def test_postgresqls_sum_of_units_is_shown_as_units():
+    # SUM of a bigint column is an integral NUMERIC on PostgreSQL.
+    assert display.diamonds(Decimal("20000000")) == display.diamonds(20_000_000)
+    assert display.diamonds(Decimal("20000000")) == "2,000"
 
 
 @pytest.mark.parametrize(
