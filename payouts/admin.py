@@ -836,7 +836,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Diamonds", ordering="diamond_units")
     def diamonds(self, payout):
-        return display.diamonds(payout.diamond_units)
+        return figures.diamonds(payout.diamond_units)
 
     # The payout's page.
 
@@ -900,9 +900,9 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     def earnings(self, payout):
         earned = gifting_selectors.creator_earnings(creator=payout.creator)
         return (
-            f"{display.diamonds(earned.diamond_units)} diamonds held besides this "
-            f"payout · {display.diamonds(earned.earned_7d_units)} earned in 7 days "
-            f"· {display.diamonds(earned.earned_30d_units)} in 30 days"
+            f"{figures.diamonds(earned.diamond_units)} diamonds held besides this "
+            f"payout · {figures.diamonds(earned.earned_7d_units)} earned in 7 days "
+            f"· {figures.diamonds(earned.earned_30d_units)} in 30 days"
         )
 
     @admin.display(description="Per day, last 30 days")
@@ -910,7 +910,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         rows = gifting_selectors.daily_earnings(creator=payout.creator, days=30)
         return html_table(
             ("Day", "Gifts", "Diamonds"),
-            ((day, count, display.diamonds(units)) for day, count, units in rows),
+            ((day, count, figures.diamonds(units)) for day, count, units in rows),
             empty="No gifts in 30 days.",
         )
 
@@ -980,7 +980,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             if payout.status in (*states.starts_from("approve"), status.APPROVED)
             else None,
             "amounts": [
-                ("Diamonds", display.diamonds(payout.diamond_units)),
+                ("Diamonds", figures.diamonds(payout.diamond_units)),
                 ("Rate", display.rate(payout.rate, payout.currency)),
                 ("Gross", display.cash(payout.gross_amount, payout.currency)),
                 ("Fee", display.cash(payout.fee_amount, payout.currency)),

@@ -17,11 +17,6 @@ def cash(value: Decimal, currency: str) -> str:
     return f"{amount(value)} {currency}"
 
 
-def diamonds(units: int) -> str:
-    """Diamonds with the decimals they have and no more: 300,000.5, 20,000."""
-    return figures.diamonds(units)
-
-
 def rate(value: Decimal, currency: str) -> str:
     """A cash rate per diamond without trailing zeros: 0.005 USD a diamond."""
     return f"{figures.rate(value)} {currency} a diamond"
