@@ -15,20 +15,24 @@ MAX_TRANSFER_COINS = 1_000_000
 
 
 class BareView(APIView):
-    """The floor every API request stands on: middleware, DRF and token
-    authentication (the default's: the lookup is kept per process, no read on a hit).
+    """The floor every API request stands on: middleware, DRF, token
+    authentication and one indexed read.
 
-    Every scenario's throughput is reported as a ratio to this one.
+    The token lookup is kept per process (no read on a hit), so the read is made
+    here: the issue's targets were set against a bare request that read the
+    database once, and an endpoint that serves money always does. Every scenario's
+    throughput is reported as a ratio to this one.
     """
 
     def get(self, request):
-        return Response({"user": request.user.id})
+        found = User.objects.filter(pk=request.user.pk).exists()
+        return Response({"user": request.user.id, "reads": int(found)})
 
 
 class FloorView(APIView):
-    """The floor under an endpoint that issues `?statements=N` ORM statements: the
-    bare request plus N - 1 one-row indexed reads in one transaction. N counts the
-    token lookup, which a cached token now skips here as in the endpoint it bounds.
+    """The floor under an endpoint that makes `?statements=N` round trips to the
+    database: the bare request with N one-row indexed reads (bare's one among
+    them) in one transaction.
 
     Reads are the cheapest statements there are, so no endpoint issuing N statements
     through the ORM can be faster than this on the same stack: its ratio to `bare`
@@ -44,7 +48,7 @@ class FloorView(APIView):
             raise ValidationError({"statements": [f"1 to {MAX_STATEMENTS}."]})
         found = 0
         with transaction.atomic():
-            for _ in range(statements - 1):
+            for _ in range(statements):
                 found += User.objects.filter(pk=request.user.pk).exists()
         return Response({"user": request.user.id, "reads": found})
 

@@ -30,7 +30,6 @@ SCENARIOS = {
     "gifts_hot",
     "hordak_transfer",
     "floor_gift",
-    "floor_one_trip",
     "floor_purchase",
     "bare_end",
 }
