@@ -165,13 +165,13 @@ def test_the_queue_shows_its_key_columns_at_1280_without_scrolling(
     ).check()
     total = scene.flagged.net_amount + scene.plain.net_amount
     expect(page.locator("#payout-selected-total")).to_have_text(
-        f"2 · net {total:,.2f} USD"
+        f"2 · net ${total:,.2f}"
     )
     page.screenshot(path=folder / "payout-queue-selected-desktop.png")
     page.select_option('select[name="action"]', "approve")
     page.click('button[name="index"]')
     expect(page.locator("#content")).to_contain_text(
-        f"Approve 2 payout(s), in total net {total:,.2f} USD"
+        f"Approve 2 payout(s), in total net ${total:,.2f}"
     )
     page.screenshot(path=folder / "payout-bulk-approve-confirm-desktop.png")
     assert {
@@ -209,7 +209,7 @@ def test_the_payout_page_fits_and_says_what_is_wrong_beside_the_field(
 
     page.goto(f"{live_server.url}{QUEUE}{scene.flagged.id}/change/")
     panel = page.locator(".payout-decision")
-    for amount in ("300,000.5", "1,500.00 USD", "15.25 USD", "1,484.75 USD"):
+    for amount in ("300,000.5", "$1,500.00", "$15.25", "$1,484.75"):
         expect(panel.locator(".amounts")).to_contain_text(amount)
     expect(panel.locator(".risk-flags li")).to_have_count(4)
     page.get_by_role("button", name="Reject").click()
