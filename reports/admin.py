@@ -9,7 +9,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, strip_tags
 from djmoney.money import Money
 
 from core.admin import ReadOnlyAdminMixin
@@ -63,9 +63,24 @@ class Section:
     note: str = ""
 
     @property
-    def labelled_rows(self) -> list[list[tuple[str, object]]]:
-        """Each row's cells beside their headers: a phone shows them as lines."""
-        return [list(zip(self.headers, row, strict=True)) for row in self.rows]
+    def labelled_rows(self) -> list[list[tuple[str, object, bool]]]:
+        """Each row's cells beside their headers (a phone shows them as lines), and
+        whether the cell holds a word too long to wrap (a SKU, a stream id, an
+        e-mail): only such a cell may break anywhere, so figures stay whole."""
+        return [
+            [
+                (label, cell, _has_long_word(cell))
+                for label, cell in zip(self.headers, row, strict=True)
+            ]
+            for row in self.rows
+        ]
+
+
+LONG_WORD = 20
+
+
+def _has_long_word(cell) -> bool:
+    return any(len(word) > LONG_WORD for word in strip_tags(str(cell)).split())
 
 
 def _when(moment) -> str:

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -45,6 +46,15 @@ def browser_page(chromium_path, monkeypatch):
         # Under Playwright's event loop the ORM keeps its connections per context,
         # so the test's connection is closed here or it outlives the test database.
         connections.close_all()
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where a browser test keeps its screenshots for people to look at:
+    SCREENSHOT_DIR (CI keeps them as artefacts), else the test's tmp_path."""
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def admin_login(page, base_url: str, username: str, password: str) -> None:

@@ -5,8 +5,6 @@ at a phone's 390 x 844 the money dashboard fits.
 Screenshots land in SCREENSHOT_DIR (else the test's tmp_path) for people to look at.
 """
 
-import os
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -70,13 +68,6 @@ KEY_RIGHT = """(name) => {
     const th = document.querySelector(`#result_list thead th.column-${name}`);
     return th ? th.getBoundingClientRect().right : null;
 }"""
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
