@@ -62,6 +62,14 @@ else:
             "(comma-separated host names)."
         )
 
+# Rotating the key: the new one in DJANGO_SECRET_KEY, the old ones here until the
+# sessions and reset links they signed have expired (docs/operations.md).
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])
+if SECRET_KEY in SECRET_KEY_FALLBACKS:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY_FALLBACKS must hold the old keys, not the current one."
+    )
+
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
