@@ -194,3 +194,28 @@ def test_finance_runs_reconciliation_from_the_dashboard(
     assert "Clean" in page.inner_text("#reconciliation")
     page.click("#reconciliation .figure a")
     page.wait_for_url(f"**/wallets/reconciliationrun/{run.pk}/change/")
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_without_script_the_figures_read_as_text_and_tables(
+    live_server, finance_page, shots
+):
+    browser = finance_page.context.browser
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 390, "height": 844}
+    )
+    page = context.new_page()
+    admin_login(page, live_server.url, "finance", "pw")
+    page.goto(f"{live_server.url}{URL}?days=7")
+    for summary in page.locator(".chart details summary").all():
+        summary.click()
+    page.screenshot(path=shots / "money_dashboard-no-script-390.png", full_page=True)
+
+    sales = page.locator("#chart-sales-figure")
+    assert "7 days: $7,509.93 in all" in sales.inner_text()
+    assert "$2,509.97 on " in sales.inner_text()
+    assert sales.locator("tbody tr").count() == 7
+    assert not page.locator(".chart-box").first.is_visible()
+    assert page.evaluate(OVERFLOW) <= 0
+    context.close()
