@@ -50,6 +50,7 @@ class MoneyDashboardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         days, currency = form.choice()
         figures = selectors.money_dashboard(days=days)
         sold = {series.label: series for series in figures["coins_sold"]}
+        currency = form.currency_shown(list(sold))
         sales = sold.get(currency) or DailySeries(
             currency, figures["dates"], [Decimal(0)] * days
         )

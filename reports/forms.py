@@ -19,6 +19,7 @@ class DashboardRangeForm(forms.Form):
 
     def __init__(self, query):
         defaults = {"days": DASHBOARD_DAYS_DEFAULT, "currency": settings.BASE_CURRENCY}
+        self.asked = set(query)
         super().__init__({**defaults, **query.dict()})
         if not self.is_valid():
             # The lists show what the charts show; the errors say what was refused.
@@ -29,3 +30,12 @@ class DashboardRangeForm(forms.Form):
         """The days and currency to show: what was asked, or each one's default
         where it was no choice of the lists (its error stays on the form)."""
         return self.cleaned_data["days"], self.cleaned_data["currency"]
+
+    def currency_shown(self, selling: list[str]) -> str:
+        """The currency whose sales to chart: the one asked for; when none was,
+        the base currency if it sold in the range, else the first that did."""
+        currency = self.cleaned_data["currency"]
+        if "currency" in self.asked or currency in selling or not selling:
+            return currency
+        self.data = {**self.data, "currency": selling[0]}
+        return selling[0]

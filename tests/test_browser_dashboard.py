@@ -93,7 +93,9 @@ def test_the_charts_draw_and_fit_a_laptop_and_a_phone(live_server, finance_page,
         charts = charts_drawn(page)
         page.locator("#chart-sales-figure").scroll_into_view_if_needed()
         hover_busiest_bar(page, "chart-sales")
-        page.screenshot(path=shots / f"money_dashboard-{width}.png", full_page=True)
+        page.screenshot(
+            path=shots / f"money_dashboard-charts-{width}.png", full_page=True
+        )
 
         assert [chart["key"] for chart in charts] == ["chart-sales", "chart-gifts"]
         for chart in charts:

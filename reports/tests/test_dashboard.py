@@ -373,3 +373,12 @@ def test_finance_reads_what_the_run_found(client, eager_celery):
 
     assert "Reconciliation ran and found 2 problem(s)" in text
     assert "Read them in the run" in text
+
+
+def test_with_no_sales_in_the_base_currency_the_first_selling_one_is_shown(client):
+    sales_on_days([2], region=region_create("JP", currency="JPY"), amount="1500")
+    client.force_login(staff_create(FINANCE))
+
+    assert _figures(client.get(URL), "sales")["currency"] == "JPY"
+    # Asked for, the base currency is shown even with nothing sold in it.
+    assert _figures(client.get(URL, {"currency": "USD"}), "sales")["currency"] == "USD"

@@ -5,17 +5,26 @@
   "use strict";
 
   function tickFormat(figures) {
-    var options = figures.currency
-      ? {
-          style: "currency",
-          currency: figures.currency,
-          minimumFractionDigits: 0,
-          maximumFractionDigits: figures.digits,
-        }
-      : { maximumFractionDigits: 0 };
-    var format = new Intl.NumberFormat(figures.locale, options);
+    function formatter(options) {
+      if (figures.currency) {
+        options.style = "currency";
+        options.currency = figures.currency;
+      }
+      return new Intl.NumberFormat(figures.locale, options);
+    }
+    // Round ticks read "$1,000"; others keep the currency's digits: "$0.50";
+    // on a phone large ones shorten ("IDR 160M") so the bars keep their room.
+    var whole = formatter({ minimumFractionDigits: 0, maximumFractionDigits: 0 });
+    var cents = formatter({
+      minimumFractionDigits: figures.digits,
+      maximumFractionDigits: figures.digits,
+    });
+    var compact = formatter({ notation: "compact", maximumFractionDigits: 1 });
     return function (value) {
-      return format.format(value);
+      if (this.chart.width < 480 && Math.abs(value) >= 10000) {
+        return compact.format(value);
+      }
+      return (Number.isInteger(value) ? whole : cents).format(value);
     };
   }
 
