@@ -204,7 +204,8 @@ def test_the_money_dashboard_fits_a_phone(live_server, operator_page, shots):
             " - document.documentElement.clientWidth"
         )
         widest = page.evaluate(
-            "Math.max(...[...document.querySelectorAll('#content svg, #content .card')]"
+            "Math.max(...[...document.querySelectorAll("
+            "'#content canvas, #content .card')]"
             ".map(e => e.getBoundingClientRect().right))"
         )
         assert overflow <= 0, (width, overflow)
