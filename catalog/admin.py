@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -19,7 +19,7 @@ from core.admin import ReadOnlyAdminMixin, column
 
 from . import imports, selectors, services
 from .exchange import exchange_backend_class
-from .forms import CoinBundleForm, RateForm
+from .forms import CoinBundleForm, RateForm, RegionPriceGridForm, RegionStorePicker
 from .models import (
     BundlePrice,
     CoinBundle,
@@ -478,6 +478,75 @@ class BundlePriceAdmin(LargeImportMixin, ReadOnlyAdminMixin, ImportExportModelAd
     def has_import_permission(self, request):
         # An import adds rows and never edits one: adding is what it needs.
         return request.user.has_perm("catalog.add_bundleprice")
+
+    def get_urls(self):
+        return [
+            path(
+                "grid/",
+                self.admin_site.admin_view(self.grid_view),
+                name="catalog_bundleprice_grid",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["grid_url"] = reverse("admin:catalog_bundleprice_grid")
+        return super().changelist_view(request, extra_context)
+
+    def may_set_prices(self, request) -> bool:
+        # Setting a price adds a row that replaces the one in force: both rights.
+        return request.user.has_perms(
+            ["catalog.add_bundleprice", "catalog.change_bundleprice"]
+        )
+
+    def grid_view(self, request):
+        """One region and store across all bundles: who may set prices edits them
+        in one form, all or nothing; others read them."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        can_edit = self.may_set_prices(request)
+        if request.method == "POST" and not can_edit:
+            raise PermissionDenied
+        chosen = {"channel": BundlePrice.Channel.APP, **request.GET.dict()}
+        if "region" not in chosen:
+            first = Region.objects.filter(is_active=True).order_by("code").first()
+            chosen["region"] = first.code if first else ""
+        picker = RegionStorePicker(chosen)
+        form = None
+        if picker.is_valid():
+            form = RegionPriceGridForm(
+                request.POST or None,
+                region=picker.cleaned_data["region"],
+                channel=picker.cleaned_data["channel"],
+                can_edit=can_edit,
+            )
+        elif request.method == "POST":
+            return HttpResponseBadRequest("Choose a region and a store.")
+        if form is not None and form.is_bound and form.is_valid():
+            return self._grid_save(request, form)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Prices of one region and store",
+            "picker": picker,
+            "form": form,
+            "channel_label": form and BundlePrice.Channel(form.channel).label,
+        }
+        return TemplateResponse(request, "admin/catalog/bundleprice/grid.html", context)
+
+    def _grid_save(self, request, form):
+        if not form.new_prices:
+            self.message_user(request, "No price changed.", messages.INFO)
+            return redirect(request.get_full_path())
+        rows = form.save(actor=request.user)
+        channel = BundlePrice.Channel(form.channel).label
+        self.message_user(
+            request,
+            f"{len(rows)} new price(s) set by hand in {form.region} · {channel}.",
+            messages.SUCCESS,
+        )
+        return redirect(request.get_full_path())
 
 
 @admin.register(RepricingProposal)

@@ -233,3 +233,34 @@ def bundle_price_grid(
         )
         for region in Region.objects.order_by("code")
     ]
+
+
+@dataclass(frozen=True)
+class RegionPriceRow:
+    bundle: CoinBundle
+    current: BundlePrice | None
+    upcoming: BundlePrice | None
+
+
+def region_price_grid(
+    *, region: Region, channel: str, when: datetime.datetime
+) -> list[RegionPriceRow]:
+    """Every bundle, in sort order, with its price in `region` and `channel` in force
+    at `when` and the next scheduled one: three queries, however many bundles."""
+    current, upcoming = {}, {}
+    cell = {"region": region, "channel": channel}
+    for price in bundle_prices_in_force(when=when).filter(**cell):
+        current[price.bundle_id] = price
+    # Latest first, so each bundle keeps its earliest scheduled row.
+    for price in BundlePrice.objects.filter(effective_at__gt=when, **cell).order_by(
+        "-effective_at"
+    ):
+        upcoming[price.bundle_id] = price
+    return [
+        RegionPriceRow(
+            bundle=bundle,
+            current=current.get(bundle.id),
+            upcoming=upcoming.get(bundle.id),
+        )
+        for bundle in CoinBundle.objects.order_by("sort_order", "coins", "id")
+    ]
