@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from djmoney.contrib.exchange import admin as exchange_admin
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from import_export.admin import ImportExportModelAdmin
@@ -19,7 +19,13 @@ from core.admin import ReadOnlyAdminMixin, column
 
 from . import imports, selectors, services
 from .exchange import exchange_backend_class
-from .forms import CoinBundleForm, RateForm, RegionPriceGridForm, RegionStorePicker
+from .forms import (
+    CoinBundleForm,
+    RateForm,
+    RegionPriceGridForm,
+    RegionStorePicker,
+    time_zone_note,
+)
 from .models import (
     BundlePrice,
     CoinBundle,
@@ -104,7 +110,18 @@ def _price_change_schedule(request, price_change: GiftPriceChange) -> GiftPriceC
     )
 
 
-class PendingPriceChangeInline(admin.TabularInline):
+class TimeZoneNamedMixin:
+    """The moment a price change goes live names the time zone it is read in."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "effective_at":
+            field.label = f"Goes live at ({timezone.get_current_timezone_name()})"
+            field.help_text = time_zone_note()
+        return field
+
+
+class PendingPriceChangeInline(TimeZoneNamedMixin, admin.TabularInline):
     model = GiftPriceChange
     verbose_name = "scheduled price change"
     verbose_name_plural = "Scheduled price changes (not live yet)"
@@ -163,6 +180,7 @@ class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
         "icon_preview",
         "name",
         "coin_price",
+        "scheduled_price",
         "category",
         "is_active",
         "live_now",
@@ -182,7 +200,7 @@ class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("regions",)
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("price_schedule", "created_at", "updated_at")
     actions = ("activate", "deactivate")
     inlines = (PendingPriceChangeInline, AppliedPriceChangeInline)
     history_list_display = (
@@ -199,6 +217,7 @@ class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
                     "name",
                     "slug",
                     "coin_price",
+                    "price_schedule",
                     "category",
                     "sort_order",
                     "is_active",
@@ -219,6 +238,54 @@ class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
         ),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )
+
+    def get_queryset(self, request):
+        return selectors.gifts_with_pending_price_changes(super().get_queryset(request))
+
+    @admin.display(description="Scheduled price")
+    def scheduled_price(self, gift):
+        """The next pending price change, "from <moment>: <price>"; how many more
+        follow it is said on hover and on the gift's page."""
+        pending = gift.pending_price_changes
+        if not pending:
+            return display.NONE
+        first = pending[0]
+        later = f", then {len(pending) - 1} more" if len(pending) > 1 else ""
+        return format_html(
+            '<span title="{}" style="white-space: nowrap">from {}:<br>{}{}</span>',
+            "; ".join(
+                f"from {display.when(change.effective_at)}: "
+                f"{display.coins(change.coin_price, unit='coin')}"
+                for change in pending
+            ),
+            display.when(first.effective_at),
+            display.coins(first.coin_price, unit="coin"),
+            later,
+        )
+
+    @admin.display(description="Scheduled prices")
+    def price_schedule(self, gift):
+        """Beside the price: what is scheduled, and a link to the form at the foot
+        of the page where a change is scheduled, moved or cancelled."""
+        pending = getattr(gift, "pending_price_changes", [])
+        zone = timezone.get_current_timezone_name()
+        scheduled = format_html_join(
+            "",
+            "<li>from {} ({}): {}</li>",
+            (
+                (
+                    display.when(change.effective_at),
+                    zone,
+                    display.coins(change.coin_price, unit="coin"),
+                )
+                for change in pending
+            ),
+        )
+        return format_html(
+            '{}<a href="#price_changes-group">{} ↓</a>',
+            format_html("<ul>{}</ul>", scheduled) if pending else "None pending. ",
+            "Schedule, move or cancel a change",
+        )
 
     @admin.display(description="Icon")
     def icon_preview(self, gift):
@@ -283,7 +350,7 @@ class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(GiftPriceChange)
-class GiftPriceChangeAdmin(admin.ModelAdmin):
+class GiftPriceChangeAdmin(TimeZoneNamedMixin, admin.ModelAdmin):
     list_display = (
         "gift",
         "coin_price",

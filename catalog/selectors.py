@@ -3,14 +3,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Exists, Min, OuterRef, Prefetch, Q, QuerySet
 from djmoney.contrib.exchange.exceptions import MissingRate
 from djmoney.contrib.exchange.models import get_rate
 
 from core import prepared, rows
 
 from .exchange import exchange_backend_class
-from .models import BundlePrice, CoinBundle, Gift, Region
+from .models import BundlePrice, CoinBundle, Gift, GiftPriceChange, Region
 
 # Bundle base prices are in USD; a derived price records the USD rate it used.
 BASE_CURRENCY = "USD"
@@ -25,6 +25,20 @@ def gift_list_for_client(
     if placement:
         gifts = gifts.sendable_in(placement)
     return gifts.order_by("sort_order", "coin_price", "id")
+
+
+def gifts_with_pending_price_changes(gifts: QuerySet[Gift]) -> QuerySet[Gift]:
+    """`gifts`, each with `pending_price_changes`: its scheduled prices not live
+    yet, soonest first; one query for the whole page of gifts."""
+    return gifts.prefetch_related(
+        Prefetch(
+            "price_changes",
+            queryset=GiftPriceChange.objects.filter(applied_at__isnull=True).order_by(
+                "effective_at", "id"
+            ),
+            to_attr="pending_price_changes",
+        )
+    )
 
 
 def gift_next_change_after(when: datetime.datetime) -> datetime.datetime | None:
