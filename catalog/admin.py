@@ -15,7 +15,7 @@ from import_export.admin import ImportExportModelAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from core import display
-from core.admin import ReadOnlyAdminMixin, column
+from core.admin import ReadOnlyAdminMixin, column, nowrap
 
 from . import imports, selectors, services
 from .exchange import exchange_backend_class
@@ -242,24 +242,26 @@ class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
     def get_queryset(self, request):
         return selectors.gifts_with_pending_price_changes(super().get_queryset(request))
 
-    @admin.display(description="Scheduled price")
+    @admin.display(description="Next price")
     def scheduled_price(self, gift):
-        """The next pending price change, "from <moment>: <price>"; how many more
-        follow it is said on hover and on the gift's page."""
+        """The next pending price change, "from <moment>: <price>", in a narrow
+        cell; every pending one is on hover and on the gift's page."""
         pending = gift.pending_price_changes
         if not pending:
             return display.NONE
         first = pending[0]
+        moment = timezone.localtime(first.effective_at)
         later = f", then {len(pending) - 1} more" if len(pending) > 1 else ""
         return format_html(
-            '<span title="{}" style="white-space: nowrap">from {}:<br>{}{}</span>',
+            '<span title="{}">from {} {}: {}{}</span>',
             "; ".join(
                 f"from {display.when(change.effective_at)}: "
                 f"{display.coins(change.coin_price, unit='coin')}"
                 for change in pending
             ),
-            display.when(first.effective_at),
-            display.coins(first.coin_price, unit="coin"),
+            nowrap(f"{moment:%Y-%m-%d}"),
+            nowrap(f"{moment:%H:%M}"),
+            nowrap(display.coins(first.coin_price, unit="coin")),
             later,
         )
 

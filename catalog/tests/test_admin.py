@@ -1,4 +1,5 @@
 import datetime
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -489,7 +490,9 @@ def test_the_list_shows_pending_scheduled_prices_in_constant_queries(
         rose.price_changes.order_by("effective_at")[0].effective_at
     )
     row = html.split(">Rose<", 1)[1].split("</tr>", 1)[0]
-    assert f"from {moment:%Y-%m-%d %H:%M}:<br>2 coins, then 1 more" in row
+    shown = re.sub(r"<[^>]+>", "", row.split('title="', 1)[1].split('">', 1)[1])
+    assert shown.startswith(f"from {moment:%Y-%m-%d %H:%M}: 2 coins, then 1 more")
+    assert f'title="from {moment:%Y-%m-%d %H:%M}: 2 coins; from ' in row
     lion = html.split(">Lion Dance<", 1)[1].split("</tr>", 1)[0]
     assert "1,500" not in lion  # a change already live is no note
 
