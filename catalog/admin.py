@@ -273,7 +273,7 @@ class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
         zone = timezone.get_current_timezone_name()
         scheduled = format_html_join(
             "",
-            "<li>from {} ({}): {}</li>",
+            "from {} ({}): {}<br>",
             (
                 (
                     display.when(change.effective_at),
@@ -285,7 +285,7 @@ class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
         )
         return format_html(
             '{}<a href="#price_changes-group">{} ↓</a>',
-            format_html("<ul>{}</ul>", scheduled) if pending else "None pending. ",
+            scheduled if pending else "None pending. ",
             "Schedule, move or cancel a change",
         )
 
