@@ -395,7 +395,9 @@ class BundlePrice(models.Model):
         Region, on_delete=models.PROTECT, related_name="bundle_prices"
     )
     channel = models.CharField(max_length=8, choices=Channel.choices)
-    price = MinorUnitsMoneyField(max_digits=14, decimal_places=2, default_currency=None)
+    price = MinorUnitsMoneyField(
+        max_digits=14, decimal_places=2, default_currency=None
+    )
     effective_at = models.DateTimeField(default=timezone.now)
     source = models.CharField(
         max_length=8, choices=Source.choices, default=Source.MANUAL
