@@ -17,7 +17,7 @@ from catalog.models import BundlePrice, Gift, GiftPriceChange, Region
 from wallets.tests.factories import bundle_create, region_create, staff_create
 
 from .conftest import admin_login
-from .test_browser_lists import MEASURE, long_rows, shots  # noqa: F401
+from .test_browser_lists import MEASURE, long_rows
 
 GRID = "/admin/catalog/bundleprice/grid/?region=JP&channel=web"
 OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -62,7 +62,7 @@ def editor_page(live_server, browser_page, role=CATALOG_EDITORS):
 def test_an_editor_reprices_a_region_and_store_on_a_laptop(
     live_server,
     browser_page,
-    shots,  # noqa: F811
+    shots,
 ):
     bundles = japan_bundles()
     page = editor_page(live_server, browser_page)
@@ -100,7 +100,7 @@ def test_an_editor_reprices_a_region_and_store_on_a_laptop(
 def test_the_grid_fits_a_phone_and_finance_reads_it_without_inputs(
     live_server,
     browser_page,
-    shots,  # noqa: F811
+    shots,
 ):
     japan_bundles()
     page = editor_page(live_server, browser_page)
@@ -123,7 +123,7 @@ def test_the_grid_fits_a_phone_and_finance_reads_it_without_inputs(
 def test_the_gift_list_with_a_scheduled_price_fits_a_laptop(
     live_server,
     browser_page,
-    shots,  # noqa: F811
+    shots,
 ):
     long_rows()
     for gift in Gift.objects.all():
