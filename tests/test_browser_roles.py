@@ -27,6 +27,7 @@ def screens(role: str) -> dict[str, str]:
             "gift": f"/admin/catalog/gift/{gift.id}/change/",
             "bundles": "/admin/catalog/coinbundle/",
             "bundle-prices": "/admin/catalog/bundleprice/",
+            "price-grid": "/admin/catalog/bundleprice/grid/?region=ID&channel=app",
             "price-changes": "/admin/catalog/giftpricechange/",
         }
     if role == FINANCE:
