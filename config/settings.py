@@ -6,12 +6,15 @@ allowed hosts must come from the environment. See the README for every variable.
 """
 
 import datetime
+import logging
 import os
 from pathlib import Path
 
 import dj_database_url
 from babel import Locale, UnknownLocaleError
 from django.core.exceptions import ImproperlyConfigured
+
+from config.logs import LOG_FORMATS, logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -96,6 +99,7 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "django_celery_beat",
+    "django_structlog",
     "axes",
     "accounts",
     "catalog",
@@ -108,6 +112,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: probes answer before host checks and the HTTPS redirect (core/health.py).
     "core.health.HealthMiddleware",
+    # Next: every other answer is logged with its request id, and carries it.
+    "core.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -256,12 +262,26 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# One line per event on stdout (config/logs.py): JSON in production, readable in
+# debug; each with the request id (answered as X-Request-ID) and the user.
+LOG_LEVEL = (os.environ.get("LOG_LEVEL") or "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL "
+        f"(got {LOG_LEVEL!r})."
+    )
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("console" if DEBUG else "json")
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(
+        f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)} (got {LOG_FORMAT!r})."
+    )
+LOGGING = logging_config(level=LOG_LEVEL, log_format=LOG_FORMAT)
+# A proxy's X-Request-ID is kept when sane (core.middleware.RequestLogMiddleware).
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+# One line per request, when it is answered; its start only at DEBUG.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
+# The request id and user go with the tasks a request queues, into their lines.
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
