@@ -15,6 +15,7 @@ from babel import Locale, UnknownLocaleError
 from django.core.exceptions import ImproperlyConfigured
 
 from config.logs import LOG_FORMATS, logging_config
+from core.error_reports import error_reports_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -40,6 +41,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(
             f"{name} must be a whole number (got {raw!r})."
         ) from None
+
+
+def env_float(name: str, default: float | None) -> float | None:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number (got {raw!r}).") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -282,6 +293,24 @@ DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
 DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
 # The request id and user go with the tasks a request queues, into their lines.
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
+
+# Error reports to Sentry or a compatible service, off unless SENTRY_DSN is set;
+# personal data scrubbed (core/error_reports.py).
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT") or (
+    "development" if DEBUG else "production"
+)
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", None)
+if SENTRY_TRACES_SAMPLE_RATE is not None and not 0 <= SENTRY_TRACES_SAMPLE_RATE <= 1:
+    raise ImproperlyConfigured(
+        f"SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1 "
+        f"(got {SENTRY_TRACES_SAMPLE_RATE})."
+    )
+error_reports_init(
+    dsn=SENTRY_DSN,
+    environment=SENTRY_ENVIRONMENT,
+    traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
