@@ -26,7 +26,8 @@ from payouts import services as payout_services
 from payouts import tasks as payout_tasks
 from payouts.models import Payout
 from payouts.tests.test_worker_faults import kill, start_worker
-from wallets.models import DIAMOND_SCALE
+from wallets import services as wallet_services
+from wallets.models import DIAMOND_SCALE, Purchase
 from wallets.stores import sandbox_receipt
 from wallets.tests.factories import on_sale, staff_create, user_create
 
@@ -180,6 +181,45 @@ def test_a_gift_is_logged_once_with_its_amounts_after_commit_and_never_if_rolled
         logged["creator_diamond_units"] + logged["platform_diamond_units"]
         == 3 * DIAMOND_SCALE
     )
+
+
+@pytest.mark.django_db
+def test_a_refund_and_an_adjustment_are_logged_once_with_their_amounts(
+    log_lines, django_capture_on_commit_callbacks
+):
+    alice, bob = staff_create(FINANCE), staff_create(FINANCE)
+    buyer = funded_sender(coins=100)
+    purchase = Purchase.objects.get(user=buyer)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        wallet_services.purchase_refund(
+            purchase=purchase,
+            actor=alice,
+            reason="Asked",
+            source=Purchase.RefundSource.FINANCE,
+        )
+        asked = wallet_services.balance_adjustment_request(
+            user=buyer,
+            account_kind="bonus_coins",
+            amount=50,
+            reason="Goodwill",
+            actor=alice,
+            idempotency_key="adj-1",
+        )
+        wallet_services.balance_adjustment_approve(adjustment=asked, actor=bob)
+
+    (refund,) = log_lines.events("purchase_refunded")
+    assert (refund["purchase_id"], refund["price"], refund["currency"]) == (
+        purchase.id,
+        "9.99",
+        "USD",
+    )
+    assert (refund["paid_coins_taken_back"], refund["actor_id"]) == (100, alice.id)
+    (requested,) = log_lines.events("adjustment_requested")
+    (applied,) = log_lines.events("adjustment_applied")
+    assert (requested["amount"], requested["holder_id"]) == (50, buyer.id)
+    assert (applied["balance_before"], applied["balance_after"]) == (0, 50)
+    assert (applied["requested_by"], applied["actor_id"]) == (alice.id, bob.id)
 
 
 def test_an_account_is_masked_to_its_last_four():

@@ -141,6 +141,33 @@ def test_an_unknown_display_locale_names_itself():
     )
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "LOG_LEVEL",
+            "loud",
+            "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL (got 'LOUD').",
+        ),
+        (
+            "LOG_FORMAT",
+            "xml",
+            "LOG_FORMAT must be one of json, keyvalue, console (got 'xml').",
+        ),
+        (
+            "SENTRY_TRACES_SAMPLE_RATE",
+            "2",
+            "SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1 (got 2.0).",
+        ),
+    ],
+)
+def test_a_bad_logging_or_error_report_variable_names_itself(variable, value, message):
+    result = manage("check", **{variable: value})
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"ImproperlyConfigured: {message}"
+
+
 class LiveStore:
     """Stands for a real store's adapter: not a sandbox."""
 
