@@ -44,7 +44,7 @@ def _renderer(log_format: str) -> list:
         # and passwords among them.
         return [
             structlog.dev.ConsoleRenderer(
-                colors=sys.stdout.isatty(),
+                colors=sys.stderr.isatty(),
                 exception_formatter=structlog.dev.plain_traceback,
             )
         ]
@@ -71,7 +71,8 @@ def structured_formatter(log_format: str) -> logging.Formatter:
 
 
 def logging_config(*, level: str, log_format: str) -> dict:
-    """settings.LOGGING: one line per event on stdout, in `log_format`."""
+    """settings.LOGGING: one line per event on stderr, in `log_format`; stdout
+    stays the commands' own (`dumpdata`, the benchmark's JSON answers)."""
     structlog_configure()
     return {
         "version": 1,
@@ -82,7 +83,7 @@ def logging_config(*, level: str, log_format: str) -> dict:
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
-                "stream": "ext://sys.stdout",
+                "stream": "ext://sys.stderr",
                 "formatter": "structured",
             }
         },

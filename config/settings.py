@@ -273,7 +273,7 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
-# One line per event on stdout (config/logs.py): JSON in production, readable in
+# One line per event on stderr (config/logs.py): JSON in production, readable in
 # debug; each with the request id (answered as X-Request-ID) and the user.
 LOG_LEVEL = (os.environ.get("LOG_LEVEL") or "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

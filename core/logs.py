@@ -3,7 +3,7 @@
 Every line goes through structlog (django-structlog binds the request's id and the
 user; its Celery receivers carry them into the tasks a request queues), whether it
 was logged with structlog or with the standard `logging`. Production writes JSON
-lines on stdout (config/settings.py, `LOG_FORMAT`).
+lines on stderr (config/settings.py, `LOG_FORMAT`).
 
 Money events (`money_event`) are logged once each, after the transaction that made
 them commits, with their amounts and references.

@@ -1,5 +1,6 @@
 """Settings come from the environment; production refuses to start half-set."""
 
+import json
 import os
 import subprocess
 import sys
@@ -166,6 +167,15 @@ def test_a_bad_logging_or_error_report_variable_names_itself(variable, value, me
 
     assert result.returncode != 0
     assert result.stderr.strip() == f"ImproperlyConfigured: {message}"
+
+
+def test_logs_go_to_stderr_as_json_lines_and_leave_a_commands_output_alone():
+    result = manage("check", LOG_FORMAT="json")
+
+    assert result.returncode == 0
+    assert result.stdout == "System check identified no issues (0 silenced).\n"
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert lines and all({"event", "level", "timestamp"} <= set(line) for line in lines)
 
 
 class LiveStore:
