@@ -6,12 +6,16 @@ allowed hosts must come from the environment. See the README for every variable.
 """
 
 import datetime
+import logging
 import os
 from pathlib import Path
 
 import dj_database_url
 from babel import Locale, UnknownLocaleError
 from django.core.exceptions import ImproperlyConfigured
+
+from config.logs import LOG_FORMATS, logging_config
+from core.error_reports import error_reports_init
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -37,6 +41,16 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(
             f"{name} must be a whole number (got {raw!r})."
         ) from None
+
+
+def env_float(name: str, default: float | None) -> float | None:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number (got {raw!r}).") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -96,6 +110,7 @@ INSTALLED_APPS = [
     "import_export",
     "simple_history",
     "django_celery_beat",
+    "django_structlog",
     "axes",
     "accounts",
     "catalog",
@@ -108,6 +123,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: probes answer before host checks and the HTTPS redirect (core/health.py).
     "core.health.HealthMiddleware",
+    # Next: every other answer is logged with its request id, and carries it.
+    "core.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -256,12 +273,44 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# One line per event on stderr (config/logs.py): JSON in production, readable in
+# debug; each with the request id (answered as X-Request-ID) and the user.
+LOG_LEVEL = (os.environ.get("LOG_LEVEL") or "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL "
+        f"(got {LOG_LEVEL!r})."
+    )
+LOG_FORMAT = os.environ.get("LOG_FORMAT") or ("console" if DEBUG else "json")
+if LOG_FORMAT not in LOG_FORMATS:
+    raise ImproperlyConfigured(
+        f"LOG_FORMAT must be one of {', '.join(LOG_FORMATS)} (got {LOG_FORMAT!r})."
+    )
+LOGGING = logging_config(level=LOG_LEVEL, log_format=LOG_FORMAT)
+# A proxy's X-Request-ID is kept when sane (core.middleware.RequestLogMiddleware).
+DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
+# One line per request, when it is answered; its start only at DEBUG.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
+# The request id and user go with the tasks a request queues, into their lines.
+DJANGO_STRUCTLOG_CELERY_ENABLED = True
+
+# Error reports to Sentry or a compatible service, off unless SENTRY_DSN is set;
+# personal data scrubbed (core/error_reports.py).
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_ENVIRONMENT = os.environ.get("SENTRY_ENVIRONMENT") or (
+    "development" if DEBUG else "production"
+)
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", None)
+if SENTRY_TRACES_SAMPLE_RATE is not None and not 0 <= SENTRY_TRACES_SAMPLE_RATE <= 1:
+    raise ImproperlyConfigured(
+        f"SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1 "
+        f"(got {SENTRY_TRACES_SAMPLE_RATE})."
+    )
+error_reports_init(
+    dsn=SENTRY_DSN,
+    environment=SENTRY_ENVIRONMENT,
+    traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

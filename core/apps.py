@@ -1,6 +1,7 @@
 from django.apps import AppConfig
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django_structlog.celery import signals as task_signals
 
 
 class CoreConfig(AppConfig):
@@ -9,7 +10,13 @@ class CoreConfig(AppConfig):
 
     def ready(self):
         from . import checks  # noqa: F401  (registers the deploy checks)
+        from .logs import task_context_with_user
         from .production import sandbox_refusals
+
+        # The user of the request that queues a task goes with the task's request id.
+        task_signals.modify_context_before_task_publish.connect(
+            task_context_with_user
+        )
 
         # Every process (web, worker, beat, command) sets Django up: none of them
         # starts in production mode with a sandbox it may not trust.

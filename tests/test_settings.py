@@ -1,5 +1,6 @@
 """Settings come from the environment; production refuses to start half-set."""
 
+import json
 import os
 import subprocess
 import sys
@@ -139,6 +140,42 @@ def test_an_unknown_display_locale_names_itself():
         "ImproperlyConfigured: DISPLAY_LOCALE must be a CLDR locale such as en, "
         "en_GB or de_DE (got 'xx_NOWHERE')."
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "LOG_LEVEL",
+            "loud",
+            "LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL (got 'LOUD').",
+        ),
+        (
+            "LOG_FORMAT",
+            "xml",
+            "LOG_FORMAT must be one of json, keyvalue, console (got 'xml').",
+        ),
+        (
+            "SENTRY_TRACES_SAMPLE_RATE",
+            "2",
+            "SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1 (got 2.0).",
+        ),
+    ],
+)
+def test_a_bad_logging_or_error_report_variable_names_itself(variable, value, message):
+    result = manage("check", **{variable: value})
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"ImproperlyConfigured: {message}"
+
+
+def test_logs_go_to_stderr_as_json_lines_and_leave_a_commands_output_alone():
+    result = manage("check", LOG_FORMAT="json")
+
+    assert result.returncode == 0
+    assert result.stdout == "System check identified no issues (0 silenced).\n"
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert lines and all({"event", "level", "timestamp"} <= set(line) for line in lines)
 
 
 class LiveStore:

@@ -11,6 +11,7 @@ from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
 from core import prepared
 from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
+from core.logs import money_event
 from wallets import ledger
 from wallets.models import AccountKind
 from wallets.selectors import (
@@ -159,6 +160,20 @@ def gift_send(
             raise
         replay_check(first, fingerprint=fingerprint)
         return GiftSendResult(first, created=False)
+    money_event(
+        "gift_sent",
+        gift_send_id=send.id,
+        sender_id=sender.id,
+        creator_id=creator.id,
+        gift=gift.slug,
+        quantity=quantity,
+        coins=coins,
+        share_percent=str(share),
+        creator_diamond_units=creator_units,
+        platform_diamond_units=platform_units,
+        stream_id=stream_id,
+        video_id=video_id,
+    )
     return GiftSendResult(send, created=True, wallet=wallet)
 
 

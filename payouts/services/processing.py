@@ -1,7 +1,6 @@
 """Sending approved payouts to the provider and recording its answers."""
 
 import datetime
-import logging
 
 from django.conf import settings
 from django.db import transaction
@@ -19,7 +18,6 @@ from .transitions import (
     transitions_record,
 )
 
-logger = logging.getLogger(__name__)
 Status = Payout.Status
 
 
@@ -151,6 +149,4 @@ def payout_results_record(*, results: list[PayoutResult]) -> int:
             # One INSERT for the batch; each transfer keeps its payout's reference.
             ledger.payouts_paid_post(units_by_payout=paid)
         transitions_record("record", moves, now=now)
-    for payout in payouts:
-        logger.info("Payout %s: %s", payout.reference, payout.status)
     return len(payouts)

@@ -20,6 +20,7 @@ from django.utils import timezone
 from core import display
 from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
+from core.logs import account_masked, money_event
 from gifting.models import CreatorProfile
 from wallets import ledger
 from wallets.models import AccountKind, LedgerAccount
@@ -206,4 +207,20 @@ def payout_request(
         PayoutEvent.objects.create(
             payout=payout, to_status=Status.REQUESTED, actor=creator.user, at=now
         )
+    money_event(
+        "payout_requested",
+        payout_id=payout.id,
+        reference=payout.reference,
+        creator_id=creator.id,
+        diamond_units=units,
+        currency=currency,
+        rate=str(payout.rate),
+        gross=str(gross),
+        fee=str(fee),
+        net=str(net),
+        needs_second_approval=payout.needs_second_approval,
+        method=payout.method,
+        # The account itself stays out of the logs: its last four are enough.
+        account=account_masked(payout.destination),
+    )
     return PayoutRequestResult(payout, created=True)

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.errors import ServiceError
+from core.logs import money_event
 
 from .. import states
 from ..models import Payout, PayoutEvent
@@ -85,6 +86,36 @@ def transitions_record(
     elif rows:
         Payout.objects.bulk_update([move.payout for move in moves], columns)
     PayoutEvent.objects.bulk_create(events)
+    for move, event in zip(moves, events, strict=True):
+        _move_logged(action, move, event)
+
+
+def _move_logged(action: str, move: Move, event: PayoutEvent) -> None:
+    # Only what the caller loaded: a batch claims its payouts with id and status.
+    loaded = move.payout.__dict__
+    money_event(
+        "payout_moved",
+        payout_id=move.payout.id,
+        action=action,
+        from_status=event.from_status,
+        to_status=move.to,
+        actor_id=event.actor_id,
+        **{
+            name: str(loaded[name]) if name.endswith("_amount") else loaded[name]
+            for name in _LOGGED_IF_LOADED
+            if name in loaded
+        },
+    )
+
+
+_LOGGED_IF_LOADED = (
+    "reference",
+    "diamond_units",
+    "currency",
+    "net_amount",
+    "provider_id",
+    "failure_reason",
+)
 
 
 def payout_move(

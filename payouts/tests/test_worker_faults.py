@@ -33,7 +33,7 @@ pytestmark = [
 ]
 
 
-def start_worker(database_url: str) -> subprocess.Popen:
+def start_worker(database_url: str, output=subprocess.DEVNULL) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -60,8 +60,8 @@ def start_worker(database_url: str) -> subprocess.Popen:
         cwd=ROOT,
         env=env,
         start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT if output is not subprocess.DEVNULL else output,
     )
 
 

@@ -1,7 +1,6 @@
 """Manual credits and debits of bonus coins and diamonds, with four eyes."""
 
 import datetime
-import logging
 from dataclasses import dataclass
 
 from django.db import transaction
@@ -9,6 +8,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.errors import ServiceError
+from core.logs import money_event
 
 from .. import ledger, selectors
 from ..models import (
@@ -17,9 +17,6 @@ from ..models import (
     LedgerAccount,
     amount_display,
 )
-
-logger = logging.getLogger(__name__)
-
 
 ADJUST_PERMISSION = "wallets.add_balanceadjustment"
 APPROVE_ADJUSTMENT_PERMISSION = "wallets.approve_balanceadjustment"
@@ -165,15 +162,28 @@ def balance_adjustment_request(
             created_at=now,
             **fields,
         )
-    logger.info(
-        "Balance adjustment %s: %s for user %s by %s (%s)",
-        adjustment.id,
-        amount_display(account_kind, amount, signed=True),
-        user.id,
-        actor.id,
-        adjustment.status,
-    )
+    _adjustment_logged(adjustment, actor)
     return adjustment
+
+
+def _adjustment_logged(adjustment: BalanceAdjustment, actor: User) -> None:
+    event = {
+        BalanceAdjustment.Status.REQUESTED: "adjustment_requested",
+        BalanceAdjustment.Status.APPROVED: "adjustment_applied",
+        BalanceAdjustment.Status.REJECTED: "adjustment_rejected",
+    }[adjustment.status]
+    money_event(
+        event,
+        adjustment_id=adjustment.id,
+        holder_id=adjustment.user_id,
+        account_kind=adjustment.account_kind,
+        amount=adjustment.amount,
+        balance_before=adjustment.balance_before,
+        balance_after=adjustment.balance_after,
+        requested_by=adjustment.actor_id,
+        actor_id=actor.id,
+        transfer_id=adjustment.transfer_id,
+    )
 
 
 def _adjustment_locked(adjustment: BalanceAdjustment, actor: User, action: str):
@@ -246,7 +256,7 @@ def balance_adjustment_approve(
             balance_after=before + adjustment.amount,
             transfer=transfer,
         )
-    logger.info("Balance adjustment %s approved by %s", adjustment.id, actor.id)
+    _adjustment_logged(adjustment, actor)
     return adjustment
 
 
@@ -274,5 +284,5 @@ def balance_adjustment_reject(
             decided_at=now,
             rejection_reason=reason.strip(),
         )
-    logger.info("Balance adjustment %s rejected by %s", adjustment.id, actor.id)
+    _adjustment_logged(adjustment, actor)
     return adjustment

@@ -9,7 +9,6 @@ read to the ORM query it replaced.
 """
 
 import datetime
-import logging
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
 
@@ -28,6 +27,7 @@ from core import prepared
 from core.errors import ServiceError
 from core.fields import from_minor_units
 from core.idempotency import replay_check, request_fingerprint
+from core.logs import money_event
 
 from .. import ledger
 from ..models import (
@@ -40,8 +40,6 @@ from ..models import (
 )
 from ..selectors import Limits, limits_in_force, spending_periods
 from ..stores import ReceiptRejected, payment_store
-
-logger = logging.getLogger(__name__)
 
 
 class PurchaseRefused(ServiceError):
@@ -315,8 +313,18 @@ def purchase_record(
                 for promotion_id, _ in promotions
             )
         ledger.purchase_post(purchase=purchase, accounts=accounts)
-    logger.info(
-        "Purchase %s: %s coins for %s", purchase.id, purchase.coins, purchase.price
+    money_event(
+        "purchase_recorded",
+        purchase_id=purchase.id,
+        buyer_id=user.id,
+        bundle=bundle.sku,
+        region=region.code,
+        store=store,
+        store_transaction_id=verified.transaction_id,
+        price=str(purchase.price.amount),
+        currency=str(purchase.price.currency),
+        coins=purchase.coins,
+        bonus_coins=purchase.bundle_bonus_coins + purchase.promotion_bonus_coins,
     )
     return PurchaseResult(purchase, created=True)
 

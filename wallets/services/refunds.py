@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from core.errors import ServiceError
+from core.logs import money_event
 
 from .. import ledger
 from ..models import (
@@ -100,6 +101,32 @@ def _purchase_take_back(
     )
 
 
+def _refund_logged(
+    purchase: Purchase,
+    left: _CoinsLeft,
+    *,
+    source: str,
+    actor: User | None = None,
+    shortfall: UnrecoveredStoreRefund | None = None,
+) -> None:
+    # A store refund of spent coins is a loss finance must see: a warning.
+    money_event(
+        "purchase_refunded",
+        level=logging.INFO if shortfall is None else logging.WARNING,
+        purchase_id=purchase.id,
+        buyer_id=purchase.user_id,
+        store=purchase.store,
+        store_transaction_id=purchase.store_transaction_id,
+        source=source,
+        actor_id=actor.id if actor else None,
+        price=str(purchase.price.amount),
+        currency=str(purchase.price.currency),
+        paid_coins_taken_back=left.paid,
+        bonus_coins_taken_back=left.bonus,
+        unrecovered=shortfall.description if shortfall else None,
+    )
+
+
 # Who may grant a refund; `actor=None` is the platform itself (a command, a test).
 REFUND_PERMISSION = "wallets.refund_purchase"
 
@@ -160,7 +187,7 @@ def purchase_refund(
             source=source,
             now=now,
         )
-    logger.info("Refunded purchase %s (%s)", purchase.id, source)
+    _refund_logged(purchase, left, source=source, actor=actor)
     return RefundResult(
         purchase, refunded=True, bonus_taken_back=left.bonus, paid_taken_back=left.paid
     )
@@ -219,15 +246,9 @@ def store_refund_notification_handle(
         )
         if shortfall is not None:
             shortfall.save()
-    if shortfall is None:
-        logger.info("Refunded purchase %s (store %s)", purchase.id, store)
-    else:
-        logger.warning(
-            "Store %s refunded purchase %s partly spent: %s",
-            store,
-            purchase.id,
-            shortfall.description,
-        )
+    _refund_logged(
+        purchase, left, source=Purchase.RefundSource.STORE, shortfall=shortfall
+    )
     return RefundResult(
         purchase,
         refunded=True,
