@@ -7,12 +7,33 @@ from import_export.widgets import (
     CharWidget,
     DateTimeWidget,
     ForeignKeyWidget,
+    IntegerWidget,
     ManyToManyWidget,
 )
 
-from . import pricing, selectors
+from . import pricing, selectors, services
 from .imports import rules
-from .models import BundlePrice, CoinBundle, Gift, Region, new_price_moment
+from .imports.quick import ChangesDiff
+from .models import (
+    BundlePrice,
+    CoinBundle,
+    Gift,
+    GiftPriceChange,
+    Region,
+    new_price_moment,
+)
+
+
+class CatalogResource(resources.ModelResource):
+    """The catalog's resources: a preview lists each changed column as old -> new,
+    and every record written carries the importer and the file in its history."""
+
+    def get_diff_class(self):
+        return ChangesDiff
+
+    def before_save_instance(self, instance, row, **kwargs):
+        instance._history_user = kwargs.get("user")
+        instance._change_reason = rules.import_reason(kwargs.get("file_name"))
 
 
 class RegionCodesWidget(ManyToManyWidget):
@@ -27,7 +48,23 @@ class RegionCodesWidget(ManyToManyWidget):
         )
 
 
-class GiftResource(resources.ModelResource):
+class WholeNumberWidget(IntegerWidget):
+    """A whole number, read as the large import reads it: "ten" or "1.5" is the
+    cell's error ("Enter a whole number."), not an exception of the row."""
+
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # a spreadsheet's number cell
+        return rules.integer_parse("" if value is None else str(value).strip())
+
+
+class GiftResource(CatalogResource):
+    coin_price = fields.Field(
+        attribute="coin_price", column_name="coin_price", widget=WholeNumberWidget()
+    )
+    sort_order = fields.Field(
+        attribute="sort_order", column_name="sort_order", widget=WholeNumberWidget()
+    )
     regions = fields.Field(
         attribute="regions", column_name="regions", widget=RegionCodesWidget()
     )
@@ -80,7 +117,7 @@ class KeyWidget(ForeignKeyWidget):
         )
 
 
-class BundlePriceResource(resources.ModelResource):
+class BundlePriceResource(CatalogResource):
     """The price table: one row per bundle, region and channel for the price in
     force (empty `effective_at`), plus one per scheduled price.
 
@@ -185,3 +222,60 @@ class BundlePriceResource(resources.ModelResource):
         cell = (instance.bundle_id, instance.region_id, instance.channel, moment)
         there = rules.bundle_prices_there([cell], now=self.now).get(cell)
         return rules.price_is_there(there, instance.price)
+
+
+class GiftPriceChangeResource(CatalogResource):
+    """Scheduled coin prices that are not live yet: gift slug, price, moment.
+
+    An import schedules each row through the service the admin's form calls, with
+    the model's rules (a moment in the future, 1 to the price cap); a row equal
+    to a pending change is skipped, so an export imports back as all skips.
+    """
+
+    gift = fields.Field(
+        attribute="gift",
+        column_name="gift",
+        widget=KeyWidget(Gift, "slug", label="gift slug"),
+    )
+    coin_price = fields.Field(
+        attribute="coin_price", column_name="coin_price", widget=WholeNumberWidget()
+    )
+    effective_at = fields.Field(
+        attribute="effective_at", column_name="effective_at", widget=DateTimeWidget()
+    )
+
+    class Meta:
+        model = GiftPriceChange
+        fields = ("gift", "coin_price", "effective_at")
+        export_order = fields
+        import_id_fields = fields
+        skip_unchanged = True
+        report_skipped = True
+        clean_model_instances = True
+
+    def get_queryset(self):
+        return GiftPriceChange.objects.filter(applied_at__isnull=True).select_related(
+            "gift"
+        )
+
+    def get_instance(self, instance_loader, row):
+        # An unknown slug or a bad moment is the row's error on its column, which
+        # reading the row as a new change reports.
+        try:
+            return super().get_instance(instance_loader, row)
+        except ValueError:
+            return None
+
+    def filter_export(self, queryset, **kwargs):
+        return queryset.filter(applied_at__isnull=True).order_by(
+            "effective_at", "gift__slug"
+        )
+
+    def save_instance(self, instance, is_create, row, **kwargs):
+        scheduled = services.gift_price_change_schedule(
+            gift=instance.gift,
+            coin_price=instance.coin_price,
+            effective_at=instance.effective_at,
+            actor=kwargs.get("user"),
+        )
+        instance.pk, instance.created_by = scheduled.pk, scheduled.created_by

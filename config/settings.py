@@ -12,6 +12,7 @@ from pathlib import Path
 import dj_database_url
 from babel import Locale, UnknownLocaleError
 from django.core.exceptions import ImproperlyConfigured
+from import_export.formats import base_formats
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -312,6 +313,9 @@ REFUND_WINDOW_DAYS = 14
 
 CURRENCIES = ("USD", "GBP", "EUR", "JPY", "KRW", "BRL", "INR", "IDR", "MXN", "TRY")
 
+# The catalog's files: the first format is the one its import and export forms
+# start on (CSV, which the large import reads too).
+IMPORT_EXPORT_FORMATS = [base_formats.CSV, base_formats.XLSX]
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"
