@@ -4,6 +4,7 @@ from django.utils import timezone
 from djmoney.money import Money
 from import_export import fields, resources
 from import_export.widgets import (
+    BooleanWidget,
     CharWidget,
     DateTimeWidget,
     ForeignKeyWidget,
@@ -23,10 +24,38 @@ from .models import (
     new_price_moment,
 )
 
+# Cells are read by the large import's rules, so a bad one gets the same message in
+# both imports and is its column's error, not an exception of the row.
+
+
+class WholeNumberWidget(IntegerWidget):
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # a spreadsheet's number cell
+        return rules.integer_parse("" if value is None else str(value).strip())
+
+
+class MomentWidget(DateTimeWidget):
+    def clean(self, value, row=None, **kwargs):
+        return rules.datetime_parse(value)
+
+
+class OneOrZeroWidget(BooleanWidget):
+    def clean(self, value, row=None, **kwargs):
+        return rules.boolean_parse(value)
+
 
 class CatalogResource(resources.ModelResource):
-    """The catalog's resources: a preview lists each changed column as old -> new,
-    and every record written carries the importer and the file in its history."""
+    """The catalog's resources: cells read as the large import reads them, a
+    preview that lists each changed column as old -> new, and every record
+    written carrying the importer and the file in its history."""
+
+    WIDGETS_MAP = {
+        **resources.ModelResource.WIDGETS_MAP,
+        "PositiveIntegerField": WholeNumberWidget,
+        "DateTimeField": MomentWidget,
+        "BooleanField": OneOrZeroWidget,
+    }
 
     def get_diff_class(self):
         return ChangesDiff
@@ -48,23 +77,7 @@ class RegionCodesWidget(ManyToManyWidget):
         )
 
 
-class WholeNumberWidget(IntegerWidget):
-    """A whole number, read as the large import reads it: "ten" or "1.5" is the
-    cell's error ("Enter a whole number."), not an exception of the row."""
-
-    def clean(self, value, row=None, **kwargs):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)  # a spreadsheet's number cell
-        return rules.integer_parse("" if value is None else str(value).strip())
-
-
 class GiftResource(CatalogResource):
-    coin_price = fields.Field(
-        attribute="coin_price", column_name="coin_price", widget=WholeNumberWidget()
-    )
-    sort_order = fields.Field(
-        attribute="sort_order", column_name="sort_order", widget=WholeNumberWidget()
-    )
     regions = fields.Field(
         attribute="regions", column_name="regions", widget=RegionCodesWidget()
     )
@@ -140,7 +153,7 @@ class BundlePriceResource(CatalogResource):
     price = fields.Field(column_name="price")
     currency = fields.Field(column_name="currency")
     effective_at = fields.Field(
-        attribute="effective_at", column_name="effective_at", widget=DateTimeWidget()
+        attribute="effective_at", column_name="effective_at", widget=MomentWidget()
     )
     source = fields.Field(attribute="source", column_name="source", readonly=True)
 
@@ -237,11 +250,8 @@ class GiftPriceChangeResource(CatalogResource):
         column_name="gift",
         widget=KeyWidget(Gift, "slug", label="gift slug"),
     )
-    coin_price = fields.Field(
-        attribute="coin_price", column_name="coin_price", widget=WholeNumberWidget()
-    )
     effective_at = fields.Field(
-        attribute="effective_at", column_name="effective_at", widget=DateTimeWidget()
+        attribute="effective_at", column_name="effective_at", widget=MomentWidget()
     )
 
     class Meta:

@@ -68,13 +68,12 @@ class ReadableHistoryAdmin(SimpleHistoryAdmin):
 
     def render_history_view(self, request, template, context, **kwargs):
         columns = list(context["history_list_display"])
-        context["history_columns"] = [
-            field_label(self.model, name, self) for name in columns
-        ]
+        labels = [field_label(self.model, name, self) for name in columns]
+        context["history_columns"] = labels
         for record in context["page_obj"]:
             record.history_cells = [
-                field_value(self.model, name, getattr(record, name, None))
-                for name in columns
+                (label, field_value(self.model, name, getattr(record, name, None)))
+                for label, name in zip(labels, columns, strict=True)
             ]
         return super().render_history_view(request, template, context, **kwargs)
 

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from django.db import connections
@@ -53,3 +54,11 @@ def admin_login(page, base_url: str, username: str, password: str) -> None:
     page.fill("#id_password", password)
     page.click('input[type="submit"]')
     page.wait_for_selector("#user-tools")
+
+
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where screenshots go: SCREENSHOT_DIR, else the test's tmp_path."""
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
