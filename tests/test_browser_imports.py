@@ -154,3 +154,28 @@ def test_a_gift_history_reads_as_the_screens_do(live_server, editor_page, shots)
             " - document.documentElement.clientWidth"
         )
         assert overflow <= 0, (width, overflow)
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_large_import_lists_the_same_lines_on_its_job_page(
+    live_server, editor_page, shots, eager_celery
+):
+    page = editor_page
+    page.goto(f"{live_server.url}/admin/catalog/importjob/upload/?kind=gifts")
+    page.set_input_files(
+        "#id_file",
+        files=[{"name": "gifts.csv", "mimeType": "text/csv", "buffer": BAD_FILE}],
+    )
+    page.click('input[type="submit"]')
+    page.wait_for_selector("table.bad-rows")
+
+    for width, height in ((1280, 800), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.reload()
+        page.locator("table.bad-rows").scroll_into_view_if_needed()
+        page.screenshot(path=shots / f"import_job_errors-{width}.png", full_page=True)
+        measured = measure(page)
+        assert measured["page"] <= 0, (width, measured)
+        lines = page.locator("table.bad-rows td.line").all_inner_texts()
+        assert lines == ["3", "4", "5", "6", "7"], width
