@@ -208,24 +208,36 @@ class BundlePriceResource(CatalogResource):
         try:
             region = None if "region" in errors else instance.region
             instance.price = self._price(region, row)
-        except ValueError as error:
-            errors["price"] = [str(error)]
+        except ValidationError as error:
+            # Keyed as the large import keys it: the price or the currency.
+            errors = error.update_error_dict(errors)
         instance.source = BundlePrice.Source.MANUAL
         instance.created_by = kwargs.get("user")
+        if errors:
+            raise ValidationError(errors)
+
+    def validate_instance(
+        self, instance, import_validation_errors=None, validate_unique=True
+    ):
+        # As import-export does, but a price whose currency is wrong was not set:
+        # the model is not asked about it again ("cannot be null").
+        errors = dict(import_validation_errors or {})
+        exclude = {*errors, "price"} if "currency" in errors else set(errors)
+        try:
+            instance.full_clean(exclude=exclude, validate_unique=validate_unique)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
         if errors:
             raise ValidationError(errors)
 
     @staticmethod
     def _price(region: Region | None, row) -> Money:
         # XLSX numbers arrive as floats: read their text, not their binary value.
-        try:
-            return pricing.price_parse(
-                amount=str(row.get("price")),
-                currency=str(row.get("currency") or ""),
-                region=region,
-            )
-        except ValidationError as error:
-            raise ValueError(error.messages[0]) from None
+        return pricing.price_parse(
+            amount=str(row.get("price")),
+            currency=str(row.get("currency") or ""),
+            region=region,
+        )
 
     def skip_row(self, instance, original, row, import_validation_errors=None):
         # A row already there is skipped even if its moment has passed since export.

@@ -1048,3 +1048,38 @@ def test_staff_outside_the_catalog_may_not_import_price_changes(client, role, re
 
     assert response.status_code == 403
     assert not GiftPriceChange.objects.exists()
+
+
+def test_both_imports_list_the_same_bad_price_rows(
+    tmp_path, us_jp, client, catalog_editor
+):
+    bundle_create(sku="coins_100")
+    path = write_csv(
+        tmp_path / "prices.csv",
+        PRICE_HEADER,
+        [
+            ("coins_100", "US", "app", "1.99", "USD", "", ""),  # 2: fine
+            ("coins_999", "US", "app", "1.99", "USD", "", ""),  # 3
+            ("coins_100", "XX", "app", "1.99", "USD", "", ""),  # 4
+            ("coins_100", "US", "web", "-5", "USD", "", ""),  # 5
+            ("coins_100", "JP", "web", "1.99", "USD", "", ""),  # 6
+            ("coins_100", "US", "web", "1.99", "USD", "tomorrow", ""),  # 7
+        ],
+    )
+    client.force_login(catalog_editor)
+
+    page = quick_import(client, path, model="bundleprice")
+    large = run(imports.bundle_prices_import, path)
+
+    on_page = rows_on_page(page.content.decode(), "bad-row")
+    assert [row[:3] for row in on_page] == [
+        ["3", "sku", "coins_999"],
+        ["4", "region", "XX"],
+        ["5", "price", "-5"],
+        ["6", "currency", "USD"],
+        ["7", "effective_at", "tomorrow"],
+    ]
+    assert {(bad.line, bad.column, bad.message) for bad in large.bad_rows} == {
+        (int(line), column, message) for line, column, _, message in on_page
+    }
+    assert not BundlePrice.objects.exists()
