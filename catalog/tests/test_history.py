@@ -140,3 +140,13 @@ def test_the_history_page_shows_labels_readable_values_and_reasons(editor_client
     assert "1,500" in table
     assert "Coin price:</strong> 5&nbsp;&rarr;&nbsp;1,500" in table
     assert "Available from:</strong> —&nbsp;&rarr;&nbsp;2030-01-01 10:00" in table
+
+
+def test_a_deletion_in_the_admin_is_recorded_as_admin(editor_client, catalog_editor):
+    region = Region.objects.create(code="FR", name="France", currency="EUR")
+
+    editor_client.post(f"/admin/catalog/region/{region.id}/delete/", {"post": "yes"})
+
+    entry = Region.history.filter(id=region.id).latest("history_date")
+    assert (entry.history_type, entry.history_user) == ("-", catalog_editor)
+    assert entry.history_change_reason == "Admin"

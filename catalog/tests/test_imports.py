@@ -1083,3 +1083,25 @@ def test_both_imports_list_the_same_bad_price_rows(
         (int(line), column, message) for line, column, _, message in on_page
     }
     assert not BundlePrice.objects.exists()
+
+
+def test_scheduled_price_changes_round_trip_through_xlsx(client, catalog_editor):
+    rose = gift_create(slug="rose", coin_price=5)
+    later = (timezone.localtime() + datetime.timedelta(days=3)).replace(microsecond=0)
+    GiftPriceChange.objects.create(gift=rose, coin_price=6, effective_at=later)
+    client.force_login(catalog_editor)
+
+    exported = client.post(
+        f"/admin/catalog/{PRICE_CHANGES}/export/",
+        {
+            "format": "1",
+            "resource": "0",
+            **{f"giftpricechangeresource_{n}": "on" for n in PRICE_CHANGE_HEADER},
+        },
+    )
+    preview = quick_import(
+        client, exported.content, model=PRICE_CHANGES, name="changes.xlsx", fmt="1"
+    )
+
+    assert [row.import_type for row in preview.context["result"].rows] == ["skip"]
+    assert GiftPriceChange.objects.count() == 1
