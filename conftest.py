@@ -1,9 +1,32 @@
+import os
+
 import pytest
 from django.contrib.auth.models import Group
 from rest_framework.test import APIClient
 
 from accounts.models import User
 from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pgbouncer_lets_the_test_database_go(request):
+    """Behind PgBouncer (CI's PostgreSQL run) the pooler keeps server connections
+    to the test database, and dropping it at the end would fail: before it is
+    dropped, PgBouncer's admin console (PGBOUNCER_ADMIN_URL) closes them."""
+    admin_url = os.environ.get("PGBOUNCER_ADMIN_URL")
+    if not admin_url:
+        yield
+        return
+    request.getfixturevalue("django_db_setup")
+    from django.db import connection
+
+    name = connection.settings_dict["NAME"]
+    yield
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'KILL "{name}"')
+        admin.execute(f'RESUME "{name}"')
 
 
 @pytest.fixture(autouse=True)

@@ -2,24 +2,31 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import FileResponse, Http404
+from django.http import FileResponse, Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from djmoney.contrib.exchange import admin as exchange_admin
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from import_export.admin import ImportExportModelAdmin
 
 from core import display
-from core.admin import ReadOnlyAdminMixin, column
+from core.admin import ReadOnlyAdminMixin, column, nowrap
 from core.history import ReadableHistoryAdmin
 
 from . import imports, selectors, services
 from .exchange import exchange_backend_class
-from .forms import CoinBundleForm, FirstFormatExportForm, RateForm
+from .forms import (
+    CoinBundleForm,
+    FirstFormatExportForm,
+    RateForm,
+    RegionPriceGridForm,
+    RegionStorePicker,
+    time_zone_note,
+)
 from .imports import quick
 from .models import (
     BundlePrice,
@@ -105,7 +112,18 @@ def _price_change_schedule(request, price_change: GiftPriceChange) -> GiftPriceC
     )
 
 
-class PendingPriceChangeInline(admin.TabularInline):
+class TimeZoneNamedMixin:
+    """The moment a price change goes live names the time zone it is read in."""
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "effective_at":
+            field.label = f"Goes live at ({timezone.get_current_timezone_name()})"
+            field.help_text = time_zone_note()
+        return field
+
+
+class PendingPriceChangeInline(TimeZoneNamedMixin, admin.TabularInline):
     model = GiftPriceChange
     verbose_name = "scheduled price change"
     verbose_name_plural = "Scheduled price changes (not live yet)"
@@ -196,6 +214,7 @@ class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin
         "icon_preview",
         "name",
         "coin_price",
+        "scheduled_price",
         "category",
         "is_active",
         "live_now",
@@ -215,7 +234,7 @@ class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     filter_horizontal = ("regions",)
-    readonly_fields = ("created_at", "updated_at")
+    readonly_fields = ("price_schedule", "created_at", "updated_at")
     actions = ("activate", "deactivate")
     inlines = (PendingPriceChangeInline, AppliedPriceChangeInline)
     history_list_display = (
@@ -232,6 +251,7 @@ class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin
                     "name",
                     "slug",
                     "coin_price",
+                    "price_schedule",
                     "category",
                     "sort_order",
                     "is_active",
@@ -252,6 +272,56 @@ class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin
         ),
         ("Record", {"fields": ("created_at", "updated_at")}),
     )
+
+    def get_queryset(self, request):
+        return selectors.gifts_with_pending_price_changes(super().get_queryset(request))
+
+    @admin.display(description="Next price")
+    def scheduled_price(self, gift):
+        """The next pending price change, "from <moment>: <price>", in a narrow
+        cell; every pending one is on hover and on the gift's page."""
+        pending = gift.pending_price_changes
+        if not pending:
+            return display.NONE
+        first = pending[0]
+        moment = timezone.localtime(first.effective_at)
+        later = f", then {len(pending) - 1} more" if len(pending) > 1 else ""
+        return format_html(
+            '<span title="{}">from {} {}: {}{}</span>',
+            "; ".join(
+                f"from {display.when(change.effective_at)}: "
+                f"{display.coins(change.coin_price, unit='coin')}"
+                for change in pending
+            ),
+            nowrap(f"{moment:%Y-%m-%d}"),
+            nowrap(f"{moment:%H:%M}"),
+            nowrap(display.coins(first.coin_price, unit="coin")),
+            later,
+        )
+
+    @admin.display(description="Scheduled prices")
+    def price_schedule(self, gift):
+        """Beside the price: what is scheduled, and a link to the form at the foot
+        of the page where a change is scheduled, moved or cancelled."""
+        pending = getattr(gift, "pending_price_changes", [])
+        zone = timezone.get_current_timezone_name()
+        scheduled = format_html_join(
+            "",
+            "from {} ({}): {}<br>",
+            (
+                (
+                    display.when(change.effective_at),
+                    zone,
+                    display.coins(change.coin_price, unit="coin"),
+                )
+                for change in pending
+            ),
+        )
+        return format_html(
+            '{}<a href="#price_changes-group">{} ↓</a>',
+            scheduled if pending else "None pending. ",
+            "Schedule, move or cancel a change",
+        )
 
     @admin.display(description="Icon")
     def icon_preview(self, gift):
@@ -316,7 +386,7 @@ class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin
 
 
 @admin.register(GiftPriceChange)
-class GiftPriceChangeAdmin(CatalogImportExportAdmin):
+class GiftPriceChangeAdmin(TimeZoneNamedMixin, CatalogImportExportAdmin):
     resource_classes = [GiftPriceChangeResource]
     # An import schedules changes as the add form does, through the same service.
     import_permissions = ("catalog.add_giftpricechange",)
@@ -512,6 +582,75 @@ class BundlePriceAdmin(LargeImportMixin, ReadOnlyAdminMixin, CatalogImportExport
     rate = column(
         "exchange_rate", display.rate, description="USD rate", ordering="exchange_rate"
     )
+
+    def get_urls(self):
+        return [
+            path(
+                "grid/",
+                self.admin_site.admin_view(self.grid_view),
+                name="catalog_bundleprice_grid",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["grid_url"] = reverse("admin:catalog_bundleprice_grid")
+        return super().changelist_view(request, extra_context)
+
+    def may_set_prices(self, request) -> bool:
+        # Setting a price adds a row that replaces the one in force: both rights.
+        return request.user.has_perms(
+            ["catalog.add_bundleprice", "catalog.change_bundleprice"]
+        )
+
+    def grid_view(self, request):
+        """One region and store across all bundles: who may set prices edits them
+        in one form, all or nothing; others read them."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        can_edit = self.may_set_prices(request)
+        if request.method == "POST" and not can_edit:
+            raise PermissionDenied
+        chosen = {"channel": BundlePrice.Channel.APP, **request.GET.dict()}
+        if "region" not in chosen:
+            first = Region.objects.filter(is_active=True).order_by("code").first()
+            chosen["region"] = first.code if first else ""
+        picker = RegionStorePicker(chosen)
+        form = None
+        if picker.is_valid():
+            form = RegionPriceGridForm(
+                request.POST or None,
+                region=picker.cleaned_data["region"],
+                channel=picker.cleaned_data["channel"],
+                can_edit=can_edit,
+            )
+        elif request.method == "POST":
+            return HttpResponseBadRequest("Choose a region and a store.")
+        if form is not None and form.is_bound and form.is_valid():
+            return self._grid_save(request, form)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Prices of one region and store",
+            "picker": picker,
+            "form": form,
+            "channel_label": form and BundlePrice.Channel(form.channel).label,
+        }
+        return TemplateResponse(request, "admin/catalog/bundleprice/grid.html", context)
+
+    def _grid_save(self, request, form):
+        if not form.new_prices:
+            self.message_user(request, "No price changed.", messages.INFO)
+            return redirect(request.get_full_path())
+        rows = form.save(actor=request.user)
+        channel = BundlePrice.Channel(form.channel).label
+        self.message_user(
+            request,
+            f"{len(rows)} new price(s) set by hand in {form.region} · {channel}.",
+            messages.SUCCESS,
+        )
+        return redirect(request.get_full_path())
 
 
 @admin.register(RepricingProposal)

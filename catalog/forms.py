@@ -8,7 +8,20 @@ from djmoney.settings import CURRENCY_CHOICES
 from import_export.forms import SelectableFieldsExportForm
 
 from . import pricing, selectors, services
-from .models import BundlePrice, CoinBundle
+from .models import BundlePrice, CoinBundle, Region
+
+
+def time_zone_note() -> str:
+    """Which time zone a typed moment is read in, said beside the field."""
+    return f"Read in {timezone.get_current_timezone_name()}, the admin's time zone."
+
+
+def price_errors_add(form: forms.Form, error: ValidationError) -> None:
+    """A price service's refusal, each message beside its field: the moment's, or
+    the price named by the key ("price_JP_app", "price_12")."""
+    for key, messages in error.message_dict.items():
+        field = "prices_effective_at" if key == "effective_at" else f"price_{key}"
+        form.add_error(field, messages)
 
 
 class CoinBundleForm(forms.ModelForm):
@@ -45,6 +58,7 @@ class CoinBundleForm(forms.ModelForm):
             # Who may not add prices reads them: values on the page, no inputs.
             del self.fields["prices_effective_at"]
             return
+        self.fields["prices_effective_at"].help_text += f" {time_zone_note()}"
         for region, cells in self.grid:
             for cell in cells:
                 self.fields[self.cell_name(region, cell.channel)] = forms.DecimalField(
@@ -96,14 +110,98 @@ class CoinBundleForm(forms.ModelForm):
                     actor=None,
                 )
             except ValidationError as error:
-                for key, messages in error.message_dict.items():
-                    field = (
-                        "prices_effective_at"
-                        if key == "effective_at"
-                        else f"price_{key}"
-                    )
-                    self.add_error(field, messages)
+                price_errors_add(self, error)
         return cleaned
+
+
+class RegionStorePicker(forms.Form):
+    """Which region and store the price grid shows; a search form, not an edit."""
+
+    region = forms.ModelChoiceField(
+        queryset=Region.objects.order_by("code"), to_field_name="code"
+    )
+    channel = forms.ChoiceField(choices=BundlePrice.Channel.choices, label="Store")
+
+
+class RegionPriceGridForm(forms.Form):
+    """Every bundle's price in one region and store: a row per bundle with the price
+    in force and an input for a new one. Each filled row becomes a new hand-set
+    price; the lot is saved or nothing is."""
+
+    prices_effective_at = forms.SplitDateTimeField(
+        required=False,
+        widget=AdminSplitDateTime,
+        label="New prices take effect",
+    )
+
+    def __init__(self, *args, region, channel: str, can_edit: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.region, self.channel, self.can_edit = region, channel, can_edit
+        self.now = timezone.now()
+        self.new_prices = {}
+        self.rows = selectors.region_price_grid(
+            region=region, channel=channel, when=self.now
+        )
+        if not can_edit:
+            # Who may not set prices reads them: values on the page, no inputs.
+            del self.fields["prices_effective_at"]
+            return
+        self.fields[
+            "prices_effective_at"
+        ].help_text = f"Empty: now. A moment in the past is refused. {time_zone_note()}"
+        for row in self.rows:
+            self.fields[self.row_name(row.bundle)] = forms.DecimalField(
+                required=False,
+                max_digits=14,
+                decimal_places=2,
+                label=f"New price of {row.bundle}",
+                widget=forms.TextInput(attrs={"size": 10, "inputmode": "decimal"}),
+            )
+
+    @staticmethod
+    def row_name(bundle) -> str:
+        return f"price_{bundle.id}"
+
+    def grid_rows(self):
+        """(row, bound field) for the template; the field is None for who may only
+        read the prices."""
+        names = [self.row_name(row.bundle) for row in self.rows]
+        return [
+            (row, self[name] if name in self.fields else None)
+            for row, name in zip(self.rows, names, strict=True)
+        ]
+
+    def clean(self):
+        cleaned = super().clean()
+        for row in self.rows:
+            amount = cleaned.get(self.row_name(row.bundle))
+            if amount is None:
+                continue
+            current = row.current.price if row.current else None
+            if current != Money(amount, self.region.currency):
+                self.new_prices[row.bundle] = amount
+        if self.new_prices:
+            try:
+                services.region_prices_build(
+                    region=self.region,
+                    channel=self.channel,
+                    prices=self.new_prices,
+                    effective_at=cleaned.get("prices_effective_at"),
+                    now=self.now,
+                    actor=None,
+                )
+            except ValidationError as error:
+                price_errors_add(self, error)
+        return cleaned
+
+    def save(self, *, actor) -> list[BundlePrice]:
+        return services.region_prices_set(
+            region=self.region,
+            channel=self.channel,
+            prices=self.new_prices,
+            effective_at=self.cleaned_data.get("prices_effective_at"),
+            actor=actor,
+        )
 
 
 class RateForm(forms.ModelForm):

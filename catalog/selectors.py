@@ -3,14 +3,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Exists, Min, OuterRef, Q, QuerySet
+from django.db.models import Exists, Min, OuterRef, Prefetch, Q, QuerySet
 from djmoney.contrib.exchange.exceptions import MissingRate
 from djmoney.contrib.exchange.models import get_rate
 
 from core import prepared, rows
 
 from .exchange import exchange_backend_class
-from .models import BundlePrice, CoinBundle, Gift, Region
+from .models import BundlePrice, CoinBundle, Gift, GiftPriceChange, Region
 
 # Bundle base prices are in USD; a derived price records the USD rate it used.
 BASE_CURRENCY = "USD"
@@ -25,6 +25,20 @@ def gift_list_for_client(
     if placement:
         gifts = gifts.sendable_in(placement)
     return gifts.order_by("sort_order", "coin_price", "id")
+
+
+def gifts_with_pending_price_changes(gifts: QuerySet[Gift]) -> QuerySet[Gift]:
+    """`gifts`, each with `pending_price_changes`: its scheduled prices not live
+    yet, soonest first; one query for the whole page of gifts."""
+    return gifts.prefetch_related(
+        Prefetch(
+            "price_changes",
+            queryset=GiftPriceChange.objects.filter(applied_at__isnull=True).order_by(
+                "effective_at", "id"
+            ),
+            to_attr="pending_price_changes",
+        )
+    )
 
 
 def gift_next_change_after(when: datetime.datetime) -> datetime.datetime | None:
@@ -232,4 +246,35 @@ def bundle_price_grid(
             ],
         )
         for region in Region.objects.order_by("code")
+    ]
+
+
+@dataclass(frozen=True)
+class RegionPriceRow:
+    bundle: CoinBundle
+    current: BundlePrice | None
+    upcoming: BundlePrice | None
+
+
+def region_price_grid(
+    *, region: Region, channel: str, when: datetime.datetime
+) -> list[RegionPriceRow]:
+    """Every bundle, in sort order, with its price in `region` and `channel` in force
+    at `when` and the next scheduled one: three queries, however many bundles."""
+    current, upcoming = {}, {}
+    cell = {"region": region, "channel": channel}
+    for price in bundle_prices_in_force(when=when).filter(**cell):
+        current[price.bundle_id] = price
+    # Latest first, so each bundle keeps its earliest scheduled row.
+    for price in BundlePrice.objects.filter(effective_at__gt=when, **cell).order_by(
+        "-effective_at"
+    ):
+        upcoming[price.bundle_id] = price
+    return [
+        RegionPriceRow(
+            bundle=bundle,
+            current=current.get(bundle.id),
+            upcoming=upcoming.get(bundle.id),
+        )
+        for bundle in CoinBundle.objects.order_by("sort_order", "coins", "id")
     ]

@@ -188,6 +188,69 @@ def bundle_prices_set(
     return rows
 
 
+def region_prices_build(
+    *,
+    region: Region,
+    channel: str,
+    prices: dict[CoinBundle, Decimal],
+    effective_at: datetime.datetime | None,
+    now: datetime.datetime,
+    actor: User | None,
+) -> list[BundlePrice]:
+    """Validated, unsaved hand-set rows for `prices` {bundle: amount} in one region
+    and channel: the price grid of a region and store.
+
+    Each row is built as a bundle's own grid builds it; one ValidationError keyed
+    by bundle id and "effective_at" lets a form show each error beside its row.
+    """
+    moment = new_price_moment(effective_at, now=now)
+    rows, errors = [], {}
+    for bundle, amount in prices.items():
+        try:
+            rows += bundle_prices_build(
+                bundle=bundle,
+                prices={(region, channel): amount},
+                effective_at=moment,
+                now=now,
+                actor=actor,
+            )
+        except ValidationError as error:
+            errors[str(bundle.id)] = error.messages
+    if errors:
+        raise ValidationError(errors)
+    return rows
+
+
+@transaction.atomic
+def region_prices_set(
+    *,
+    region: Region,
+    channel: str,
+    prices: dict[CoinBundle, Decimal],
+    effective_at: datetime.datetime | None,
+    actor: User | None,
+) -> list[BundlePrice]:
+    """Set the prices of several bundles in one region and channel by hand, from
+    `effective_at` (empty: now) on: new MANUAL rows, as `bundle_prices_set` adds.
+
+    All or nothing: one invalid price, or a past moment, refuses the lot.
+    """
+    bundles_lock(bundle_ids=[bundle.id for bundle in prices])
+    rows = region_prices_build(
+        region=region,
+        channel=channel,
+        prices=prices,
+        effective_at=effective_at,
+        now=timezone.now(),
+        actor=actor,
+    )
+    BundlePrice.objects.bulk_create(rows)
+    logger.info(
+        "%s set %s price(s) in %s/%s by hand", actor, len(rows), region.code, channel
+    )
+    return rows
+
+
 def _derivation(
     *, bundles: list[CoinBundle], regions: list[Region]
 ) -> tuple[list[RepricingLine], list[str]]:

@@ -63,6 +63,14 @@ else:
             "(comma-separated host names)."
         )
 
+# Rotating the key: the new one in DJANGO_SECRET_KEY, the old ones here until the
+# sessions and reset links they signed have expired (docs/operations.md).
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS", [])
+if SECRET_KEY in SECRET_KEY_FALLBACKS:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY_FALLBACKS must hold the old keys, not the current one."
+    )
+
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -170,9 +178,23 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL",
         **DATABASES["default"].get("OPTIONS", {}),
     }
+# Behind PgBouncer in transaction mode (docs/operations.md) a session's state does
+# not follow it from one transaction to the next: no prepared statements, and no
+# server-side cursor outliving its transaction (Django's .iterator()).
+DATABASE_TRANSACTION_POOLING = env_bool("DATABASE_TRANSACTION_POOLING", False)
+if DATABASE_TRANSACTION_POOLING:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 # PostgreSQL: the hot paths' fixed statements are prepared once per connection
-# (core/prepared.py). Turn off behind a pooler in transaction mode.
-DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
+# (core/prepared.py); off behind a pooler in transaction mode.
+DATABASE_PREPARED_STATEMENTS = env_bool(
+    "DATABASE_PREPARED_STATEMENTS", not DATABASE_TRANSACTION_POOLING
+)
+if DATABASE_TRANSACTION_POOLING and DATABASE_PREPARED_STATEMENTS:
+    raise ImproperlyConfigured(
+        "DATABASE_PREPARED_STATEMENTS=1 cannot work with "
+        "DATABASE_TRANSACTION_POOLING=1: a statement prepared in one session is "
+        "unknown to the next."
+    )
 # PostgreSQL: the ledger posts through its `ledger_post` function ("database"), or
 # through the ORM ("python", the reference the tests compare it with).
 LEDGER_POSTING = os.environ.get("LEDGER_POSTING", "database")

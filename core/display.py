@@ -8,7 +8,8 @@ into something that is not there (half a diamond is 0.5, not 1).
   "1 coin"
 - `diamonds(units)` from ledger units (ten-thousandths): "250,000", "0.5", "1.2345";
   `diamonds(units, unit=True)` "0.5 diamonds", "1 diamond"
-- `money(Money("994.70", "USD"))` "$994.70"; KRW "₩6,737"; IDR "IDR 78,800"
+- `money(Money("994.70", "USD"))` "$994.70"; KRW "₩6,737"; IDR "IDR 78,800";
+  `money_in(Decimal("994.70"), "USD")` the same from an amount and its code
 - `number(Decimal("1350.25"))` "1,350.25"; `rate(Decimal("150.00000000"))` "150"
 - `when(datetime)` "2026-12-07 14:05" in the current time zone
 - `parse_diamonds("1,234.5")` 12345000: what `diamonds` shows, back to units
@@ -50,6 +51,12 @@ def _locale(name: str) -> Locale:
 def locale() -> Locale:
     """The locale every figure is shown in (`DISPLAY_LOCALE`)."""
     return _locale(getattr(settings, "DISPLAY_LOCALE", "en"))
+
+
+def language_tag() -> str:
+    """The locale as a browser names it (de-DE), for scripts that format figures
+    as this module does (Intl.NumberFormat)."""
+    return str(locale()).replace("_", "-")
 
 
 def _signed(text: str, value, signed: bool) -> str:
@@ -147,6 +154,11 @@ def parse_diamonds(text: str) -> int:
     if units != units.to_integral_value():
         raise ValueError(f"{text!r} is finer than the smallest amount of diamonds.")
     return int(units)
+
+
+def money_in(amount: Decimal | None, currency: str, *, signed: bool = False) -> str:
+    """`money` for an amount stored beside its currency code (a payout's net)."""
+    return NONE if amount is None else money(Money(amount, currency), signed=signed)
 
 
 def money(value: Money | None, *, signed: bool = False) -> str:

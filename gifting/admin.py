@@ -10,6 +10,7 @@ from core.admin import (
     truncated,
 )
 
+from .forms import CreatorLevelForm, CreatorLevelListFormSet, LevelShareForm
 from .models import CreatorLevel, GiftSend
 
 # The creator screen is registered in payouts/admin.py: beside levels and gifts it
@@ -18,9 +19,38 @@ from .models import CreatorLevel, GiftSend
 
 @admin.register(CreatorLevel)
 class CreatorLevelAdmin(SimpleHistoryAdmin):
+    form = CreatorLevelForm
     list_display = ("number", "name", "min_diamonds_30d", "share_percent")
     list_editable = ("min_diamonds_30d", "share_percent")
     ordering = ("number",)
+    history_list_display = ("share_change",)
+
+    def get_fields(self, request, obj=None):
+        fields = ["number", "name", "min_diamonds_30d", "share_percent"]
+        may_save = (
+            self.has_change_permission(request, obj)
+            if obj
+            else self.has_add_permission(request)
+        )
+        # The confirmation is a question to who saves; a reader sees no box.
+        return [*fields, "confirm_share_order"] if may_save else fields
+
+    def get_changelist_form(self, request, **kwargs):
+        kwargs.setdefault("form", LevelShareForm)
+        return super().get_changelist_form(request, **kwargs)
+
+    def get_changelist_formset(self, request, **kwargs):
+        kwargs.setdefault("formset", CreatorLevelListFormSet)
+        return super().get_changelist_formset(request, **kwargs)
+
+    @admin.display(description="Share")
+    def share_change(self, record):
+        """The share before -> after this change, or as it was when unchanged."""
+        after = f"{display.number(record.share_percent)}%"
+        before = record.prev_record
+        if before is None or before.share_percent == record.share_percent:
+            return after
+        return f"{display.number(before.share_percent)}% → {after}"
 
     def has_delete_permission(self, request, obj=None):
         # Creators and past gift sends point at levels; retire a level by editing it.

@@ -1,4 +1,5 @@
 import datetime
+import itertools
 from dataclasses import dataclass
 
 from django.db import connection
@@ -8,7 +9,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from catalog.models import Gift, Region
-from core import prepared, rows
+from core import display, prepared, rows
 from wallets import ledger
 from wallets.models import AccountKind, HomeRegion, LedgerAccount
 from wallets.selectors import wallet_balances
@@ -21,6 +22,28 @@ def creator_of(user) -> CreatorProfile | None:
     return (
         CreatorProfile.objects.select_related("level", "user").filter(user=user).first()
     )
+
+
+def level_shares_out_of_order(*, changed: list[CreatorLevel]) -> list[str]:
+    """Where a higher level would pay a lower share than the level below it, once
+    the `changed` levels (edited or new, unsaved) take the place of the stored ones:
+    a line naming both levels for each such neighbouring pair with a changed level.
+
+    Not a refusal: finance may mean it (a level being retired), so the admin asks
+    to confirm. Empty while shares rise (or stay) with the levels.
+    """
+    by_id = {level.pk: level for level in CreatorLevel.objects.all()}
+    by_id.update({level.pk or id(level): level for level in changed})
+    touched = {id(level) for level in changed}
+    levels = sorted(by_id.values(), key=lambda level: level.number)
+    return [
+        f"Level {higher.number} · {higher.name} would pay "
+        f"{display.number(higher.share_percent)}%, less than level {lower.number} "
+        f"· {lower.name}'s {display.number(lower.share_percent)}%."
+        for lower, higher in itertools.pairwise(levels)
+        if higher.share_percent < lower.share_percent
+        and touched & {id(lower), id(higher)}
+    ]
 
 
 def stream_leaderboard(*, stream_id: str, limit: int):

@@ -12,7 +12,6 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-# The payout screens still write cash through payouts.display (e.g. "1,008.45 USD").
 from core import display as figures
 from core.admin import (
     ConfirmFormMixin,
@@ -33,7 +32,7 @@ from gifting.models import (
     LevelChange,
 )
 
-from . import display, selectors, services, states
+from . import selectors, services, states
 from .forms import DECISIONS, ApproveForm, BulkApproveForm, BulkRejectForm
 from .models import (
     APPROVE_PERMISSION,
@@ -566,6 +565,8 @@ class PayoutChangeList(ChangeList):
                 and services.approval_refusal(payout=payout, actor=request.user) is None
             )
         everyone = Payout.objects.all()
+        # queue.js writes the selected rows' total in the locale the page uses.
+        self.language_tag = figures.language_tag()
         self.totals = [
             (
                 "On this page",
@@ -599,13 +600,17 @@ class PayoutChangeList(ChangeList):
 
 
 def totals_text(totals, *, counted: bool = True) -> str:
-    """Per currency: "2 payout(s) · net 1,484.75 USD (gross 1,500.00, fee 15.25)"."""
+    """Per currency: "2 payout(s) · net $1,484.75 (gross $1,500.00, fee $15.25)"."""
     if not totals:
         return "none"
+
+    def cash(amount, total):
+        return figures.money_in(amount, total.currency)
+
     return "; ".join(
-        f"{f'{total.count} payout(s) · ' if counted else ''}net "
-        f"{display.cash(total.net, total.currency)} (gross "
-        f"{display.amount(total.gross)}, fee {display.amount(total.fee)})"
+        f"{f'{total.count} payout(s) · ' if counted else ''}"
+        f"net {cash(total.net, total)} (gross {cash(total.gross, total)}, "
+        f"fee {cash(total.fee, total)})"
         for total in totals
     )
 
@@ -622,7 +627,7 @@ REJECT_PAGE = ConfirmPage(
     "back to the creators.",
     line=lambda payout: (
         f"{payout.reference} · {payout.creator} · "
-        f"{display.cash(payout.net_amount, payout.currency)} · "
+        f"{figures.money_in(payout.net_amount, payout.currency)} · "
         f"{payout.get_status_display()}"
     ),
     submit="Reject {count} payout(s)",
@@ -803,11 +808,11 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Gross", ordering="gross_amount")
     def gross(self, payout):
-        return display.amount(payout.gross_amount)
+        return figures.money_in(payout.gross_amount, payout.currency)
 
     @admin.display(description="Fee", ordering="fee_amount")
     def fee(self, payout):
-        return display.amount(payout.fee_amount)
+        return figures.money_in(payout.fee_amount, payout.currency)
 
     # The selected rows' total is added up in the browser from data-cents.
     @admin.display(description="Net", ordering="net_amount")
@@ -816,7 +821,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             '<span class="net" data-cents="{}" data-currency="{}">{}</span>',
             int(payout.net_amount * 100),
             payout.currency,
-            display.cash(payout.net_amount, payout.currency),
+            figures.money_in(payout.net_amount, payout.currency),
         )
 
     @admin.display(description="Risk")
@@ -933,7 +938,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                         other.reference,
                     ),
                     other.get_status_display(),
-                    display.cash(other.net_amount, other.currency),
+                    figures.money_in(other.net_amount, other.currency),
                 )
                 for other in others
             ),
@@ -981,10 +986,10 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             else None,
             "amounts": [
                 ("Diamonds", figures.diamonds(payout.diamond_units)),
-                ("Rate", display.rate(payout.rate, payout.currency)),
-                ("Gross", display.cash(payout.gross_amount, payout.currency)),
-                ("Fee", display.cash(payout.fee_amount, payout.currency)),
-                ("Net", display.cash(payout.net_amount, payout.currency)),
+                ("Rate", f"{figures.rate(payout.rate)} {payout.currency} a diamond"),
+                ("Gross", figures.money_in(payout.gross_amount, payout.currency)),
+                ("Fee", figures.money_in(payout.fee_amount, payout.currency)),
+                ("Net", figures.money_in(payout.net_amount, payout.currency)),
                 ("Currency", payout.currency),
             ],
         }
@@ -1084,7 +1089,7 @@ class PayoutAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         def line(payout):
             text = (
                 f"{payout.reference} · {payout.creator} · net "
-                f"{display.cash(payout.net_amount, payout.currency)} · "
+                f"{figures.money_in(payout.net_amount, payout.currency)} · "
                 f"{payout.get_status_display()}"
             )
             if flags[payout.id]:

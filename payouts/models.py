@@ -12,6 +12,7 @@ from django.utils import timezone
 from djmoney.settings import CURRENCY_CHOICES
 from simple_history.models import HistoricalRecords
 
+from core import display
 from core.fields import MinorUnitsDecimalField
 from core.idempotency import fingerprint_field
 from gifting.models import CreatorProfile, PayoutDestination, payout_destination_errors
@@ -315,7 +316,8 @@ class Payout(models.Model):
         ]
 
     def __str__(self):
-        return f"Payout {self.reference}: {self.net_amount:,} {self.currency}"
+        net = display.money_in(self.net_amount, self.currency)
+        return f"Payout {self.reference}: {net}"
 
 
 class PayoutEvent(models.Model):

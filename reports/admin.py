@@ -1,36 +1,62 @@
 from dataclasses import dataclass
+from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, strip_tags
 from djmoney.money import Money
 
+from core import display
 from core.admin import ReadOnlyAdminMixin
 from payouts.selectors import destination_masked
 from wallets.models import amount_display
+from wallets.reconciliation import RUN_PERMISSION, ledger_reconcile_request
 from wallets.references import reference_link
 from wallets.units import diamonds_display
 
 from . import selectors
-from .charts import bar_chart
+from .charts import daily_chart
+from .forms import DashboardRangeForm
 from .models import MoneyDashboard, UserLookup
+from .selectors import DailySeries
 
 
 @admin.register(MoneyDashboard)
 class MoneyDashboardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Coins sold, gifts, diamonds owed, payouts and reconciliation, at a glance."""
+    """Coins sold, gifts, diamonds owed, payouts and reconciliation, at a glance;
+    finance may run a reconciliation from here."""
+
+    def get_urls(self):
+        return [
+            path(
+                "run-reconciliation/",
+                self.admin_site.admin_view(self.run_reconciliation_view),
+                name="reports_moneydashboard_run_reconciliation",
+            ),
+            *super().get_urls(),
+        ]
 
     def changelist_view(self, request, extra_context=None):
         if not self.has_view_permission(request):
             raise PermissionDenied
-        figures = selectors.money_dashboard()
+        form = DashboardRangeForm(request.GET)
+        days, currency = form.choice()
+        figures = selectors.money_dashboard(days=days)
+        sold = {series.label: series for series in figures["coins_sold"]}
+        currency = form.currency_shown(list(sold))
+        sales = sold.get(currency) or DailySeries(
+            currency, figures["dates"], [Decimal(0)] * days
+        )
+        run = figures["reconciliation"]
+        viewer = request.user
+        may_read_runs = viewer.has_perm("wallets.view_reconciliationrun")
         return TemplateResponse(
             request,
             "admin/reports/money_dashboard.html",
@@ -39,13 +65,90 @@ class MoneyDashboardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "title": "Money dashboard",
                 "opts": self.model._meta,
                 "figures": figures,
+                "form": form,
+                "days": days,
+                "currency": currency,
+                "sales_totals": [
+                    (
+                        code,
+                        Money(series.total, code),
+                        "?" + urlencode({"days": days, "currency": code}),
+                    )
+                    for code, series in sold.items()
+                ],
                 "charts": [
-                    bar_chart(f"Coins sold per day, {series.label}", series, money=True)
-                    for series in figures["coins_sold"]
-                ]
-                + [bar_chart("Gifts sent per day, in coins", figures["gifts_sent"])],
+                    daily_chart(
+                        "sales",
+                        f"Coins sold per day, in {currency}",
+                        sales,
+                        currency=currency,
+                    ),
+                    daily_chart(
+                        "gifts", "Gifts sent per day, in coins", figures["gifts_sent"]
+                    ),
+                ],
+                "runs_url": may_read_runs
+                and reverse("admin:wallets_reconciliationrun_changelist"),
+                "run_url": may_read_runs
+                and run
+                and reverse("admin:wallets_reconciliationrun_change", args=[run.pk]),
+                "may_run_reconciliation": viewer.has_perm(RUN_PERMISSION),
             },
         )
+
+    def run_reconciliation_view(self, request):
+        """POST only: queue a reconciliation and say what became of it."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        asked_at = timezone.now()
+        queued = ledger_reconcile_request(actor=request.user)
+        run = selectors.reconciliation_latest(since=asked_at) if queued else None
+        if not queued:
+            self.message_user(
+                request,
+                "A reconciliation was asked for less than a minute ago, so none "
+                "was queued; its result shows on the card when it finishes.",
+                messages.WARNING,
+            )
+        elif run is None:
+            self.message_user(
+                request,
+                "Reconciliation queued: a worker runs it now. Reload this page "
+                "in a minute to read its result on the card.",
+                messages.INFO,
+            )
+        else:
+            checked = (
+                f"{display.number(run.transfers_checked)} transfers and "
+                f"{display.number(run.accounts_checked)} accounts checked"
+            )
+            url = reverse("admin:wallets_reconciliationrun_change", args=[run.pk])
+            if run.is_clean:
+                self.message_user(
+                    request,
+                    format_html(
+                        'Reconciliation ran: the ledger is clean; {}. <a href="{}">'
+                        "Open the run</a>.",
+                        checked,
+                        url,
+                    ),
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(
+                    request,
+                    format_html(
+                        "Reconciliation ran and found {} problem(s); {}. "
+                        '<a href="{}">Read them in the run</a>.',
+                        len(run.problems),
+                        checked,
+                        url,
+                    ),
+                    messages.ERROR,
+                )
+        return redirect("admin:reports_moneydashboard_changelist")
 
 
 @dataclass(frozen=True)
@@ -63,9 +166,24 @@ class Section:
     note: str = ""
 
     @property
-    def labelled_rows(self) -> list[list[tuple[str, object]]]:
-        """Each row's cells beside their headers: a phone shows them as lines."""
-        return [list(zip(self.headers, row, strict=True)) for row in self.rows]
+    def labelled_rows(self) -> list[list[tuple[str, object, bool]]]:
+        """Each row's cells beside their headers (a phone shows them as lines), and
+        whether the cell holds a word too long to wrap (a SKU, a stream id, an
+        e-mail): only such a cell may break anywhere, so figures stay whole."""
+        return [
+            [
+                (label, cell, _has_long_word(cell))
+                for label, cell in zip(self.headers, row, strict=True)
+            ]
+            for row in self.rows
+        ]
+
+
+LONG_WORD = 20
+
+
+def _has_long_word(cell) -> bool:
+    return any(len(word) > LONG_WORD for word in strip_tags(str(cell)).split())
 
 
 def _when(moment) -> str:

@@ -56,12 +56,22 @@ def _series(label, rows, days) -> DailySeries:
     return DailySeries(label, days, [Decimal(by_day.get(day) or 0) for day in days])
 
 
-def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
-    """What finance reads at a glance, every figure from the ledger's own records."""
+# The ranges the dashboard's charts offer, in days; each costs the same queries.
+DASHBOARD_DAYS = (7, 30, 90)
+DASHBOARD_DAYS_DEFAULT = 30
+
+
+def money_dashboard(
+    *, now: datetime.datetime | None = None, days: int = DASHBOARD_DAYS_DEFAULT
+) -> dict:
+    """What finance reads at a glance, every figure from the ledger's own records;
+    the daily series cover the last `days` UTC days, today included."""
+    if days not in DASHBOARD_DAYS:
+        raise ValueError(f"The dashboard shows {DASHBOARD_DAYS} days, not {days}.")
     now = now or timezone.now()
     today = now.astimezone(datetime.UTC).date()
-    days = [today - datetime.timedelta(days=n) for n in range(29, -1, -1)]
-    since = datetime.datetime.combine(days[0], datetime.time.min, tzinfo=datetime.UTC)
+    dates = [today - datetime.timedelta(days=n) for n in range(days - 1, -1, -1)]
+    since = datetime.datetime.combine(dates[0], datetime.time.min, tzinfo=datetime.UTC)
 
     sold = (
         Purchase.objects.filter(status=Purchase.Status.COMPLETED, created_at__gte=since)
@@ -135,11 +145,12 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
         )
 
     return {
+        "dates": dates,
         "coins_sold": [
-            _series(currency, rows, days)
+            _series(currency, rows, dates)
             for currency, rows in sorted(sold_by_currency.items())
         ],
-        "gifts_sent": _series("coins", list(gifts), days),
+        "gifts_sent": _series("coins", list(gifts), dates),
         "diamonds_outstanding": diamonds_from_units(outstanding_units),
         "diamonds_on_hold": diamonds_from_units(on_hold_units),
         "diamonds_outstanding_units": int(outstanding_units),
@@ -154,13 +165,24 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
         "payouts_waiting": count_and_sum(waiting),
         "payouts_approved": count_and_sum(moving),
         "payouts_paid_week": count_and_sum(paid),
-        "reconciliation": ReconciliationRun.objects.order_by("-started_at").first(),
+        "reconciliation": reconciliation_latest(),
         # Open ones per currency: (currency, count, value of the paid coins spent).
         "unrecovered_store_refunds": unrecovered_by_currency,
         "unrecovered_store_refunds_count": sum(
             count for _, count, _ in unrecovered_by_currency
         ),
     }
+
+
+def reconciliation_latest(
+    *, since: datetime.datetime | None = None
+) -> ReconciliationRun | None:
+    """The newest reconciliation run, or None; with `since`, only one started then
+    or later (the run a "run now" just made, when the task ran in-process)."""
+    runs = ReconciliationRun.objects.order_by("-started_at", "-id")
+    if since is not None:
+        runs = runs.filter(started_at__gte=since)
+    return runs.first()
 
 
 # --- Support's page of a user -----------------------------------------------------

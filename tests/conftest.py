@@ -48,17 +48,18 @@ def browser_page(chromium_path, monkeypatch):
         connections.close_all()
 
 
+@pytest.fixture
+def shots(tmp_path) -> Path:
+    """Where a browser test keeps its screenshots for people to look at:
+    SCREENSHOT_DIR (CI keeps them as artefacts), else the test's tmp_path."""
+    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def admin_login(page, base_url: str, username: str, password: str) -> None:
     page.goto(f"{base_url}/admin/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", password)
     page.click('input[type="submit"]')
     page.wait_for_selector("#user-tools")
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    """Where screenshots go: SCREENSHOT_DIR, else the test's tmp_path."""
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

@@ -21,7 +21,7 @@ NEW_PRICE = 25
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_catalog_editor_changes_price_in_admin_changelist(
-    live_server, browser_page, tmp_path
+    live_server, browser_page, shots
 ):
     editor = User.objects.create_user(
         username=EDITOR_USERNAME, password=EDITOR_PASSWORD, is_staff=True
@@ -44,7 +44,7 @@ def test_catalog_editor_changes_price_in_admin_changelist(
     expect(page.locator(".messagelist .success")).to_contain_text(
         "was changed successfully"
     )
-    page.screenshot(path=tmp_path / "gift_changelist_after_save.png", full_page=True)
+    page.screenshot(path=shots / "gift_changelist_after_save.png", full_page=True)
 
     response = page.request.get(f"{live_server.url}/api/v1/gifts/")
     assert response.ok, response.status

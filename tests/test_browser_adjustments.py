@@ -1,7 +1,6 @@
 """A manual credit in a real browser: found by name, typed in diamonds, confirmed,
 and approved by a second finance user; at desktop and phone widths."""
 
-import os
 
 import pytest
 from playwright.sync_api import expect
@@ -30,9 +29,8 @@ def fits(page) -> None:
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize("size", SIZES)
 def test_a_credit_is_found_typed_confirmed_and_approved_by_another(
-    live_server, browser_page, tmp_path, size
+    live_server, browser_page, shots, size
 ):
-    shots = os.environ.get("SCREENSHOT_DIR") or tmp_path
     finance_user("alice")
     finance_user("bob")
     creator = creator_create(user=finance_user("streamer_jo"))

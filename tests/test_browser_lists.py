@@ -5,8 +5,6 @@ at a phone's 390 x 844 the money dashboard fits.
 Screenshots land in SCREENSHOT_DIR (else the test's tmp_path) for people to look at.
 """
 
-import os
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -70,13 +68,6 @@ KEY_RIGHT = """(name) => {
     const th = document.querySelector(`#result_list thead th.column-${name}`);
     return th ? th.getBoundingClientRect().right : null;
 }"""
-
-
-@pytest.fixture
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 @pytest.fixture
@@ -213,7 +204,8 @@ def test_the_money_dashboard_fits_a_phone(live_server, operator_page, shots):
             " - document.documentElement.clientWidth"
         )
         widest = page.evaluate(
-            "Math.max(...[...document.querySelectorAll('#content svg, #content .card')]"
+            "Math.max(...[...document.querySelectorAll("
+            "'#content canvas, #content .card')]"
             ".map(e => e.getBoundingClientRect().right))"
         )
         assert overflow <= 0, (width, overflow)

@@ -1,7 +1,6 @@
 """A creator's new payout method, flagged in the payout queue and confirmed by a
 second finance user in a real browser; screenshots at desktop and phone sizes."""
 
-import os
 from pathlib import Path
 
 import pytest
@@ -29,9 +28,9 @@ def shoot(page, folder: Path, name: str) -> None:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_pending_method_change_is_flagged_and_confirmed_by_another_finance_user(
-    live_server, browser_page, tmp_path
+    live_server, browser_page, shots
 ):
-    folder = Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
+    folder = shots
     finance_user("alice")
     finance_user("bob")
     creator = rich_creator(diamonds=30_000, paypal_email="mia.old@example.com")

@@ -2,11 +2,9 @@
 payout on its page, reading what each step did, and the worker pays it; the queue's
 key columns fit a 1280 x 800 screen and the payout's page a phone.
 
-Screenshots go to $SCREENSHOTS_DIR (else the test's tmp_path), at desktop and phone
+Screenshots go to $SCREENSHOT_DIR (else the test's tmp_path), at desktop and phone
 sizes."""
 
-import os
-from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Group
@@ -34,12 +32,6 @@ def finance_user(username: str):
     user.save()
     user.groups.add(Group.objects.get(name=FINANCE))
     return user
-
-
-def shots(tmp_path) -> Path:
-    folder = Path(os.environ.get("SCREENSHOTS_DIR") or tmp_path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def sign_in(page, base_url, username):
@@ -73,9 +65,9 @@ def approve_on_its_page(page, base_url, reference, *, button):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_large_payout_is_approved_twice_on_its_page_paid_and_shown_paid(
-    live_server, browser_page, eager_celery, tmp_path
+    live_server, browser_page, eager_celery, shots
 ):
-    folder = shots(tmp_path)
+    folder = shots
     finance_user("alice")
     finance_user("bob")
     creator = rich_creator(diamonds=400_000)
@@ -126,9 +118,9 @@ def test_a_large_payout_is_approved_twice_on_its_page_paid_and_shown_paid(
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_queue_shows_its_key_columns_at_1280_without_scrolling(
-    live_server, browser_page, tmp_path
+    live_server, browser_page, shots
 ):
-    folder = shots(tmp_path)
+    folder = shots
     scene = queue_scene()
     page = browser_page
     page.set_viewport_size(DESKTOP)
@@ -165,13 +157,13 @@ def test_the_queue_shows_its_key_columns_at_1280_without_scrolling(
     ).check()
     total = scene.flagged.net_amount + scene.plain.net_amount
     expect(page.locator("#payout-selected-total")).to_have_text(
-        f"2 · net {total:,.2f} USD"
+        f"2 · net ${total:,.2f}"
     )
     page.screenshot(path=folder / "payout-queue-selected-desktop.png")
     page.select_option('select[name="action"]', "approve")
     page.click('button[name="index"]')
     expect(page.locator("#content")).to_contain_text(
-        f"Approve 2 payout(s), in total net {total:,.2f} USD"
+        f"Approve 2 payout(s), in total net ${total:,.2f}"
     )
     page.screenshot(path=folder / "payout-bulk-approve-confirm-desktop.png")
     assert {
@@ -189,9 +181,9 @@ def test_the_queue_shows_its_key_columns_at_1280_without_scrolling(
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 def test_the_payout_page_fits_and_says_what_is_wrong_beside_the_field(
-    live_server, browser_page, tmp_path, size
+    live_server, browser_page, shots, size
 ):
-    folder = shots(tmp_path)
+    folder = shots
     scene = queue_scene()
     page = browser_page
     page.set_viewport_size(DESKTOP if size == "desktop" else PHONE)
@@ -209,7 +201,7 @@ def test_the_payout_page_fits_and_says_what_is_wrong_beside_the_field(
 
     page.goto(f"{live_server.url}{QUEUE}{scene.flagged.id}/change/")
     panel = page.locator(".payout-decision")
-    for amount in ("300,000.5", "1,500.00 USD", "15.25 USD", "1,484.75 USD"):
+    for amount in ("300,000.5", "$1,500.00", "$15.25", "$1,484.75"):
         expect(panel.locator(".amounts")).to_contain_text(amount)
     expect(panel.locator(".risk-flags li")).to_have_count(4)
     page.get_by_role("button", name="Reject").click()

@@ -2,8 +2,6 @@
 at desktop and phone widths; a role without it meets the admin's 403, and a wrong
 address its 404, each with a way back."""
 
-import os
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -29,17 +27,13 @@ def signed_in(page, live_server, size: str, role: str, username: str) -> dict:
     return history
 
 
-def shots(tmp_path) -> Path:
-    return Path(os.environ.get("SCREENSHOT_DIR") or tmp_path)
-
-
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize("size", SIZES)
 def test_support_finds_a_user_and_reads_their_page_without_sideways_scrolling(
-    live_server, browser_page, tmp_path, size
+    live_server, browser_page, shots, size
 ):
-    folder, page = shots(tmp_path), browser_page
+    folder, page = shots, browser_page
     history = signed_in(page, live_server, size, SUPPORT, "sam")
 
     page.goto(f"{live_server.url}{SEARCH}")
@@ -75,9 +69,9 @@ def test_support_finds_a_user_and_reads_their_page_without_sideways_scrolling(
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize("size", SIZES)
 def test_the_403_and_404_pages_look_like_the_admin_and_lead_back(
-    live_server, browser_page, tmp_path, size
+    live_server, browser_page, shots, size
 ):
-    folder, page = shots(tmp_path), browser_page
+    folder, page = shots, browser_page
     history = signed_in(page, live_server, size, CATALOG_EDITORS, "cathy")
 
     # A link from the gift list to a page this role may not open.

@@ -86,6 +86,51 @@ def test_an_unknown_ledger_posting_names_itself():
     )
 
 
+def test_old_secret_keys_are_read_for_a_rotation_but_never_the_current_one():
+    shown = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.SECRET_KEY_FALLBACKS)",
+        **PRODUCTION,
+        **LIVE_ADAPTERS,
+        DJANGO_SECRET_KEY_FALLBACKS=" old-key-one, old-key-two ,",
+    )
+    current = manage(
+        "check",
+        **PRODUCTION,
+        DJANGO_SECRET_KEY_FALLBACKS=f"old-key,{PRODUCTION['DJANGO_SECRET_KEY']}",
+    )
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip().endswith("['old-key-one', 'old-key-two']")
+    assert current.returncode != 0
+    assert current.stderr.strip() == (
+        "ImproperlyConfigured: DJANGO_SECRET_KEY_FALLBACKS must hold the old keys, "
+        "not the current one."
+    )
+
+
+def test_transaction_pooling_keeps_no_session_state_between_transactions():
+    shown = manage(
+        "shell",
+        "-c",
+        "from django.conf import settings; print(settings.DATABASE_PREPARED_STATEMENTS,"
+        " settings.DATABASES['default']['DISABLE_SERVER_SIDE_CURSORS'])",
+        DATABASE_TRANSACTION_POOLING="1",
+    )
+    both = manage(
+        "check", DATABASE_TRANSACTION_POOLING="1", DATABASE_PREPARED_STATEMENTS="1"
+    )
+
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip().endswith("False True")
+    assert both.returncode != 0
+    assert both.stderr.strip().startswith(
+        "ImproperlyConfigured: DATABASE_PREPARED_STATEMENTS=1 cannot work with "
+        "DATABASE_TRANSACTION_POOLING=1"
+    )
+
+
 def test_an_unknown_display_locale_names_itself():
     result = manage("check", DISPLAY_LOCALE="xx_NOWHERE")
 

@@ -720,6 +720,7 @@ class ReconciliationRun(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
+        permissions = [("run_reconciliationrun", "Can run a reconciliation now")]
 
     def __str__(self):
         verdict = "clean" if self.is_clean else f"{len(self.problems)} problem(s)"

@@ -2,6 +2,8 @@
 
 from collections import defaultdict
 
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.db import connection, transaction
 from django.db.models import CharField, F, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Cast, Coalesce, Concat
@@ -15,6 +17,25 @@ from .models import (
     Transfer,
     Unit,
 )
+
+RUN_PERMISSION = "wallets.run_reconciliationrun"
+# A second "run now" within this many seconds queues nothing: one check is enough.
+RUN_NOW_GAP_SECONDS = 60
+
+
+@transaction.atomic
+def ledger_reconcile_request(*, actor) -> bool:
+    """Queue a reconciliation now for `actor` (finance); False when one was asked
+    for less than RUN_NOW_GAP_SECONDS ago and nothing was queued."""
+    if not actor.has_perm(RUN_PERMISSION):
+        raise PermissionDenied("Only finance runs a reconciliation.")
+    if not cache.add("wallets:reconcile-now", actor.pk, RUN_NOW_GAP_SECONDS):
+        return False
+    from .tasks import reconcile_ledger
+
+    # robust: a broker hiccup loses only this request; the hourly run still comes.
+    transaction.on_commit(reconcile_ledger.delay, robust=True)
+    return True
 
 
 def ledger_reconcile() -> ReconciliationRun:

@@ -1,7 +1,10 @@
 import datetime
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from catalog.models import Gift, GiftPriceChange
@@ -450,3 +453,68 @@ def test_a_pending_price_change_edited_on_the_gift_page_moves(
     assert response.status_code == 302
     pending.refresh_from_db()
     assert (pending.coin_price, pending.applied_at) == (7, None)
+
+
+def test_the_list_shows_pending_scheduled_prices_in_constant_queries(
+    editor_client, catalog_editor, django_assert_num_queries
+):
+    def schedule(gift, price, days):
+        GiftPriceChange.objects.create(
+            gift=gift,
+            coin_price=price,
+            effective_at=timezone.now() + datetime.timedelta(days=days),
+            created_by=catalog_editor,
+        )
+
+    rose = gift_create(slug="rose", name="Rose", coin_price=1)
+    schedule(rose, 3, days=2)
+    schedule(rose, 2, days=1)
+    live = gift_create(slug="lion", name="Lion Dance", coin_price=2_000)
+    GiftPriceChange.objects.create(
+        gift=live,
+        coin_price=1_500,
+        effective_at=timezone.now(),
+        applied_at=timezone.now(),
+    )
+    editor_client.get(CHANGELIST)
+    with CaptureQueriesContext(connection) as few:
+        editor_client.get(CHANGELIST)
+    for n in range(20):
+        schedule(gift_create(), 100 + n, days=3)
+
+    with django_assert_num_queries(len(few)):
+        response = editor_client.get(CHANGELIST)
+
+    html = response.content.decode()
+    moment = timezone.localtime(
+        rose.price_changes.order_by("effective_at")[0].effective_at
+    )
+    row = html.split(">Rose<", 1)[1].split("</tr>", 1)[0]
+    shown = re.sub(r"<[^>]+>", "", row.split('title="', 1)[1].split('">', 1)[1])
+    assert shown.startswith(f"from {moment:%Y-%m-%d %H:%M}: 2 coins, then 1 more")
+    assert f'title="from {moment:%Y-%m-%d %H:%M}: 2 coins; from ' in row
+    lion = html.split(">Lion Dance<", 1)[1].split("</tr>", 1)[0]
+    assert "1,500" not in lion  # a change already live is no note
+
+
+def test_the_gift_page_shows_its_schedule_beside_the_price_and_names_the_time_zone(
+    editor_client, catalog_editor
+):
+    gift = gift_create(slug="rose", coin_price=1)
+    change = GiftPriceChange.objects.create(
+        gift=gift,
+        coin_price=4,
+        effective_at=timezone.now() + datetime.timedelta(days=1),
+        created_by=catalog_editor,
+    )
+
+    html = editor_client.get(f"/admin/catalog/gift/{gift.id}/change/").content.decode()
+
+    beside_price = html.split('name="coin_price"', 1)[1].split('name="category"', 1)[0]
+    moment = f"{timezone.localtime(change.effective_at):%Y-%m-%d %H:%M}"
+    assert f"from {moment} (UTC): 4 coins" in beside_price
+    assert 'href="#price_changes-group"' in beside_price
+    assert 'id="price_changes-group"' in html
+    assert "Goes live at (UTC)" in html
+    own_page = editor_client.get("/admin/catalog/giftpricechange/add/").content.decode()
+    assert "Read in UTC, the admin's time zone." in own_page

@@ -166,6 +166,15 @@ def test_the_locale_comes_from_settings():
     assert display.coins(1_000_000) == "1.000.000"
     assert display.money(Money("1234.5", "EUR")) == f"1.234,50{NBSP}€"
     assert display.parse_diamonds("1.234,5678") == 12_345_678
+    assert display.money_in(Decimal("1234.5"), "EUR") == f"1.234,50{NBSP}€"
+    # What the payout queue's script hands Intl.NumberFormat.
+    assert display.language_tag() == "de-DE"
+
+
+def test_an_amount_beside_its_currency_code_reads_as_money():
+    assert display.money_in(Decimal("1484.75"), "USD") == "$1,484.75"
+    assert display.money_in(Decimal("-15.25"), "USD", signed=True) == "-$15.25"
+    assert display.money_in(None, "USD") == display.NONE
 
 
 @given(units=UNITS | ANY_UNITS, locale=st.sampled_from(LOCALES), signed=st.booleans())

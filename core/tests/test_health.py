@@ -12,7 +12,10 @@ import pytest
 from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The probe reads in a thread of its own, so the data is committed; serialized
+# rollback puts the migrations' data back (a plain flush would leave content types
+# that the next serialized test then inserts twice).
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
 def closed_port() -> int:

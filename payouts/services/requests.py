@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from core import display
 from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
 from gifting.models import CreatorProfile
@@ -137,14 +138,15 @@ def payout_request(
         units = balance if diamond_units is None else diamond_units
         if units > balance or units <= 0:
             raise PayoutRefused(
-                f"You have {diamonds_from_units(balance)} diamonds.",
+                f"You have {display.diamonds(balance, unit=True)}.",
                 field="diamonds",
             )
         gross, fee, net = payout_quote(diamond_units=units, rate=rate.rate, rules=rules)
         if gross < rules.minimum_cashout:
             raise PayoutRefused(
-                f"The minimum cash-out is {rules.minimum_cashout} {currency}; "
-                f"this is {gross} {currency}.",
+                f"The minimum cash-out is "
+                f"{display.money_in(rules.minimum_cashout, currency)}; "
+                f"this is {display.money_in(gross, currency)}.",
                 field="diamonds",
             )
         if net <= 0:
@@ -161,8 +163,8 @@ def payout_request(
         if already + gross > rules.daily_maximum:
             left = max(rules.daily_maximum - already, Decimal("0"))
             raise PayoutRefused(
-                f"At most {rules.daily_maximum} {currency} a day can be cashed out; "
-                f"{left} {currency} left today.",
+                f"At most {display.money_in(rules.daily_maximum, currency)} a day "
+                f"can be cashed out; {display.money_in(left, currency)} left today.",
                 field="diamonds",
             )
         # Four eyes by the last 24 hours, not the UTC day: a sum split around

@@ -83,9 +83,9 @@ def test_the_page_shows_amounts_flags_with_their_causes_history_and_earnings(cli
     for amount in (
         "300,000.5",
         "0.005 USD a diamond",
-        "1,500.00 USD",
-        "15.25 USD",
-        "1,484.75 USD",
+        "$1,500.00",
+        "$15.25",
+        "$1,484.75",
     ):
         assert amount in flagged
     # Each flag with what raised it.
@@ -410,9 +410,9 @@ def test_the_queue_adds_up_what_is_shown_and_what_waits(client):
     waiting = [scene.flagged, scene.plain, scene.half_approved, scene.regular]
     net = sum(p.net_amount for p in waiting)
     gross = sum(p.gross_amount for p in waiting)
-    assert f"4 payout(s) · net {net:,.2f} USD (gross {gross:,.2f}" in html
+    assert f"4 payout(s) · net ${net:,.2f} (gross ${gross:,.2f}" in html
     assert (
-        f"1 payout(s) · net {scene.half_approved.net_amount:,.2f} USD" in html
+        f"1 payout(s) · net ${scene.half_approved.net_amount:,.2f}" in html
     )  # the second approval waiting for bob
 
 
@@ -432,7 +432,7 @@ def test_a_bulk_approval_shows_count_and_total_first_then_says_what_it_did(
 
     html = confirm.content.decode()
     total = plain.net_amount + large.net_amount
-    assert f"Approve 2 payout(s), in total net {total:,.2f} USD" in html
+    assert f"Approve 2 payout(s), in total net ${total:,.2f}" in html
     assert "1 of them need a second approval" in html
     assert "Approve 2 payout(s)" in html
     assert unticked.status_code == 200

@@ -1,5 +1,6 @@
 import datetime
 import json
+import re
 import time
 from decimal import Decimal
 
@@ -98,15 +99,15 @@ def test_all_cashes_out_the_whole_balance_and_a_repeat_key_returns_the_first():
     [
         ({"verification": "pending"}, 20_000, "Verify your identity"),
         ({"payout_method": "", "paypal_email": ""}, 20_000, "Add a payout method"),
-        ({}, 19_999, "minimum cash-out is 100.00 USD"),
-        ({}, 40_001, "You have 40000.0000 diamonds"),
+        ({}, 19_999, "minimum cash-out is $100.00"),
+        ({}, 40_001, "You have 40,000 diamonds"),
         ({}, 0, "positive number"),
     ],
 )
 def test_refusals_say_why_and_hold_nothing(creator_fields, diamonds, message):
     creator = rich_creator(diamonds=40_000, **creator_fields)
 
-    with pytest.raises(services.PayoutRefused, match=message):
+    with pytest.raises(services.PayoutRefused, match=re.escape(message)):
         request(creator, diamonds=diamonds)
 
     assert not Payout.objects.exists()
@@ -121,7 +122,7 @@ def test_only_one_open_payout_and_the_daily_maximum():
 
     finance = staff_create(FINANCE)
     services.payout_reject(payout=first, actor=finance, reason="test")
-    with pytest.raises(services.PayoutRefused, match="At most 5000.00 USD a day"):
+    with pytest.raises(services.PayoutRefused, match=r"At most \$5,000.00 a day"):
         request(creator, diamonds=1_000_200, key="c")
     assert request(creator, diamonds=1_000_000, key="d").gross_amount == Decimal(
         "5000.00"

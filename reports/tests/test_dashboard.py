@@ -1,16 +1,29 @@
+import json
 from decimal import Decimal
 
 import pytest
+from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
+from django.db import connection
+from django.db.models import F
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from djmoney.money import Money
 
-from accounts.roles import FINANCE, SUPPORT
+from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
 from gifting import services as gifting_services
 from gifting.tests.factories import creator_create, funded_sender, rich_creator, rose
 from payouts import services
 from reports.selectors import money_dashboard
 from wallets import services as wallet_services
-from wallets.models import DIAMOND_SCALE, UnrecoveredStoreRefund
-from wallets.reconciliation import ledger_reconcile
+from wallets.models import (
+    DIAMOND_SCALE,
+    LedgerAccount,
+    ReconciliationRun,
+    UnrecoveredStoreRefund,
+)
+from wallets.reconciliation import ledger_reconcile, ledger_reconcile_request
 from wallets.tests.factories import (
     on_sale,
     price_create,
@@ -19,6 +32,8 @@ from wallets.tests.factories import (
     user_create,
 )
 from wallets.tests.test_refunds import purchase, spend
+
+from .factories import sales_on_days
 
 pytestmark = pytest.mark.django_db
 URL = "/admin/reports/moneydashboard/"
@@ -62,8 +77,8 @@ def test_finance_reads_the_dashboard_and_support_does_not(client):
     client.force_login(staff_create(FINANCE))
     page = client.get(URL)
     assert page.status_code == 200
-    assert b"Coins sold per day, USD" in page.content
-    assert b"<rect" in page.content
+    assert b"Coins sold per day, in USD" in page.content
+    assert b'<canvas data-figures="chart-sales"' in page.content
 
     client.force_login(staff_create(SUPPORT))
     assert client.get(URL).status_code == 403
@@ -124,7 +139,6 @@ def test_no_open_unrecovered_store_refunds_shows_none(client):
 
 def test_the_dashboard_values_diamonds_at_the_rate_a_payout_would_use():
     """The rate in force now, not a later one already entered: one rule for both."""
-    from django.utils import timezone
 
     from payouts.models import DiamondCashRate
     from payouts.selectors import cash_rate_current
@@ -147,3 +161,224 @@ def test_the_dashboard_values_diamonds_at_the_rate_a_payout_would_use():
     assert figures["cash_liability"] == (
         figures["diamonds_outstanding"] * Decimal("0.006")
     ).quantize(Decimal("0.01"))
+
+
+# --- Charts, their range and currency ------------------------------------------
+
+
+def _figures(page, key: str) -> dict:
+    """What a chart's script draws: the page's json_script element `chart-<key>`."""
+    html = page.content.decode()
+    start = html.index(f'<script id="chart-{key}" type="application/json">')
+    start = html.index(">", start) + 1
+    return json.loads(html[start : html.index("</script>", start)])
+
+
+def test_charts_show_the_chosen_days_and_currency_as_the_page_writes_figures(client):
+    sales_on_days([0, 0, 3])
+    sales_on_days([1], region=region_create("JP", currency="JPY"), amount="1500")
+    client.force_login(staff_create(FINANCE))
+
+    page = client.get(URL, {"days": "7", "currency": "JPY"})
+
+    sales = _figures(page, "sales")
+    assert (sales["currency"], sales["digits"], len(sales["labels"])) == ("JPY", 0, 7)
+    assert Decimal(sales["values"][-2]) == 1500
+    assert sales["shown"][-2] == "¥1,500"
+    assert sales["title"] == "Coins sold per day, in JPY"
+    gifts = _figures(page, "gifts")
+    assert (gifts["currency"], len(gifts["values"])) == (None, 7)
+    text = page.content.decode()
+    # The readable fallback: the sentence and the table of every day.
+    assert "Coins sold per day, in JPY, 7 days: ¥1,500 in all" in text
+    assert '<td class="figure-cell">¥1,500</td>' in text
+    # Every currency's total, the others a link to their chart.
+    assert "<strong>¥1,500</strong>" in text
+    assert '<a href="?days=7&amp;currency=USD">$14.97</a>' in text
+
+    usd = _figures(client.get(URL, {"days": "90"}), "sales")
+    assert (usd["currency"], len(usd["values"])) == ("USD", 90)
+    assert usd["shown"][-1] == "$9.98"
+    assert usd["shown"][-4] == "$4.99"
+
+
+def test_a_currency_without_sales_shows_an_empty_chart(client):
+    client.force_login(staff_create(FINANCE))
+
+    page = client.get(URL, {"currency": "EUR"})
+
+    sales = _figures(page, "sales")
+    assert sales["currency"] == "EUR"
+    assert set(sales["shown"]) == {"€0.00"}
+    assert "No sales in these 30 days." in page.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"days": "5"},
+        {"days": "abc"},
+        {"days": "9" * 40},
+        {"currency": "XXX"},
+        {"currency": "<script>alert(1)</script>"},
+        {"days": "-30", "currency": "usd"},
+    ],
+)
+def test_a_bad_range_or_currency_is_named_and_falls_back(client, query):
+    sales_on_days([0])
+    client.force_login(staff_create(FINANCE))
+
+    page = client.get(URL, query)
+
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Select a valid choice." in text
+    assert "Showing 30 days in USD instead" in text
+    assert "<script>alert(1)</script>" not in text
+    sales = _figures(page, "sales")
+    assert (sales["currency"], len(sales["values"])) == ("USD", 30)
+
+
+def test_the_dashboard_reads_in_the_same_queries_whatever_the_range_or_data(
+    client,
+):
+    finance = staff_create(FINANCE)
+    client.force_login(finance)
+    client.get(URL)  # the session and permissions, read once and kept
+
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(URL, {"days": "7"}).status_code == 200
+
+    sales_on_days([0, 1, 2, 5, 20, 45, 80])
+    sales_on_days([3, 60], region=region_create("JP", currency="JPY"), amount="1500")
+    sales_on_days([4], region=region_create("ID", currency="IDR"), amount="78800")
+    funded_sender(100)
+    ledger_reconcile()
+
+    with CaptureQueriesContext(connection) as many:
+        page = client.get(URL, {"days": "90", "currency": "JPY"})
+    assert page.status_code == 200
+    assert len(_figures(page, "sales")["values"]) == 90
+    assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
+
+
+# --- Reconciliation, run now ------------------------------------------------------
+
+RUN_NOW = "/admin/reports/moneydashboard/run-reconciliation/"
+
+
+def test_the_card_links_to_the_latest_run_and_the_runs(client):
+    client.force_login(staff_create(FINANCE))
+    assert "Not run yet" in client.get(URL).content.decode()
+
+    run = ledger_reconcile()
+    text = client.get(URL).content.decode()
+
+    assert f'href="/admin/wallets/reconciliationrun/{run.pk}/change/"' in text
+    assert 'href="/admin/wallets/reconciliationrun/">all runs</a>' in text
+    assert "Run reconciliation now" in text
+    assert f'action="{RUN_NOW}"' in text
+
+
+def test_finance_runs_reconciliation_now_once_a_minute(
+    client, eager_celery, django_capture_on_commit_callbacks
+):
+    client.force_login(staff_create(FINANCE))
+
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        answer = client.post(RUN_NOW)
+    assert answer.status_code == 302
+    assert answer.url == URL
+    assert len(queued) == 1
+    assert ReconciliationRun.objects.get().is_clean
+
+    with django_capture_on_commit_callbacks(execute=True) as queued_again:
+        page = client.post(RUN_NOW, follow=True)
+    assert queued_again == []
+    assert ReconciliationRun.objects.count() == 1
+    assert "asked for less than a minute ago, so none was queued" in (
+        page.content.decode()
+    )
+
+
+@pytest.mark.parametrize("role", [SUPPORT, CATALOG_EDITORS])
+def test_support_and_catalog_editors_cannot_run_reconciliation(
+    client, role, django_capture_on_commit_callbacks
+):
+    client.force_login(staff_create(role))
+
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        answer = client.post(RUN_NOW)
+
+    assert answer.status_code == 403
+    assert queued == []
+    assert not ReconciliationRun.objects.exists()
+
+
+def test_support_cannot_run_reconciliation_through_the_service():
+    with pytest.raises(PermissionDenied):
+        ledger_reconcile_request(actor=staff_create(SUPPORT))
+    assert not ReconciliationRun.objects.exists()
+
+
+def test_a_get_or_a_post_without_csrf_runs_nothing(
+    django_capture_on_commit_callbacks,
+):
+    finance = staff_create(FINANCE)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(finance)
+
+    with django_capture_on_commit_callbacks(execute=True) as queued:
+        assert browser.get(RUN_NOW).status_code == 405
+        assert browser.post(RUN_NOW).status_code == 403
+        assert Client().post(RUN_NOW).status_code == 302  # to the login page
+
+    assert queued == []
+    assert not ReconciliationRun.objects.exists()
+
+
+def test_run_now_with_a_worker_says_it_was_queued(
+    client, django_capture_on_commit_callbacks, monkeypatch
+):
+    """With a broker the run happens later, on a worker: the message says so."""
+    from wallets import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.reconcile_ledger, "delay", lambda: sent.append(1))
+    client.force_login(staff_create(FINANCE))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.post(RUN_NOW, follow=True)
+
+    assert sent == [1]
+    assert "Reconciliation queued: a worker runs it now." in page.content.decode()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_finance_reads_what_the_run_found(client, eager_celery):
+    """Committed for real, as in the admin: the run is there when the message is."""
+    funded_sender(100)
+    client.force_login(staff_create(FINANCE))
+
+    text = client.post(RUN_NOW, follow=True).content.decode()
+
+    run = ReconciliationRun.objects.get()
+    assert "Reconciliation ran: the ledger is clean; 1 transfers" in text
+    assert f"/admin/wallets/reconciliationrun/{run.pk}/change/" in text
+
+    cache.clear()  # past the minute between two runs
+    account = LedgerAccount.objects.filter(owner__isnull=False).first()
+    LedgerAccount.objects.filter(pk=account.pk).update(balance=F("balance") + 1)
+    text = client.post(RUN_NOW, follow=True).content.decode()
+
+    assert "Reconciliation ran and found 2 problem(s)" in text
+    assert "Read them in the run" in text
+
+
+def test_with_no_sales_in_the_base_currency_the_first_selling_one_is_shown(client):
+    sales_on_days([2], region=region_create("JP", currency="JPY"), amount="1500")
+    client.force_login(staff_create(FINANCE))
+
+    assert _figures(client.get(URL), "sales")["currency"] == "JPY"
+    # Asked for, the base currency is shown even with nothing sold in it.
+    assert _figures(client.get(URL, {"currency": "USD"}), "sales")["currency"] == "USD"

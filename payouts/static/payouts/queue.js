@@ -1,6 +1,7 @@
 "use strict";
 // The payout queue: adds up the net amounts of the selected rows, per currency,
-// in cents (exact), beside the totals of what is shown and what waits.
+// in cents (exact), beside the totals of what is shown and what waits; written in
+// the page's locale as core.display writes money ("$1,484.75").
 {
     function selectedTotal() {
         const out = document.getElementById("payout-selected-total");
@@ -22,10 +23,13 @@
             out.textContent = "none";
             return;
         }
+        const locale = out.dataset.locale || "en";
         const amounts = [...sums].map(([currency, cents]) => {
-            const whole = (cents / 100n).toLocaleString("en-US");
-            const part = String(cents % 100n).padStart(2, "0");
-            return `${whole}.${part} ${currency}`;
+            const sign = cents < 0n ? "-" : "";
+            const size = cents < 0n ? -cents : cents;
+            // A decimal string, not a Number: Intl formats it exactly however large.
+            const exact = `${sign}${size / 100n}.${String(size % 100n).padStart(2, "0")}`;
+            return new Intl.NumberFormat(locale, {style: "currency", currency}).format(exact);
         });
         out.textContent = `${count} · net ${amounts.join("; ")}`;
     }

@@ -1,0 +1,86 @@
+import copy
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseModelFormSet, construct_instance
+
+from core import display
+
+from . import selectors
+from .models import CreatorLevel
+
+SHARE_APPLIES = (
+    "Applies to gifts sent from the moment it is saved; a gift already sent keeps "
+    "the share it stamped."
+)
+
+
+class LevelShareForm(forms.ModelForm):
+    """Any form that edits a level's share, on its page or in the list: its history
+    record says the share's move, also where no earlier record holds the old one."""
+
+    def clean(self):
+        cleaned = super().clean()
+        before, after = self.initial.get("share_percent"), cleaned.get("share_percent")
+        if "share_percent" in self.changed_data and None not in (before, after):
+            self.instance._change_reason = (
+                f"Share {display.number(before)}% → {display.number(after)}%"
+            )
+        return cleaned
+
+
+class CreatorLevelForm(LevelShareForm):
+    """A level's page: a share that would make a higher level pay less than a lower
+    one is saved only once confirmed, and its history says it was."""
+
+    confirm_share_order = forms.BooleanField(
+        required=False,
+        label="Save although a higher level pays less",
+        help_text="Asked only when a higher level would pay a lower share than the "
+        "level below it.",
+    )
+
+    class Meta:
+        model = CreatorLevel
+        fields = ("number", "name", "min_diamonds_30d", "share_percent")
+        help_texts = {
+            "share_percent": "Percent of a gift's coin value the creator receives "
+            f"as diamonds. {SHARE_APPLIES}"
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors or not {"number", "share_percent"} & set(self.changed_data):
+            return cleaned
+        # The instance takes the form's values only after clean(): try them on a copy.
+        level = construct_instance(self, copy.copy(self.instance))
+        warnings = selectors.level_shares_out_of_order(changed=[level])
+        if warnings and not cleaned.get("confirm_share_order"):
+            self.add_error(
+                "confirm_share_order",
+                [*warnings, "Tick the box to save it anyway, or change the share."],
+            )
+        elif warnings:
+            moved = getattr(self.instance, "_change_reason", "")
+            self.instance._change_reason = f"{moved}, confirmed: {' '.join(warnings)}"
+        return cleaned
+
+
+class CreatorLevelListFormSet(BaseModelFormSet):
+    """The level list's shares: one that would put the levels out of order is
+    refused here, where nothing asks to confirm; the level's page asks."""
+
+    def clean(self):
+        super().clean()
+        changed = [
+            form.instance
+            for form in self.forms
+            if form.has_changed() and not form.errors
+        ]
+        if warnings := selectors.level_shares_out_of_order(changed=changed):
+            raise ValidationError(
+                [
+                    *warnings,
+                    "Change it on the level's page, which asks you to confirm.",
+                ]
+            )
