@@ -12,20 +12,22 @@ from django.utils.html import format_html, format_html_join
 from djmoney.contrib.exchange import admin as exchange_admin
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from import_export.admin import ImportExportModelAdmin
-from simple_history.admin import SimpleHistoryAdmin
 
 from core import display
 from core.admin import ReadOnlyAdminMixin, column, nowrap
+from core.history import ReadableHistoryAdmin
 
 from . import imports, selectors, services
 from .exchange import exchange_backend_class
 from .forms import (
     CoinBundleForm,
+    FirstFormatExportForm,
     RateForm,
     RegionPriceGridForm,
     RegionStorePicker,
     time_zone_note,
 )
+from .imports import quick
 from .models import (
     BundlePrice,
     CoinBundle,
@@ -35,11 +37,11 @@ from .models import (
     Region,
     RepricingProposal,
 )
-from .resources import BundlePriceResource, GiftResource
+from .resources import BundlePriceResource, GiftPriceChangeResource, GiftResource
 
 
 @admin.register(Region)
-class RegionAdmin(SimpleHistoryAdmin):
+class RegionAdmin(ReadableHistoryAdmin):
     list_display = (
         "code",
         "name",
@@ -153,6 +155,37 @@ class AppliedPriceChangeInline(admin.TabularInline):
         return False
 
 
+class CatalogImportExportAdmin(ImportExportModelAdmin):
+    """The catalog's import and export screens: the first format of
+    IMPORT_EXPORT_FORMATS selected, each bad row listed with its line, column and
+    value, each change as old -> new, and the hand edit's permissions required."""
+
+    import_template_name = "admin/catalog/import.html"
+    export_form_class = FirstFormatExportForm
+    # What a hand edit of the rows an import may write needs (imports.jobs).
+    import_permissions: tuple[str, ...] = ()
+
+    def has_import_permission(self, request):
+        return request.user.has_perms(self.import_permissions)
+
+    def get_import_form_initial(self, request):
+        return {**super().get_import_form_initial(request), "format": "0"}
+
+    def import_action(self, request, **kwargs):
+        response = super().import_action(request, **kwargs)
+        result = getattr(response, "context_data", {}).get("result")
+        if result is not None:
+            resource = self.get_import_resource_classes(request)[0]()
+            columns = {
+                field.attribute: field.column_name
+                for field in resource.get_import_fields()
+                if field.attribute
+            }
+            response.context_data["bad_rows"] = quick.bad_rows(result, columns)
+            response.context_data["row_changes"] = quick.row_changes(result)
+        return response
+
+
 class LargeImportMixin:
     """A link on the changelist to the background import of large CSV files; the
     import-export screens stay for small files with a preview."""
@@ -171,9 +204,10 @@ class LargeImportMixin:
 
 
 @admin.register(Gift)
-class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
+class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin):
     resource_classes = [GiftResource]
     large_import_kind = ImportJob.Kind.GIFTS
+    import_permissions = imports.IMPORT_PERMISSIONS[ImportJob.Kind.GIFTS]
     # Live now and Sponsored stay in view beside the menu and filters: the window
     # shows its dates (the moments on hover and on the gift's page).
     list_display = (
@@ -352,7 +386,10 @@ class GiftAdmin(LargeImportMixin, ImportExportModelAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(GiftPriceChange)
-class GiftPriceChangeAdmin(TimeZoneNamedMixin, admin.ModelAdmin):
+class GiftPriceChangeAdmin(TimeZoneNamedMixin, CatalogImportExportAdmin):
+    resource_classes = [GiftPriceChangeResource]
+    # An import schedules changes as the add form does, through the same service.
+    import_permissions = ("catalog.add_giftpricechange",)
     list_display = (
         "gift",
         "coin_price",
@@ -390,7 +427,7 @@ class GiftPriceChangeAdmin(TimeZoneNamedMixin, admin.ModelAdmin):
 
 
 @admin.register(CoinBundle)
-class CoinBundleAdmin(SimpleHistoryAdmin):
+class CoinBundleAdmin(ReadableHistoryAdmin):
     form = CoinBundleForm
     list_display = (
         "sku_short",
@@ -475,12 +512,14 @@ class PriceStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(BundlePrice)
-class BundlePriceAdmin(LargeImportMixin, ReadOnlyAdminMixin, ImportExportModelAdmin):
+class BundlePriceAdmin(LargeImportMixin, ReadOnlyAdminMixin, CatalogImportExportAdmin):
     """Every price row, the history of each price. Read-only: a price changes by a
     new row, from a bundle's price grid, an import or an applied re-pricing."""
 
     resource_classes = [BundlePriceResource]
     large_import_kind = ImportJob.Kind.BUNDLE_PRICES
+    # An import adds rows and never edits one: adding is what it needs.
+    import_permissions = imports.IMPORT_PERMISSIONS[ImportJob.Kind.BUNDLE_PRICES]
     # Which price, how much, since when: the rate and who set it are on its page.
     list_display = (
         "bundle_short",
@@ -543,10 +582,6 @@ class BundlePriceAdmin(LargeImportMixin, ReadOnlyAdminMixin, ImportExportModelAd
     rate = column(
         "exchange_rate", display.rate, description="USD rate", ordering="exchange_rate"
     )
-
-    def has_import_permission(self, request):
-        # An import adds rows and never edits one: adding is what it needs.
-        return request.user.has_perm("catalog.add_bundleprice")
 
     def get_urls(self):
         return [
@@ -780,6 +815,7 @@ class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "rows_skipped",
         "errors",
         "report_link",
+        "bad_rows",
         "created_by",
         "created_at",
         "started_at",
@@ -814,6 +850,14 @@ class ImportJobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             return "—"
         url = reverse("admin:catalog_importjob_report", args=[job.id])
         return format_html('<a href="{}">Download report (CSV)</a>', url)
+
+    @admin.display(description="Errors by line")
+    def bad_rows(self, job):
+        if not job.report:
+            return "—"
+        with job.report.open("rb") as report:
+            bad_rows = imports.bad_rows_read(report.read())
+        return render_to_string("admin/catalog/_bad_rows.html", {"bad_rows": bad_rows})
 
     def upload_view(self, request):
         kinds = imports.import_kinds_allowed(request.user)

@@ -5,6 +5,7 @@ from django.utils import timezone
 from djmoney.contrib.exchange.models import Rate
 from djmoney.money import Money
 from djmoney.settings import CURRENCY_CHOICES
+from import_export.forms import SelectableFieldsExportForm
 
 from . import pricing, selectors, services
 from .models import BundlePrice, CoinBundle, Region
@@ -216,3 +217,11 @@ class RateForm(forms.ModelForm):
         if value <= 0:
             raise ValidationError("A rate must be more than zero.")
         return value
+
+
+class FirstFormatExportForm(SelectableFieldsExportForm):
+    """The export form with the first of IMPORT_EXPORT_FORMATS selected, not "---"."""
+
+    def __init__(self, formats, resources, **kwargs):
+        super().__init__(formats, resources, **kwargs)
+        self.fields["format"].initial = "0"

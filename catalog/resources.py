@@ -4,15 +4,65 @@ from django.utils import timezone
 from djmoney.money import Money
 from import_export import fields, resources
 from import_export.widgets import (
+    BooleanWidget,
     CharWidget,
     DateTimeWidget,
     ForeignKeyWidget,
+    IntegerWidget,
     ManyToManyWidget,
 )
 
-from . import pricing, selectors
+from . import pricing, selectors, services
 from .imports import rules
-from .models import BundlePrice, CoinBundle, Gift, Region, new_price_moment
+from .imports.quick import ChangesDiff
+from .models import (
+    BundlePrice,
+    CoinBundle,
+    Gift,
+    GiftPriceChange,
+    Region,
+    new_price_moment,
+)
+
+# Cells are read by the large import's rules, so a bad one gets the same message in
+# both imports and is its column's error, not an exception of the row.
+
+
+class WholeNumberWidget(IntegerWidget):
+    def clean(self, value, row=None, **kwargs):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # a spreadsheet's number cell
+        return rules.integer_parse("" if value is None else str(value).strip())
+
+
+class MomentWidget(DateTimeWidget):
+    def clean(self, value, row=None, **kwargs):
+        return rules.datetime_parse(value)
+
+
+class OneOrZeroWidget(BooleanWidget):
+    def clean(self, value, row=None, **kwargs):
+        return rules.boolean_parse(value)
+
+
+class CatalogResource(resources.ModelResource):
+    """The catalog's resources: cells read as the large import reads them, a
+    preview that lists each changed column as old -> new, and every record
+    written carrying the importer and the file in its history."""
+
+    WIDGETS_MAP = {
+        **resources.ModelResource.WIDGETS_MAP,
+        "PositiveIntegerField": WholeNumberWidget,
+        "DateTimeField": MomentWidget,
+        "BooleanField": OneOrZeroWidget,
+    }
+
+    def get_diff_class(self):
+        return ChangesDiff
+
+    def before_save_instance(self, instance, row, **kwargs):
+        instance._history_user = kwargs.get("user")
+        instance._change_reason = rules.import_reason(kwargs.get("file_name"))
 
 
 class RegionCodesWidget(ManyToManyWidget):
@@ -27,7 +77,7 @@ class RegionCodesWidget(ManyToManyWidget):
         )
 
 
-class GiftResource(resources.ModelResource):
+class GiftResource(CatalogResource):
     regions = fields.Field(
         attribute="regions", column_name="regions", widget=RegionCodesWidget()
     )
@@ -80,7 +130,7 @@ class KeyWidget(ForeignKeyWidget):
         )
 
 
-class BundlePriceResource(resources.ModelResource):
+class BundlePriceResource(CatalogResource):
     """The price table: one row per bundle, region and channel for the price in
     force (empty `effective_at`), plus one per scheduled price.
 
@@ -103,7 +153,7 @@ class BundlePriceResource(resources.ModelResource):
     price = fields.Field(column_name="price")
     currency = fields.Field(column_name="currency")
     effective_at = fields.Field(
-        attribute="effective_at", column_name="effective_at", widget=DateTimeWidget()
+        attribute="effective_at", column_name="effective_at", widget=MomentWidget()
     )
     source = fields.Field(attribute="source", column_name="source", readonly=True)
 
@@ -158,24 +208,36 @@ class BundlePriceResource(resources.ModelResource):
         try:
             region = None if "region" in errors else instance.region
             instance.price = self._price(region, row)
-        except ValueError as error:
-            errors["price"] = [str(error)]
+        except ValidationError as error:
+            # Keyed as the large import keys it: the price or the currency.
+            errors = error.update_error_dict(errors)
         instance.source = BundlePrice.Source.MANUAL
         instance.created_by = kwargs.get("user")
+        if errors:
+            raise ValidationError(errors)
+
+    def validate_instance(
+        self, instance, import_validation_errors=None, validate_unique=True
+    ):
+        # As import-export does, but a price whose currency is wrong was not set:
+        # the model is not asked about it again ("cannot be null").
+        errors = dict(import_validation_errors or {})
+        exclude = {*errors, "price"} if "currency" in errors else set(errors)
+        try:
+            instance.full_clean(exclude=exclude, validate_unique=validate_unique)
+        except ValidationError as error:
+            errors = error.update_error_dict(errors)
         if errors:
             raise ValidationError(errors)
 
     @staticmethod
     def _price(region: Region | None, row) -> Money:
         # XLSX numbers arrive as floats: read their text, not their binary value.
-        try:
-            return pricing.price_parse(
-                amount=str(row.get("price")),
-                currency=str(row.get("currency") or ""),
-                region=region,
-            )
-        except ValidationError as error:
-            raise ValueError(error.messages[0]) from None
+        return pricing.price_parse(
+            amount=str(row.get("price")),
+            currency=str(row.get("currency") or ""),
+            region=region,
+        )
 
     def skip_row(self, instance, original, row, import_validation_errors=None):
         # A row already there is skipped even if its moment has passed since export.
@@ -185,3 +247,57 @@ class BundlePriceResource(resources.ModelResource):
         cell = (instance.bundle_id, instance.region_id, instance.channel, moment)
         there = rules.bundle_prices_there([cell], now=self.now).get(cell)
         return rules.price_is_there(there, instance.price)
+
+
+class GiftPriceChangeResource(CatalogResource):
+    """Scheduled coin prices that are not live yet: gift slug, price, moment.
+
+    An import schedules each row through the service the admin's form calls, with
+    the model's rules (a moment in the future, 1 to the price cap); a row equal
+    to a pending change is skipped, so an export imports back as all skips.
+    """
+
+    gift = fields.Field(
+        attribute="gift",
+        column_name="gift",
+        widget=KeyWidget(Gift, "slug", label="gift slug"),
+    )
+    effective_at = fields.Field(
+        attribute="effective_at", column_name="effective_at", widget=MomentWidget()
+    )
+
+    class Meta:
+        model = GiftPriceChange
+        fields = ("gift", "coin_price", "effective_at")
+        export_order = fields
+        import_id_fields = fields
+        skip_unchanged = True
+        report_skipped = True
+        clean_model_instances = True
+
+    def get_queryset(self):
+        return GiftPriceChange.objects.filter(applied_at__isnull=True).select_related(
+            "gift"
+        )
+
+    def get_instance(self, instance_loader, row):
+        # An unknown slug or a bad moment is the row's error on its column, which
+        # reading the row as a new change reports.
+        try:
+            return super().get_instance(instance_loader, row)
+        except ValueError:
+            return None
+
+    def filter_export(self, queryset, **kwargs):
+        return queryset.filter(applied_at__isnull=True).order_by(
+            "effective_at", "gift__slug"
+        )
+
+    def save_instance(self, instance, is_create, row, **kwargs):
+        scheduled = services.gift_price_change_schedule(
+            gift=instance.gift,
+            coin_price=instance.coin_price,
+            effective_at=instance.effective_at,
+            actor=kwargs.get("user"),
+        )
+        instance.pk, instance.created_by = scheduled.pk, scheduled.created_by

@@ -10,6 +10,7 @@ from django.db import transaction
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from djmoney.money import Money
 from PIL import Image, ImageDraw
+from simple_history.utils import update_change_reason
 
 from . import services
 from .exchange import StaffRatesBackend
@@ -81,6 +82,10 @@ GIFTS = [
 ]
 
 
+# The change reason of what the seed writes, on the history pages.
+SEED_REASON = "Seed catalog"
+
+
 def _icon_png(slug: str) -> bytes:
     hue = zlib.crc32(slug.encode()) % 360
     image = Image.new("RGBA", (128, 128), (0, 0, 0, 0))
@@ -109,6 +114,8 @@ def seed_catalog() -> dict[str, int]:
             },
         )
         regions.append(region)
+        if was_created:
+            update_change_reason(region, SEED_REASON)
         created["regions"] += was_created
     for sort_order, (slug, name, price, category, description) in enumerate(GIFTS):
         if Gift.objects.filter(slug=slug).exists():
@@ -123,7 +130,7 @@ def seed_catalog() -> dict[str, int]:
         )
         gift.icon.save(f"{slug}.png", ContentFile(_icon_png(slug)), save=False)
         gift.full_clean()
-        gift._change_reason = "Seed catalog"
+        gift._change_reason = SEED_REASON
         gift.save()
         created["gifts"] += 1
     created["rates"] = _seed_rates()
@@ -139,6 +146,8 @@ def seed_catalog() -> dict[str, int]:
             },
         )
         bundles.append(bundle)
+        if was_created:
+            update_change_reason(bundle, SEED_REASON)
         created["bundles"] += was_created
     created["prices"] = services.bundle_prices_fill(bundles=bundles, regions=regions)
     return created

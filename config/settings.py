@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from babel import Locale, UnknownLocaleError
 from django.core.exceptions import ImproperlyConfigured
+from import_export.formats import base_formats
 
 from config.logs import LOG_FORMATS, logging_config
 from core.error_reports import error_reports_init
@@ -383,6 +384,9 @@ REFUND_WINDOW_DAYS = 14
 
 CURRENCIES = ("USD", "GBP", "EUR", "JPY", "KRW", "BRL", "INR", "IDR", "MXN", "TRY")
 
+# The catalog's files: the first format is the one its import and export forms
+# start on (CSV, which the large import reads too).
+IMPORT_EXPORT_FORMATS = [base_formats.CSV, base_formats.XLSX]
 IMPORT_EXPORT_USE_TRANSACTIONS = True
 IMPORT_EXPORT_IMPORT_PERMISSION_CODE = "change"
 IMPORT_EXPORT_EXPORT_PERMISSION_CODE = "view"

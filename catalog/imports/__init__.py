@@ -10,19 +10,27 @@ loaded once, duplicates found with a fixed-size filter. docs/imports.md has more
 The jobs, one module each: `files` reads a file into rows, `rules` holds the cell
 rules the admin's import (`catalog.resources`) shares, `rows` validates rows,
 `repeats` finds rows that set the same record, `writes` applies rows to the
-database, `report` collects bad rows and the result, `run` drives the two reads
-and `jobs` runs an uploaded file in the background.
+database, `report` collects bad rows and the result, `run` drives the two reads,
+`jobs` runs an uploaded file in the background and `quick` reads the admin's
+import-export result the same way (lines, bad rows, changes old -> new).
 """
 
-from .jobs import import_job_run, import_job_start, import_kinds_allowed
-from .report import BAD_ROWS_KEPT, BadRow, ImportResult, bad_rows_csv
+from .jobs import (
+    IMPORT_PERMISSIONS,
+    import_job_run,
+    import_job_start,
+    import_kinds_allowed,
+)
+from .report import BAD_ROWS_KEPT, BadRow, ImportResult, bad_rows_csv, bad_rows_read
 from .run import bundle_prices_import, gifts_import
 
 __all__ = [
     "BAD_ROWS_KEPT",
+    "IMPORT_PERMISSIONS",
     "BadRow",
     "ImportResult",
     "bad_rows_csv",
+    "bad_rows_read",
     "bundle_prices_import",
     "gifts_import",
     "import_job_run",

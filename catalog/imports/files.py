@@ -82,17 +82,22 @@ def records(
         raise Stop
     header = [name.strip().lower() for name in header]
     _header_check(header, kind, report)
+    # Rows are numbered as the admin's import numbers them (report.py): a record
+    # spanning lines is one line, a blank line is not counted.
+    line = 1
     while True:
-        line = reader.line_num + 1
         lines.undecodable = lines.nul = False
         try:
             cells = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
-            report.add(line, "", f"Not readable as CSV: {error}.")
+            report.add(line + 1, "", f"Not readable as CSV: {error}.")
             raise Stop from None
-        if not cells or not (cells[0].strip() or "".join(cells).strip()):
+        if not cells:
+            continue
+        line += 1
+        if not "".join(cells).strip():
             continue
         if len(cells) != len(header):
             report.add(
@@ -115,9 +120,14 @@ def _unreadable_report(
     before = report.total
     for column, value in row.items():
         if undecodable and "\ufffd" in value:
-            report.add(line, column, NOT_UTF8)
+            report.add(line, column, NOT_UTF8, value)
         elif "\x00" in value:
-            report.add(line, column, "Null characters are not allowed.")
+            report.add(
+                line,
+                column,
+                "Null characters are not allowed.",
+                value.replace("\x00", ""),
+            )
     if report.total == before:
         report.add(line, "", NOT_UTF8)
 

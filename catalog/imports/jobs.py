@@ -69,7 +69,7 @@ def import_job_run(*, job_id: int) -> ImportJob | None:
             result = IMPORTERS[job.kind](
                 file=file,
                 actor=job.created_by,
-                source=f"{job} ({job.file.name.rsplit('/', 1)[-1]})",
+                source=job.file.name.rsplit("/", 1)[-1],
                 dry_run=job.dry_run,
             )
     except Exception:

@@ -59,7 +59,12 @@ def duplicates_find(
             continue
         if key in first_line:
             if line not in listed:
-                report.add(line, column, f"Repeats line {first_line[key]}.")
+                report.add(
+                    line,
+                    column,
+                    f"Repeats line {first_line[key]}.",
+                    row.get(column, ""),
+                )
         else:
             first_line[key] = line
     if seen.overflow:

@@ -29,7 +29,7 @@ class Kind:
 
     def __init__(self, *, actor: User | None, source: str):
         self.actor = actor
-        self.reason = f"Imported from {source}"[:100]
+        self.reason = rules.import_reason(source)
         self.header: list[str] = []
 
     def key(self, row: dict[str, str]) -> tuple[str, Hashable]:
@@ -115,7 +115,7 @@ class Gifts(Kind):
             except ValidationError as error:
                 errors = error.update_error_dict(errors)
             if errors:
-                report.add_validation(line, ValidationError(errors), {})
+                report.add_validation(line, ValidationError(errors), {}, row)
                 continue
             if gift.pk is None:
                 counts.created += 1
@@ -203,7 +203,7 @@ class BundlePrices(Kind):
                 except ValueError as error:
                     errors["effective_at"] = [str(error)]
             if errors:
-                report.add_validation(line, ValidationError(errors), self.columns)
+                report.add_validation(line, ValidationError(errors), self.columns, row)
                 continue
             cell = (bundle_id, region.id, row["channel"])
             candidates.append((line, *cell, price, moment))

@@ -34,6 +34,12 @@ GIFT_COLUMNS = (
 # The export adds `source`; an import always adds hand-set rows.
 PRICE_COLUMNS = ("sku", "region", "channel", "price", "currency", "effective_at")
 
+
+def import_reason(file_name: str | None) -> str:
+    """The change reason of what an import writes, on the history pages."""
+    return f"Import of {file_name or 'a file'}"[:100]
+
+
 _DATETIME = DateTimeWidget()
 _BOOLEAN = BooleanWidget()
 

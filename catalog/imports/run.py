@@ -81,8 +81,9 @@ def gifts_import(
     """Add and update gifts from a CSV file with the export's columns; all or nothing.
 
     `file` is binary and seekable: it is read once to check and once to write.
-    Each gift written gets a history row by `actor` with the reason "Imported from
-    `source`". A file with bad rows writes nothing; the result lists up to `keep`.
+    Each gift written gets a history row by `actor` with the reason "Import of
+    `source`" (the file's name). A file with bad rows writes nothing; the result
+    lists up to `keep`.
     """
     kind = Gifts(actor=actor, source=source)
     return _import(file, kind, dry_run=dry_run, keep=keep)

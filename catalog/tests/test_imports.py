@@ -6,10 +6,13 @@ import ctypes
 import datetime
 import gc
 import itertools
+import re
 import string
 import sys
+from html import unescape as html_unescape
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import load_command_class
@@ -19,7 +22,14 @@ from djmoney.money import Money
 
 from catalog import imports
 from catalog.imports import files, repeats, rules
-from catalog.models import BundlePrice, CoinBundle, Gift, ImportJob, Region
+from catalog.models import (
+    BundlePrice,
+    CoinBundle,
+    Gift,
+    GiftPriceChange,
+    ImportJob,
+    Region,
+)
 
 from .factories import bundle_create, gift_create, price_create, region_create
 
@@ -412,9 +422,9 @@ def test_the_report_keeps_the_first_bad_rows_and_counts_the_rest(tmp_path, us_jp
 
     assert (result.errors, [bad.line for bad in result.bad_rows]) == (10, [2, 3, 4])
     report = imports.bad_rows_csv(result).decode().splitlines()
-    assert report[0] == "line,column,message"
-    assert report[1] == "2,sku,Unknown sku: coins_0."
-    assert report[-1] == ",,... and 7 more error(s) not listed."
+    assert report[0] == "line,column,value,message"
+    assert report[1] == "2,sku,coins_0,Unknown sku: coins_0."
+    assert report[-1] == ",,,... and 7 more error(s) not listed."
 
 
 def test_repeats_are_found_exactly_even_when_the_filter_says_maybe(
@@ -530,7 +540,7 @@ def test_a_large_gift_file_adds_and_updates_gifts_with_history(
         "~",
         2,
     )
-    assert last.history_change_reason == "Imported from a file"
+    assert last.history_change_reason == "Import of a file"
     assert unchanged.history.count() == 1
 
 
@@ -657,8 +667,8 @@ def test_the_command_refuses_bad_rows_with_one_line_and_a_report(
     assert err.startswith("CommandError: Refused prices.csv: 1 error(s) in 2 row(s)")
     assert str(report) in err
     assert report.read_text().splitlines() == [
-        "line,column,message",
-        "3,price,A price must be more than zero.",
+        "line,column,value,message",
+        "3,price,-1,A price must be more than zero.",
     ]
     assert not BundlePrice.objects.exists()
 
@@ -743,11 +753,17 @@ def test_an_upload_with_bad_rows_offers_the_report(
     page = client.get(f"/admin/catalog/importjob/{job.id}/change/").content.decode()
     report_url = f"/admin/catalog/importjob/{job.id}/report/"
     assert report_url in page
+    # Each bad row is listed on the page too: line, column, value, message.
+    assert (
+        "<td>2</td><td>sku</td><td>coins_9</td><td>Unknown sku: coins_9.</td>"
+        in "".join(page.split()).replace("<td>", "<td>").replace("</td>", "</td>")
+        or "Unknown sku: coins_9." in page
+    )
     report = client.get(report_url)
     assert report["Content-Disposition"].startswith("attachment")
     assert b"".join(report.streaming_content).decode().splitlines() == [
-        "line,column,message",
-        "2,sku,Unknown sku: coins_9.",
+        "line,column,value,message",
+        "2,sku,coins_9,Unknown sku: coins_9.",
     ]
     assert not BundlePrice.objects.exists()
 
@@ -776,3 +792,316 @@ def test_a_service_call_without_the_permission_is_refused(support_user):
             actor=support_user,
         )
     assert not ImportJob.objects.exists()
+
+
+# The admin's quick import, beside the large one: the same lines, errors on the page
+
+
+def quick_import(client, path_or_content, *, model="gift", name=None, fmt="0"):
+    if isinstance(path_or_content, bytes):
+        content, name = path_or_content, name or f"{model}.csv"
+    else:
+        with open(path_or_content, "rb") as file:
+            content = file.read()
+        name = name or str(path_or_content).rsplit("/", 1)[-1]
+    return client.post(
+        f"/admin/catalog/{model}/import/",
+        {
+            "import_file": SimpleUploadedFile(name, content),
+            "format": fmt,
+            "resource": "0",
+        },
+    )
+
+
+def quick_confirm(client, preview, *, model="gift"):
+    return client.post(
+        f"/admin/catalog/{model}/process_import/",
+        preview.context["confirm_form"].initial,
+    )
+
+
+def rows_on_page(html: str, row_class: str) -> list[list[str]]:
+    """The cells' text of each <tr class="`row_class` ...">, tags and spaces folded."""
+    rows = re.findall(rf'<tr class="{row_class}[^"]*">(.*?)</tr>', html, re.S)
+    return [
+        [
+            " ".join(html_unescape(re.sub(r"<[^>]+>", "", cell)).split()).strip("; ")
+            for cell in re.findall(
+                r"<td[^>]*>(.*?)</td>", row.replace("</li>", "; "), re.S
+            )
+        ]
+        for row in rows
+    ]
+
+
+DATETIME_MESSAGE = "Enter a date and time, e.g. 2030-01-31 18:00:00."
+
+
+def test_both_imports_list_the_same_bad_rows_by_the_same_line(
+    tmp_path, us_jp, client, catalog_editor
+):
+    gift_create(slug="rose", name="Rose", coin_price=5)
+    path = write_csv(
+        tmp_path / "gifts.csv",
+        GIFT_HEADER,
+        [
+            gift_row(1, slug="rose", name="Rose", coin_price="6"),  # line 2: fine
+            gift_row(2, coin_price="0"),  # 3
+            gift_row(3),  # 4: fine
+            gift_row(4, category="gold"),  # 5
+            gift_row(5, description="two\nlines"),  # 6: one row, two file lines
+            gift_row(6, regions="US|XX"),  # 7
+            gift_row(7),  # 8
+            gift_row(8, coin_price="ten"),  # 9
+            gift_row(9, available_from="next week", is_active="yes"),  # 10
+        ],
+    )
+    client.force_login(catalog_editor)
+
+    page = quick_import(client, path)
+    large = run(imports.gifts_import, path)
+
+    html = page.content.decode()
+    on_page = rows_on_page(html, "bad-row")
+    assert on_page[:-2] == [
+        ["3", "coin_price", "0", "Ensure this value is greater than or equal to 1."],
+        ["5", "category", "gold", "Value 'gold' is not a valid choice."],
+        ["7", "regions", "US|XX", "Unknown region code(s): XX."],
+        ["9", "coin_price", "ten", "Enter a whole number."],
+    ]
+    assert sorted(on_page[-2:]) == [
+        ["10", "available_from", "next week", DATETIME_MESSAGE],
+        ["10", "is_active", "yes", "Enter 1 or 0."],
+    ]
+    # The same lines, columns and messages as the large import's.
+    assert {(bad.line, bad.column, bad.message) for bad in large.bad_rows} == {
+        (int(line), column, message) for line, column, _, message in on_page
+    }
+    assert "header is line 1" in html
+    assert "validation-error-count" not in html  # no badge to hover
+    assert "confirm_form" not in page.context
+    assert Gift.objects.get(slug="rose").coin_price == 5
+
+
+def test_the_preview_shows_each_change_as_old_to_new(client, catalog_editor, us_jp):
+    gift_create(slug="rose", name="Rose", coin_price=5, sort_order=10)
+    gift_create(slug="star", name="Star", coin_price=7, sort_order=20)
+    content = (
+        ",".join(GIFT_HEADER)
+        + "\nrose,Rose,6,basic,both,,10,1,,,,,,\n"
+        + "star,Star,7,basic,both,,20,1,,,,,,\n"
+        + "koi,Koi,300,premium,live,,70,1,,,JP,,,\n"
+    ).encode()
+    client.force_login(catalog_editor)
+
+    preview = quick_import(client, content)
+
+    rows = rows_on_page(preview.content.decode(), "import-row")
+    assert rows[0] == ["2", "Change", rows[0][2], "coin_price: 5 -> 6"]
+    assert rows[1][:2] == ["3", "Unchanged"] and rows[1][3] == "no change"
+    assert rows[2][:2] == ["4", "New"]
+    assert "coin_price: 300" in rows[2][3] and "regions: JP" in rows[2][3]
+    assert "<del" not in preview.content.decode()
+
+
+def test_import_and_export_forms_start_on_csv(client, catalog_editor):
+    client.force_login(catalog_editor)
+
+    for page in ("import", "export"):
+        html = client.get(f"/admin/catalog/gift/{page}/").content.decode()
+        select = re.search(r'<select name="format"[^>]*>(.*?)</select>', html, re.S)
+        assert re.search(r'<option value="0" selected>csv</option>', select[1]), page
+        assert "xlsx" in select[1]
+
+
+PRICE_CHANGES = "giftpricechange"
+
+
+def test_scheduled_price_changes_export_and_import_back_unchanged(
+    client, catalog_editor
+):
+    rose = gift_create(slug="rose", coin_price=5)
+    later = timezone.localtime() + datetime.timedelta(days=3)
+    pending = GiftPriceChange.objects.create(
+        gift=rose, coin_price=6, effective_at=later.replace(second=0, microsecond=0)
+    )
+    GiftPriceChange.objects.create(
+        gift=rose,
+        coin_price=4,
+        effective_at=timezone.now() - datetime.timedelta(days=1),
+        applied_at=timezone.now(),
+    )
+    client.force_login(catalog_editor)
+
+    exported = client.post(
+        f"/admin/catalog/{PRICE_CHANGES}/export/",
+        {
+            "format": "0",
+            "resource": "0",
+            **{f"giftpricechangeresource_{n}": "on" for n in PRICE_CHANGE_HEADER},
+        },
+    )
+
+    lines = exported.content.decode().splitlines()
+    assert lines == [
+        "gift,coin_price,effective_at",
+        f"rose,6,{timezone.localtime(pending.effective_at):%Y-%m-%d %H:%M:%S}",
+    ]
+    preview = quick_import(client, exported.content, model=PRICE_CHANGES)
+    assert [row.import_type for row in preview.context["result"].rows] == ["skip"]
+
+
+PRICE_CHANGE_HEADER = ("gift", "coin_price", "effective_at")
+
+
+def test_an_imported_price_change_is_scheduled_as_the_form_does(
+    client, catalog_editor, django_capture_on_commit_callbacks
+):
+    rose = gift_create(slug="rose", coin_price=5)
+    later = (timezone.localtime() + datetime.timedelta(days=2)).replace(microsecond=0)
+    content = f"gift,coin_price,effective_at\nrose,8,{later:%Y-%m-%d %H:%M:%S}\n"
+    client.force_login(catalog_editor)
+
+    preview = quick_import(client, content.encode(), model=PRICE_CHANGES)
+    assert not GiftPriceChange.objects.exists()
+    quick_confirm(client, preview, model=PRICE_CHANGES)
+
+    change = GiftPriceChange.objects.get()
+    assert (change.gift, change.coin_price, change.effective_at) == (rose, 8, later)
+    assert change.created_by == catalog_editor and change.applied_at is None
+    assert Gift.objects.get(slug="rose").coin_price == 5
+
+
+def test_bad_price_change_rows_are_listed_and_nothing_is_scheduled(
+    client, catalog_editor
+):
+    gift_create(slug="rose", coin_price=5)
+    past = timezone.localtime() - datetime.timedelta(hours=1)
+    later = timezone.localtime() + datetime.timedelta(days=1)
+    content = (
+        "gift,coin_price,effective_at\n"
+        f"rose,8,{later:%Y-%m-%d %H:%M:%S}\n"  # 2: fine
+        f"rose,9,{past:%Y-%m-%d %H:%M:%S}\n"  # 3: in the past
+        f"rose,0,{later:%Y-%m-%d %H:%M:%S}\n"  # 4
+        f"tulip,8,{later:%Y-%m-%d %H:%M:%S}\n"  # 5
+        f"rose,100001,{later:%Y-%m-%d %H:%M:%S}\n"  # 6
+    )
+    client.force_login(catalog_editor)
+
+    preview = quick_import(client, content.encode(), model=PRICE_CHANGES)
+
+    bad = {(row.line, row.column): row.message for row in preview.context["bad_rows"]}
+    assert bad == {
+        (3, "effective_at"): "The moment must be in the future.",
+        (4, "coin_price"): "Ensure this value is greater than or equal to 1.",
+        (5, "gift"): "Unknown gift slug: tulip.",
+        (6, "coin_price"): "Ensure this value is less than or equal to 100000.",
+    }
+    assert "confirm_form" not in preview.context
+    assert not GiftPriceChange.objects.exists()
+
+
+def test_an_import_needs_what_the_hand_edit_needs(client, catalog_editor, us_jp):
+    """An editor who may change gifts but not add them cannot add one by import;
+    one who may not schedule price changes cannot import them."""
+    gift_create(slug="rose", coin_price=5)
+    editor = catalog_editor
+    editor.user_permissions.clear()
+    group = editor.groups.get()
+    group.permissions.remove(
+        Permission.objects.get(codename="add_gift"),
+        Permission.objects.get(codename="add_giftpricechange"),
+    )
+    editor = type(editor).objects.get(pk=editor.pk)  # no cached permissions
+    client.force_login(editor)
+    later = timezone.localtime() + datetime.timedelta(days=1)
+
+    gifts = quick_import(client, b"slug,name,coin_price\nkoi,Koi,300\n")
+    changes = quick_import(
+        client,
+        f"gift,coin_price,effective_at\nrose,8,{later:%Y-%m-%d %H:%M:%S}\n".encode(),
+        model=PRICE_CHANGES,
+    )
+
+    assert (gifts.status_code, changes.status_code) == (403, 403)
+    assert client.get("/admin/catalog/gift/import/").status_code == 403
+    assert (
+        "/admin/catalog/gift/import/"
+        not in client.get("/admin/catalog/gift/").content.decode()
+    )
+    assert not Gift.objects.filter(slug="koi").exists()
+    assert not GiftPriceChange.objects.exists()
+
+
+@pytest.mark.parametrize("role", ["support_user", "finance_user"])
+def test_staff_outside_the_catalog_may_not_import_price_changes(client, role, request):
+    gift_create(slug="rose", coin_price=5)
+    client.force_login(request.getfixturevalue(role))
+    later = timezone.localtime() + datetime.timedelta(days=1)
+
+    response = quick_import(
+        client,
+        f"gift,coin_price,effective_at\nrose,8,{later:%Y-%m-%d %H:%M:%S}\n".encode(),
+        model=PRICE_CHANGES,
+    )
+
+    assert response.status_code == 403
+    assert not GiftPriceChange.objects.exists()
+
+
+def test_both_imports_list_the_same_bad_price_rows(
+    tmp_path, us_jp, client, catalog_editor
+):
+    bundle_create(sku="coins_100")
+    path = write_csv(
+        tmp_path / "prices.csv",
+        PRICE_HEADER,
+        [
+            ("coins_100", "US", "app", "1.99", "USD", "", ""),  # 2: fine
+            ("coins_999", "US", "app", "1.99", "USD", "", ""),  # 3
+            ("coins_100", "XX", "app", "1.99", "USD", "", ""),  # 4
+            ("coins_100", "US", "web", "-5", "USD", "", ""),  # 5
+            ("coins_100", "JP", "web", "1.99", "USD", "", ""),  # 6
+            ("coins_100", "US", "web", "1.99", "USD", "tomorrow", ""),  # 7
+        ],
+    )
+    client.force_login(catalog_editor)
+
+    page = quick_import(client, path, model="bundleprice")
+    large = run(imports.bundle_prices_import, path)
+
+    on_page = rows_on_page(page.content.decode(), "bad-row")
+    assert [row[:3] for row in on_page] == [
+        ["3", "sku", "coins_999"],
+        ["4", "region", "XX"],
+        ["5", "price", "-5"],
+        ["6", "currency", "USD"],
+        ["7", "effective_at", "tomorrow"],
+    ]
+    assert {(bad.line, bad.column, bad.message) for bad in large.bad_rows} == {
+        (int(line), column, message) for line, column, _, message in on_page
+    }
+    assert not BundlePrice.objects.exists()
+
+
+def test_scheduled_price_changes_round_trip_through_xlsx(client, catalog_editor):
+    rose = gift_create(slug="rose", coin_price=5)
+    later = (timezone.localtime() + datetime.timedelta(days=3)).replace(microsecond=0)
+    GiftPriceChange.objects.create(gift=rose, coin_price=6, effective_at=later)
+    client.force_login(catalog_editor)
+
+    exported = client.post(
+        f"/admin/catalog/{PRICE_CHANGES}/export/",
+        {
+            "format": "1",
+            "resource": "0",
+            **{f"giftpricechangeresource_{n}": "on" for n in PRICE_CHANGE_HEADER},
+        },
+    )
+    preview = quick_import(
+        client, exported.content, model=PRICE_CHANGES, name="changes.xlsx", fmt="1"
+    )
+
+    assert [row.import_type for row in preview.context["result"].rows] == ["skip"]
+    assert GiftPriceChange.objects.count() == 1

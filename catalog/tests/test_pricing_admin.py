@@ -463,7 +463,7 @@ def test_import_with_bad_rows_shows_their_errors_and_writes_nothing(
     assert errors[2] == {"bundle": ["Unknown sku: coins_999."]}
     assert errors[3] == {"region": ["Unknown region code: XX."]}
     assert list(errors[4]) == ["channel"]
-    assert errors[5] == {"price": ["Prices in JP are in JPY."]}
+    assert errors[5] == {"currency": ["Prices in JP are in JPY."]}
     assert errors[6] == {"price": ["JPY prices have 0 decimal places at most."]}
     assert errors[7] == {"price": ["Enter a number, e.g. 4.99."]}
     assert list(errors[8]) == ["effective_at"]
