@@ -252,8 +252,12 @@ def test_a_100k_row_price_file_imports_in_flat_memory(
     # Memory: a small fixed amount, not a function of the file's size.
     if peak is None:
         pytest.skip(f"Import checked; memory not measured: {memory_unmeasured()}")
+    # Ten times the rows: a reader that kept them would add tens of MB. On a fresh
+    # environment of 2026-12-07 the process's high-water mark rose 10.2 MB against
+    # 2.2 MB for the small file, while Python's own allocations, traced, stayed flat
+    # (1 MB after, 5 MB at the peak): the allocator's arenas, not the rows.
     assert peak < 16, f"{peak:.1f} MB"
-    assert peak < small_peak + 6, f"{peak:.1f} MB vs {small_peak:.1f} MB"
+    assert peak < small_peak + 10, f"{peak:.1f} MB vs {small_peak:.1f} MB"
 
 
 @pytest.fixture
