@@ -117,6 +117,8 @@ def django_env(config: Config, workdir: Path) -> dict:
         PAYMENT_STORE_SANDBOX_SECRET=secrets.token_urlsafe(32),
         PAYOUT_PROVIDER_SANDBOX_SECRET=secrets.token_urlsafe(32),
         DATABASE_URL=config.database_url,
+        # Through a pooler in transaction mode (CI's PgBouncer), nothing prepared.
+        DATABASE_TRANSACTION_POOLING=os.environ.get("DATABASE_TRANSACTION_POOLING", ""),
         DJANGO_MEDIA_ROOT=str(workdir / "media"),
         BENCH_STATIC_ROOT=str(workdir / "static"),
         PYTHONDONTWRITEBYTECODE="1",

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -47,6 +48,20 @@ STACK_SECRETS = {
 }
 
 
+def postgres_server(settings_dict: dict) -> dict:
+    """PostgreSQL itself, for the tools that must not go through a pooler: killing
+    a backend (through PgBouncer the killer's own query may share the server
+    connection it kills), dumping and restoring. CI's PgBouncer run says where
+    the server is in DATABASE_DIRECT_URL; otherwise it is the suite's database."""
+    direct = urlsplit(os.environ.get("DATABASE_DIRECT_URL") or "")
+    return {
+        "host": direct.hostname or settings_dict["HOST"] or "127.0.0.1",
+        "port": str(direct.port or settings_dict["PORT"] or 5432),
+        "user": direct.username or settings_dict["USER"] or "postgres",
+        "password": direct.password or settings_dict["PASSWORD"] or "",
+    }
+
+
 def stack_env(database_url: str, app_name: str) -> dict:
     """Production mode on the test database, rate limits off (the clients are few
     and fast), each process's connections tagged so faults can pick them."""
@@ -66,6 +81,8 @@ def stack_env(database_url: str, app_name: str) -> dict:
         DJANGO_ALLOW_SANDBOX="1",
         **STACK_SECRETS,
         DATABASE_URL=f"{database_url}?application_name={app_name}",
+        # Behind CI's PgBouncer, as the suite's own connections are.
+        DATABASE_TRANSACTION_POOLING=os.environ.get("DATABASE_TRANSACTION_POOLING", ""),
         THROTTLE_PURCHASES="1000000/minute",
         THROTTLE_GIFT_SENDS="1000000/minute",
         THROTTLE_PAYOUTS="1000000/minute",

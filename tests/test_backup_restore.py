@@ -10,7 +10,6 @@ import shutil
 import subprocess
 import sys
 import uuid
-from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -43,6 +42,7 @@ from wallets.tests.factories import (
     user_create,
 )
 
+from .soak_helpers import postgres_server
 from .test_settings import ROOT, manage_env
 
 pytestmark = [
@@ -134,21 +134,8 @@ def sequences_behind(cursor, tables) -> list[str]:
     return behind
 
 
-def server(settings: dict) -> dict:
-    """PostgreSQL itself: dump and restore talk to the server, never through the
-    pooler the application may use (CI's PgBouncer says where the server is in
-    DATABASE_DIRECT_URL): pg_dump's session settings do not survive transaction
-    pooling."""
-    direct = urlsplit(os.environ.get("DATABASE_DIRECT_URL") or "")
-    return {
-        "host": direct.hostname or settings["HOST"] or "127.0.0.1",
-        "port": str(direct.port or settings["PORT"] or 5432),
-        "user": direct.username or settings["USER"] or "postgres",
-    }
-
-
 def libpq(settings: dict) -> list[str]:
-    where = server(settings)
+    where = postgres_server(settings)
     return ["-h", where["host"], "-p", where["port"], "-U", where["user"]]
 
 
@@ -183,7 +170,7 @@ def test_a_dump_restored_into_a_new_database_holds_the_same_books(tmp_path):
             check=True,
             timeout=300,
         )
-        where = server(settings)
+        where = postgres_server(settings)
         restored_url = (
             f"postgres://{where['user']}@{where['host']}:{where['port']}/{restored}"
         )

@@ -60,6 +60,7 @@ from .soak_helpers import (
     Stack,
     app_backends,
     free_port,
+    postgres_server,
     terminate_backend,
     wait_ready,
 )
@@ -83,7 +84,10 @@ EXPECTED_REFUSALS = {
 KILLED_CONNECTION = re.compile(
     r"terminating connection due to administrator command|server closed the "
     r"connection unexpectedly|connection is (?:lost|closed)|consuming input failed|"
-    r"the connection is lost|no connection to the server|SSL SYSCALL",
+    r"the connection is lost|no connection to the server|SSL SYSCALL|"
+    # Through PgBouncer: its word for a killed server connection, and psycopg's
+    # for the broken reply to the COMMIT that followed.
+    r"server conn crashed|received \d+ results from command",
     re.IGNORECASE,
 )
 
@@ -456,11 +460,12 @@ def database_url() -> str:
 
 
 def server_dsn() -> str:
-    db = connection.settings_dict
-    parts = [f"host={db['HOST']}", f"port={db['PORT']}", f"user={db['USER']}"]
-    if db["PASSWORD"]:
-        parts.append(f"password={db['PASSWORD']}")
-    return " ".join(parts)
+    server = postgres_server(connection.settings_dict)
+    return " ".join(
+        f"{key}={server[key]}"
+        for key in ("host", "port", "user", "password")
+        if server[key]
+    )
 
 
 def token_for(user) -> str:

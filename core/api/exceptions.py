@@ -5,7 +5,12 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
-from django.db import DataError, IntegrityError, OperationalError
+from django.db import (
+    DataError,
+    IntegrityError,
+    InternalError,
+    OperationalError,
+)
 from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -13,6 +18,17 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from ..errors import ServiceError
 
 logger = logging.getLogger(__name__)
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Behind PgBouncer a server connection killed mid-transaction reaches psycopg
+    as a broken reply to the next statement or COMMIT ("received 2 results from
+    command 'COMMIT'"): an InternalError of psycopg's own, without the SQLSTATE
+    every error from PostgreSQL carries. The transaction is lost as surely as when
+    PostgreSQL drops the connection itself."""
+    return isinstance(exc, InternalError) and (
+        getattr(exc.__cause__, "sqlstate", "") is None
+    )
 
 
 def _raised_by_a_parser(exc: BaseException) -> bool:
@@ -70,7 +86,7 @@ def exception_handler(exc, context):
             },
             status=status.HTTP_400_BAD_REQUEST,
         )
-    if isinstance(exc, OperationalError):
+    if isinstance(exc, OperationalError) or _connection_lost(exc):
         # The database dropped the connection, broke a deadlock, or (SQLite) kept its
         # lock past the busy timeout: the transaction rolled back whole, so the client
         # may safely retry with the same key.

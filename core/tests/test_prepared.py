@@ -1,6 +1,7 @@
 import uuid
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -23,7 +24,8 @@ def test_the_answer_is_the_statement_s_whether_prepared_or_not():
 
 
 @pytest.mark.skipif(
-    "connection.vendor != 'postgresql'", reason="prepares on PostgreSQL only"
+    connection.vendor != "postgresql" or not settings.DATABASE_PREPARED_STATEMENTS,
+    reason="prepares on PostgreSQL only, and not behind a transaction pooler",
 )
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_postgresql_prepares_once_per_connection_then_executes():
