@@ -31,6 +31,7 @@ from rest_framework.authtoken.models import Token
 
 from catalog.tests.factories import gift_create
 from config.celery import app as celery_app
+from core.api.exceptions import connection_lost
 from core.errors import ServiceError
 from gifting.models import GiftSend
 from gifting.tests.factories import rich_creator
@@ -405,6 +406,17 @@ class Finance(threading.Thread):
             connections.close_all()
 
     def work_once(self):
+        try:
+            self.decide_some()
+        except Exception as error:
+            if not connection_lost(error):
+                raise
+            # Through PgBouncer a backend the chaos kills as the web's may be
+            # serving this thread at that moment: start again, as staff would.
+            self.counts["connection lost"] += 1
+            connections.close_all()
+
+    def decide_some(self):
         waiting = list(
             Payout.objects.filter(status__in=Payout.OPEN[:2])
             .exclude(first_approver=self.user)

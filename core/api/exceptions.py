@@ -20,14 +20,16 @@ from ..errors import ServiceError
 logger = logging.getLogger(__name__)
 
 
-def _connection_lost(exc: BaseException) -> bool:
-    """Behind PgBouncer a server connection killed mid-transaction reaches psycopg
-    as a broken reply to the next statement or COMMIT ("received 2 results from
-    command 'COMMIT'"): an InternalError of psycopg's own, without the SQLSTATE
-    every error from PostgreSQL carries. The transaction is lost as surely as when
-    PostgreSQL drops the connection itself."""
-    return isinstance(exc, InternalError) and (
-        getattr(exc.__cause__, "sqlstate", "") is None
+def connection_lost(exc: BaseException) -> bool:
+    """The database connection died under the request: PostgreSQL dropped it
+    (OperationalError), or, behind PgBouncer, a server connection killed
+    mid-transaction reached psycopg as a broken reply to the next statement or
+    COMMIT ("received 2 results from command 'COMMIT'"), an InternalError of
+    psycopg's own, without the SQLSTATE every error from PostgreSQL carries.
+    Either way the transaction is lost whole."""
+    return isinstance(exc, OperationalError) or (
+        isinstance(exc, InternalError)
+        and getattr(exc.__cause__, "sqlstate", "") is None
     )
 
 
@@ -86,7 +88,7 @@ def exception_handler(exc, context):
             },
             status=status.HTTP_400_BAD_REQUEST,
         )
-    if isinstance(exc, OperationalError) or _connection_lost(exc):
+    if connection_lost(exc):
         # The database dropped the connection, broke a deadlock, or (SQLite) kept its
         # lock past the busy timeout: the transaction rolled back whole, so the client
         # may safely retry with the same key.
