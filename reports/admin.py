@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html, strip_tags
 from djmoney.money import Money
 
+from core import display
 from core.admin import ReadOnlyAdminMixin
 from payouts.selectors import destination_masked
 from wallets.models import amount_display
@@ -20,7 +21,7 @@ from wallets.units import diamonds_display
 
 from . import selectors
 from .charts import bar_chart
-from .models import MoneyDashboard, UserLookup
+from .models import Incident, MoneyDashboard, UserLookup
 
 
 @admin.register(MoneyDashboard)
@@ -433,3 +434,41 @@ class UserLookupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 and overview.creator.ineligibility_reason(today),
             },
         )
+
+
+class IncidentStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("closed", "Closed")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("open", "closed"):
+            return queryset.filter(closed_at__isnull=self.value() == "open")
+        return queryset
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Alerts sent to operators and finance, open and closed (docs/operations.md,
+    Alerts). Opened and closed only by the alert check; nobody edits them."""
+
+    list_display = ("opened", "kind", "summary", "state", "closed")
+    list_display_links = ("opened", "summary")
+    list_filter = (IncidentStateFilter, "kind")
+    search_fields = ("summary", "key")
+    fields = ("kind", "key", "summary", "details", "opened_at", "closed_at")
+    date_hierarchy = "opened_at"
+
+    @admin.display(description="Opened", ordering="opened_at")
+    def opened(self, incident):
+        return display.when(incident.opened_at)
+
+    @admin.display(description="Closed", ordering="closed_at")
+    def closed(self, incident):
+        return display.when(incident.closed_at)
+
+    @admin.display(description="State", boolean=False)
+    def state(self, incident):
+        return "Open" if incident.is_open else "Closed"

@@ -154,7 +154,7 @@ def money_dashboard(*, now: datetime.datetime | None = None) -> dict:
         "payouts_waiting": count_and_sum(waiting),
         "payouts_approved": count_and_sum(moving),
         "payouts_paid_week": count_and_sum(paid),
-        "reconciliation": ReconciliationRun.objects.order_by("-started_at").first(),
+        "reconciliation": reconciliation_latest(),
         # Open ones per currency: (currency, count, value of the paid coins spent).
         "unrecovered_store_refunds": unrecovered_by_currency,
         "unrecovered_store_refunds_count": sum(
@@ -292,3 +292,7 @@ def user_overview(
         creator=creator,
         **creator_side,
     )
+
+
+def reconciliation_latest() -> ReconciliationRun | None:
+    return ReconciliationRun.objects.order_by("-started_at", "-id").first()
