@@ -411,7 +411,7 @@ if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_URL.startswith(("https://", "http://"
 ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERT_WEBHOOK_TIMEOUT_SECONDS", 5)
 # Where the admin is, for the link in each alert.
 ALERT_ADMIN_BASE_URL = os.environ.get("ALERT_ADMIN_BASE_URL") or (
-    f"https://{ALLOWED_HOSTS[0]}" if not DEBUG else "http://127.0.0.1:8000"
+    f"https://{ALLOWED_HOSTS[0].lstrip('.')}" if not DEBUG else "http://127.0.0.1:8000"
 )
 ALERT_SUBJECT_PREFIX = os.environ.get("ALERT_SUBJECT_PREFIX") or "giftshop"
 # A payout still processing after this long is an incident (dispatch sends it

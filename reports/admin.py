@@ -13,7 +13,7 @@ from django.utils.html import format_html, strip_tags
 from djmoney.money import Money
 
 from core import display
-from core.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin, nowrap
 from payouts.selectors import destination_masked
 from wallets.models import amount_display
 from wallets.references import reference_link
@@ -454,21 +454,30 @@ class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Alerts sent to operators and finance, open and closed (docs/operations.md,
     Alerts). Opened and closed only by the alert check; nobody edits them."""
 
-    list_display = ("opened", "kind", "summary", "state", "closed")
+    # The state before the summary, so a phone shows it without scrolling.
+    list_display = ("opened", "state", "kind", "summary", "closed")
     list_display_links = ("opened", "summary")
     list_filter = (IncidentStateFilter, "kind")
     search_fields = ("summary", "key")
     fields = ("kind", "key", "summary", "details", "opened_at", "closed_at")
     date_hierarchy = "opened_at"
 
+    @staticmethod
+    def _moment(moment):
+        """The day over the time, so a narrow column never breaks the date."""
+        if moment is None:
+            return display.NONE
+        day, _, time = display.when(moment).partition(" ")
+        return format_html("{}<br>{}", nowrap(day), time)
+
     @admin.display(description="Opened", ordering="opened_at")
     def opened(self, incident):
-        return display.when(incident.opened_at)
+        return self._moment(incident.opened_at)
 
     @admin.display(description="Closed", ordering="closed_at")
     def closed(self, incident):
-        return display.when(incident.closed_at)
+        return self._moment(incident.closed_at)
 
-    @admin.display(description="State", boolean=False)
+    @admin.display(description="State")
     def state(self, incident):
         return "Open" if incident.is_open else "Closed"
