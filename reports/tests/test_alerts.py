@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from aiosmtpd.controller import Controller
 from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 from django_celery_beat.models import PeriodicTask
@@ -408,3 +409,19 @@ def test_finance_reads_incidents_and_nobody_edits_them(client):
 
     client.force_login(staff_user("sam", SUPPORT))
     assert client.get(changelist).status_code == 403
+
+
+def test_the_incident_list_queries_do_not_grow_with_incidents(client):
+    client.force_login(staff_create(FINANCE))
+    changelist = reverse("admin:reports_incident_changelist")
+
+    def queries_for(incidents: int) -> int:
+        for n in range(incidents):
+            Incident.objects.create(
+                kind=Kind.PAYOUTS_FAILED, key=f"{incidents}-{n}", summary="refused"
+            )
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(changelist).status_code == 200
+        return len(queries)
+
+    assert queries_for(1) == queries_for(20)
