@@ -6,6 +6,7 @@ and nothing else: no destination, name or e-mail of a creator, no secret.
 """
 
 import json
+import logging
 import urllib.error
 import urllib.request
 
@@ -14,6 +15,8 @@ from django.core.mail import send_mail
 from django.urls import reverse
 
 from .models import Incident
+
+logger = logging.getLogger(__name__)
 
 
 class WebhookFailed(Exception):
@@ -41,6 +44,9 @@ def incident_message(incident: Incident, event: str) -> dict:
 def incident_email_send(incident: Incident, event: str) -> int:
     """Mail the incident to ALERT_EMAILS; returns how many messages went out."""
     if not settings.ALERT_EMAILS:
+        logger.warning(
+            "Incident %s %s: ALERT_EMAILS is empty, no e-mail sent.", incident.pk, event
+        )
         return 0
     message = incident_message(incident, event)
     if event == "opened":
@@ -60,9 +66,7 @@ def incident_email_send(incident: Incident, event: str) -> int:
             f"Opened: {message['opened_at']}\nClosed: {message['closed_at']}\n"
             f"{message['url']}\n"
         )
-    return send_mail(
-        subject, body, settings.DEFAULT_FROM_EMAIL, settings.ALERT_EMAILS
-    )
+    return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, settings.ALERT_EMAILS)
 
 
 def incident_webhook_send(incident: Incident, event: str) -> bool:

@@ -325,6 +325,16 @@ def test_without_a_webhook_url_only_e_mail_goes_out(settings, smtp_sink, check):
     assert len(smtp_sink.messages) == 1
 
 
+def test_without_alert_emails_only_the_webhook_goes_out(
+    settings, smtp_sink, webhook, check
+):
+    settings.ALERT_EMAILS = []
+    Mismatch().hold()
+    check()
+    assert smtp_sink.messages == []
+    assert len(webhook.calls) == 1
+
+
 def test_the_database_keeps_one_open_incident_per_kind_and_key():
     Incident.objects.create(kind=Kind.RECONCILIATION, key="ledger", summary="a")
     with pytest.raises(IntegrityError):
