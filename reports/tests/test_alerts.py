@@ -351,7 +351,7 @@ def test_the_check_runs_every_minute_from_the_database_schedule():
     assert task.task == tasks.check_alerts.name
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.skipif(
     connection.vendor != "postgresql", reason="needs PostgreSQL's concurrent writers"
 )
