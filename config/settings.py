@@ -453,3 +453,37 @@ PAYOUT_BATCH_SIZE = env_int("PAYOUT_BATCH_SIZE", 50)
 PAYOUT_STUCK_AFTER_SECONDS = env_int("PAYOUT_STUCK_AFTER_SECONDS", 600)
 # Milliseconds the sandbox takes per payout, so tests can kill a worker mid-batch.
 PAYOUT_SANDBOX_MS_PER_ITEM = env_int("PAYOUT_SANDBOX_MS_PER_ITEM", 0)
+
+# E-mail, for alerts (Django's mail settings). In debug mode with no EMAIL_HOST the
+# messages are printed by whichever process sends them (beat, without a broker).
+EMAIL_HOST = os.environ.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG and not os.environ.get("EMAIL_HOST")
+    else "django.core.mail.backends.smtp.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL") or "giftshop@localhost"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# Alerts (reports/conditions.py): who is told, and when a condition is an incident.
+ALERT_EMAILS = env_list("ALERT_EMAILS", [])
+ALERT_WEBHOOK_URL = os.environ.get("ALERT_WEBHOOK_URL", "")
+if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured("ALERT_WEBHOOK_URL must be an http(s) URL.")
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env_int("ALERT_WEBHOOK_TIMEOUT_SECONDS", 5)
+# Where the admin is, for the link in each alert.
+ALERT_ADMIN_BASE_URL = os.environ.get("ALERT_ADMIN_BASE_URL") or (
+    f"https://{ALLOWED_HOSTS[0].lstrip('.')}" if not DEBUG else "http://127.0.0.1:8000"
+)
+ALERT_SUBJECT_PREFIX = os.environ.get("ALERT_SUBJECT_PREFIX") or "giftshop"
+# A payout still processing after this long is an incident (dispatch sends it
+# again after PAYOUT_STUCK_AFTER_SECONDS; this is for the ones that stay).
+PAYOUT_STUCK_MINUTES = env_int("PAYOUT_STUCK_MINUTES", 30)
+# More than COUNT provider time-outs within MINUTES is an incident.
+PROVIDER_TIMEOUT_STORM_COUNT = env_int("PROVIDER_TIMEOUT_STORM_COUNT", 5)
+PROVIDER_TIMEOUT_STORM_MINUTES = env_int("PROVIDER_TIMEOUT_STORM_MINUTES", 10)

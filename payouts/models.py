@@ -345,6 +345,23 @@ class PayoutEvent(models.Model):
         return f"{self.payout.reference}: {self.from_status or '—'} → {self.to_status}"
 
 
+class ProviderTimeoutRecord(models.Model):
+    """One call to the payout provider that timed out. Append-only.
+
+    The batch is retried with backoff and nothing changes state, so without this
+    row a provider that keeps timing out would leave no trace; alerts count them.
+    """
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    payouts = models.PositiveIntegerField(help_text="Payouts in the batch.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"Provider time-out at {self.at:%Y-%m-%d %H:%M:%S} ({self.payouts})"
+
+
 class SandboxPayoutRecord(models.Model):
     """What the sandbox payout provider was sent, per payout reference.
 

@@ -2,7 +2,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from gifting.models import CreatorProfile
@@ -17,6 +17,7 @@ from .models import (
     PayoutEvent,
     PayoutMethodChange,
     PayoutRules,
+    ProviderTimeoutRecord,
 )
 
 
@@ -301,3 +302,36 @@ def payouts_with_rejection_reason(queryset: QuerySet) -> QuerySet:
             _rejections().filter(payout=OuterRef("pk")).values("note")[:1]
         )
     )
+
+
+def payouts_stuck(*, since: datetime.datetime) -> list[Payout]:
+    """Payouts in processing that have not moved since `since`, oldest first."""
+    return list(
+        Payout.objects.filter(status=Payout.Status.PROCESSING, updated_at__lt=since)
+        .order_by("updated_at", "id")
+        .only("id", "reference", "updated_at")
+    )
+
+
+def payouts_failed_by_batch() -> dict[datetime.datetime, list[str]]:
+    """References of payouts the provider refused that finance has not yet retried
+    or returned, by the moment their failure was recorded: one answer of the
+    provider (a batch, or a callback) records all of its payouts at one moment."""
+    failed = (
+        Payout.objects.filter(status=Payout.Status.FAILED)
+        .annotate(
+            failed_at=Max(
+                "events__at", filter=Q(events__to_status=Payout.Status.FAILED)
+            )
+        )
+        .order_by("failed_at", "reference")
+        .values_list("failed_at", "reference")
+    )
+    batches: dict[datetime.datetime, list[str]] = {}
+    for failed_at, reference in failed:
+        batches.setdefault(failed_at, []).append(reference)
+    return batches
+
+
+def provider_timeouts_count(*, since: datetime.datetime) -> int:
+    return ProviderTimeoutRecord.objects.filter(at__gte=since).count()

@@ -14,7 +14,7 @@ from django.utils.html import format_html, strip_tags
 from djmoney.money import Money
 
 from core import display
-from core.admin import ReadOnlyAdminMixin
+from core.admin import ReadOnlyAdminMixin, nowrap
 from payouts.selectors import destination_masked
 from wallets.models import amount_display
 from wallets.reconciliation import RUN_PERMISSION, ledger_reconcile_request
@@ -24,7 +24,7 @@ from wallets.units import diamonds_display
 from . import selectors
 from .charts import daily_chart
 from .forms import DashboardRangeForm
-from .models import MoneyDashboard, UserLookup
+from .models import Incident, MoneyDashboard, UserLookup
 from .selectors import DailySeries
 
 
@@ -536,3 +536,50 @@ class UserLookupAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 and overview.creator.ineligibility_reason(today),
             },
         )
+
+
+class IncidentStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("closed", "Closed")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("open", "closed"):
+            return queryset.filter(closed_at__isnull=self.value() == "open")
+        return queryset
+
+
+@admin.register(Incident)
+class IncidentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Alerts sent to operators and finance, open and closed (docs/operations.md,
+    Alerts). Opened and closed only by the alert check; nobody edits them."""
+
+    # The state before the summary, so a phone shows it without scrolling.
+    list_display = ("opened", "state", "kind", "summary", "closed")
+    list_display_links = ("opened", "summary")
+    list_filter = (IncidentStateFilter, "kind")
+    search_fields = ("summary", "key")
+    fields = ("kind", "key", "summary", "details", "opened_at", "closed_at")
+    date_hierarchy = "opened_at"
+
+    @staticmethod
+    def _moment(moment):
+        """The day over the time, so a narrow column never breaks the date."""
+        if moment is None:
+            return display.NONE
+        day, _, time = display.when(moment).partition(" ")
+        return format_html("{}<br>{}", nowrap(day), time)
+
+    @admin.display(description="Opened", ordering="opened_at")
+    def opened(self, incident):
+        return self._moment(incident.opened_at)
+
+    @admin.display(description="Closed", ordering="closed_at")
+    def closed(self, incident):
+        return self._moment(incident.closed_at)
+
+    @admin.display(description="State")
+    def state(self, incident):
+        return "Open" if incident.is_open else "Closed"

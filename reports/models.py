@@ -1,3 +1,7 @@
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+
 from accounts.models import User
 from payouts.models import Payout
 
@@ -27,3 +31,48 @@ class UserLookup(User):
         proxy = True
         verbose_name = "user lookup"
         verbose_name_plural = "user lookup"
+
+
+class Incident(models.Model):
+    """Something operators and finance were told about, from when it was seen until
+    it cleared: one row per incident, so an alert is sent when it opens and when it
+    closes, not at every check. Written only by `reports.services.alerts_check`.
+
+    The database keeps one open incident per kind and key, so two checks running
+    at once cannot both open it (and both notify).
+    """
+
+    class Kind(models.TextChoices):
+        RECONCILIATION = "reconciliation", "Reconciliation mismatch"
+        PAYOUTS_STUCK = "payouts_stuck", "Payouts stuck in processing"
+        PAYOUTS_FAILED = "payouts_failed", "Failed payout batch"
+        PROVIDER_TIMEOUTS = "provider_timeouts", "Payout provider time-outs"
+
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    # What the incident is about within its kind, e.g. a failed batch's moment.
+    key = models.CharField(max_length=64)
+    summary = models.CharField(max_length=300)
+    details = models.TextField(blank=True)
+    opened_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "key"],
+                condition=Q(closed_at__isnull=True),
+                name="reports_incident_one_open_per_key",
+            ),
+            models.CheckConstraint(
+                condition=Q(closed_at__isnull=True) | Q(closed_at__gte=F("opened_at")),
+                name="reports_incident_closed_after_opened",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.summary}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_at is None

@@ -314,3 +314,7 @@ def user_overview(
         creator=creator,
         **creator_side,
     )
+
+
+def reconciliation_latest() -> ReconciliationRun | None:
+    return ReconciliationRun.objects.order_by("-started_at", "-id").first()

@@ -162,7 +162,21 @@ def _other_things():
     Rate.objects.get_or_create(currency="EUR", backend=backend, defaults={"value": 1})
 
 
-MAKERS = (_payout_things, _wallet_things, _catalog_things, _other_things)
+def _report_things():
+    from reports.models import Incident
+
+    Incident.objects.create(
+        kind=Incident.Kind.RECONCILIATION, key="ledger", summary="walk"
+    )
+
+
+MAKERS = (
+    _payout_things,
+    _wallet_things,
+    _catalog_things,
+    _report_things,
+    _other_things,
+)
 
 
 @pytest.fixture

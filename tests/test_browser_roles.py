@@ -4,17 +4,39 @@
 look at (SCREENSHOT_DIR in CI): role-<role>-<screen>-<width>.png.
 """
 
+import datetime
+
 import pytest
+from django.utils import timezone
 
 from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
 from catalog.models import Gift
 from payouts.models import Payout
+from reports.models import Incident
 from wallets.tests.factories import staff_create
 
 from .conftest import admin_login
 from .test_browser_lists import LONG_GIFT, LONG_USERNAME, long_rows
 
 SIZES = ((1280, 800), (390, 844))
+
+
+def incidents_long():
+    """A failed batch's incident naming ten references, open, and a closed one."""
+    references = ", ".join(f"PO-{n:04d}-7F3KQ2M9XW" for n in range(10))
+    Incident.objects.create(
+        kind=Incident.Kind.PAYOUTS_FAILED,
+        key="2026-12-07T12:30:00.123456+00:00",
+        summary=f"12 payouts refused by the provider at 2026-12-07 12:30:00 UTC: "
+        f"{references} and 2 more.",
+    )
+    Incident.objects.create(
+        kind=Incident.Kind.RECONCILIATION,
+        key="ledger",
+        summary="Reconciliation run #41 of 2026-12-07 11:00 UTC found 3 problems.",
+        opened_at=timezone.now() - datetime.timedelta(hours=3),
+        closed_at=timezone.now() - datetime.timedelta(hours=1),
+    )
 
 
 def screens(role: str) -> dict[str, str]:
@@ -39,6 +61,7 @@ def screens(role: str) -> dict[str, str]:
             "dashboard": "/admin/reports/moneydashboard/",
             "reconciliation": "/admin/wallets/reconciliationrun/",
             "levels": "/admin/gifting/creatorlevel/",
+            "incidents": "/admin/reports/incident/",
         }
     return {
         "home": "/admin/",
@@ -58,6 +81,7 @@ def test_each_roles_main_screens_answer_and_fit_laptop_and_phone(
     live_server, browser_page, shots, role
 ):
     long_rows()
+    incidents_long()
     name = role.split()[0].lower()
     staff_create(role, username=f"{name}-person")
     page = browser_page

@@ -312,3 +312,11 @@ def test_sqlite_writers_queue_for_the_lock_and_postgresql_is_left_alone():
     )
     postgresql = {"DATABASE_URL": "postgres://app@db.internal:5432/gifts"}
     assert settings_value(options, **postgresql) == "{}"
+
+
+def test_an_alert_webhook_that_is_not_http_is_a_one_line_error():
+    result = manage("check", ALERT_WEBHOOK_URL="ftp://hooks.example.com/alerts")
+
+    assert result.returncode != 0
+    assert result.stderr.strip().count("\n") == 0
+    assert "ALERT_WEBHOOK_URL must be an http(s) URL." in result.stderr

@@ -10,8 +10,8 @@ from django.utils import timezone
 from wallets import ledger
 
 from .. import states
-from ..models import Payout, PayoutRules
-from ..providers import PayoutItem, PayoutResult, payout_provider
+from ..models import Payout, PayoutRules, ProviderTimeoutRecord
+from ..providers import PayoutItem, PayoutResult, ProviderTimeout, payout_provider
 from ..selectors import payout_held_until
 from .transitions import (
     Move,
@@ -89,18 +89,22 @@ def payouts_send(*, payout_ids: list[int], now: datetime.datetime | None = None)
     )
     if not batch:
         return 0
-    results = payout_provider().send_batch(
-        [
-            PayoutItem(
-                reference=p.reference,
-                amount=p.net_amount,
-                currency=p.currency,
-                method=p.method,
-                destination=p.destination,
-            )
-            for p in batch
-        ]
-    )
+    items = [
+        PayoutItem(
+            reference=p.reference,
+            amount=p.net_amount,
+            currency=p.currency,
+            method=p.method,
+            destination=p.destination,
+        )
+        for p in batch
+    ]
+    try:
+        results = payout_provider().send_batch(items)
+    except ProviderTimeout:
+        # Counted for the time-out storm alert; the task retries the batch.
+        ProviderTimeoutRecord.objects.create(payouts=len(items))
+        raise
     return payout_results_record(results=results)
 
 

@@ -67,6 +67,8 @@ def transitions_record(
             to_status=move.to,
             actor=actor,
             note=move.note,
+            # One moment for the whole batch: alerts group a provider's answer by it.
+            at=now,
         )
         for move in moves
     ]

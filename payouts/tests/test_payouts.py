@@ -15,6 +15,7 @@ from payouts.models import (
     Payout,
     PayoutEvent,
     PayoutRules,
+    ProviderTimeoutRecord,
     SandboxPayoutRecord,
 )
 from payouts.providers import (
@@ -368,6 +369,8 @@ def test_a_provider_timeout_leaves_the_payout_processing_for_a_retry():
         services.payouts_send(payout_ids=[payout.id])
     payout.refresh_from_db()
     assert payout.status == Status.PROCESSING
+    # Counted, for the time-out storm alert.
+    assert ProviderTimeoutRecord.objects.get().payouts == 1
 
 
 def test_no_payout_goes_to_a_method_changed_within_the_cooloff():
