@@ -314,7 +314,3 @@ def user_overview(
         creator=creator,
         **creator_side,
     )
-
-
-def reconciliation_latest() -> ReconciliationRun | None:
-    return ReconciliationRun.objects.order_by("-started_at", "-id").first()
