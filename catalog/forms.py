@@ -24,6 +24,14 @@ def price_errors_add(form: forms.Form, error: ValidationError) -> None:
         form.add_error(field, messages)
 
 
+def is_new_price(amount, current, currency: str) -> bool:
+    """A price grid's cell asks for a new price: filled, and not the price in force
+    (`current`, a BundlePrice or None), so an untouched cell writes nothing."""
+    if amount is None:
+        return False
+    return (current.price if current else None) != Money(amount, currency)
+
+
 class CoinBundleForm(forms.ModelForm):
     """A bundle's fields and its price grid: a cell per region and channel holding
     the price in force now. Each changed cell becomes a new hand-set price."""
@@ -95,10 +103,7 @@ class CoinBundleForm(forms.ModelForm):
         for region, cells in self.grid:
             for cell in cells:
                 amount = cleaned.get(self.cell_name(region, cell.channel))
-                if amount is None:
-                    continue
-                current = cell.current.price if cell.current else None
-                if current != Money(amount, region.currency):
+                if is_new_price(amount, cell.current, region.currency):
                     self.new_prices[region, cell.channel] = amount
         if self.new_prices:
             try:
@@ -175,10 +180,7 @@ class RegionPriceGridForm(forms.Form):
         cleaned = super().clean()
         for row in self.rows:
             amount = cleaned.get(self.row_name(row.bundle))
-            if amount is None:
-                continue
-            current = row.current.price if row.current else None
-            if current != Money(amount, self.region.currency):
+            if is_new_price(amount, row.current, self.region.currency):
                 self.new_prices[row.bundle] = amount
         if self.new_prices:
             try:

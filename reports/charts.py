@@ -54,8 +54,7 @@ def daily_chart(key: str, title: str, series, *, currency: str | None = None) ->
         ],
         figures={
             "title": title,
-            # Intl.NumberFormat's locale tag: "en_GB" is "en-GB" there.
-            "locale": str(locale).replace("_", "-"),
+            "locale": display.language_tag(),
             "currency": currency,
             "digits": get_currency_precision(currency) if currency else 0,
             "labels": [format_date(day, "MMM d", locale=locale) for day in series.days],
