@@ -2,7 +2,6 @@
 at desktop and phone widths; a role without it meets the admin's 403, and a wrong
 address its 404, each with a way back."""
 
-
 import pytest
 from playwright.sync_api import expect
 
