@@ -56,6 +56,10 @@ MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # A view name for answers no URL pattern matched: a scanner's paths must not each
 # become a series of their own.
 UNMATCHED = "<unmatched>"
+# Any other method a client makes up is counted as one: each label value is a
+# series of its own, kept in every process's files.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 
 REQUESTS = Counter(
     "giftshop_http_requests",
@@ -207,7 +211,8 @@ class MetricsMiddleware:
         with connection.execute_wrapper(counted):
             response = self.get_response(request)
         view = view_name(request)
-        REQUESTS.labels(view, request.method, str(response.status_code)).inc()
+        method = request.method if request.method in METHODS else OTHER_METHOD
+        REQUESTS.labels(view, method, str(response.status_code)).inc()
         REQUEST_SECONDS.labels(view).observe(time.perf_counter() - started)
         if statements:
             QUERIES.labels(view).inc(statements)

@@ -292,3 +292,26 @@ def test_queue_lengths_are_read_from_the_real_broker():
     assert figures[("giftshop_metrics_broker_up", ())] == 1
     assert figures[("giftshop_celery_queue_length", (("queue", name),))] == 3
     assert figures[("giftshop_celery_queue_length", (("queue", f"{name}-empty"),))] == 0
+
+
+def test_a_made_up_method_is_not_a_series_of_its_own(client):
+    before = sample(
+        "giftshop_http_requests_total", view=UNMATCHED, method="other", status="404"
+    )
+
+    for n in range(3):
+        client.generic(f"BREW{n}", "/no/such/page/")
+
+    assert (
+        sample(
+            "giftshop_http_requests_total", view=UNMATCHED, method="other", status="404"
+        )
+        == before + 3
+    )
+    assert (
+        REGISTRY.get_sample_value(
+            "giftshop_http_requests_total",
+            {"view": UNMATCHED, "method": "BREW0", "status": "404"},
+        )
+        is None
+    )
