@@ -33,10 +33,9 @@ class VisibleInputs(HTMLParser):
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
         if tag == "form":
-            self.in_search = (
-                attrs.get("role") == "search"
-                or "decision" in (attrs.get("class") or "").split()
-            )
+            self.in_search = attrs.get("role") == "search" or "decision" in (
+                attrs.get("class") or ""
+            ).split()
         if tag not in ("input", "select", "textarea") or self.in_search:
             return
         if attrs.get("type") == "hidden" or attrs.get("id") == "nav-filter":

@@ -1,6 +1,7 @@
 """A manual credit in a real browser: found by name, typed in diamonds, confirmed,
 and approved by a second finance user; at desktop and phone widths."""
 
+
 import pytest
 from playwright.sync_api import expect
 

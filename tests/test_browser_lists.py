@@ -5,6 +5,7 @@ at a phone's 390 x 844 the money dashboard fits.
 Screenshots land in SCREENSHOT_DIR (else the test's tmp_path) for people to look at.
 """
 
+
 import pytest
 from django.utils import timezone
 

@@ -5,6 +5,7 @@ key columns fit a 1280 x 800 screen and the payout's page a phone.
 Screenshots go to $SCREENSHOT_DIR (else the test's tmp_path), at desktop and phone
 sizes."""
 
+
 import pytest
 from django.contrib.auth.models import Group
 from playwright.sync_api import expect

@@ -2,6 +2,7 @@
 at desktop and phone widths; a role without it meets the admin's 403, and a wrong
 address its 404, each with a way back."""
 
+
 import pytest
 from playwright.sync_api import expect
 

@@ -13,17 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = [
-    "bench",
-    "tests",
-    "config",
-    "reports",
-    "payouts",
-    "gifting",
-    "wallets",
-    "catalog",
-    "audit",
-    "accounts",
-    "core",
+    "bench", "tests", "config", "reports", "payouts", "gifting", "wallets", "catalog",
+    "audit", "accounts", "core",
 ]
 LINT_IMPORTS = (
     "import sys; from importlinter.cli import lint_imports_command; "
@@ -31,21 +22,12 @@ LINT_IMPORTS = (
 )
 
 
+
 def lint_imports(cwd: Path, contract: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            LINT_IMPORTS,
-            "--no-cache",
-            "--no-logo",
-            "--contract",
-            contract,
-        ],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
+        [sys.executable, "-c", LINT_IMPORTS, "--no-cache", "--no-logo",
+         "--contract", contract],
+        cwd=cwd, capture_output=True, text=True, timeout=120,
     )
 
 
@@ -76,26 +58,14 @@ def test_the_tree_keeps_the_contract(contract):
     ("contract", "probe", "source", "breach"),
     [
         # An upward import: the catalog reading payouts.
-        (
-            "layers",
-            "catalog",
-            "from payouts.models import Payout\n",
-            "catalog._contract_probe -> payouts.models",
-        ),
+        ("layers", "catalog", "from payouts.models import Payout\n",
+         "catalog._contract_probe -> payouts.models"),
         # Downward, so the layers allow it, but into another app's admin.
-        (
-            "no-foreign-api-admin",
-            "gifting",
-            "from catalog.admin import GiftAdmin\n",
-            "gifting._contract_probe -> catalog.admin",
-        ),
+        ("no-foreign-api-admin", "gifting", "from catalog.admin import GiftAdmin\n",
+         "gifting._contract_probe -> catalog.admin"),
         # An app reaching for the audit, which only settings may plug in.
-        (
-            "audit-plugged-in",
-            "wallets",
-            "from audit.context import current_actor\n",
-            "wallets._contract_probe -> audit.context",
-        ),
+        ("audit-plugged-in", "wallets", "from audit.context import current_actor\n",
+         "wallets._contract_probe -> audit.context"),
     ],
 )
 def test_a_wrong_import_breaks_the_contract(tree_copy, contract, probe, source, breach):

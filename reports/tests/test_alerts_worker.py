@@ -19,7 +19,6 @@ from .test_alerts import Mismatch, smtp_sink, webhook  # noqa: F401
 # put back afterwards.
 pytestmark = test_worker_faults.pytestmark
 
-
 def start_worker(**env: str) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "-c", "1"]
