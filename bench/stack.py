@@ -161,6 +161,7 @@ def free_port() -> int:
 def gunicorn_start(stack: Stack, config: Config, env: dict, port: int):
     command = [
         sys.executable, "-m", "gunicorn", "config.wsgi",
+        "--config", "config/gunicorn.py",
         "--bind", f"127.0.0.1:{port}",
         "--workers", str(config.workers),
         "--worker-class", config.worker_class,
@@ -175,7 +176,9 @@ def gunicorn_start(stack: Stack, config: Config, env: dict, port: int):
     if "--no-control-socket" in help_text:
         # Else every gunicorn on the machine shares ~/.gunicorn/gunicorn.ctl.
         command.append("--no-control-socket")
-    return stack.start(command, env=env, log_name="gunicorn.log")
+    # As production runs it: every worker counts its metrics into files there.
+    metrics_env = {"PROMETHEUS_MULTIPROC_DIR": str(stack.workdir / "metrics-web")}
+    return stack.start(command, env={**env, **metrics_env}, log_name="gunicorn.log")
 
 
 def http_get(url: str, token: str, timeout: float = 5) -> tuple[int, dict]:

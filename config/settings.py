@@ -6,6 +6,7 @@ allowed hosts must come from the environment. See the README for every variable.
 """
 
 import datetime
+import ipaddress
 import logging
 import os
 from pathlib import Path
@@ -124,6 +125,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: probes answer before host checks and the HTTPS redirect (core/health.py).
     "core.health.HealthMiddleware",
+    # Then the metrics: every other answer counted and timed; /metrics answered
+    # here, before host checks, unlogged (core/metrics.py).
+    "core.metrics.MetricsMiddleware",
     # Next: every other answer is logged with its request id, and carries it.
     "core.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -312,6 +316,29 @@ error_reports_init(
     environment=SENTRY_ENVIRONMENT,
     traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
 )
+
+# Prometheus metrics at /metrics (core/metrics.py), closed to the public: a scrape
+# needs the bearer token or an address in one of the networks; neither set, none.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_TOKEN_MIN_LENGTH = 24
+if METRICS_TOKEN and len(METRICS_TOKEN) < METRICS_TOKEN_MIN_LENGTH:
+    raise ImproperlyConfigured(
+        f"METRICS_TOKEN must be at least {METRICS_TOKEN_MIN_LENGTH} characters "
+        f"(got {len(METRICS_TOKEN)})."
+    )
+try:
+    METRICS_ALLOWED_NETWORKS = [
+        ipaddress.ip_network(network, strict=False)
+        for network in env_list("METRICS_ALLOWED_NETWORKS", [])
+    ]
+except ValueError as error:
+    raise ImproperlyConfigured(
+        f"METRICS_ALLOWED_NETWORKS must list addresses or networks such as "
+        f"10.0.0.0/8 ({error})."
+    ) from None
+# A Celery worker's own /metrics, when a port is set (one port per worker host).
+METRICS_WORKER_PORT = env_int("METRICS_WORKER_PORT", 0)
+METRICS_WORKER_ADDRESS = os.environ.get("METRICS_WORKER_ADDRESS") or "0.0.0.0"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -2,7 +2,7 @@ import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Count, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Count, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 
 from gifting.models import CreatorProfile
@@ -335,3 +335,24 @@ def payouts_failed_by_batch() -> dict[datetime.datetime, list[str]]:
 
 def provider_timeouts_count(*, since: datetime.datetime) -> int:
     return ProviderTimeoutRecord.objects.filter(at__gte=since).count()
+
+
+@dataclass(frozen=True)
+class PayoutsWaiting:
+    """The open payouts in one state: how many, and since when the oldest waits."""
+
+    status: str
+    count: int
+    oldest_requested_at: datetime.datetime
+
+
+def payouts_waiting() -> list[PayoutsWaiting]:
+    """Open payouts by state (the queue's index answers it); states with none are
+    left out."""
+    rows = (
+        Payout.objects.filter(status__in=Payout.OPEN)
+        .order_by()
+        .values("status")
+        .annotate(count=Count("id"), oldest=Min("requested_at"))
+    )
+    return [PayoutsWaiting(row["status"], row["count"], row["oldest"]) for row in rows]

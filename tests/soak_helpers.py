@@ -19,10 +19,24 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+import pytest
+from django.conf import settings
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_APP_NAME = "soak-web"
 WORKER_APP_NAME = "soak-worker-"  # + the worker's name
+
+# A test of the real processes: committed data they can see (serialized rollback
+# puts the migrations' data, roles and terms, back afterwards), on PostgreSQL
+# with a real broker only.
+STACK_TEST_MARKS = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(
+        "postgresql" not in settings.DATABASES["default"]["ENGINE"]
+        or settings.CELERY_TASK_ALWAYS_EAGER,
+        reason="needs PostgreSQL and a broker (DATABASE_URL, CELERY_BROKER_URL)",
+    ),
+]
 
 
 def _die_with_parent() -> None:
@@ -60,6 +74,13 @@ def postgres_server(settings_dict: dict) -> dict:
         "user": direct.username or settings_dict["USER"] or "postgres",
         "password": direct.password or settings_dict["PASSWORD"] or "",
     }
+
+
+def database_url(db: dict) -> str:
+    """The test database of Django's `settings_dict`, for the stack's processes
+    (through PgBouncer when the suite goes through it)."""
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
 def stack_env(database_url: str, app_name: str) -> dict:
@@ -124,9 +145,12 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def start_web(self, port: int, workers: int = 2) -> subprocess.Popen:
+    def start_web(
+        self, port: int, workers: int = 2, env: dict | None = None
+    ) -> subprocess.Popen:
         command = [
             sys.executable, "-m", "gunicorn", "config.wsgi",
+            "--config", "config/gunicorn.py",
             "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers),
             "--log-level", "warning",
@@ -143,12 +167,12 @@ class Stack:
             command.append("--no-control-socket")
         self.web = self._start(
             command,
-            env=stack_env(self.database_url, WEB_APP_NAME),
+            env={**stack_env(self.database_url, WEB_APP_NAME), **(env or {})},
             log_name="gunicorn.log",
         )
         return self.web
 
-    def start_worker(self, name: str) -> subprocess.Popen:
+    def start_worker(self, name: str, env: dict | None = None) -> subprocess.Popen:
         command = [
             sys.executable, "-m", "celery", "-A", "config", "worker",
             "-c", "1", "-n", f"{name}@%h",
@@ -157,7 +181,10 @@ class Stack:
         ]  # fmt: skip
         self.workers[name] = self._start(
             command,
-            env=stack_env(self.database_url, WORKER_APP_NAME + name),
+            env={
+                **stack_env(self.database_url, WORKER_APP_NAME + name),
+                **(env or {}),
+            },
             log_name=f"{name}.log",
         )
         return self.workers[name]

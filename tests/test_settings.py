@@ -82,8 +82,7 @@ def test_an_unknown_ledger_posting_names_itself():
 
     assert result.returncode != 0
     assert result.stderr.strip() == (
-        "ImproperlyConfigured: LEDGER_POSTING must be database or python "
-        "(got 'sql')."
+        "ImproperlyConfigured: LEDGER_POSTING must be database or python (got 'sql')."
     )
 
 
@@ -159,6 +158,17 @@ def test_an_unknown_display_locale_names_itself():
             "SENTRY_TRACES_SAMPLE_RATE",
             "2",
             "SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1 (got 2.0).",
+        ),
+        (
+            "METRICS_TOKEN",
+            "short",
+            "METRICS_TOKEN must be at least 24 characters (got 5).",
+        ),
+        (
+            "METRICS_ALLOWED_NETWORKS",
+            "10.0.0.0/8,intranet",
+            "METRICS_ALLOWED_NETWORKS must list addresses or networks such as "
+            "10.0.0.0/8 ('intranet' does not appear to be an IPv4 or IPv6 network).",
         ),
     ],
 )

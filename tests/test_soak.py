@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.db import connection, connections
 from django.db.models import Sum
 from rest_framework.authtoken.models import Token
@@ -54,12 +53,14 @@ from wallets.tests.factories import on_sale, staff_create, user_create
 
 from .soak_helpers import (
     STACK_SECRETS,
+    STACK_TEST_MARKS,
     WEB_APP_NAME,
     WORKER_APP_NAME,
     Answer,
     Recorder,
     Stack,
     app_backends,
+    database_url,
     free_port,
     postgres_server,
     terminate_backend,
@@ -92,16 +93,7 @@ KILLED_CONNECTION = re.compile(
     re.IGNORECASE,
 )
 
-pytestmark = [
-    # Committed data, visible to the processes; serialized rollback puts the
-    # migrations' data (roles, terms) back afterwards.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.skipif(
-        "postgresql" not in settings.DATABASES["default"]["ENGINE"]
-        or settings.CELERY_TASK_ALWAYS_EAGER,
-        reason="needs PostgreSQL and a broker (DATABASE_URL, CELERY_BROKER_URL)",
-    ),
-]
+pytestmark = STACK_TEST_MARKS
 
 
 @pytest.fixture(autouse=True)
@@ -465,12 +457,6 @@ class Beat(threading.Thread):
                 self.errors.append(f"beat: {error!r}")
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
 def server_dsn() -> str:
     server = postgres_server(connection.settings_dict)
     return " ".join(
@@ -608,7 +594,7 @@ def test_soak_under_worker_and_database_kills_moves_every_coin_exactly_once(
     celery_app.control.purge()
     creators, client_users, finance = seed_world()
     port = free_port()
-    stack = Stack(tmp_path, database_url())
+    stack = Stack(tmp_path, database_url(connection.settings_dict))
     recorder, book = Recorder(port), Book()
     stop = threading.Event()
     faults: Counter = Counter()

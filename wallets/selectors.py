@@ -7,6 +7,7 @@ from django.db import connection
 from django.db.models import (
     BigIntegerField,
     Case,
+    Count,
     F,
     OuterRef,
     Q,
@@ -196,6 +197,17 @@ def system_balances() -> dict[str, int]:
     for row in debited:
         balances[row["debit_account__kind"]] -= row["total"]
     return dict(balances)
+
+
+def pending_credits_outstanding() -> dict[str, tuple[int, int]]:
+    """Credits posted but not yet folded into their accounts' balances, by account
+    kind: (how many, their amount)."""
+    rows = (
+        PendingCredit.objects.order_by()
+        .values("account__kind")
+        .annotate(count=Count("id"), total=Sum("amount"))
+    )
+    return {row["account__kind"]: (row["count"], row["total"]) for row in rows}
 
 
 def _amounts_summed(model, account_field: str):

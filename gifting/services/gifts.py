@@ -21,6 +21,7 @@ from wallets.selectors import (
 )
 from wallets.units import units_from_diamonds
 
+from ..metrics import gift_send_counted
 from ..models import (
     CreatorProfile,
     GiftSend,
@@ -173,7 +174,9 @@ def gift_send(
         platform_diamond_units=platform_units,
         stream_id=stream_id,
         video_id=video_id,
+        region=facts.home_code,
     )
+    gift_send_counted(gift=gift.slug, region=facts.home_code, coins=coins)
     return GiftSendResult(send, created=True, wallet=wallet)
 
 

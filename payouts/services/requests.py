@@ -27,6 +27,7 @@ from wallets.models import AccountKind, LedgerAccount
 from wallets.selectors import manual_diamond_credits
 from wallets.units import diamonds_from_units
 
+from ..metrics import payout_request_counted
 from ..models import Payout, PayoutEvent, PayoutRules
 from ..selectors import cash_rate_current
 
@@ -223,4 +224,5 @@ def payout_request(
         # The account itself stays out of the logs: its last four are enough.
         account=account_masked(payout.destination),
     )
+    payout_request_counted(currency=currency, method=payout.method)
     return PayoutRequestResult(payout, created=True)

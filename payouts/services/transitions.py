@@ -11,6 +11,7 @@ from core.errors import ServiceError
 from core.logs import money_event
 
 from .. import states
+from ..metrics import payout_move_counted
 from ..models import Payout, PayoutEvent
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ def _move_logged(action: str, move: Move, event: PayoutEvent) -> None:
             if name in loaded
         },
     )
+    payout_move_counted(to_status=move.to)
 
 
 _LOGGED_IF_LOADED = (

@@ -11,6 +11,7 @@ from core.errors import ServiceError
 from core.logs import money_event
 
 from .. import ledger, selectors
+from ..metrics import adjustment_counted
 from ..models import (
     AccountKind,
     BalanceAdjustment,
@@ -184,6 +185,7 @@ def _adjustment_logged(adjustment: BalanceAdjustment, actor: User) -> None:
         actor_id=actor.id,
         transfer_id=adjustment.transfer_id,
     )
+    adjustment_counted(status=adjustment.status)
 
 
 def _adjustment_locked(adjustment: BalanceAdjustment, actor: User, action: str):

@@ -30,6 +30,7 @@ from core.idempotency import replay_check, request_fingerprint
 from core.logs import money_event
 
 from .. import ledger
+from ..metrics import purchase_counted
 from ..models import (
     HomeRegion,
     Promotion,
@@ -324,6 +325,13 @@ def purchase_record(
         price=str(purchase.price.amount),
         currency=str(purchase.price.currency),
         coins=purchase.coins,
+        bonus_coins=purchase.bundle_bonus_coins + purchase.promotion_bonus_coins,
+    )
+    purchase_counted(
+        currency=str(purchase.price.currency),
+        store=store,
+        price=purchase.price.amount,
+        paid_coins=purchase.coins,
         bonus_coins=purchase.bundle_bonus_coins + purchase.promotion_bonus_coins,
     )
     return PurchaseResult(purchase, created=True)

@@ -14,6 +14,7 @@ from core.errors import ServiceError
 from core.logs import money_event
 
 from .. import ledger
+from ..metrics import refund_counted
 from ..models import (
     AccountKind,
     LedgerAccount,
@@ -125,6 +126,7 @@ def _refund_logged(
         bonus_coins_taken_back=left.bonus,
         unrecovered=shortfall.description if shortfall else None,
     )
+    refund_counted(store=purchase.store, source=source, recovered=shortfall is None)
 
 
 # Who may grant a refund; `actor=None` is the platform itself (a command, a test).
