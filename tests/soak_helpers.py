@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_APP_NAME = "soak-web"
@@ -62,9 +63,36 @@ def postgres_server(settings_dict: dict) -> dict:
     }
 
 
-def stack_env(database_url: str, app_name: str) -> dict:
+def database_url() -> str:
+    """The test database's URL, for the processes the stack starts."""
+    db = connection.settings_dict
+    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
+    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+
+
+def server_dsn() -> str:
+    """A libpq connection string for PostgreSQL itself (see postgres_server)."""
+    server = postgres_server(connection.settings_dict)
+    return " ".join(
+        f"{key}={server[key]}"
+        for key in ("host", "port", "user", "password")
+        if server[key]
+    )
+
+
+def wait_for(condition, seconds: float, every: float = 0.5) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return condition()
+
+
+def stack_env(database_url: str, app_name: str, **overrides: str) -> dict:
     """Production mode on the test database, rate limits off (the clients are few
-    and fast), each process's connections tagged so faults can pick them."""
+    and fast), each process's connections tagged so faults can pick them;
+    `overrides` replace or add variables."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -95,6 +123,7 @@ def stack_env(database_url: str, app_name: str) -> dict:
         CELERY_VISIBILITY_TIMEOUT="8",
         PYTHONDONTWRITEBYTECODE="1",
     )
+    env.update(overrides)
     return env
 
 
@@ -124,14 +153,16 @@ class Stack:
         self.processes.append(process)
         return process
 
-    def start_web(self, port: int, workers: int = 2) -> subprocess.Popen:
+    def start_web(
+        self, port: int, workers: int = 2, *, graceful_timeout: int = 5
+    ) -> subprocess.Popen:
         command = [
             sys.executable, "-m", "gunicorn", "config.wsgi",
             "--bind", f"127.0.0.1:{port}",
             "--workers", str(workers),
             "--log-level", "warning",
             "--timeout", "60",
-            "--graceful-timeout", "5",
+            "--graceful-timeout", str(graceful_timeout),
         ]  # fmt: skip
         help_text = subprocess.run(
             [sys.executable, "-m", "gunicorn", "--help"],
@@ -148,16 +179,18 @@ class Stack:
         )
         return self.web
 
-    def start_worker(self, name: str) -> subprocess.Popen:
+    def start_worker(
+        self, name: str, *, concurrency: int = 1, **env: str
+    ) -> subprocess.Popen:
         command = [
             sys.executable, "-m", "celery", "-A", "config", "worker",
-            "-c", "1", "-n", f"{name}@%h",
+            "-c", str(concurrency), "-n", f"{name}@%h",
             "--loglevel=warning",
             "--without-heartbeat", "--without-gossip", "--without-mingle",
         ]  # fmt: skip
         self.workers[name] = self._start(
             command,
-            env=stack_env(self.database_url, WORKER_APP_NAME + name),
+            env=stack_env(self.database_url, WORKER_APP_NAME + name, **env),
             log_name=f"{name}.log",
         )
         return self.workers[name]

@@ -60,9 +60,11 @@ from .soak_helpers import (
     Recorder,
     Stack,
     app_backends,
+    database_url,
     free_port,
-    postgres_server,
+    server_dsn,
     terminate_backend,
+    wait_for,
     wait_ready,
 )
 
@@ -465,21 +467,6 @@ class Beat(threading.Thread):
                 self.errors.append(f"beat: {error!r}")
 
 
-def database_url() -> str:
-    db = connection.settings_dict
-    password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-
-
-def server_dsn() -> str:
-    server = postgres_server(connection.settings_dict)
-    return " ".join(
-        f"{key}={server[key]}"
-        for key in ("host", "port", "user", "password")
-        if server[key]
-    )
-
-
 def token_for(user) -> str:
     return Token.objects.create(user=user).key
 
@@ -522,15 +509,6 @@ def seed_world():
         clients.append((senders, Actor(buyer.id, token_for(buyer))))
     finance = [staff_create("Finance"), staff_create("Finance")]
     return creators, clients, finance
-
-
-def wait_for(condition, seconds: float, every: float = 0.5) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(every)
-    return condition()
 
 
 def worker_sending_payouts(within: float) -> str:
