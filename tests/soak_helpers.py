@@ -19,11 +19,26 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+import pytest
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_APP_NAME = "soak-web"
 WORKER_APP_NAME = "soak-worker-"  # + the worker's name
+
+
+# The marks of a test that runs the stack: committed data, visible to the
+# processes (serialized rollback puts the migrations' data, roles and terms, back
+# afterwards), and the real database and broker the processes need.
+REAL_STACK = [
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.skipif(
+        "postgresql" not in settings.DATABASES["default"]["ENGINE"]
+        or settings.CELERY_TASK_ALWAYS_EAGER,
+        reason="needs PostgreSQL and a broker (DATABASE_URL, CELERY_BROKER_URL)",
+    ),
+]
 
 
 def _die_with_parent() -> None:
@@ -180,7 +195,12 @@ class Stack:
         return self.web
 
     def start_worker(
-        self, name: str, *, concurrency: int = 1, **env: str
+        self,
+        name: str,
+        *,
+        concurrency: int = 1,
+        prefetch_multiplier: int | None = None,
+        **env: str,
     ) -> subprocess.Popen:
         command = [
             sys.executable, "-m", "celery", "-A", "config", "worker",
@@ -188,6 +208,8 @@ class Stack:
             "--loglevel=warning",
             "--without-heartbeat", "--without-gossip", "--without-mingle",
         ]  # fmt: skip
+        if prefetch_multiplier is not None:
+            command += ["--prefetch-multiplier", str(prefetch_multiplier)]
         self.workers[name] = self._start(
             command,
             env=stack_env(self.database_url, WORKER_APP_NAME + name, **env),

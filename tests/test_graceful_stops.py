@@ -22,7 +22,6 @@ from dataclasses import dataclass
 
 import psycopg
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Sum
 from rest_framework.authtoken.models import Token
@@ -44,7 +43,9 @@ from wallets.stores import sandbox_receipt
 from wallets.tests.factories import on_sale, purchase_buy, staff_create, user_create
 
 from .soak_helpers import (
+    REAL_STACK,
     STACK_SECRETS,
+    Answer,
     Recorder,
     Stack,
     database_url,
@@ -54,16 +55,7 @@ from .soak_helpers import (
     wait_ready,
 )
 
-pytestmark = [
-    # Committed data, visible to the processes; serialized rollback puts the
-    # migrations' data (roles, terms) back afterwards.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.skipif(
-        "postgresql" not in settings.DATABASES["default"]["ENGINE"]
-        or settings.CELERY_TASK_ALWAYS_EAGER,
-        reason="needs PostgreSQL and a broker (DATABASE_URL, CELERY_BROKER_URL)",
-    ),
-]
+pytestmark = REAL_STACK
 
 SKU = "graceful_coins_100"
 GIFT = "graceful-rose"
@@ -95,7 +87,6 @@ class Sent:
 
     kind: str  # "purchase" or "gift_send"
     key: str
-    user_id: int
     started: float
     answered: float = 0.0
     status: int = 0  # the last answer's; 0 when none came
@@ -103,9 +94,9 @@ class Sent:
     unanswered: int = 0  # tries that got no answer before the last
 
 
-def send_until_answered(recorder, kind, path, token, key, body) -> tuple[int, int]:
+def send_until_answered(recorder, kind, path, token, key, body) -> tuple[Answer, int]:
     """POST with the key until an answer comes, as a client app would; returns
-    (status, tries without an answer)."""
+    the answer and how many tries got none."""
     deadline = time.monotonic() + 60
     unanswered = 0
     while True:
@@ -155,7 +146,7 @@ class Client(threading.Thread):
                 })  # fmt: skip
 
     def post(self, kind, path, key, body):
-        sent = Sent(kind, key, self.user.id, started=time.monotonic())
+        sent = Sent(kind, key, started=time.monotonic())
         answer, sent.unanswered = send_until_answered(
             self.rec, kind, path, self.token, key, body
         )
@@ -379,8 +370,13 @@ def test_celery_sigterm_finishes_running_payouts_and_hands_back_the_rest(tmp_pat
         "CELERY_VISIBILITY_TIMEOUT": "3600",
     }
     try:
-        first = stack.start_worker("graceful1", concurrency=2, **worker_env)
+        # Two tasks a process, production one: besides the two it runs, the worker
+        # holds two it has not started when the SIGTERM comes.
+        first = stack.start_worker(
+            "graceful1", concurrency=2, prefetch_multiplier=2, **worker_env
+        )
         assert wait_for(mid_run, 60, every=0.05), statuses()
+        held = celery_app.control.inspect(timeout=5, limit=1).reserved() or {}
         os.kill(first.pid, signal.SIGTERM)
         at_sigterm = statuses()
         first_exit = first.wait(timeout=60)
@@ -395,6 +391,7 @@ def test_celery_sigterm_finishes_running_payouts_and_hands_back_the_rest(tmp_pat
         stack.stop_all()
     log = stack.log("graceful1.log")
 
+    assert sum(len(tasks) for tasks in held.values()) == 2, held
     assert first_exit == 0, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
     # It finished what it had started and started nothing more.
@@ -402,7 +399,8 @@ def test_celery_sigterm_finishes_running_payouts_and_hands_back_the_rest(tmp_pat
     assert first_paid >= at_sigterm[Payout.Status.PAID] + 2, (at_sigterm, at_exit)
     assert at_exit[Payout.Status.PROCESSING] == 0, at_exit
     assert at_exit[Payout.Status.APPROVED] == PAYOUTS - first_paid > 0, at_exit
-    # What it had not started went back to the broker, and the second worker ran it.
+    # What it had not started, held or not, went back to the broker, and the
+    # second worker ran it.
     assert handed_back == PAYOUTS - first_paid
     assert drained, statuses()
     assert queued_messages() == 0
@@ -422,7 +420,8 @@ def test_celery_sigterm_finishes_running_payouts_and_hands_back_the_rest(tmp_pat
     assert run.is_clean, run.problems[:10]
     print(
         f"\nGRACEFUL celery: {at_sigterm[Payout.Status.PAID]} paid and "
-        f"{at_sigterm[Payout.Status.PROCESSING]} with the provider at SIGTERM; the "
+        f"{at_sigterm[Payout.Status.PROCESSING]} with the provider and "
+        f"{sum(len(t) for t in held.values())} held unstarted at SIGTERM; the "
         f"first worker exited {first_exit} with {first_paid} paid, "
         f"{handed_back} tasks handed back and run by the second"
     )

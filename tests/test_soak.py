@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
-from django.conf import settings
 from django.db import connection, connections
 from django.db.models import Sum
 from rest_framework.authtoken.models import Token
@@ -53,6 +52,7 @@ from wallets.stores import sandbox_receipt, sandbox_signature
 from wallets.tests.factories import on_sale, staff_create, user_create
 
 from .soak_helpers import (
+    REAL_STACK,
     STACK_SECRETS,
     WEB_APP_NAME,
     WORKER_APP_NAME,
@@ -94,16 +94,7 @@ KILLED_CONNECTION = re.compile(
     re.IGNORECASE,
 )
 
-pytestmark = [
-    # Committed data, visible to the processes; serialized rollback puts the
-    # migrations' data (roles, terms) back afterwards.
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
-    pytest.mark.skipif(
-        "postgresql" not in settings.DATABASES["default"]["ENGINE"]
-        or settings.CELERY_TASK_ALWAYS_EAGER,
-        reason="needs PostgreSQL and a broker (DATABASE_URL, CELERY_BROKER_URL)",
-    ),
-]
+pytestmark = REAL_STACK
 
 
 @pytest.fixture(autouse=True)
