@@ -21,15 +21,17 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from django.conf import settings
+from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_APP_NAME = "soak-web"
 WORKER_APP_NAME = "soak-worker-"  # + the worker's name
 
-# A test of the real processes: committed data they can see (serialized rollback
-# puts the migrations' data, roles and terms, back afterwards), on PostgreSQL
-# with a real broker only.
-STACK_TEST_MARKS = [
+
+# The marks of a test that runs the stack: committed data, visible to the
+# processes (serialized rollback puts the migrations' data, roles and terms, back
+# afterwards), and the real database and broker the processes need.
+REAL_STACK = [
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
     pytest.mark.skipif(
         "postgresql" not in settings.DATABASES["default"]["ENGINE"]
@@ -76,16 +78,36 @@ def postgres_server(settings_dict: dict) -> dict:
     }
 
 
-def database_url(db: dict) -> str:
-    """The test database of Django's `settings_dict`, for the stack's processes
-    (through PgBouncer when the suite goes through it)."""
+def database_url() -> str:
+    """The test database's URL, for the processes the stack starts."""
+    db = connection.settings_dict
     password = f":{db['PASSWORD']}" if db["PASSWORD"] else ""
     return f"postgres://{db['USER']}{password}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
 
 
-def stack_env(database_url: str, app_name: str) -> dict:
+def server_dsn() -> str:
+    """A libpq connection string for PostgreSQL itself (see postgres_server)."""
+    server = postgres_server(connection.settings_dict)
+    return " ".join(
+        f"{key}={server[key]}"
+        for key in ("host", "port", "user", "password")
+        if server[key]
+    )
+
+
+def wait_for(condition, seconds: float, every: float = 0.5) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return condition()
+
+
+def stack_env(database_url: str, app_name: str, **overrides: str) -> dict:
     """Production mode on the test database, rate limits off (the clients are few
-    and fast), each process's connections tagged so faults can pick them."""
+    and fast), each process's connections tagged so faults can pick them;
+    `overrides` replace or add variables."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -116,6 +138,7 @@ def stack_env(database_url: str, app_name: str) -> dict:
         CELERY_VISIBILITY_TIMEOUT="8",
         PYTHONDONTWRITEBYTECODE="1",
     )
+    env.update(overrides)
     return env
 
 
@@ -146,7 +169,7 @@ class Stack:
         return process
 
     def start_web(
-        self, port: int, workers: int = 2, env: dict | None = None
+        self, port: int, workers: int = 2, *, graceful_timeout: int = 5, **env: str
     ) -> subprocess.Popen:
         command = [
             sys.executable, "-m", "gunicorn", "config.wsgi",
@@ -155,7 +178,7 @@ class Stack:
             "--workers", str(workers),
             "--log-level", "warning",
             "--timeout", "60",
-            "--graceful-timeout", "5",
+            "--graceful-timeout", str(graceful_timeout),
         ]  # fmt: skip
         help_text = subprocess.run(
             [sys.executable, "-m", "gunicorn", "--help"],
@@ -167,24 +190,30 @@ class Stack:
             command.append("--no-control-socket")
         self.web = self._start(
             command,
-            env={**stack_env(self.database_url, WEB_APP_NAME), **(env or {})},
+            env=stack_env(self.database_url, WEB_APP_NAME, **env),
             log_name="gunicorn.log",
         )
         return self.web
 
-    def start_worker(self, name: str, env: dict | None = None) -> subprocess.Popen:
+    def start_worker(
+        self,
+        name: str,
+        *,
+        concurrency: int = 1,
+        prefetch_multiplier: int | None = None,
+        **env: str,
+    ) -> subprocess.Popen:
         command = [
             sys.executable, "-m", "celery", "-A", "config", "worker",
-            "-c", "1", "-n", f"{name}@%h",
+            "-c", str(concurrency), "-n", f"{name}@%h",
             "--loglevel=warning",
             "--without-heartbeat", "--without-gossip", "--without-mingle",
         ]  # fmt: skip
+        if prefetch_multiplier is not None:
+            command += ["--prefetch-multiplier", str(prefetch_multiplier)]
         self.workers[name] = self._start(
             command,
-            env={
-                **stack_env(self.database_url, WORKER_APP_NAME + name),
-                **(env or {}),
-            },
+            env=stack_env(self.database_url, WORKER_APP_NAME + name, **env),
             log_name=f"{name}.log",
         )
         return self.workers[name]

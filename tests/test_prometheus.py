@@ -19,7 +19,6 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from django.db import connection
 from rest_framework.authtoken.models import Token
 
 from catalog.tests.factories import gift_create
@@ -29,11 +28,12 @@ from wallets.models import ReconciliationRun
 from wallets.tasks import reconcile_ledger
 
 from .soak_helpers import (
+    REAL_STACK,
     STACK_SECRETS,
-    STACK_TEST_MARKS,
     Stack,
     database_url,
     free_port,
+    wait_for,
     wait_ready,
 )
 
@@ -42,7 +42,7 @@ TOKEN = secrets.token_urlsafe(32)
 GIFT = "prom-rose"
 SENDS = 7
 
-pytestmark = STACK_TEST_MARKS
+pytestmark = REAL_STACK
 
 
 @pytest.fixture
@@ -136,26 +136,22 @@ def test_prometheus_scrapes_the_web_and_a_worker(tmp_path, prometheus_binary):
 
     web_port, worker_port, prom_port = free_port(), free_port(), free_port()
     metrics_env = {"METRICS_TOKEN": TOKEN}
-    stack = Stack(tmp_path, database_url(connection.settings_dict))
+    stack = Stack(tmp_path, database_url())
     config = tmp_path / "prometheus.yml"
     config.write_text(prometheus_config(web_port, worker_port))
     prometheus = None
     try:
         web = stack.start_web(
             web_port,
-            env={
-                **metrics_env,
-                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics-web"),
-            },
+            **metrics_env,
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics-web"),
         )
         stack.start_worker(
             "prom1",
-            env={
-                **metrics_env,
-                "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics-worker"),
-                "METRICS_WORKER_PORT": str(worker_port),
-                "METRICS_WORKER_ADDRESS": "127.0.0.1",
-            },
+            **metrics_env,
+            PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics-worker"),
+            METRICS_WORKER_PORT=str(worker_port),
+            METRICS_WORKER_ADDRESS="127.0.0.1",
         )
         with open(tmp_path / "prometheus.log", "wb") as log:
             prometheus = subprocess.Popen(
@@ -176,8 +172,8 @@ def test_prometheus_scrapes_the_web_and_a_worker(tmp_path, prometheus_binary):
         ]
         assert statuses == [201] * SENDS
         reconcile_ledger.delay()
-        run = _run_made(seconds=60)
-        assert run is not None, stack.log("prom1.log")[-3000:]
+        assert wait_for(ReconciliationRun.objects.exists, 60), stack.log("prom1.log")
+        run = ReconciliationRun.objects.get()
 
         up = 'up{job="%s"}'
         for job in ("web", "worker"):
@@ -220,13 +216,3 @@ def test_prometheus_scrapes_the_web_and_a_worker(tmp_path, prometheus_binary):
             prometheus.terminate()
             prometheus.wait(timeout=10)
         stack.stop_all()
-
-
-def _run_made(seconds: float) -> ReconciliationRun | None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        run = ReconciliationRun.objects.order_by("-started_at").first()
-        if run is not None:
-            return run
-        time.sleep(0.3)
-    return None

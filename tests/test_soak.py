@@ -52,8 +52,8 @@ from wallets.stores import sandbox_receipt, sandbox_signature
 from wallets.tests.factories import on_sale, staff_create, user_create
 
 from .soak_helpers import (
+    REAL_STACK,
     STACK_SECRETS,
-    STACK_TEST_MARKS,
     WEB_APP_NAME,
     WORKER_APP_NAME,
     Answer,
@@ -62,8 +62,9 @@ from .soak_helpers import (
     app_backends,
     database_url,
     free_port,
-    postgres_server,
+    server_dsn,
     terminate_backend,
+    wait_for,
     wait_ready,
 )
 
@@ -93,7 +94,7 @@ KILLED_CONNECTION = re.compile(
     re.IGNORECASE,
 )
 
-pytestmark = STACK_TEST_MARKS
+pytestmark = REAL_STACK
 
 
 @pytest.fixture(autouse=True)
@@ -457,15 +458,6 @@ class Beat(threading.Thread):
                 self.errors.append(f"beat: {error!r}")
 
 
-def server_dsn() -> str:
-    server = postgres_server(connection.settings_dict)
-    return " ".join(
-        f"{key}={server[key]}"
-        for key in ("host", "port", "user", "password")
-        if server[key]
-    )
-
-
 def token_for(user) -> str:
     return Token.objects.create(user=user).key
 
@@ -508,15 +500,6 @@ def seed_world():
         clients.append((senders, Actor(buyer.id, token_for(buyer))))
     finance = [staff_create("Finance"), staff_create("Finance")]
     return creators, clients, finance
-
-
-def wait_for(condition, seconds: float, every: float = 0.5) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(every)
-    return condition()
 
 
 def worker_sending_payouts(within: float) -> str:
@@ -594,7 +577,7 @@ def test_soak_under_worker_and_database_kills_moves_every_coin_exactly_once(
     celery_app.control.purge()
     creators, client_users, finance = seed_world()
     port = free_port()
-    stack = Stack(tmp_path, database_url(connection.settings_dict))
+    stack = Stack(tmp_path, database_url())
     recorder, book = Recorder(port), Book()
     stop = threading.Event()
     faults: Counter = Counter()
