@@ -42,6 +42,11 @@ class BoundLogger(structlog.stdlib.BoundLogger):
     def _proxy_to_logger(self, method_name, event=None, *event_args, **event_kw):
         if method_name not in _STRAIGHT:
             return super()._proxy_to_logger(method_name, event, *event_args, **event_kw)
+        levelno = _STRAIGHT[method_name]
+        # As filter_by_level, before the context is copied: request_started is
+        # logged at DEBUG on every request.
+        if not self._logger.isEnabledFor(levelno):
+            return None
         if event_args:
             event_kw["positional_args"] = event_args
         try:
@@ -49,7 +54,6 @@ class BoundLogger(structlog.stdlib.BoundLogger):
         except structlog.DropEvent:
             return None
         (event_dict,) = args  # as ProcessorFormatter.wrap_for_formatter left it
-        levelno = _STRAIGHT[method_name]
         for handler in logging.root.handlers:
             if isinstance(handler, LineHandler) and levelno >= handler.level:
                 handler.emit_processed(self._logger, method_name, event_dict)
