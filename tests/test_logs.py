@@ -454,6 +454,22 @@ def test_lines_from_many_threads_are_never_mixed(tmp_path):
     assert len(written) == threads * lines
 
 
+def test_a_line_that_cannot_be_written_fails_neither_the_caller_nor_other_handlers(
+    log_lines,
+):
+    closed = io.StringIO()
+    closed.close()
+    handler = LineHandler(closed, log_format="json")
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        money_logger.info("gift_sent", coins=1)
+    finally:
+        root.removeHandler(handler)
+
+    assert [line["coins"] for line in log_lines.events("gift_sent")] == [1]
+
+
 def test_a_json_line_takes_what_orjson_refuses(log_lines):
     money_logger.info("odd_values", big=2**70, price=Decimal("4.99"), counts={7: 1})
 
