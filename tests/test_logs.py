@@ -4,10 +4,13 @@ after commit, and no secret in any line of the main flows."""
 import io
 import json
 import logging
+import threading
 import time
 import uuid
+from decimal import Decimal
 
 import pytest
+import structlog
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection, transaction
@@ -16,8 +19,8 @@ from django.test import RequestFactory
 from rest_framework.test import APIClient
 
 from accounts.roles import FINANCE
-from config.logs import structured_formatter
-from core.logs import account_masked, request_id_sane
+from config.logs import LineHandler
+from core.logs import account_masked, money_logger, request_id_sane
 from core.middleware import RequestLogMiddleware
 from gifting import services as gifting_services
 from gifting.models import CreatorProfile
@@ -56,8 +59,7 @@ class Lines:
 def log_lines():
     """Every line at every level, rendered as production renders it."""
     stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(structured_formatter("json"))
+    handler = LineHandler(stream, log_format="json")
     root = logging.getLogger()
     saved = root.level
     root.addHandler(handler)
@@ -364,6 +366,140 @@ def test_the_main_flows_log_their_events_and_no_secret(client, log_lines, eager_
     }
     assert [name for name, secret in secrets.items() if secret in text] == []
     assert len(log_lines.all()) > 10
+
+
+# --- the way out: structlog's lines and the standard logging's alike -----------
+
+
+def test_a_structlog_line_and_a_logging_line_carry_the_request_id_and_no_secret(
+    log_lines,
+):
+    with structlog.contextvars.bound_contextvars(request_id="req-both"):
+        money_logger.info("from_structlog", coins=3, password="Hunter-pass-1")
+        logging.getLogger("catalog.services").info("from logging: %s", "rose")
+
+    (line,) = log_lines.events("from_structlog")
+    assert (line["request_id"], line["coins"], line["level"]) == ("req-both", 3, "info")
+    assert (line["logger"], line["password"]) == ("money", "[redacted]")
+    (stdlib_line,) = log_lines.events("from logging: rose")
+    assert stdlib_line["request_id"] == "req-both"
+    assert (stdlib_line["logger"], stdlib_line["level"]) == ("catalog.services", "info")
+    assert {"timestamp"} <= set(line) & set(stdlib_line)
+    assert "Hunter-pass-1" not in log_lines.text
+
+
+def test_the_levels_of_logging_filter_both_kinds_of_line(log_lines):
+    money = logging.getLogger("money")
+    logging.getLogger().setLevel(logging.WARNING)  # the fixture puts DEBUG back
+    money_logger.info("info_from_structlog")
+    logging.getLogger("catalog.services").info("info from logging")
+    money_logger.warning("warning_from_structlog")
+    logging.getLogger("catalog.services").warning("warning from logging")
+    money.setLevel(logging.ERROR)
+    try:
+        money_logger.warning("silenced_by_its_logger")
+    finally:
+        money.setLevel(logging.NOTSET)
+
+    assert [line["event"] for line in log_lines.all()] == [
+        "warning_from_structlog",
+        "warning from logging",
+    ]
+
+
+def test_a_structlog_warning_is_a_record_for_other_handlers_and_one_line(
+    log_lines, caplog
+):
+    caplog.set_level(logging.INFO, logger="money")
+
+    money_logger.warning("purchase_refunded", unrecovered="10 coins")
+    money_logger.info("gift_sent", coins=1)
+
+    # Sentry's breadcrumbs and events come from records, as caplog's do.
+    assert [record.msg["event"] for record in caplog.records] == ["purchase_refunded"]
+    assert [line["event"] for line in log_lines.all()] == [
+        "purchase_refunded",
+        "gift_sent",
+    ]
+
+
+def test_lines_from_many_threads_are_never_mixed(tmp_path):
+    path = tmp_path / "lines.log"
+    threads, lines, filler = 8, 200, "x" * 3000
+    root = logging.getLogger()
+    with open(path, "w") as stream:
+        handler = LineHandler(stream, log_format="json")
+        root.addHandler(handler)
+        try:
+
+            def log(thread):
+                for number in range(lines):
+                    if number % 2:
+                        money_logger.info("line", thread=thread, filler=filler)
+                    else:
+                        logging.getLogger("money").warning("line %s", filler)
+
+            started = [
+                threading.Thread(target=log, args=(thread,))
+                for thread in range(threads)
+            ]
+            for thread in started:
+                thread.start()
+            for thread in started:
+                thread.join()
+        finally:
+            root.removeHandler(handler)
+
+    written = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(written) == threads * lines
+
+
+def test_a_line_that_cannot_be_written_fails_neither_the_caller_nor_other_handlers(
+    log_lines,
+):
+    closed = io.StringIO()
+    closed.close()
+    handler = LineHandler(closed, log_format="json")
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        money_logger.info("gift_sent", coins=1)
+    finally:
+        root.removeHandler(handler)
+
+    assert [line["coins"] for line in log_lines.events("gift_sent")] == [1]
+
+
+def test_a_json_line_takes_what_orjson_refuses(log_lines):
+    money_logger.info("odd_values", big=2**70, price=Decimal("4.99"), counts={7: 1})
+
+    (line,) = log_lines.events("odd_values")
+    assert (line["big"], line["price"], line["counts"]) == (
+        2**70,
+        "Decimal('4.99')",
+        {"7": 1},
+    )
+
+
+@pytest.mark.parametrize(
+    ("log_format", "shown"),
+    [("keyvalue", "event='gift_sent'"), ("console", "gift_sent")],
+)
+def test_the_readable_formats_write_one_line_per_event(log_format, shown):
+    stream = io.StringIO()
+    handler = LineHandler(stream, log_format=log_format)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with structlog.contextvars.bound_contextvars(request_id="req-kv"):
+            money_logger.info("gift_sent", coins=2)
+            logging.getLogger("catalog.services").warning("from logging")
+    finally:
+        root.removeHandler(handler)
+
+    structlog_line, stdlib_line = stream.getvalue().splitlines()
+    assert shown in structlog_line and "req-kv" in structlog_line
+    assert "from logging" in stdlib_line and "req-kv" in stdlib_line
 
 
 # --- Celery ---------------------------------------------------------------------
