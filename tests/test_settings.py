@@ -160,6 +160,11 @@ def test_an_unknown_display_locale_names_itself():
             "SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1 (got 2.0).",
         ),
         (
+            "TRUSTED_PROXY_COUNT",
+            "-1",
+            "TRUSTED_PROXY_COUNT must be 0 or more (got -1).",
+        ),
+        (
             "METRICS_TOKEN",
             "short",
             "METRICS_TOKEN must be at least 24 characters (got 5).",
