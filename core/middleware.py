@@ -1,7 +1,9 @@
+import structlog
 from django.utils.cache import patch_cache_control
 from django_structlog.middlewares import RequestMiddleware
 
 from .logs import REQUEST_ID_HEADER, current_request, request_id_sane
+from .network import client_ip
 
 API_PREFIX = "/api/v1/"
 
@@ -33,7 +35,8 @@ class RequestLogMiddleware(RequestMiddleware):
     An `X-Request-ID` from the proxy is kept when it is sane (core.logs), else a new
     one is made; either way the answer carries it, so a client or a proxy can quote
     it. Placed right after the health probes, which it leaves alone: everything
-    else, a refused host or a CSRF failure included, is logged with its id.
+    else, a refused host or a CSRF failure included, is logged with its id, and
+    with the client's address as core.network.client_ip finds it.
     """
 
     def prepare(self, request):
@@ -43,6 +46,7 @@ class RequestLogMiddleware(RequestMiddleware):
         # `request.headers` is read once; nothing before this middleware read it.
         request.__dict__.pop("headers", None)
         request._log_context_token = current_request.set(request)
+        structlog.contextvars.bind_contextvars(ip=client_ip(request))
         super().prepare(request)
 
     def handle_response(self, request, response):

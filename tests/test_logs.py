@@ -94,6 +94,20 @@ def test_a_proxys_request_id_is_answered_and_on_the_requests_line(client, log_li
 
 
 @pytest.mark.django_db
+def test_a_requests_line_names_the_client_not_a_forged_forwarded_address(
+    client, log_lines, settings
+):
+    settings.TRUSTED_PROXY_COUNT = 1
+
+    client.get(
+        GIFTS, REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.2.3.4, 203.0.113.9"
+    )
+
+    (finished,) = log_lines.events("request_finished")
+    assert finished["ip"] == "203.0.113.9"
+
+
+@pytest.mark.django_db
 def test_an_unsafe_request_id_is_replaced_by_a_new_one(client, log_lines):
     response = client.get(GIFTS, HTTP_X_REQUEST_ID="x\r\nforged: 1")
 

@@ -13,6 +13,7 @@ PRODUCTION = {
     "DJANGO_DEBUG": "0",
     "DJANGO_SECRET_KEY": "k3v-9tq!x0s2m#f7d1w8z6r4b5n-yp2c8h1j0l7g3a9e6u5i4o",
     "DJANGO_ALLOWED_HOSTS": "gifts.example.com",
+    "TRUSTED_PROXY_COUNT": "1",
 }
 
 
@@ -160,6 +161,11 @@ def test_an_unknown_display_locale_names_itself():
             "SENTRY_TRACES_SAMPLE_RATE must be between 0 and 1 (got 2.0).",
         ),
         (
+            "TRUSTED_PROXY_COUNT",
+            "-1",
+            "TRUSTED_PROXY_COUNT must be 0 or more (got -1).",
+        ),
+        (
             "METRICS_TOKEN",
             "short",
             "METRICS_TOKEN must be at least 24 characters (got 5).",
@@ -218,6 +224,20 @@ def test_check_deploy_reports_nothing_in_production_mode():
 
     assert result.returncode == 0, result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_every_client_would_have_the_proxys_address():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        **{**PRODUCTION, "TRUSTED_PROXY_COUNT": "0"},
+        **LIVE_ADAPTERS,
+    )
+
+    assert result.returncode != 0
+    assert "(core.W001) TRUSTED_PROXY_COUNT is 0" in result.stderr
 
 
 def test_production_mode_with_the_readmes_variables_refuses_the_sandbox():

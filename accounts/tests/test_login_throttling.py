@@ -112,3 +112,55 @@ def test_the_admin_answers_a_lockout_as_a_page(client, staff_member):
 
     assert response.status_code == 429
     assert response["Content-Type"].startswith("text/html")
+
+
+PROXY = "10.0.0.2"
+
+
+def token_login_via_proxy(api_client, username, password, forwarded):
+    return api_client.post(
+        TOKEN_URL,
+        {"username": username, "password": password},
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR=forwarded,
+    )
+
+
+def test_behind_the_proxy_one_clients_failures_lock_that_client_only(
+    api_client, staff_member, settings
+):
+    # Every request comes from the proxy's address: counted by it, twenty wrong
+    # passwords from anyone would lock everyone out.
+    settings.TRUSTED_PROXY_COUNT = 1
+    for n in range(20):
+        token_login_via_proxy(api_client, f"guess-{n}", "wrong", "203.0.113.7")
+
+    assert (
+        token_login_via_proxy(
+            api_client, "fin", "right-pass", "203.0.113.7"
+        ).status_code
+        == 429
+    )
+    assert (
+        token_login_via_proxy(
+            api_client, "fin", "right-pass", "198.51.100.2"
+        ).status_code
+        == 200
+    )
+
+
+def test_a_forged_forwarded_address_does_not_escape_the_lock_out(
+    api_client, staff_member, settings
+):
+    settings.TRUSTED_PROXY_COUNT = 1
+    for n in range(20):
+        # The attacker writes a new address each time; the proxy appends the real one.
+        token_login_via_proxy(
+            api_client, f"guess-{n}", "wrong", f"192.0.2.{n}, 203.0.113.7"
+        )
+
+    answer = token_login_via_proxy(
+        api_client, "fin", "right-pass", "192.0.2.99, 203.0.113.7"
+    )
+
+    assert answer.status_code == 429
