@@ -39,6 +39,8 @@ def test_finance_reads_the_books_with_their_tie_out(client):
     # Money through core.display: currency symbols and the currency's digits.
     assert "$9.98" in html and "¥800" in html and "$98.75" in html
     assert "40,030" in html  # diamonds outstanding at the end
+    # Nothing owed at the start is still valued: $0.00 at the rate, not "no rate".
+    assert "$0.00 at 0.005" in html and "no rate" not in html
     assert html.count(">ties<") == len(page.context["books"].tie_outs)
     assert "Download these books" in html
 
