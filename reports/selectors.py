@@ -443,6 +443,13 @@ def _cash(units, currency: str) -> Money:
 
 
 def _rows(sql: str, params: list) -> list[tuple]:
+    # Moments as the database stores them: SQLite compares them as text.
+    params = [
+        connection.ops.adapt_datetimefield_value(value)
+        if isinstance(value, datetime.datetime)
+        else value
+        for value in params
+    ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()

@@ -20,6 +20,7 @@ from wallets import services as wallet_services
 from wallets.models import DIAMOND_SCALE, AccountKind, LedgerAccount, Transfer
 from wallets.stores import sandbox_receipt
 from wallets.tests.factories import (
+    bundle_create,
     on_sale,
     price_create,
     purchase_buy,
@@ -290,3 +291,29 @@ def test_cached_balances_agree_with_the_books_closing():
     )
     assert books.paid_coins_closing == held
     assert Decimal(books.paid_coins_closing) == Decimal(580)
+
+
+def test_a_sale_and_a_payout_at_midnight_belong_to_the_day_that_starts(monkeypatch):
+    """The raw sums (sales, payouts) cut days where the ledger's sums do."""
+    midnight = datetime.datetime(2026, 6, 1, tzinfo=datetime.UTC)
+    us = region_create("US")
+    bundle = bundle_create(coins=100, price="4.99")
+    price_create(bundle, us, "4.99", effective_at=midnight - 30 * DAY)
+    finance = staff_create(FINANCE)
+    creator = rich_creator(diamonds=30_000)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: midnight)
+    purchase_buy(user_create(), bundle, us, key="midnight")
+    payout = payout_services.payout_request(
+        creator=creator, diamond_units=20_000 * DIAMOND_SCALE, idempotency_key="m"
+    ).payout
+    payout_services.payout_approve(payout=payout, actor=finance)
+    payout_services.payouts_send(payout_ids=[payout.id], now=midnight)
+    assert Transfer.objects.filter(created_at=midnight).count() == 3
+
+    june = books_for(start=datetime.date(2026, 6, 1), end=datetime.date(2026, 6, 1))
+    may = books_for(start=datetime.date(2026, 5, 1), end=datetime.date(2026, 5, 31))
+
+    assert [(line.currency, line.paid_coins) for line in june.sales] == [("USD", 100)]
+    assert [line.payouts for line in june.payouts] == [1]
+    assert may.sales == [] and may.payouts == []
+    assert june.ties and may.ties
