@@ -12,7 +12,7 @@ from djmoney.money import Money
 from accounts.models import User
 from core.fields import MONEY_DECIMAL_PLACES, from_minor_units
 from gifting.models import CreatorProfile, GiftSend
-from payouts.models import Payout, PayoutMethodChange
+from payouts.models import DiamondCashRate, Payout, PayoutMethodChange
 from payouts.selectors import (
     cash_rate_current,
     payout_method_cooloff_ends,
@@ -415,8 +415,8 @@ class Books:
     # Creators' diamonds plus those held for payouts, and their cash value.
     diamonds_outstanding_opening: int
     diamonds_outstanding_closing: int
-    cash_rate_opening: object
-    cash_rate_closing: object
+    cash_rate_opening: DiamondCashRate | None
+    cash_rate_closing: DiamondCashRate | None
     cash_liability_opening: Money | None
     cash_liability_closing: Money | None
     payouts: list[PayoutsLine]
