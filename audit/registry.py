@@ -84,6 +84,8 @@ AUDITED = (
     Audited(
         "wallets.UnrecoveredStoreRefund", ignore=("notifications", "last_received_at")
     ),
+    # Who took the books away as a file, and which days (issue 17).
+    Audited("reports.BooksExport", frozen=("actor",)),
 )
 
 

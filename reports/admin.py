@@ -1,3 +1,4 @@
+import datetime
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlencode
@@ -5,7 +6,7 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponseNotAllowed
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -21,10 +22,10 @@ from wallets.reconciliation import RUN_PERMISSION, ledger_reconcile_request
 from wallets.references import reference_link
 from wallets.units import diamonds_display
 
-from . import selectors
+from . import exports, selectors, services
 from .charts import daily_chart
-from .forms import DashboardRangeForm
-from .models import Incident, MoneyDashboard, UserLookup
+from .forms import BooksRangeForm, DashboardRangeForm
+from .models import Books, BooksExport, Incident, MoneyDashboard, UserLookup
 from .selectors import DailySeries
 
 
@@ -149,6 +150,109 @@ class MoneyDashboardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     messages.ERROR,
                 )
         return redirect("admin:reports_moneydashboard_changelist")
+
+
+@admin.register(Books)
+class BooksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The month-end books of any range of UTC days, with their tie-out; finance
+    downloads them as CSV or XLSX, each download on record."""
+
+    def get_urls(self):
+        return [
+            path(
+                "export/",
+                self.admin_site.admin_view(self.export_view),
+                name="reports_books_export",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = BooksRangeForm(request.GET, today=_today())
+        books = None
+        if form.is_valid():
+            books = selectors.books_for(
+                start=form.cleaned_data["start"], end=form.cleaned_data["end"]
+            )
+        return TemplateResponse(
+            request,
+            "admin/reports/books.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Books",
+                "opts": self.model._meta,
+                "form": form,
+                "books": books,
+                "tie_outs": [_tie_out_shown(line) for line in books.tie_outs]
+                if books
+                else [],
+                "may_export": request.user.has_perm("reports.export_books"),
+                "formats": BooksExport.Format.choices,
+            },
+        )
+
+    def export_view(self, request):
+        """POST only: record the export, then send the file."""
+        if not request.user.has_perm("reports.export_books"):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        form = BooksRangeForm(request.POST, today=_today())
+        file_format = request.POST.get("format")
+        if not form.is_valid() or file_format not in BooksExport.Format.values:
+            self.message_user(
+                request,
+                "Nothing was exported: the range or the format was refused.",
+                messages.ERROR,
+            )
+            query = urlencode(
+                {name: request.POST.get(name, "") for name in ("start", "end")}
+            )
+            return redirect(reverse("admin:reports_books_changelist") + "?" + query)
+        first_day, last_day = form.cleaned_data["start"], form.cleaned_data["end"]
+        books = selectors.books_for(start=first_day, end=last_day)
+        services.books_export_record(
+            actor=request.user,
+            first_day=first_day,
+            last_day=last_day,
+            file_format=file_format,
+        )
+        if file_format == BooksExport.Format.XLSX:
+            content, content_type = exports.books_xlsx(books), exports.XLSX_TYPE
+        else:
+            content, content_type = exports.books_csv(books), exports.CSV_TYPE
+        response = HttpResponse(content, content_type=content_type)
+        response["Content-Disposition"] = (
+            f'attachment; filename="books-{first_day}-to-{last_day}.{file_format}"'
+        )
+        return response
+
+
+def _tie_out_shown(line: selectors.TieOut) -> dict:
+    """A tie-out line's figures as people read them, movements signed."""
+
+    def shown(units: int, *, signed: bool = False) -> str:
+        if line.unit == "diamond":
+            return display.diamonds(units, signed=signed)
+        return display.coins(units, signed=signed)
+
+    return {
+        "label": line.label,
+        "unit": "diamonds" if line.unit == "diamond" else "coins",
+        "opening": shown(line.opening),
+        "movements": [
+            (label, shown(amount, signed=True)) for label, amount in line.movements
+        ],
+        "closing": shown(line.closing),
+        "ties": line.ties,
+        "difference": shown(line.difference, signed=True),
+    }
+
+
+def _today():
+    return timezone.now().astimezone(datetime.UTC).date()
 
 
 @dataclass(frozen=True)

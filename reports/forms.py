@@ -1,7 +1,15 @@
+import datetime
+from urllib.parse import urlencode
+
 from django import forms
 from django.conf import settings
 
-from .selectors import DASHBOARD_DAYS, DASHBOARD_DAYS_DEFAULT
+from .selectors import (
+    BOOKS_MAX_DAYS,
+    DASHBOARD_DAYS,
+    DASHBOARD_DAYS_DEFAULT,
+    books_default_range,
+)
 
 
 class DashboardRangeForm(forms.Form):
@@ -39,3 +47,40 @@ class DashboardRangeForm(forms.Form):
             return currency
         self.data = {**self.data, "currency": selling[0]}
         return selling[0]
+
+
+class BooksRangeForm(forms.Form):
+    """Which UTC days the books cover: both days included; last month by default."""
+
+    start = forms.DateField(
+        label="From", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    end = forms.DateField(
+        label="To (included)",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+
+    def __init__(self, data, *, today: datetime.date):
+        first, last = books_default_range(today)
+        given = {name: data[name] for name in ("start", "end") if data.get(name)}
+        super().__init__({"start": first, "end": last, **given})
+
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("start"), cleaned.get("end")
+        if start and end:
+            if end < start:
+                self.add_error("end", "The last day comes before the first.")
+            elif (end - start).days + 1 > BOOKS_MAX_DAYS:
+                self.add_error(
+                    "end",
+                    f"At most {BOOKS_MAX_DAYS} days at once: "
+                    f"this range has {(end - start).days + 1}.",
+                )
+        return cleaned
+
+    def range_query(self) -> str:
+        """The query string of this range, for links that keep it."""
+        return urlencode(
+            {"start": self.cleaned_data["start"], "end": self.cleaned_data["end"]}
+        )

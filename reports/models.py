@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -17,6 +18,70 @@ class MoneyDashboard(Payout):
         proxy = True
         verbose_name = "money dashboard"
         verbose_name_plural = "money dashboard"
+
+
+class Books(Payout):
+    """Finance's month-end books (issue 17): a report, no rows of its own.
+
+    A proxy of `Payout`, as the money dashboard is, so its permissions,
+    `reports.view_books` and `reports.export_books`, are what finance is granted.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "books"
+        verbose_name_plural = "books"
+        permissions = [("export_books", "Can export books")]
+
+
+class BooksExportQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Exports of the books are a record: append-only.")
+
+    def delete(self):
+        raise TypeError("Exports of the books are a record: append-only.")
+
+
+class BooksExport(models.Model):
+    """One download of the books: who took which range, in which format.
+
+    Written by `reports.services.books_export_record` before the file is sent; the
+    audit records each one with its actor (audit/registry.py). Append-only.
+    """
+
+    class Format(models.TextChoices):
+        CSV = "csv", "CSV"
+        XLSX = "xlsx", "XLSX"
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    first_day = models.DateField()
+    last_day = models.DateField()
+    format = models.CharField(max_length=4, choices=Format.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = BooksExportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_day__gte=F("first_day")),
+                name="reports_booksexport_ends_after_start",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Books {self.first_day} to {self.last_day} ({self.format})"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Exports of the books are a record: append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Exports of the books are a record: append-only.")
 
 
 class UserLookup(User):

@@ -3,14 +3,16 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from djmoney.money import Money
 
 from accounts.models import User
+from core.fields import MONEY_DECIMAL_PLACES, from_minor_units
 from gifting.models import CreatorProfile, GiftSend
-from payouts.models import Payout, PayoutMethodChange
+from payouts.models import DiamondCashRate, Payout, PayoutMethodChange
 from payouts.selectors import (
     cash_rate_current,
     payout_method_cooloff_ends,
@@ -18,11 +20,13 @@ from payouts.selectors import (
 )
 from payouts.services import payout_gross
 from wallets.models import (
+    AccountKind,
     HomeRegion,
     LedgerAccount,
     PendingCredit,
     Purchase,
     ReconciliationRun,
+    Transfer,
     UnrecoveredStoreRefund,
 )
 from wallets.selectors import (
@@ -313,4 +317,340 @@ def user_overview(
         transfers=_recent(transfers_for_user(user=user), TRANSFERS_SHOWN),
         creator=creator,
         **creator_side,
+    )
+
+
+# --- Month-end books ----------------------------------------------------------------
+
+# The longest range the books cover at once on screen (a year, leap day included).
+BOOKS_MAX_DAYS = 366
+
+
+@dataclass(frozen=True)
+class SalesLine:
+    """One currency and store's coin sales, refunds and unrecovered refunds."""
+
+    currency: str
+    store: str
+    purchases: int
+    paid_coins: int
+    bonus_coins: int
+    revenue: Money
+    refunds: int
+    refunded: Money
+    paid_coins_taken_back: int
+    bonus_coins_taken_back: int
+    unrecovered: int
+    unrecovered_paid_coins: int
+    unrecovered_bonus_coins: int
+    unrecovered_value: Money
+
+    @property
+    def store_label(self) -> str:
+        return Purchase.Store(self.store).label
+
+
+@dataclass(frozen=True)
+class PayoutsLine:
+    """Payouts paid in one currency: the diamonds that left and the cash they cost."""
+
+    currency: str
+    payouts: int
+    diamond_units: int
+    gross: Money
+    fees: Money
+    net: Money
+
+
+@dataclass(frozen=True)
+class TieOut:
+    """One ledger account group over the range: opening + movements = closing?
+
+    Opening and closing are the sums of the group's transfers before the start and
+    before the end; the movements are the range's transfers by kind. They are
+    three separate sums, so a transfer counted in none or two of them shows here.
+    """
+
+    unit: str
+    kind: str
+    opening: int
+    movements: list[tuple[str, int]]
+    closing: int
+
+    @property
+    def label(self) -> str:
+        return LedgerAccount.Kind(self.kind).label
+
+    @property
+    def moved(self) -> int:
+        return sum(amount for _, amount in self.movements)
+
+    @property
+    def difference(self) -> int:
+        return self.closing - (self.opening + self.moved)
+
+    @property
+    def ties(self) -> bool:
+        return self.difference == 0
+
+
+@dataclass(frozen=True)
+class Books:
+    """The books of `first_day` to `last_day`, both included (UTC days)."""
+
+    first_day: datetime.date
+    last_day: datetime.date
+    starts_at: datetime.datetime
+    ends_at: datetime.datetime
+    sales: list[SalesLine]
+    # Coins that left users' accounts for gifts, bonus and paid.
+    gift_bonus_coins: int
+    gift_paid_coins: int
+    # Diamonds issued by gifts: the creators' share and the platform's.
+    diamonds_to_creators: int
+    diamonds_to_platform: int
+    # Users' paid coins at the start and the end: the coins the platform may owe.
+    paid_coins_opening: int
+    paid_coins_closing: int
+    # Creators' diamonds plus those held for payouts, and their cash value.
+    diamonds_outstanding_opening: int
+    diamonds_outstanding_closing: int
+    cash_rate_opening: DiamondCashRate | None
+    cash_rate_closing: DiamondCashRate | None
+    cash_liability_opening: Money | None
+    cash_liability_closing: Money | None
+    payouts: list[PayoutsLine]
+    tie_outs: list[TieOut]
+    # Per unit, the sum of every balance at the end: 0 under double entry.
+    unit_totals: dict[str, int]
+
+    @property
+    def ties(self) -> bool:
+        return all(line.ties for line in self.tie_outs) and not any(
+            self.unit_totals.values()
+        )
+
+
+def books_default_range(today: datetime.date) -> tuple[datetime.date, datetime.date]:
+    """The last full calendar month before `today`'s."""
+    last_day = today.replace(day=1) - datetime.timedelta(days=1)
+    return last_day.replace(day=1), last_day
+
+
+def _cash(units, currency: str) -> Money:
+    # Cash columns hold integer minor units (core.fields); raw SQL reads them so.
+    return Money(from_minor_units(units or 0, MONEY_DECIMAL_PLACES), currency)
+
+
+def _rows(sql: str, params: list) -> list[tuple]:
+    # Moments as the database stores them: SQLite compares them as text.
+    params = [
+        connection.ops.adapt_datetimefield_value(value)
+        if isinstance(value, datetime.datetime)
+        else value
+        for value in params
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def books_for(*, start: datetime.date, end: datetime.date) -> Books:
+    """The books from `start` to `end`, both days included, in UTC days.
+
+    Coin and diamond figures are sums of ledger transfers; cash comes from the
+    purchases and payouts those transfers name. A fixed number of queries,
+    whatever the volume: every sum is made by the database.
+    """
+    if end < start:
+        raise ValueError("The books end before they start.")
+    starts_at = datetime.datetime.combine(start, datetime.time.min, datetime.UTC)
+    ends_at = datetime.datetime.combine(
+        end + datetime.timedelta(days=1), datetime.time.min, datetime.UTC
+    )
+    in_range = Q(created_at__gte=starts_at, created_at__lt=ends_at)
+
+    # One statement, so opening, movements and closing see the same transfers.
+    flows = (
+        Transfer.objects.order_by()
+        .values("debit_account__kind", "credit_account__kind", "kind", "unit")
+        .annotate(
+            before_start=Sum("amount", filter=Q(created_at__lt=starts_at)),
+            during=Sum("amount", filter=in_range),
+            before_end=Sum("amount", filter=Q(created_at__lt=ends_at)),
+        )
+    )
+    opening: dict[str, int] = defaultdict(int)
+    closing: dict[str, int] = defaultdict(int)
+    moved: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    unit_of: dict[str, str] = {}
+    gift_coins: dict[str, int] = defaultdict(int)
+    issued: dict[str, int] = defaultdict(int)
+    for row in flows:
+        debit, credit, kind = (
+            row["debit_account__kind"],
+            row["credit_account__kind"],
+            row["kind"],
+        )
+        before_start = int(row["before_start"] or 0)
+        during = int(row["during"] or 0)
+        before_end = int(row["before_end"] or 0)
+        for account_kind, sign in ((credit, 1), (debit, -1)):
+            unit_of[account_kind] = row["unit"]
+            opening[account_kind] += sign * before_start
+            closing[account_kind] += sign * before_end
+            moved[account_kind][kind] += sign * during
+        if credit == AccountKind.COINS_SPENT and kind == Transfer.Kind.GIFT:
+            gift_coins[debit] += during
+        if debit == AccountKind.DIAMOND_ISSUANCE:
+            issued[kind] += during
+
+    tie_outs = [
+        TieOut(
+            unit=unit_of[kind],
+            kind=kind,
+            opening=opening[kind],
+            movements=sorted(
+                (Transfer.Kind(transfer_kind).label, amount)
+                for transfer_kind, amount in moved[kind].items()
+                if amount
+            ),
+            closing=closing[kind],
+        )
+        for kind in AccountKind.values
+        if kind in unit_of
+    ]
+    unit_totals: dict[str, int] = defaultdict(int)
+    for line in tie_outs:
+        unit_totals[line.unit] += line.closing
+
+    transfers = Transfer._meta.db_table
+    purchases = Purchase._meta.db_table
+    payouts = Payout._meta.db_table
+    shortfalls = UnrecoveredStoreRefund._meta.db_table
+    kinds = Transfer.Kind
+    # A purchase's transfers name it by reference, `purchase:<id>` (wallets.ledger).
+    sales = _rows(
+        f"SELECT p.price_currency, p.store, t.kind, COUNT(*), SUM(t.amount), "
+        f"SUM(p.price) FROM {transfers} t JOIN {purchases} p "
+        "ON t.reference = 'purchase:' || CAST(p.id AS TEXT) "
+        "WHERE t.created_at >= %s AND t.created_at < %s AND t.kind IN (%s, %s, %s, %s) "
+        "GROUP BY p.price_currency, p.store, t.kind",
+        [
+            starts_at,
+            ends_at,
+            kinds.PURCHASE,
+            kinds.PURCHASE_BONUS,
+            kinds.REFUND,
+            kinds.BONUS_CLAWBACK,
+        ],
+    )
+    refunds = (
+        Purchase.objects.filter(refunded_at__gte=starts_at, refunded_at__lt=ends_at)
+        .values("price_currency", "store")
+        .annotate(count=Count("id"), total=Sum("price"))
+        .order_by()
+    )
+    # Each one valued as its admin page values it: price x spent / coins, to the
+    # cent, half up; in integer cents, exact on every database.
+    unrecovered = _rows(
+        "SELECT s.price_currency, s.store, COUNT(*), SUM(s.paid_coins_spent), "
+        "SUM(s.bonus_coins_missing), "
+        "SUM((2 * s.price * s.paid_coins_spent + p.coins) / (2 * p.coins)) "
+        f"FROM {shortfalls} s JOIN {purchases} p ON p.id = s.purchase_id "
+        "WHERE s.received_at >= %s AND s.received_at < %s "
+        "GROUP BY s.price_currency, s.store",
+        [starts_at, ends_at],
+    )
+    paid_out = _rows(
+        "SELECT o.currency, COUNT(*), SUM(t.amount), SUM(o.gross_amount), "
+        f"SUM(o.fee_amount), SUM(o.net_amount) FROM {transfers} t JOIN {payouts} o "
+        "ON t.reference = 'payout:' || CAST(o.id AS TEXT) "
+        "WHERE t.created_at >= %s AND t.created_at < %s AND t.kind = %s "
+        "GROUP BY o.currency ORDER BY o.currency",
+        [starts_at, ends_at, kinds.PAYOUT],
+    )
+
+    lines: dict[tuple[str, str], dict] = defaultdict(lambda: defaultdict(int))
+    for currency, store, kind, count, coins, price in sales:
+        line = lines[currency, store]
+        line[kind] += int(coins)
+        if kind == kinds.PURCHASE:
+            line["purchases"] += count
+            line["revenue"] += int(price)
+    for row in refunds:
+        line = lines[row["price_currency"], row["store"]]
+        line["refunds"] += row["count"]
+        line["refunded"] += row["total"]
+    for currency, store, count, paid, bonus, value in unrecovered:
+        line = lines[currency, store]
+        line["unrecovered"] += count
+        line["unrecovered_paid"] += int(paid)
+        line["unrecovered_bonus"] += int(bonus)
+        line["unrecovered_value"] += int(value)
+    sales_lines = [
+        SalesLine(
+            currency=currency,
+            store=store,
+            purchases=line["purchases"],
+            paid_coins=line[kinds.PURCHASE],
+            bonus_coins=line[kinds.PURCHASE_BONUS],
+            revenue=_cash(line["revenue"], currency),
+            refunds=line["refunds"],
+            refunded=Money(line["refunded"] or Decimal("0.00"), currency),
+            paid_coins_taken_back=line[kinds.REFUND],
+            bonus_coins_taken_back=line[kinds.BONUS_CLAWBACK],
+            unrecovered=line["unrecovered"],
+            unrecovered_paid_coins=line["unrecovered_paid"],
+            unrecovered_bonus_coins=line["unrecovered_bonus"],
+            unrecovered_value=_cash(line["unrecovered_value"], currency),
+        )
+        for (currency, store), line in sorted(lines.items())
+    ]
+
+    def outstanding(balances) -> int:
+        return balances[AccountKind.DIAMONDS] + balances[AccountKind.PAYOUT_HOLD]
+
+    rates = [
+        cash_rate_current(currency="USD", when=when) for when in (starts_at, ends_at)
+    ]
+    liabilities = [
+        Money(payout_gross(diamond_units=units, rate=rate.rate), rate.currency)
+        if rate
+        else None
+        for units, rate in zip(
+            (outstanding(opening), outstanding(closing)), rates, strict=True
+        )
+    ]
+    return Books(
+        first_day=start,
+        last_day=end,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        sales=sales_lines,
+        gift_bonus_coins=gift_coins[AccountKind.BONUS_COINS],
+        gift_paid_coins=gift_coins[AccountKind.PAID_COINS],
+        diamonds_to_creators=issued[kinds.GIFT_EARNING],
+        diamonds_to_platform=issued[kinds.GIFT_PLATFORM_SHARE],
+        paid_coins_opening=opening[AccountKind.PAID_COINS],
+        paid_coins_closing=closing[AccountKind.PAID_COINS],
+        diamonds_outstanding_opening=outstanding(opening),
+        diamonds_outstanding_closing=outstanding(closing),
+        cash_rate_opening=rates[0],
+        cash_rate_closing=rates[1],
+        cash_liability_opening=liabilities[0],
+        cash_liability_closing=liabilities[1],
+        payouts=[
+            PayoutsLine(
+                currency=currency,
+                payouts=count,
+                diamond_units=int(units),
+                gross=_cash(gross, currency),
+                fees=_cash(fees, currency),
+                net=_cash(net, currency),
+            )
+            for currency, count, units, gross, fees, net in paid_out
+        ],
+        tie_outs=tie_outs,
+        unit_totals=dict(unit_totals),
     )

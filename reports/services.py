@@ -2,7 +2,8 @@
 notified once either way. The beat task `reports.check_alerts` runs `alerts_check`
 every minute, the way Healthchecks' `sendalerts` polls.
 
-Reports change no money; incidents are the one thing this app writes.
+Reports change no money; incidents, and the record of each export of the books
+(`books_export_record`), are the only things this app writes.
 """
 
 import datetime
@@ -12,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .conditions import CONDITIONS, Holding
-from .models import Incident
+from .models import BooksExport, Incident
 
 logger = logging.getLogger(__name__)
 
@@ -88,3 +89,14 @@ def alerts_check(*, now: datetime.datetime | None = None) -> dict[str, int]:
             if key not in holding:
                 closed += incident_close(incident_id=incident_id, now=now)
     return {"opened": opened, "closed": closed}
+
+
+def books_export_record(
+    *, actor, first_day: datetime.date, last_day: datetime.date, file_format: str
+) -> BooksExport:
+    """Put on record that `actor` takes the books of this range away as a file; the
+    audit records who (its trigger reads the request's actor)."""
+    with transaction.atomic():
+        return BooksExport.objects.create(
+            actor=actor, first_day=first_day, last_day=last_day, format=file_format
+        )

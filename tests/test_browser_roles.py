@@ -59,6 +59,7 @@ def screens(role: str) -> dict[str, str]:
             "payout-queue": "/admin/payouts/payout/",
             "payout": f"/admin/payouts/payout/{payout.id}/change/",
             "dashboard": "/admin/reports/moneydashboard/",
+            "books": "/admin/reports/books/",
             "reconciliation": "/admin/wallets/reconciliationrun/",
             "levels": "/admin/gifting/creatorlevel/",
             "incidents": "/admin/reports/incident/",
