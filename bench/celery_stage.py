@@ -117,7 +117,12 @@ def celery_stage(config: Config, stack: Stack, env: dict, workdir: Path) -> dict
         }
 
         step(f"celery: dispatch_payouts, {config.celery_payouts:,} approved payouts")
-        with psycopg.connect(config.database_url, autocommit=True) as conn:
+        # Polled many times: psycopg would prepare the query after five, and behind
+        # PgBouncer in transaction mode the next poll may reach a server connection
+        # that never saw it ("prepared statement _pg3_0 does not exist").
+        with psycopg.connect(
+            config.database_url, autocommit=True, prepare_threshold=None
+        ) as conn:
 
             def paid() -> bool:
                 done = conn.execute(
