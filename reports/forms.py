@@ -1,5 +1,4 @@
 import datetime
-from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
@@ -78,9 +77,3 @@ class BooksRangeForm(forms.Form):
                     f"this range has {(end - start).days + 1}.",
                 )
         return cleaned
-
-    def range_query(self) -> str:
-        """The query string of this range, for links that keep it."""
-        return urlencode(
-            {"start": self.cleaned_data["start"], "end": self.cleaned_data["end"]}
-        )

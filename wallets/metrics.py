@@ -1,11 +1,13 @@
 """Purchases, refunds and adjustments for Prometheus (core/metrics.py): counted
-once each commits. Revenue is for watching, in the currency's major units as a
-float; the ledger and the month's books are the exact figures."""
+once each commits. Revenue is counted in minor units, whole numbers, so the sum
+stays exact (a sample is a float, exact for whole numbers up to 2**53)."""
 
 from decimal import Decimal
 
 from django.db import transaction
 from prometheus_client import Counter
+
+from core.fields import MONEY_DECIMAL_PLACES, to_minor_units
 
 PURCHASES = Counter(
     "giftshop_purchases",
@@ -13,8 +15,9 @@ PURCHASES = Counter(
     ["currency", "store"],
 )
 PURCHASE_REVENUE = Counter(
-    "giftshop_purchase_revenue",
-    "Price of the purchases recorded, by currency (major units) and store.",
+    "giftshop_purchase_revenue_minor_units",
+    "Price of the purchases recorded, by currency and store, in hundredths of "
+    "the currency's unit (the project's one precision for cash).",
     ["currency", "store"],
 )
 PURCHASE_COINS = Counter(
@@ -40,7 +43,9 @@ def purchase_counted(
 ) -> None:
     def count():
         PURCHASES.labels(currency, store).inc()
-        PURCHASE_REVENUE.labels(currency, store).inc(float(price))
+        PURCHASE_REVENUE.labels(currency, store).inc(
+            to_minor_units(price, MONEY_DECIMAL_PLACES)
+        )
         PURCHASE_COINS.labels("paid", store).inc(paid_coins)
         if bonus_coins:
             PURCHASE_COINS.labels("bonus", store).inc(bonus_coins)

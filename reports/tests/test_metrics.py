@@ -110,7 +110,7 @@ def test_purchases_and_refunds_count_by_currency_and_store(
     labels = {"currency": "USD", "store": "apple"}
     before = {
         "purchases": sample("giftshop_purchases_total", **labels),
-        "revenue": sample("giftshop_purchase_revenue_total", **labels),
+        "revenue": sample("giftshop_purchase_revenue_minor_units_total", **labels),
         "coins": sample("giftshop_purchase_coins_total", kind="paid", store="apple"),
         "refunds": sample(
             "giftshop_refunds_total", store="apple", source="finance", recovered="yes"
@@ -128,8 +128,10 @@ def test_purchases_and_refunds_count_by_currency_and_store(
         )
 
     assert sample("giftshop_purchases_total", **labels) == before["purchases"] + 2
-    assert sample("giftshop_purchase_revenue_total", **labels) == pytest.approx(
-        before["revenue"] + 5.98
+    # $2.99 twice, in cents: whole numbers, compared exactly.
+    assert (
+        sample("giftshop_purchase_revenue_minor_units_total", **labels)
+        == before["revenue"] + 598
     )
     assert (
         sample("giftshop_purchase_coins_total", kind="paid", store="apple")
