@@ -8,9 +8,12 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from openpyxl import load_workbook
 
 from core.exports import Column, csv_lines, rows_in_chunks, spreadsheet_safe, xlsx_file
+from core.units import DIAMOND_SCALE
 
 COLUMNS = (
     Column("id", "id"),
@@ -81,3 +84,35 @@ def test_rows_are_read_in_chunks_in_key_order(django_assert_num_queries):
     # Five rows in chunks of two: two full chunks and a short one, nothing more.
     with django_assert_num_queries(3):
         assert list(rows_in_chunks(queryset, chunk_size=2)) == groups
+
+
+# Up to 15 significant digits, what a spreadsheet's number (a double) holds exactly:
+# ten billion diamonds to the unit, a trillion in cash to the cent.
+@settings(max_examples=25, deadline=None)
+@given(
+    units=st.integers(min_value=0, max_value=10**14),
+    cents=st.integers(min_value=-(10**14), max_value=10**14),
+    coins=st.integers(min_value=0, max_value=10**15),
+)
+def test_figures_come_back_exactly_from_csv_and_xlsx(units, cents, coins):
+    diamonds = (Decimal(units) / DIAMOND_SCALE).quantize(Decimal("0.0001"))
+    cash = Decimal(cents) / 100
+    columns = (
+        Column("diamonds", "diamonds"),
+        Column("cash", "cash"),
+        Column("coins", "coins"),
+    )
+    row = SimpleNamespace(diamonds=diamonds, cash=cash, coins=coins)
+
+    (parsed,) = csv.DictReader(
+        io.StringIO(b"".join(csv_lines(columns, [row])).decode())
+    )
+    assert Decimal(parsed["diamonds"]) * DIAMOND_SCALE == units
+    assert Decimal(parsed["cash"]) * 100 == cents
+    assert int(parsed["coins"]) == coins
+
+    sheet = load_workbook(xlsx_file(columns, [row], title="t")).active
+    read = list(sheet.iter_rows(values_only=True))[1]
+    assert Decimal(repr(read[0])) * DIAMOND_SCALE == units
+    assert Decimal(repr(read[1])) * 100 == cents
+    assert read[2] == coins
