@@ -69,6 +69,17 @@ def _gift(sender, creator, gift, n, comment=""):
     ).gift_send
 
 
+def _bonus_coins(user, amount, reference) -> Transfer:
+    return leg_post(
+        debit=ledger.system_account(AccountKind.COIN_ISSUANCE),
+        credit=ledger.user_account(user, AccountKind.BONUS_COINS),
+        amount=amount,
+        kind=Transfer.Kind.ADJUSTMENT,
+        reference=reference,
+        idempotency_key=reference,
+    )
+
+
 def _asked(creator, diamonds, key) -> Payout:
     return payout_services.payout_request(
         creator=creator, diamond_units=diamonds * DIAMOND_SCALE, idempotency_key=key
@@ -267,14 +278,7 @@ def test_the_transfer_export_keeps_the_kind_filter_with_coins_and_diamonds(
 ):
     creator = rich_creator(diamonds=12)
     user = user_make()
-    leg_post(
-        debit=ledger.system_account(AccountKind.COIN_ISSUANCE),
-        credit=ledger.user_account(user, AccountKind.BONUS_COINS),
-        amount=7,
-        kind=Transfer.Kind.ADJUSTMENT,
-        reference="adjustment:1",
-        idempotency_key="adj-1",
-    )
+    _bonus_coins(user, 7, "adjustment:1")
 
     _, content = _export(client, LISTS["transfers"], "?kind__exact=gift_earning")
     (row,) = _csv(content)
@@ -316,14 +320,7 @@ def test_finance_sees_both_exports_on_every_list(client, finance, name):
 
 def test_each_export_is_on_record_and_in_the_audit(client, finance):
     user = user_make()
-    leg_post(
-        debit=ledger.system_account(AccountKind.COIN_ISSUANCE),
-        credit=ledger.user_account(user, AccountKind.BONUS_COINS),
-        amount=5,
-        kind=Transfer.Kind.ADJUSTMENT,
-        reference="adjustment:2",
-        idempotency_key="adj-2",
-    )
+    _bonus_coins(user, 5, "adjustment:2")
 
     _export(client, LISTS["transfers"], "?unit__exact=coin&p=3")
 
@@ -389,14 +386,7 @@ def _more_gift_sends(n):
 def _more_transfers(n):
     user = user_make()
     for i in range(n):
-        leg_post(
-            debit=ledger.system_account(AccountKind.COIN_ISSUANCE),
-            credit=ledger.user_account(user, AccountKind.BONUS_COINS),
-            amount=i + 1,
-            kind=Transfer.Kind.ADJUSTMENT,
-            reference=f"more:{user.id}:{i}",
-            idempotency_key=f"more-{user.id}-{i}",
-        )
+        _bonus_coins(user, i + 1, f"more:{user.id}:{i}")
 
 
 MORE = {
