@@ -86,6 +86,9 @@ AUDITED = (
     ),
     # Who took the books away as a file, and which days (issue 17).
     Audited("reports.BooksExport", frozen=("actor",)),
+    # Who took an admin list (payouts, purchases, gift sends, transfers) away as a
+    # file, filtered how (issue 17).
+    Audited("core.ListExport", frozen=("actor",)),
 )
 
 

@@ -160,6 +160,11 @@ def _other_things():
         name="walk", defaults={"base_currency": "USD"}
     )
     Rate.objects.get_or_create(currency="EUR", backend=backend, defaults={"value": 1})
+    from core.models import ListExport
+
+    ListExport.objects.create(
+        actor=user_create(), list_label="wallets.Transfer", rows=0, format="csv"
+    )
 
 
 def _report_things():

@@ -23,6 +23,7 @@ from core.admin import (
     ConfirmPage,
     DecideEachMixin,
     EstimatedCountPaginator,
+    ListExportMixin,
     ReadOnlyAdminMixin,
     column,
     html_table,
@@ -31,6 +32,7 @@ from core.admin import (
     truncated,
 )
 from core.errors import ServiceError
+from core.exports import Column
 
 from . import selectors, services
 from .models import (
@@ -45,13 +47,14 @@ from .models import (
     SpendingLimit,
     SpendingLimitOverride,
     Transfer,
+    Unit,
     UnrecoveredStoreRefund,
     Wallet,
     amount_display,
     unit_display,
 )
 from .references import reference_link
-from .units import units_from_diamonds
+from .units import diamonds_from_units, units_from_diamonds
 
 
 class ReadOnlyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
@@ -275,8 +278,29 @@ class TransfersOfUserFilter(admin.SimpleListFilter):
         return queryset.filter(selectors.transfers_of_user(self.user.pk))
 
 
+def transfer_amount(transfer: Transfer):
+    """Coins as an integer, diamonds as a `Decimal` with their four decimals."""
+    if transfer.unit == Unit.DIAMOND:
+        return diamonds_from_units(transfer.amount)
+    return transfer.amount
+
+
 @admin.register(Transfer)
-class TransferAdmin(ReadOnlyAdmin):
+class TransferAdmin(ListExportMixin, ReadOnlyAdmin):
+    export_permission = "wallets.export_transfer"
+    export_columns = (
+        Column("id", "id"),
+        Column("time (UTC)", "created_at"),
+        Column("kind", lambda transfer: transfer.get_kind_display()),
+        Column("reference", "reference"),
+        Column("debit account id", "debit_account_id"),
+        Column("debit account", "debit_account", str),
+        Column("credit account id", "credit_account_id"),
+        Column("credit account", "credit_account", str),
+        Column("unit", "unit"),
+        Column("amount", transfer_amount),
+    )
+
     # Long account names are cut (whole on hover and on the transfer's page).
     list_display = (
         "when",
@@ -323,6 +347,9 @@ class TransferAdmin(ReadOnlyAdmin):
             truncated(transfer.credit_account, "13em"),
         )
 
+    def export_queryset(self, request, queryset):
+        return queryset.select_related("debit_account__owner", "credit_account__owner")
+
     def get_list_display(self, request):
         # The reference links to what it names, for those who may open that.
         @admin.display(description="Reference", ordering="reference")
@@ -358,7 +385,34 @@ REFUND_PAGE = ConfirmPage(
 
 
 @admin.register(Purchase)
-class PurchaseAdmin(ConfirmFormMixin, ReadOnlyAdmin):
+class PurchaseAdmin(ListExportMixin, ConfirmFormMixin, ReadOnlyAdmin):
+    export_permission = "wallets.export_purchase"
+    export_columns = (
+        Column("id", "id"),
+        Column("time (UTC)", "created_at"),
+        Column("buyer", "user.username"),
+        Column("buyer id", "user_id"),
+        Column("store", lambda purchase: purchase.get_store_display()),
+        Column("store transaction id", "store_transaction_id"),
+        Column("channel", lambda purchase: purchase.get_channel_display()),
+        Column("region", "region.code"),
+        Column("bundle", "bundle.sku"),
+        Column("price", "price.amount"),
+        Column("currency", "price.currency.code"),
+        Column("paid coins", "coins"),
+        Column("bonus coins (bundle)", "bundle_bonus_coins"),
+        Column("bonus coins (promotions)", "promotion_bonus_coins"),
+        Column("paid coins unspent", "paid_coins_remaining"),
+        Column("status", lambda purchase: purchase.get_status_display()),
+        Column("refunded at (UTC)", "refunded_at"),
+        Column("refunded by", "refunded_by.username"),
+        Column("refund source", lambda purchase: purchase.get_refund_source_display()),
+        Column("refund reason", "refund_reason"),
+    )
+
+    def export_queryset(self, request, queryset):
+        return queryset.select_related("user", "bundle", "region", "refunded_by")
+
     # What a refund decision needs fits beside the menu and filters; region,
     # channel, bonus coins and the refund's details are on the purchase's page.
     list_display = (

@@ -198,6 +198,7 @@ class Transfer(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [("export_transfer", "Can export the transfer list")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(amount__gt=0), name="wallets_transfer_amount_positive"
@@ -390,7 +391,10 @@ class Purchase(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        permissions = [("refund_purchase", "Can refund a purchase")]
+        permissions = [
+            ("refund_purchase", "Can refund a purchase"),
+            ("export_purchase", "Can export the purchase list"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["store", "store_transaction_id"],
