@@ -6,6 +6,8 @@ INSTALLED := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist); the tests that start a stack take turns on one.
+TEST_WORKERS ?= 2
 
 .PHONY: install run serve test lint clean
 
@@ -36,7 +38,7 @@ serve:
 
 ## test: install and run the whole test suite
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ## lint: ruff, the import contracts (dependencies run downward only), no missing migration
 lint: install
