@@ -420,7 +420,6 @@ PAYMENT_STORES = {
 PAYMENT_STORE_SANDBOX_SECRET = os.environ.get("PAYMENT_STORE_SANDBOX_SECRET") or (
     "sandbox-notification-secret" if DEBUG else ""
 )
-REFUND_WINDOW_DAYS = 14
 
 CURRENCIES = ("USD", "GBP", "EUR", "JPY", "KRW", "BRL", "INR", "IDR", "MXN", "TRY")
 

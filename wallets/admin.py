@@ -346,8 +346,9 @@ REFUND_PAGE = ConfirmPage(
     title="Refund purchases",
     crumb="Refund",
     intro="These purchases will be refunded: their paid coins go back, and their "
-    "bonus coins as far as the buyer still has them. A purchase past its 14-day "
-    "window or with spent coins is refused and left as it is.",
+    "bonus coins as far as the buyer still has them. A purchase past its "
+    "region's refund window (14 days unless a refund rule says otherwise), refunded "
+    "only by its store, or with spent coins is refused and left as it is.",
     line=lambda purchase: (
         f"#{purchase.id} · {purchase.user} · {purchase.bundle} · "
         f"{display.money(purchase.price)} · {display.when(purchase.created_at)} · "
