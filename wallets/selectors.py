@@ -323,6 +323,11 @@ def refund_terms_for(purchase: Purchase) -> RefundTerms:
         .order_by(F("region").asc(nulls_last=True), "-effective_at")
         .first()
     )
+    return refund_terms_of(rule)
+
+
+def refund_terms_of(rule: RefundRule | None) -> RefundTerms:
+    """The terms `rule` sets (a request stamps its rule); None: the built-in ones."""
     if rule is None:
         return BUILT_IN_REFUND_TERMS
     return RefundTerms(
