@@ -1170,6 +1170,10 @@ class RefundRuleAdmin(ReadableHistoryAdmin):
     )
     readonly_fields = ("created_by", "created_at")
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if obj else [f for f in fields if f not in self.readonly_fields]
+
     def get_queryset(self, request):
         return selectors.refund_rules_with_state(
             super().get_queryset(request), now=timezone.now()
@@ -1324,7 +1328,7 @@ class RefundRequestAdmin(DecideEachMixin, ReadOnlyAdmin):
             url,
             purchase.id,
             purchase.region.code,
-            display.when(purchase.created_at),
+            nowrap(display.when(purchase.created_at)),
         )
 
     price_shown = column(

@@ -456,8 +456,8 @@ class RefundRule(models.Model):
     """
 
     class InApp(models.TextChoices):
-        PLATFORM = "platform", "Refunded here, like web-store purchases"
-        STORE = "store", "Refunded only by the App Store or Google Play"
+        PLATFORM = "platform", "Here, like web-store purchases"
+        STORE = "store", "Only by the App Store / Google Play"
 
     # Indexed by the (region, effective_at) constraint below.
     region = models.ForeignKey(
@@ -470,24 +470,29 @@ class RefundRule(models.Model):
         help_text="Empty: the default for every region without a rule of its own.",
     )
     window_days = models.PositiveSmallIntegerField(
+        "refund window (days)",
         validators=[MaxValueValidator(REFUND_DAYS_MAX)],
         help_text="Days after a purchase in which an unused one may be refunded "
         "(by finance, or at once within the self-service days); 0: never. "
         f"At most {REFUND_DAYS_MAX}.",
     )
     self_service_days = models.PositiveSmallIntegerField(
+        "self-service days",
         validators=[MaxValueValidator(REFUND_DAYS_MAX)],
         help_text="Of those, the days in which the buyer's own request is granted at "
         "once, without review (the EU's 14-day withdrawal right); 0: every request "
         "waits for finance.",
     )
     in_app_purchases = models.CharField(
+        "in-app purchases refunded",
         max_length=8,
         choices=InApp.choices,
         default=InApp.PLATFORM,
-        help_text="Who refunds purchases made in the App Store or Google Play.",
+        help_text="Who refunds purchases made in the App Store or Google Play: "
+        "where only the store does, nobody here refunds them.",
     )
     effective_at = models.DateTimeField(
+        "from",
         blank=True,
         help_text="Governs purchases made from this moment on. Empty: now. Never in "
         "the past: a purchase's terms are those in force when it was bought.",
