@@ -12,17 +12,9 @@ from wallets.tests.factories import region_create, user_create
 from wallets.tests.test_refund_requests import bought, rule
 
 from .conftest import admin_login
+from .test_browser_adjustments import SIZES, fits
 from .test_browser_lists import KEY_RIGHT, MEASURE
 from .test_browser_payouts import finance_user
-
-SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
-
-
-def fits(page) -> None:
-    overflow = page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
-    assert overflow <= 0, f"{overflow}px wider than the window"
 
 
 @pytest.mark.browser

@@ -43,7 +43,8 @@ def _review_for(
     if not terms.self_service_days:
         return (
             RefundRequest.Review.NO_SELF_SERVICE,
-            f"Refunds in {purchase.region.code} are decided by finance.",
+            f"Refunds in {purchase.region.code} are decided by finance, by "
+            f"{terms.deadline(purchase):%Y-%m-%d %H:%M} UTC.",
         )
     if now >= terms.self_service_deadline(purchase):
         ended = terms.self_service_deadline(purchase)
