@@ -394,6 +394,7 @@ class PurchaseAdmin(ConfirmFormMixin, ReadOnlyAdmin):
         "refunded_by",
         "refund_source",
         "refund_reason",
+        "refund_request",
         "idempotency_key",
     )
     readonly_fields = fields
@@ -467,6 +468,20 @@ class PurchaseAdmin(ConfirmFormMixin, ReadOnlyAdmin):
         description="Unspent",
         ordering="paid_coins_remaining",
     )
+
+    @admin.display(description="Buyer's refund request")
+    def refund_request(self, purchase):
+        asked = purchase.refund_requests.first()
+        if asked is None:
+            return display.NONE
+        url = reverse("admin:wallets_refundrequest_change", args=[asked.id])
+        return format_html(
+            '<a href="{}">#{}</a> · {} · {}',
+            url,
+            asked.id,
+            asked.get_status_display(),
+            display.when(asked.created_at),
+        )
 
     @admin.action(description="Refund selected purchases", permissions=["refund"])
     def refund(self, request, queryset):

@@ -238,3 +238,35 @@ def test_the_queue_runs_the_same_queries_however_many_requests(
 
     assert queries(1) == queries(4)
     assert RefundRequest.objects.filter(status="queued").count() == 5
+
+
+def test_a_rules_history_page_says_who_changed_what(client):
+    finance = staff_create(FINANCE)
+    client.force_login(finance)
+    pending = rule("DE", window=14, at=timezone.now() + DAY)
+    client.post(
+        f"{RULES}{pending.id}/change/",
+        _rule_form(
+            pending.region,
+            window_days=30,
+            effective_at_0=f"{timezone.now() + 2 * DAY:%Y-%m-%d}",
+            effective_at_1="12:00",
+        ),
+    )
+
+    page = client.get(f"{RULES}{pending.id}/history/")
+
+    assert page.status_code == 200
+    content = page.content.decode()
+    assert finance.username in content
+    assert "Refund window (days)" in content
+
+
+def test_a_purchases_page_links_its_refund_request(client, no_self_service_in_us):
+    request = queued_request()
+    client.force_login(staff_create(SUPPORT))
+
+    page = client.get(f"/admin/wallets/purchase/{request.purchase_id}/change/")
+
+    assert f"/admin/wallets/refundrequest/{request.id}/change/" in page.content.decode()
+    assert "Waiting for finance" in page.content.decode()
