@@ -121,9 +121,7 @@ def refund_request_create(
                 accounts=accounts,
                 left=left,
                 actor=None,
-                reason=f"Requested by the buyer: {reason}"
-                if reason
-                else ("Requested by the buyer."),
+                reason=f"Requested by the buyer. {reason}".strip(),
                 source=Purchase.RefundSource.REQUEST,
                 now=now,
             )

@@ -160,7 +160,7 @@ def test_within_the_self_service_days_an_unused_purchase_is_refunded_at_once(
     assert body["wallet"]["coins"] == 0
     p.refresh_from_db()
     assert (p.status, p.refund_source, p.refunded_by) == ("refunded", "request", None)
-    assert p.refund_reason == "Requested by the buyer: Bought by mistake"
+    assert p.refund_reason == "Requested by the buyer. Bought by mistake"
     request = RefundRequest.objects.get()
     assert (request.user, request.rule, request.review) == (
         buyer,
