@@ -81,6 +81,10 @@ AUDITED = (
         insert=False,
     ),
     Audited("wallets.BalanceAdjustment"),
+    # Who set which refund terms for a region, and every buyer's request and its
+    # decision (issue 17); a request belongs to its buyer and purchase for good.
+    Audited("wallets.RefundRule"),
+    Audited("wallets.RefundRequest", frozen=("purchase", "user")),
     Audited(
         "wallets.UnrecoveredStoreRefund", ignore=("notifications", "last_received_at")
     ),

@@ -371,6 +371,7 @@ REST_FRAMEWORK = {
         "purchases": os.environ.get("THROTTLE_PURCHASES", "30/minute"),
         "gift_sends": os.environ.get("THROTTLE_GIFT_SENDS", "600/minute"),
         "payouts": os.environ.get("THROTTLE_PAYOUTS", "10/minute"),
+        "refund_requests": os.environ.get("THROTTLE_REFUND_REQUESTS", "10/minute"),
     },
 }
 
@@ -420,7 +421,6 @@ PAYMENT_STORES = {
 PAYMENT_STORE_SANDBOX_SECRET = os.environ.get("PAYMENT_STORE_SANDBOX_SECRET") or (
     "sandbox-notification-secret" if DEBUG else ""
 )
-REFUND_WINDOW_DAYS = 14
 
 CURRENCIES = ("USD", "GBP", "EUR", "JPY", "KRW", "BRL", "INR", "IDR", "MXN", "TRY")
 
