@@ -86,6 +86,14 @@ AUDITED = (
     ),
     # Who took the books away as a file, and which days (issue 17).
     Audited("reports.BooksExport", frozen=("actor",)),
+    # Export jobs (who asked, what range; not each progress step) and who
+    # asked for and downloaded each file.
+    Audited(
+        "reports.Export",
+        ignore=("progress", "heartbeat_at"),
+        frozen=("requested_by", "what", "first_day", "last_day", "format"),
+    ),
+    Audited("reports.ExportEvent", frozen=("export", "actor", "action")),
 )
 
 
