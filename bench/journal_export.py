@@ -68,7 +68,8 @@ def _insert(transfers: int) -> None:
             cursor.execute(
                 "INSERT INTO wallets_transfer (debit_account_id, credit_account_id, "
                 "unit, amount, kind, reference, idempotency_key, created_at) "
-                "SELECT (ARRAY[%s, %s, %s])[g %% 3 + 1], (ARRAY[%s, %s, %s])[g %% 3 + 1],"
+                "SELECT (ARRAY[%s, %s, %s])[g %% 3 + 1],"
+                " (ARRAY[%s, %s, %s])[g %% 3 + 1],"
                 " (ARRAY[%s, %s, %s])[g %% 3 + 1], 1 + g %% 97,"
                 " (ARRAY[%s, %s, %s])[g %% 3 + 1], 'bench:' || g, 'bench:' || g,"
                 " %s + (g::bigint * %s) * interval '1 microsecond' "
