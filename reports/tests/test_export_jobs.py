@@ -7,10 +7,12 @@ asks for or downloads a file, which is never served from MEDIA."""
 import csv
 import datetime
 import io
+import threading
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 from openpyxl import load_workbook
 
@@ -322,3 +324,41 @@ def test_the_record_of_exports_is_append_only(finance):
         event.save()
     with pytest.raises(TypeError):
         event.delete()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="needs PostgreSQL's concurrent writers"
+)
+def test_deliveries_running_at_once_make_one_file():
+    export = Export.objects.create(
+        what="journal",
+        first_day=today() - 20 * DAY,
+        last_day=today(),
+        format="csv",
+        requested_by=staff_create(FINANCE),
+    )
+    workers = 4
+    barrier = threading.Barrier(workers)
+    outcomes, errors = [], []
+
+    def deliver():
+        try:
+            barrier.wait()
+            outcomes.append(tasks.run_export(export.pk))
+        except Exception as error:  # reported below, from the main thread
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert (outcomes.count("done"), outcomes.count(None)) == (1, workers - 1)
+    export.refresh_from_db()
+    assert (export.status, export.attempt) == ("done", 1)
+    assert [path.name for path in settings.EXPORTS_ROOT.iterdir()] == [export.file.name]
