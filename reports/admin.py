@@ -205,7 +205,10 @@ class BooksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "may_export": may_export,
                 "formats": BooksExport.Format.choices,
                 "exports": exports_shown,
-                "exports_pending": any(job.is_pending for job in exports_shown),
+                # Reloads while one moves; not for ever after a worker died.
+                "exports_pending": any(
+                    job.is_moving(timezone.now()) for job in exports_shown
+                ),
                 "at_once_days": selectors.EXPORT_AT_ONCE_MAX_DAYS,
             },
         )

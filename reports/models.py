@@ -1,3 +1,5 @@
+import datetime
+
 from django.conf import settings
 from django.core.files.storage import FileSystemStorage
 from django.db import models
@@ -124,6 +126,10 @@ class Export(models.Model):
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
+    # A running export silent this long (no progress written) is taken to be dead,
+    # and a new delivery of its task may run it again; far above a week's query.
+    STALE_AFTER = datetime.timedelta(minutes=15)
+
     what = models.CharField(max_length=8, choices=What.choices)
     first_day = models.DateField()
     last_day = models.DateField()
@@ -176,6 +182,12 @@ class Export(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    def is_moving(self, now) -> bool:
+        """Pending and heard of lately: queued or written progress within
+        STALE_AFTER (a running one silent longer may be taken over)."""
+        last = self.heartbeat_at or self.created_at
+        return self.is_pending and last > now - self.STALE_AFTER
 
 
 class ExportEvent(models.Model):

@@ -106,10 +106,6 @@ def books_export_record(
 
 # --- Export jobs: the books or the journal of a range, made by a task -------------
 
-# A running export silent this long (no progress written) is taken to be dead, and
-# a new delivery of its task may run it again; far above a chunk of days' query.
-EXPORT_STALE_AFTER = datetime.timedelta(minutes=15)
-
 
 def export_request(
     *,
@@ -140,10 +136,10 @@ def export_request(
 
 def export_claim(*, export_id: int, now: datetime.datetime) -> int | None:
     """Compare-and-set: take a queued export, or a running one silent past
-    EXPORT_STALE_AFTER; returns this run's attempt number, None if it is not ours."""
+    Export.STALE_AFTER; returns this run's attempt number, None if it is not ours."""
     with transaction.atomic():
         claimable = Q(status=Export.Status.QUEUED) | Q(
-            status=Export.Status.RUNNING, heartbeat_at__lt=now - EXPORT_STALE_AFTER
+            status=Export.Status.RUNNING, heartbeat_at__lt=now - Export.STALE_AFTER
         )
         claimed = Export.objects.filter(claimable, pk=export_id).update(
             status=Export.Status.RUNNING,

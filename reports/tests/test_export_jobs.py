@@ -209,15 +209,10 @@ def test_a_dead_run_is_taken_over_and_its_late_finish_writes_nothing(finance):
         requested_by=finance,
     )
     now = timezone.now()
-    dead = services.export_claim(
-        export_id=export.pk, now=now - 2 * services.EXPORT_STALE_AFTER
-    )
+    dead = services.export_claim(export_id=export.pk, now=now - 2 * Export.STALE_AFTER)
     # Alive a moment ago: nobody may take it.
     assert (
-        services.export_claim(
-            export_id=export.pk, now=now - services.EXPORT_STALE_AFTER
-        )
-        is None
+        services.export_claim(export_id=export.pk, now=now - Export.STALE_AFTER) is None
     )
 
     assert tasks.run_export(export.pk) == "done"
@@ -362,3 +357,26 @@ def test_deliveries_running_at_once_make_one_file():
     export.refresh_from_db()
     assert (export.status, export.attempt) == ("done", 1)
     assert [path.name for path in settings.EXPORTS_ROOT.iterdir()] == [export.file.name]
+
+
+def test_the_page_reloads_while_an_export_moves_and_not_after_a_worker_died(
+    client, finance
+):
+    def job(**fields):
+        return Export.objects.create(
+            what="journal",
+            first_day=today(),
+            last_day=today(),
+            format="csv",
+            requested_by=finance,
+            **fields,
+        )
+
+    long_ago = timezone.now() - 2 * Export.STALE_AFTER
+    job(created_at=long_ago)
+    job(status="running", created_at=long_ago, heartbeat_at=long_ago, progress=30)
+    assert "exports-pending" not in client.get(URL).content.decode()
+
+    job(status="running", created_at=long_ago, heartbeat_at=timezone.now())
+    page = client.get(URL).content.decode()
+    assert "exports-pending" in page and "window.location.reload" in page

@@ -56,16 +56,17 @@ def _export_peak(actor, file_format: str) -> tuple[int, int]:
     return peak, done.rows
 
 
-@pytest.mark.parametrize("file_format", ["csv", "xlsx"])
-def test_the_journal_export_peak_does_not_grow_with_transfers(file_format):
+def test_the_journal_export_peak_does_not_grow_with_transfers():
     actor = staff_create(FINANCE)
     _transfers(2_000, 0)
-    _export_peak(actor, file_format)  # warms caches: imports, query compilation
-    small, rows = _export_peak(actor, file_format)
+    _export_peak(actor, "csv")  # warms caches: imports, query compilation
+    small = {fmt: _export_peak(actor, fmt) for fmt in ("csv", "xlsx")}
 
     _transfers(18_000, 1)
-    large, same_rows = _export_peak(actor, file_format)
+    large = {fmt: _export_peak(actor, fmt) for fmt in ("csv", "xlsx")}
 
-    # The same entries (days x pairs), ten times the transfers behind them.
-    assert rows == same_rows == DAYS * len(PAIRS) * 2
-    assert large < 1.5 * small, (small, large)
+    for fmt in ("csv", "xlsx"):
+        (small_peak, rows), (large_peak, same_rows) = small[fmt], large[fmt]
+        # The same entries (days x pairs), ten times the transfers behind them.
+        assert rows == same_rows == DAYS * len(PAIRS) * 2
+        assert large_peak < 1.5 * small_peak, (fmt, small_peak, large_peak)
