@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
 from django.db.models import Count, Sum
 from django.db.models.functions import TruncDate
 
@@ -156,9 +155,9 @@ def journal_entries(
 ) -> Iterator[JournalEntry]:
     """The journal of `start` to `end`, both days included (UTC), in day order.
 
-    A query per DAYS_PER_QUERY days, each in its own read-only transaction and
-    read whole (no server-side cursor: safe behind PgBouncer in transaction mode);
-    `on_days_done(days)` is called after each, outside any transaction.
+    A query per DAYS_PER_QUERY days, each read whole (no server-side cursor: safe
+    behind PgBouncer in transaction mode); `on_days_done(days)` is called after
+    each, so progress is written between queries, never inside one's transaction.
     """
     if end < start:
         raise ValueError("The journal ends before it starts.")
@@ -185,19 +184,20 @@ def _entries_of(first: datetime.date, after: datetime.date) -> list[JournalEntry
         .annotate(amount=Sum("amount"), transfers=Count("id"))
         .order_by("day", "debit_account__kind", "credit_account__kind", "kind")
     )
-    with transaction.atomic():
-        return [
-            JournalEntry(
-                day=row["day"],
-                debit_kind=row["debit_account__kind"],
-                credit_kind=row["credit_account__kind"],
-                transfer_kind=row["kind"],
-                unit=row["unit"],
-                amount=int(row["amount"]),
-                transfers=row["transfers"],
-            )
-            for row in grouped
-        ]
+    # One statement read whole: consistent by itself, and no server-side cursor
+    # (none may outlive a transaction behind PgBouncer in transaction mode).
+    return [
+        JournalEntry(
+            day=row["day"],
+            debit_kind=row["debit_account__kind"],
+            credit_kind=row["credit_account__kind"],
+            transfer_kind=row["kind"],
+            unit=row["unit"],
+            amount=int(row["amount"]),
+            transfers=row["transfers"],
+        )
+        for row in grouped
+    ]
 
 
 def chart_check() -> None:
