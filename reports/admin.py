@@ -304,6 +304,14 @@ class BooksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 messages.WARNING,
             )
             return redirect(reverse("admin:reports_books_changelist") + "#exports")
+        if not export.file.storage.exists(export.file.name):
+            self.message_user(
+                request,
+                f"The file of {export} is gone from the exports directory: "
+                "ask for it again.",
+                messages.ERROR,
+            )
+            return redirect(reverse("admin:reports_books_changelist") + "#exports")
         services.export_download_record(export=export, actor=request.user)
         return FileResponse(
             export.file.open("rb"), as_attachment=True, filename=export.filename

@@ -14,8 +14,11 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.errors import ServiceError
+
 from .conditions import CONDITIONS, Holding
 from .models import BooksExport, Export, ExportEvent, Incident
+from .selectors import BOOKS_MAX_DAYS
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +109,8 @@ def books_export_record(
 
 # --- Export jobs: the books or the journal of a range, made by a task -------------
 
+EXPORT_PERMISSION = "reports.export_books"
+
 
 def export_request(
     *,
@@ -115,9 +120,23 @@ def export_request(
     last_day: datetime.date,
     file_format: str,
 ) -> Export:
-    """Queue an export and put on record who asked; the task runs once committed."""
+    """Queue an export and put on record who asked; the task runs once committed.
+    Finance only, whoever calls it (the admin checks too): the figures leave here."""
     from . import tasks
 
+    if not actor.has_perm(EXPORT_PERMISSION):
+        raise ServiceError(
+            "Only finance exports the books.", code="forbidden", status_code=403
+        )
+    if what not in Export.What.values:
+        raise ServiceError(f"No such export: {what!r}.", field="what")
+    if file_format not in BooksExport.Format.values:
+        raise ServiceError(f"No such format: {file_format!r}.", field="format")
+    days = (last_day - first_day).days + 1
+    if not 1 <= days <= BOOKS_MAX_DAYS:
+        raise ServiceError(
+            f"An export covers 1 to {BOOKS_MAX_DAYS} days, not {days}.", field="end"
+        )
     with transaction.atomic():
         export = Export.objects.create(
             what=what,

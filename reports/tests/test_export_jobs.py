@@ -18,6 +18,7 @@ from openpyxl import load_workbook
 
 from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
 from audit.models import AuditRecord
+from core.errors import ServiceError
 from reports import services, tasks
 from reports.journal import JOURNAL_COLUMNS
 from reports.models import BooksExport, Export, ExportEvent
@@ -380,3 +381,44 @@ def test_the_page_reloads_while_an_export_moves_and_not_after_a_worker_died(
     job(status="running", created_at=long_ago, heartbeat_at=timezone.now())
     page = client.get(URL).content.decode()
     assert "exports-pending" in page and "window.location.reload" in page
+
+
+def test_the_service_refuses_non_finance_and_bad_input_and_writes_nothing():
+    support = staff_create(SUPPORT)
+    finance = staff_create(FINANCE)
+    day = today()
+    cases = [
+        (support, "journal", "csv", day, day, None),
+        (finance, "ledger", "csv", day, day, "what"),
+        (finance, "journal", "pdf", day, day, "format"),
+        (finance, "journal", "csv", day - 366 * DAY, day, "end"),
+    ]
+    for actor, what, file_format, first, last, field in cases:
+        with pytest.raises(ServiceError) as refused:
+            services.export_request(
+                actor=actor,
+                what=what,
+                first_day=first,
+                last_day=last,
+                file_format=file_format,
+            )
+        assert refused.value.field == field
+    assert not Export.objects.exists() and not ExportEvent.objects.exists()
+
+
+def test_a_file_gone_from_the_directory_is_said_and_not_recorded(client, finance):
+    export = Export.objects.create(
+        what="journal",
+        first_day=today(),
+        last_day=today(),
+        format="csv",
+        requested_by=finance,
+    )
+    tasks.run_export(export.pk)
+    export.refresh_from_db()
+    export.file.storage.delete(export.file.name)
+
+    response = client.post(_download_url(export), follow=True)
+
+    assert "is gone from the exports directory" in response.content.decode()
+    assert not ExportEvent.objects.exists()
