@@ -93,6 +93,14 @@ AUDITED = (
     # Who took an admin list (payouts, purchases, gift sends, transfers) away as a
     # file, filtered how (issue 17).
     Audited("core.ListExport", frozen=("actor",)),
+    # Export jobs (who asked, what range; not each progress step) and who
+    # asked for and downloaded each file.
+    Audited(
+        "reports.Export",
+        ignore=("progress", "heartbeat_at"),
+        frozen=("requested_by", "what", "first_day", "last_day", "format"),
+    ),
+    Audited("reports.ExportEvent", frozen=("export", "actor", "action")),
 )
 
 

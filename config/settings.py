@@ -262,6 +262,14 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
+# Finance's export files (the books, the journal): never under MEDIA_ROOT, never
+# served by URL; shared by web and workers (a volume) where they run apart.
+EXPORTS_ROOT = Path(os.environ.get("DJANGO_EXPORTS_ROOT", BASE_DIR / "var" / "exports"))
+if EXPORTS_ROOT.resolve().is_relative_to(MEDIA_ROOT.resolve()):
+    raise ImproperlyConfigured(
+        f"DJANGO_EXPORTS_ROOT must lie outside DJANGO_MEDIA_ROOT ({MEDIA_ROOT}): "
+        "export files are private."
+    )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
