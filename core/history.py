@@ -5,7 +5,7 @@ None; a choice's label, not its code), and a reason on every entry."""
 import datetime
 from decimal import Decimal
 
-from django.core.exceptions import FieldDoesNotExist
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
 from django.db import models
 from django.utils.text import capfirst
 from djmoney.money import Money
@@ -57,7 +57,27 @@ class ReadableHistoryContextHelper(HistoricalRecordContextHelper):
         return field_value(self.model, change.field, value)
 
 
-class ReadableHistoryAdmin(SimpleHistoryAdmin):
+class HistoryAdmin(SimpleHistoryAdmin):
+    """A SimpleHistoryAdmin whose past versions are read, never written back.
+
+    simple-history's "revert" form saves whatever is posted to a past version's
+    page for anyone who may *view* the history, support included, and past the
+    admin's services (a payout method's four eyes, a refund rule in force). A
+    change here goes through the change form and its rules, or not at all.
+    """
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method not in ("GET", "HEAD"):
+            raise PermissionDenied("Past versions are read only.")
+        return super().history_form_view(
+            request, object_id, version_id, extra_context=extra_context
+        )
+
+
+class ReadableHistoryAdmin(HistoryAdmin):
     """A SimpleHistoryAdmin whose history page has labelled columns, readable
     values and a change reason on every entry; a hand edit's reason is "Admin"."""
 
@@ -67,6 +87,8 @@ class ReadableHistoryAdmin(SimpleHistoryAdmin):
         return ReadableHistoryContextHelper(self.model, historical_record)
 
     def render_history_view(self, request, template, context, **kwargs):
+        if "history_list_display" not in context:  # a past version's own page
+            return super().render_history_view(request, template, context, **kwargs)
         columns = list(context["history_list_display"])
         labels = [field_label(self.model, name, self) for name in columns]
         context["history_columns"] = labels

@@ -1,5 +1,4 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
 from core import display
 from core.admin import (
@@ -11,6 +10,7 @@ from core.admin import (
     truncated,
 )
 from core.exports import Column
+from core.history import HistoryAdmin
 from wallets.units import diamonds_from_units
 
 from .forms import CreatorLevelForm, CreatorLevelListFormSet, LevelShareForm
@@ -21,7 +21,7 @@ from .models import CreatorLevel, GiftSend
 
 
 @admin.register(CreatorLevel)
-class CreatorLevelAdmin(SimpleHistoryAdmin):
+class CreatorLevelAdmin(HistoryAdmin):
     form = CreatorLevelForm
     list_display = ("number", "name", "min_diamonds_30d", "share_percent")
     list_editable = ("min_diamonds_30d", "share_percent")

@@ -10,7 +10,6 @@ from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
-from simple_history.admin import SimpleHistoryAdmin
 
 from core import display as figures
 from core.admin import (
@@ -26,6 +25,7 @@ from core.admin import (
 )
 from core.errors import ServiceError
 from core.exports import Column
+from core.history import HistoryAdmin
 from gifting import selectors as gifting_selectors
 from gifting import services as gifting_services
 from gifting.models import (
@@ -107,7 +107,7 @@ class LevelChangeInline(admin.TabularInline):
 
 
 @admin.register(CreatorProfile)
-class CreatorProfileAdmin(ConfirmFormMixin, SimpleHistoryAdmin):
+class CreatorProfileAdmin(ConfirmFormMixin, HistoryAdmin):
     # Who, at which level and whether they may receive gifts fit beside the menu
     # and filters; long names are cut (whole on hover and on the creator's page).
     list_display = (
@@ -1216,7 +1216,7 @@ class DiamondCashRateAdmin(admin.ModelAdmin):
 
 
 @admin.register(PayoutRules)
-class PayoutRulesAdmin(SimpleHistoryAdmin):
+class PayoutRulesAdmin(HistoryAdmin):
     list_display = (
         "currency",
         "minimum_cashout",

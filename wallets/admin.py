@@ -14,7 +14,6 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
-from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import User
 from catalog.models import Region
@@ -35,7 +34,7 @@ from core.admin import (
 )
 from core.errors import ServiceError
 from core.exports import Column
-from core.history import ReadableHistoryAdmin
+from core.history import HistoryAdmin, ReadableHistoryAdmin
 
 from . import selectors, services
 from .models import (
@@ -576,7 +575,7 @@ class PurchaseAdmin(ListExportMixin, ConfirmFormMixin, ReadOnlyAdmin):
 
 
 @admin.register(Promotion)
-class PromotionAdmin(SimpleHistoryAdmin):
+class PromotionAdmin(HistoryAdmin):
     list_display = (
         "name",
         "kind",
@@ -608,14 +607,14 @@ class PromotionAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(SpendingLimit)
-class SpendingLimitAdmin(SimpleHistoryAdmin):
+class SpendingLimitAdmin(HistoryAdmin):
     list_display = ("region", "daily_limit", "monthly_limit")
     list_select_related = ("region",)
     search_fields = ("region__code", "region__name")
 
 
 @admin.register(SpendingLimitOverride)
-class SpendingLimitOverrideAdmin(SimpleHistoryAdmin):
+class SpendingLimitOverrideAdmin(HistoryAdmin):
     list_display = (
         "user",
         "region",

@@ -541,6 +541,14 @@ class RefundRule(models.Model):
             f"from {display.when(self.effective_at)}"
         )
 
+    def save(self, *args, **kwargs):
+        # Also past the admin (a shell, a script): the form's check is in clean().
+        if not self._state.adding:
+            stored = RefundRule.objects.filter(pk=self.pk).first()
+            if stored is not None and stored.is_in_force_by(timezone.now()):
+                raise TypeError("A rule in force explains past refunds: add a new one.")
+        super().save(*args, **kwargs)
+
     def delete(self, *args, **kwargs):
         if self.is_in_force_by(timezone.now()):
             raise TypeError("A rule in force explains past refunds: add a new one.")
@@ -601,6 +609,7 @@ class RefundRequest(models.Model):
     class Review(models.TextChoices):
         NO_SELF_SERVICE = "no_self_service", "No self-service refunds in the region"
         SELF_SERVICE_PASSED = "self_service_passed", "Past the self-service days"
+        IN_APP = "in_app", "Bought in an app store"
 
     # Both indexed by the unique constraints below.
     purchase = models.ForeignKey(

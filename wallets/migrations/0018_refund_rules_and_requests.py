@@ -116,7 +116,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('reason', models.TextField(blank=True, help_text='What the buyer wrote, if anything.')),
                 ('status', models.CharField(choices=[('granted', 'Granted at once'), ('queued', 'Waiting for finance'), ('approved', 'Granted by finance'), ('declined', 'Declined by finance')], max_length=10)),
-                ('review', models.CharField(blank=True, choices=[('no_self_service', 'No self-service refunds in the region'), ('self_service_passed', 'Past the self-service days')], help_text='Why it waits for finance.', max_length=20)),
+                ('review', models.CharField(blank=True, choices=[('no_self_service', 'No self-service refunds in the region'), ('self_service_passed', 'Past the self-service days'), ('in_app', 'Bought in an app store')], help_text='Why it waits for finance.', max_length=20)),
                 ('review_detail', models.TextField(blank=True)),
                 ('decided_at', models.DateTimeField(blank=True, null=True)),
                 ('decline_reason', models.TextField(blank=True)),

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from catalog.models import BundlePrice
 from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
 from core.logs import money_event
@@ -40,6 +41,15 @@ def _review_for(
 ) -> tuple[str, str]:
     """Why a refund the rules allow still waits for finance; ("", "") if it does
     not: the purchase is within its rule's self-service days."""
+    if purchase.channel == BundlePrice.Channel.APP:
+        # The buyer may also ask the app store, which refunds on its own and tells
+        # us after: finance checks the store's side before granting.
+        return (
+            RefundRequest.Review.IN_APP,
+            f"Bought in the {purchase.get_store_display()}: finance checks the "
+            f"store's side and decides by {terms.deadline(purchase):%Y-%m-%d %H:%M} "
+            "UTC.",
+        )
     if not terms.self_service_days:
         return (
             RefundRequest.Review.NO_SELF_SERVICE,
@@ -226,6 +236,8 @@ def refund_request_approve(
             + (f" The buyer wrote: {request.reason}" if request.reason else ""),
             source=Purchase.RefundSource.FINANCE,
             now=now,
+            # Asked in time, granted in time: finance's delay never costs the buyer.
+            asked_at=request.created_at,
         )
         if not result.refunded:
             raise RefundRefused(

@@ -175,6 +175,7 @@ def purchase_refund(
     reason: str,
     source: str,
     now: datetime.datetime | None = None,
+    asked_at: datetime.datetime | None = None,
 ) -> RefundResult:
     """Grant a refund of a purchase: take back its coins, paid and bonus.
 
@@ -183,10 +184,17 @@ def purchase_refund(
     (`_refund_check`). A second refund of the same purchase does nothing. (A
     store's own refund is not granted here but reported:
     `store_refund_notification_handle`; a buyer's request is
-    `refund_request_create`.)
+    `refund_request_create`.) The window is judged at `asked_at` when the buyer
+    asked in time (a queued request), else now. Nobody refunds their own purchase.
     """
     if actor is not None and not actor.has_perm(REFUND_PERMISSION):
         raise RefundRefused("Only finance refunds purchases.", status_code=403)
+    if actor is not None and actor.id == purchase.user_id:
+        raise RefundRefused(
+            "Nobody refunds their own purchase: ask another finance user.",
+            code="own_purchase",
+            status_code=403,
+        )
     now = now or timezone.now()
     if not reason.strip():
         raise RefundRefused("A refund needs a reason.", field="reason", status_code=400)
@@ -197,7 +205,9 @@ def purchase_refund(
         if purchase.status == Purchase.Status.REFUNDED:
             return RefundResult(purchase, refunded=False)
         left = _coins_left(purchase, accounts)
-        _refund_check(purchase, terms=refund_terms_for(purchase), left=left, now=now)
+        _refund_check(
+            purchase, terms=refund_terms_for(purchase), left=left, now=asked_at or now
+        )
         _purchase_take_back(
             purchase=purchase,
             accounts=accounts,

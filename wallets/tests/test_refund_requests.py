@@ -25,7 +25,7 @@ DAY = datetime.timedelta(days=1)
 SINCE = datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC)
 
 
-def bought(user, *, region_code="US", days_ago=0, bonus=0, store="apple", when=None):
+def bought(user, *, region_code="US", days_ago=0, bonus=0, store="web", when=None):
     """An unused purchase of 100 paid coins (+ `bonus`) by `user`."""
     region = region_create(region_code)
     channel = "web" if store == "web" else "app"
@@ -131,7 +131,7 @@ def test_finance_refunds_within_the_regions_own_window():
 
 def test_where_the_store_refunds_in_app_purchases_nobody_here_refunds_them():
     rule("US", in_app="store")
-    p = bought(user_create())
+    p = bought(user_create(), store="apple")
 
     with pytest.raises(services.RefundRefused, match="only the store refunds") as e:
         services.purchase_refund(purchase=p, actor=None, reason="x", source="finance")
@@ -231,7 +231,7 @@ def test_in_a_region_without_self_service_every_request_waits(api_client, buyer)
 def test_what_nobody_could_grant_is_refused_outright_and_records_nothing(
     api_client, buyer, setup, code
 ):
-    p = bought(buyer)
+    p = bought(buyer, store="apple" if code == "refunded_by_store" else "web")
     with transaction.atomic():
         setup(buyer, p)
     coins = wallet_balances(user=buyer).paid_coins
@@ -337,11 +337,14 @@ def test_the_list_shows_only_ones_own_requests(
 # --- Finance decides the queue -----------------------------------------------------
 
 
-def queued(buyer=None, **rule_fields):
+def queued(buyer=None, store="web", **rule_fields):
     rule("US", window=14, self_service=0, **rule_fields)
     buyer = buyer or user_create()
     return services.refund_request_create(
-        purchase=bought(buyer), user=buyer, reason="Please", idempotency_key="q"
+        purchase=bought(buyer, store=store),
+        user=buyer,
+        reason="Please",
+        idempotency_key="q",
     ).request
 
 
@@ -419,23 +422,58 @@ def test_a_decided_request_is_decided_once():
     assert wallet_balances(user=request.user).paid_coins == 100
 
 
-def test_approval_past_the_window_is_refused_and_the_request_stays_queued():
+def test_a_request_asked_in_time_is_granted_after_the_window_too():
+    # Finance's delay never costs the buyer: the window is judged when they asked.
     request = queued()
     finance = staff_create(FINANCE)
 
+    request = services.refund_request_approve(
+        request=request, actor=finance, now=timezone.now() + 15 * DAY
+    )
+
+    assert request.status == "approved"
+    assert wallet_balances(user=request.user).paid_coins == 0
+    # Finance's own refund of a purchase nobody asked about keeps the window.
+    late = bought(user_create())
     with pytest.raises(services.RefundRefused) as refusal:
-        services.refund_request_approve(
-            request=request, actor=finance, now=timezone.now() + 15 * DAY
+        services.purchase_refund(
+            purchase=late,
+            actor=finance,
+            reason="x",
+            source="finance",
+            now=timezone.now() + 15 * DAY,
+        )
+    assert refusal.value.code == "refund_window_passed"
+
+
+def test_an_in_app_purchase_waits_for_finance_to_check_the_store(api_client, buyer):
+    # Refunded here at once, the buyer could ask the app store for the money too.
+    p = bought(buyer, store="apple")
+
+    response = ask(api_client, p)
+
+    assert response.status_code == 202
+    assert response.json()["refund_request"]["review"] == "in_app"
+    assert "App Store" in response.json()["refund_request"]["review_detail"]
+    assert wallet_balances(user=buyer).paid_coins == 100
+
+
+def test_finance_never_refunds_their_own_purchase():
+    finance = staff_create(FINANCE)
+    own = bought(finance)
+
+    with pytest.raises(services.RefundRefused) as refusal:
+        services.purchase_refund(
+            purchase=own, actor=finance, reason="mine", source="finance"
         )
 
-    assert refusal.value.code == "refund_window_passed"
-    request.refresh_from_db()
-    assert request.status == "queued"
-    assert wallet_balances(user=request.user).paid_coins == 100
+    assert (refusal.value.code, refusal.value.status_code) == ("own_purchase", 403)
+    own.refresh_from_db()
+    assert own.status == "completed"
 
 
 def test_a_purchase_the_store_refunded_meanwhile_cannot_be_approved():
-    request = queued()
+    request = queued(store="apple")
     services.store_refund_notification_handle(
         store="apple", transaction_id=request.purchase.store_transaction_id
     )
@@ -509,3 +547,18 @@ def test_a_request_is_granted_before_the_self_service_deadline_and_never_at_it(
             )
             assert p.status == "completed"
         assert RefundRequest.objects.get().created_at == now
+
+
+def test_a_rule_in_force_is_never_saved_over_outside_the_admin_either():
+    in_force = rule("US", window=14)
+    pending = rule("US", window=30, at=timezone.now() + DAY)
+
+    in_force.window_days = 365
+    with pytest.raises(TypeError, match="rule in force"):
+        in_force.save()
+    pending.window_days = 28
+    pending.save()
+
+    in_force.refresh_from_db()
+    pending.refresh_from_db()
+    assert (in_force.window_days, pending.window_days) == (14, 28)
