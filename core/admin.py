@@ -43,6 +43,25 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class UnfilterableFieldsMixin:
+    """No filter from the address on `unfilterable_fields` (paths from the model,
+    e.g. "destination" or "creator__bank_iban"), for anyone: Django's admin takes a
+    lookup on any of the model's own fields from the address, so a list that shows
+    a value masked would still answer `?field__startswith=...` row by row and give
+    the whole value away. Such a lookup is refused as Django refuses one it does
+    not allow: `DisallowedModelAdminLookup`, a 400, on the list and its export."""
+
+    unfilterable_fields: tuple[str, ...] = ()
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if any(
+            lookup == field or lookup.startswith(field + "__")
+            for field in self.unfilterable_fields
+        ):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+
 def truncated(value, width: str = "12em") -> str:
     """A cell at most `width` wide on one line, cut with an ellipsis, the whole
     value in its title (on hover): a long name never widens a list. The change
