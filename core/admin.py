@@ -43,6 +43,25 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class UnfilterableFieldsMixin:
+    """No filter from the address on `unfilterable_fields` (paths from the model,
+    e.g. "destination" or "creator__bank_iban"), for anyone: Django's admin takes a
+    lookup on any of the model's own fields from the address, so a list that shows
+    a value masked would still answer `?field__startswith=...` row by row and give
+    the whole value away. Such a lookup is refused as Django refuses one it does
+    not allow: `DisallowedModelAdminLookup`, a 400, on the list and its export."""
+
+    unfilterable_fields: tuple[str, ...] = ()
+
+    def lookup_allowed(self, lookup, value, request=None):
+        if any(
+            lookup == field or lookup.startswith(field + "__")
+            for field in self.unfilterable_fields
+        ):
+            return False
+        return super().lookup_allowed(lookup, value, request)
+
+
 def truncated(value, width: str = "12em") -> str:
     """A cell at most `width` wide on one line, cut with an ellipsis, the whole
     value in its title (on hover): a long name never widens a list. The change
@@ -244,9 +263,10 @@ class ListExportMixin:
     """Buttons "Export CSV" and "Export XLSX" on a changelist: every row the list
     shows with its filters, search and date hierarchy (all pages), as
     `export_columns` read them. Only for who holds `export_permission`; each export
-    is put on record (`ListExport`) before the file is sent. CSV streams in chunks;
-    an XLSX is written to a temporary file and takes at most `export_xlsx_max_rows`
-    rows."""
+    is put on record (`ListExport`) before the file is sent. CSV streams in chunks
+    (on record before its first line); an XLSX is written whole to a temporary file
+    first (on record only once it is built) and takes at most
+    `export_xlsx_max_rows` rows."""
 
     export_columns: tuple[exports.Column, ...] = ()
     export_permission = ""
@@ -325,13 +345,6 @@ class ListExportMixin:
                 messages.ERROR,
             )
             return redirect(back)
-        services.list_export_record(
-            actor=request.user,
-            list_label=self.opts.label,
-            query=query,
-            rows=rows,
-            file_format=file_format,
-        )
         stream = (
             exports.rows_in_chunks(
                 self.export_queryset(request, queryset.filter(pk__lte=figures["last"]))
@@ -342,13 +355,29 @@ class ListExportMixin:
         moment = timezone.now().astimezone(datetime.UTC)
         plural = str(self.opts.verbose_name_plural)
         name = f"{slugify(plural)}-{moment:%Y-%m-%d-%H%M}"
+
+        def record():
+            services.list_export_record(
+                actor=request.user,
+                list_label=self.opts.label,
+                query=query,
+                rows=rows,
+                file_format=file_format,
+            )
+
         if file_format == ListExport.Format.XLSX:
+            # Built whole before it is put on record: a build that fails records
+            # nothing, and what is recorded is a file that is sent.
+            built = exports.xlsx_file(self.export_columns, stream, title=plural)
+            record()
             return FileResponse(
-                exports.xlsx_file(self.export_columns, stream, title=plural),
+                built,
                 as_attachment=True,
                 filename=f"{name}.xlsx",
                 content_type=exports.XLSX_TYPE,
             )
+        # CSV streams: on record before its first line is sent.
+        record()
         response = StreamingHttpResponse(
             exports.csv_lines(self.export_columns, stream),
             content_type=exports.CSV_TYPE,

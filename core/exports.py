@@ -16,21 +16,39 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CHUNK_SIZE = 2000
-# What a spreadsheet may take as the start of a formula (OWASP's CSV injection list).
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+# What a spreadsheet may take as the start of a formula (OWASP's CSV injection list),
+# also in their full-width and small forms, which a spreadsheet with an East Asian
+# input method reads as the ASCII ones.
+FORMULA_SIGNS = ("=", "+", "-", "@", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+FORMULA_SIGNS += ("\ufe66", "\ufe62", "\ufe63", "\ufe6b")
+FORMULA_STARTS = (*FORMULA_SIGNS, "\t", "\r", "\n")
 
 
 def spreadsheet_safe(value):
     """`value` as a spreadsheet shows it and never runs: text that a spreadsheet
-    would read as a formula gets a leading apostrophe; numbers are left alone."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    would read as a formula, also after leading spaces (a spreadsheet skips them,
+    non-breaking ones too), gets a leading apostrophe; numbers are left alone."""
+    if isinstance(value, str) and (
+        value.startswith(FORMULA_STARTS) or value.lstrip().startswith(FORMULA_SIGNS)
+    ):
         return "'" + value
     return value
+
+
+def xlsx_text(value):
+    """`value` as an XLSX cell can hold it: without the control characters the
+    format refuses (openpyxl raises on them; a buyer can type them into a refund
+    reason or a gift comment), then `spreadsheet_safe` (a control character removed
+    may uncover a formula). Anything but text is left alone."""
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+    return spreadsheet_safe(value)
 
 
 @dataclass(frozen=True)
@@ -115,7 +133,7 @@ def _xlsx_cell(sheet, value):
         cell.number_format = "0." + "0" * places if places else "0"
         return cell
     # openpyxl would store text starting with "=" as a formula.
-    return WriteOnlyCell(sheet, value=spreadsheet_safe(value))
+    return WriteOnlyCell(sheet, value=xlsx_text(value))
 
 
 def xlsx_file(columns: Iterable[Column], rows: Iterable, *, title: str):

@@ -225,13 +225,15 @@ def _iban_checksum_ok(iban: str) -> bool:
     return int(digits) % 97 == 1
 
 
-PAYOUT_FIELDS = (
-    "payout_method",
+# Where money is paid: read masked by most staff, so never filtered on from an
+# address (`core.admin.UnfilterableFieldsMixin`).
+PAYOUT_DESTINATION_FIELDS = (
     "paypal_email",
     "bank_account_holder",
     "bank_iban",
     "bank_bic",
 )
+PAYOUT_FIELDS = ("payout_method", *PAYOUT_DESTINATION_FIELDS)
 
 
 def payout_destination(record) -> str:

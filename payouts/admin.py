@@ -20,6 +20,7 @@ from core.admin import (
     ListExportMixin,
     OpensOnFilter,
     ReadOnlyAdminMixin,
+    UnfilterableFieldsMixin,
     column,
     html_table,
 )
@@ -29,6 +30,7 @@ from core.history import HistoryAdmin
 from gifting import selectors as gifting_selectors
 from gifting import services as gifting_services
 from gifting.models import (
+    PAYOUT_DESTINATION_FIELDS,
     CreatorLevel,
     CreatorProfile,
     GiftSend,
@@ -49,6 +51,11 @@ from .models import (
 
 # Finance reads payout destinations whole; everyone else masked.
 DESTINATION_PERMISSION = "gifting.unmask_creatorprofile"
+# Nobody filters on a destination from the address: `?destination__startswith=`
+# would tell a masked reader the whole of it, a row at a time.
+CREATOR_DESTINATION_LOOKUPS = tuple(
+    f"creator__{field}" for field in PAYOUT_DESTINATION_FIELDS
+)
 
 
 class EligibleFilter(admin.SimpleListFilter):
@@ -107,7 +114,12 @@ class LevelChangeInline(admin.TabularInline):
 
 
 @admin.register(CreatorProfile)
-class CreatorProfileAdmin(ConfirmFormMixin, HistoryAdmin):
+class CreatorProfileAdmin(UnfilterableFieldsMixin, ConfirmFormMixin, HistoryAdmin):
+    unfilterable_fields = (
+        *PAYOUT_DESTINATION_FIELDS,
+        "payouts__destination",
+        *(f"method_changes__{field}" for field in PAYOUT_DESTINATION_FIELDS),
+    )
     # Who, at which level and whether they may receive gifts fit beside the menu
     # and filters; long names are cut (whole on hover and on the creator's page).
     list_display = (
@@ -384,8 +396,12 @@ REFUSE_PAGE = ConfirmPage(
 
 
 @admin.register(PayoutMethodChange)
-class PayoutMethodChangeAdmin(DecideEachMixin, admin.ModelAdmin):
+class PayoutMethodChangeAdmin(
+    UnfilterableFieldsMixin, DecideEachMixin, admin.ModelAdmin
+):
     """Four eyes on where money goes: one person asks, another finance user confirms."""
+
+    unfilterable_fields = (*PAYOUT_DESTINATION_FIELDS, *CREATOR_DESTINATION_LOOKUPS)
 
     # What decides a confirmation first: whose, which state, where to, asked by whom.
     list_display = ("creator", "status", "to", "requested_by", "requested_at")
@@ -667,10 +683,16 @@ STEP_WORDS = {
 
 @admin.register(Payout)
 class PayoutAdmin(
-    ListExportMixin, DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+    UnfilterableFieldsMixin,
+    ListExportMixin,
+    DecideEachMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
 ):
     """The approval queue, and the payout's page where it is decided: the page
     posts each decision to a service; the services hold every rule."""
+
+    unfilterable_fields = ("destination", *CREATOR_DESTINATION_LOOKUPS)
 
     # Finance's file of the queue as filtered: the destination masked, always.
     export_permission = "payouts.export_payout"

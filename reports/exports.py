@@ -12,7 +12,7 @@ from decimal import Decimal
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from core.exports import spreadsheet_safe
+from core.exports import spreadsheet_safe, xlsx_text
 from wallets.units import diamonds_from_units
 
 from .selectors import Books
@@ -167,8 +167,8 @@ def tie_verdict(difference: int) -> str:
     return "ties" if difference == 0 else f"differs by {difference:+d} units"
 
 
-def _safe(row: tuple) -> list:
-    return [spreadsheet_safe(cell) for cell in row]
+def _safe(row: tuple, safe=spreadsheet_safe) -> list:
+    return [safe(cell) for cell in row]
 
 
 def books_csv(books: Books) -> bytes:
@@ -187,7 +187,7 @@ def books_xlsx(books: Books) -> bytes:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in books_rows(books):
-        sheet.append(_safe(row))
+        sheet.append(_safe(row, xlsx_text))
         value = sheet.cell(row=sheet.max_row, column=len(COLUMNS))
         if isinstance(row[-1], Decimal):
             places = -row[-1].as_tuple().exponent

@@ -414,3 +414,60 @@ def test_an_export_costs_the_same_queries_for_1_row_and_for_20(
     assert ListExport.objects.count() == rows + 1
     assert ListExport.objects.first().rows >= 20
     assert len(one.captured_queries) <= 15
+
+
+# Control characters a buyer can type (refund reason, gift comment): XLSX cannot hold
+# them, so they are removed there; CSV keeps them.
+
+CONTROL = "\x01late\x0b delivery"
+
+
+def test_control_characters_in_a_refund_reason_export_as_xlsx_and_csv(client, finance):
+    buyer = user_make()
+    bundle, region = on_sale()
+    bought = purchase_buy(buyer, bundle, region, key="ctl").purchase
+    wallet_services.purchase_refund(
+        purchase=bought,
+        actor=finance,
+        reason=CONTROL,
+        source=Purchase.RefundSource.FINANCE,
+    )
+
+    _, content = _export(client, LISTS["purchases"], file_format="xlsx")
+
+    header, row = load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True)
+    assert dict(zip(header, row, strict=True))["refund reason"] == "late delivery"
+    _, content = _export(client, LISTS["purchases"])
+    (row,) = _csv(content)
+    assert row["refund reason"] == CONTROL
+    formats = ListExport.objects.order_by("id").values_list("format", flat=True)
+    assert list(formats) == ["xlsx", "csv"]
+
+
+def test_control_characters_in_a_gift_comment_export_as_xlsx_and_csv(client, finance):
+    sender = funded_sender(coins=100)
+    _gift(sender, creator_create(), rose(), 1, comment="\x01=1+1\x0b")
+
+    _, content = _export(client, LISTS["gift sends"], file_format="xlsx")
+
+    header, row = load_workbook(io.BytesIO(content)).active.iter_rows(values_only=True)
+    # Without its control characters the comment starts with "=": still neutralised.
+    assert dict(zip(header, row, strict=True))["comment"] == "'=1+1"
+    _, content = _export(client, LISTS["gift sends"])
+    (row,) = _csv(content)
+    assert row["comment"] == "\x01=1+1\x0b"
+
+
+def test_an_xlsx_that_fails_to_build_is_not_on_record(client, finance, monkeypatch):
+    purchase_buy(user_make(), *on_sale(), key="fails")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("core.exports.xlsx_file", broken)
+    client.raise_request_exception = False
+
+    response = client.post(f"{LISTS['purchases']}export/", {"format": "xlsx"})
+
+    assert response.status_code == 500
+    assert not ListExport.objects.exists()

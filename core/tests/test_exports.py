@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from core.exports import Column, csv_lines, rows_in_chunks, spreadsheet_safe, xlsx_file
+from core.exports import (
+    Column,
+    csv_lines,
+    rows_in_chunks,
+    spreadsheet_safe,
+    xlsx_file,
+    xlsx_text,
+)
 from core.units import DIAMOND_SCALE
 
 COLUMNS = (
@@ -37,9 +44,57 @@ def test_text_a_spreadsheet_would_run_gets_an_apostrophe(text):
     assert spreadsheet_safe(text) == "'" + text
 
 
-@pytest.mark.parametrize("value", ["Rose", "", "a=b", 5, -5, Decimal("-1.50"), None])
+@pytest.mark.parametrize(
+    "text",
+    [
+        " =1+1",
+        "   +1",
+        "\u00a0=1+1",  # a non-breaking space
+        "\u3000@SUM(A1)",  # an ideographic space
+        "\uff1d1+1",  # full-width =
+        "\uff0b1",  # full-width +
+        "\uff0d1",  # full-width -
+        "\uff20SUM(A1)",  # full-width @
+        " \uff1d1+1",
+        "\ufe661+1",  # small =
+        "\ufe621",  # small +
+        "\ufe631",  # small -
+        "\ufe6bSUM(A1)",  # small @
+    ],
+)
+def test_text_a_spreadsheet_would_run_after_spaces_or_in_full_width_is_neutralised(
+    text,
+):
+    assert spreadsheet_safe(text) == "'" + text
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Rose", "", "   ", "a=b", " a-b", "1 + 1", 5, -5, Decimal("-1.50"), None],
+)
 def test_other_values_are_left_alone(value):
     assert spreadsheet_safe(value) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("\x01late\x0b delivery", "late delivery"),
+        ("a\x00b\x08c\x0cd\x1fe", "abcde"),
+        ("\x01=1+1", "'=1+1"),  # the formula a control character hid
+        ("tab\tand\nline", "tab\tand\nline"),  # an XLSX holds these
+        (Decimal("-1.50"), Decimal("-1.50")),
+        (7, 7),
+    ],
+)
+def test_an_xlsx_cell_has_no_control_character_and_never_runs(value, cell):
+    assert xlsx_text(value) == cell
+
+
+def test_text_with_control_characters_reads_back_from_the_xlsx_without_them():
+    rows = [_row(1, "\x01Mia\x0b", Decimal("1.00"))]
+    sheet = load_workbook(xlsx_file(COLUMNS, rows, title="t")).active
+    assert sheet.cell(row=2, column=2).value == "Mia"
 
 
 def test_csv_cells_are_exact_and_never_run():
