@@ -510,7 +510,7 @@ class HoldRecovery(models.Model):
         GiftSend, on_delete=models.PROTECT, related_name="hold_recoveries"
     )
     paid_coins = models.PositiveIntegerField(
-        help_text="Paid coins of the refunded purchase this gift is taken to have spent."
+        help_text="Paid coins of the refunded purchase taken to have paid for it."
     )
     diamond_units = models.PositiveBigIntegerField(
         help_text=f"Creator's diamonds taken back, in 1/{DIAMOND_SCALE:,}."

@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
             name='HoldRecovery',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('paid_coins', models.PositiveIntegerField(help_text='Paid coins of the refunded purchase this gift is taken to have spent.')),
+                ('paid_coins', models.PositiveIntegerField(help_text='Paid coins of the refunded purchase taken to have paid for it.')),
                 ('diamond_units', models.PositiveBigIntegerField(help_text="Creator's diamonds taken back, in 1/10,000.")),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('gift_send', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='hold_recoveries', to='gifting.giftsend')),

@@ -195,7 +195,9 @@ def _take_back_plan(
             budget -= coins
             if send is not None and _on_hold(send, rules, now=now):
                 per_coin = send.creator_diamond_units // send.coins
-                units = min(coins * per_coin, send.creator_diamond_units - earlier["units"])
+                units = min(
+                    coins * per_coin, send.creator_diamond_units - earlier["units"]
+                )
                 planned.append(_Planned(send, coins, units))
             if not budget:
                 break
