@@ -39,9 +39,11 @@ class HoldSegment:
         `prefix`, e.g. "gift_send__")."""
         region = f"{prefix}sender_region"
         if self.region_id is None:
-            where = Q(**{f"{region}__isnull": True})
+            where = Q()
             if own_regions:
-                where |= ~Q(**{f"{region}__in": own_regions})
+                where = Q(**{f"{region}__isnull": True}) | ~Q(
+                    **{f"{region}__in": own_regions}
+                )
         else:
             where = Q(**{f"{region}_id": self.region_id})
         sent = f"{prefix}created_at"

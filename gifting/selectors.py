@@ -18,6 +18,7 @@ from .holds import hold_rules
 from .models import (
     CreatorLevel,
     CreatorProfile,
+    EarningsHold,
     GiftSend,
     HoldRecovery,
     StreamGifter,
@@ -74,6 +75,18 @@ class CreatorHold:
         """What may be cashed out of `balance_units`, read before this hold: any
         gift it counts is counted here too, so nothing held is ever available."""
         return max(0, balance_units - self.on_hold_units)
+
+
+def earnings_holds_in_force(now: datetime.datetime | None = None) -> set[int]:
+    """The ids of the hold rules in force at `now`: each region's latest started."""
+    now = now or timezone.now()
+    latest: dict[int | None, int] = {}
+    started = EarningsHold.objects.filter(effective_from__lte=now)
+    for rule_id, region_id in started.order_by("effective_from", "id").values_list(
+        "id", "region_id"
+    ):
+        latest[region_id] = rule_id
+    return set(latest.values())
 
 
 def creator_hold(
