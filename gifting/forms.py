@@ -100,8 +100,11 @@ class EarningsHoldForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["effective_from"].required = False
-        self.fields["region"].empty_label = "All regions without a rule of their own"
+        # A saved rule's page shows it read-only: the form then has no fields.
+        if "effective_from" in self.fields:
+            self.fields["effective_from"].required = False
+        if "region" in self.fields:
+            self.fields["region"].empty_label = "All regions without their own rule"
         # The moment the form was checked: the service checks against the same one.
         self.now = timezone.now()
 

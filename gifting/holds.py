@@ -37,7 +37,7 @@ class HoldSegment:
     def query(self, *, own_regions: frozenset[int], prefix: str = "") -> Q:
         """The gifts this segment covers, as a filter (on GiftSend, or through
         `prefix`, e.g. "gift_send__")."""
-        region = f"{prefix}sender_region"
+        region = f"{prefix}sender_region_id"
         if self.region_id is None:
             where = Q()
             if own_regions:
@@ -45,7 +45,7 @@ class HoldSegment:
                     **{f"{region}__in": own_regions}
                 )
         else:
-            where = Q(**{f"{region}_id": self.region_id})
+            where = Q(**{region: self.region_id})
         sent = f"{prefix}created_at"
         if self.starts > _START:
             where &= Q(**{f"{sent}__gte": self.starts})

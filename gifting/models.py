@@ -337,14 +337,13 @@ class GiftSend(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # Stamped: the earnings hold goes by the region the coins were bought in, as
     # it was when the gift was sent (a later change of home region moves nothing).
-    sender_region = models.ForeignKey(
-        Region,
-        on_delete=models.PROTECT,
+    # An id, not a foreign key: a key would check (and lock) the region's row and
+    # want an index, on every gift sent.
+    sender_region_id = models.PositiveIntegerField(
         null=True,
         blank=True,
-        related_name="+",
-        db_index=False,
-        help_text="The sender's home region when sent: its earnings hold applies.",
+        help_text="Id of the sender's home region when sent: its earnings hold "
+        "applies.",
     )
 
     class Meta:

@@ -22,7 +22,13 @@ from wallets.hooks import Recovered
 from wallets.models import AccountKind, LedgerAccount, Purchase, Transfer
 
 from ..holds import HoldRules, hold_rules
-from ..models import EARNINGS_HOLD_MAX_DAYS, EarningsHold, GiftSend, HoldRecovery
+from ..models import (
+    EARNINGS_HOLD_MAX_DAYS,
+    CreatorProfile,
+    EarningsHold,
+    GiftSend,
+    HoldRecovery,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -134,11 +140,18 @@ def hold_take_back(
     by_creator: dict[int, list[_Planned]] = {}
     for plan in planned:
         by_creator.setdefault(plan.send.creator.user_id, []).append(plan)
+    # The creators first, by id, as a payout request locks its creator before the
+    # account: a payout and a take-back then queue on the creator, never deadlock.
+    list(
+        CreatorProfile.objects.select_for_update()
+        .filter(user_id__in=by_creator)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
     accounts = LedgerAccount.objects.filter(
         owner_id__in=by_creator, kind=AccountKind.DIAMONDS
     ).order_by("id")
     coins, units = 0, 0
-    # Creators' accounts in id order, as every refund takes them: no deadlock.
     for account in accounts:
         got = _creator_take_back(
             purchase, account, by_creator[account.owner_id], now=now
