@@ -38,7 +38,7 @@ def _fast_hashing_and_private_media(settings, tmp_path):
 @pytest.fixture(autouse=True)
 def _no_earnings_hold(settings):
     """Most tests pay out what a gift just earned; the hold's own tests
-    (gifting/tests/test_holds.py) turn it on."""
+    (payouts/tests/test_holds.py) turn it on."""
     settings.EARNINGS_HOLD_DAYS = 0
 
 

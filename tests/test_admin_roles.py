@@ -166,7 +166,7 @@ def _hold_things():
     from django.test import override_settings
 
     from gifting.tests.factories import creator_create
-    from gifting.tests.test_holds import buyer_with, gift, rule, store_refund
+    from payouts.tests.test_holds import buyer_with, gift, rule, store_refund
 
     now = timezone.now()
     rule(7, at=now)
