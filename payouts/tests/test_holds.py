@@ -336,3 +336,89 @@ def test_gifts_paid_by_another_purchase_of_the_same_buyer_are_not_taken_twice():
     assert (second.paid_coins_spent, second.paid_coins_recovered) == (50, 50)
     assert wallet_balances(user=creator.user).diamond_units == 0
     assert ledger_reconcile().is_clean
+
+
+ADD_URL = "/admin/gifting/earningshold/add/"
+
+
+def hold_form(**fields):
+    return {
+        "region": "",
+        "days": "14",
+        "effective_from_0": "",
+        "effective_from_1": "",
+        "reason": "Chargebacks from new buyers",
+        **fields,
+    }
+
+
+def test_finance_sets_the_hold_on_its_admin_screen(client):
+    finance = staff_create(FINANCE)
+    client.force_login(finance)
+
+    answer = client.post(ADD_URL, hold_form())
+
+    assert answer.status_code == 302
+    made = EarningsHold.objects.get()
+    assert (made.region, made.days, made.set_by) == (None, 14, finance)
+    assert made.effective_from == made.set_at
+    listing = client.get("/admin/gifting/earningshold/").content.decode()
+    assert "All regions" in listing and "14 days" in listing
+    assert 'alt="True"' in listing  # in force now
+
+
+def test_a_backdated_or_bad_hold_is_refused_beside_its_field(client):
+    client.force_login(staff_create(FINANCE))
+    yesterday = timezone.localtime(timezone.now() - DAY)
+
+    answer = client.post(
+        ADD_URL,
+        hold_form(
+            days="91",
+            effective_from_0=f"{yesterday:%Y-%m-%d}",
+            effective_from_1=f"{yesterday:%H:%M:%S}",
+            reason=" ",
+        ),
+    )
+
+    assert answer.status_code == 200
+    errors = answer.context["adminform"].form.errors
+    assert "days" in errors and "reason" in errors
+    assert "gifts already sent keep the hold" in errors["effective_from"][0]
+    assert not EarningsHold.objects.exists()
+
+
+def test_support_reads_the_hold_but_cannot_set_it(client):
+    rule(7, at=timezone.now())
+    client.force_login(staff_create(SUPPORT))
+
+    assert client.get("/admin/gifting/earningshold/").status_code == 200
+    assert client.get(ADD_URL).status_code == 403
+    assert client.post(ADD_URL, hold_form()).status_code == 403
+    assert EarningsHold.objects.count() == 1
+
+
+def test_finance_sees_what_the_hold_saved_on_the_dashboard_and_the_refund_list(
+    client,
+):
+    now = timezone.now()
+    sender, _ = buyer_with(100, at=now - 20 * DAY, txn="t-1")
+    creator = creator_create()
+    gift(sender, creator, 30, at=now - 10 * DAY, key="old")
+    gift(sender, creator, 40, at=now - DAY, key="g-2")  # 20 diamonds held
+    store_refund("t-1", now=now)
+    client.force_login(staff_create(FINANCE))
+
+    dashboard = client.get("/admin/reports/moneydashboard/")
+    refunds = client.get("/admin/wallets/unrecoveredstorerefund/")
+
+    card = (
+        dashboard.content.decode()
+        .split('id="hold-saved"')[1]
+        .split("</div>\n  </div>")[0]
+    )
+    assert "20" in card and "$0.10" in card  # 20 diamonds at 0.005
+    row = refunds.context["cl"].result_list[0]
+    admin = refunds.context["cl"].model_admin
+    assert admin.held_back(row) == "40"
+    assert admin.coins_not_recovered(row) == "30 + 0 bonus"
