@@ -422,3 +422,22 @@ def test_finance_sees_what_the_hold_saved_on_the_dashboard_and_the_refund_list(
     admin = refunds.context["cl"].model_admin
     assert admin.held_back(row) == "40"
     assert admin.coins_not_recovered(row) == "30 + 0 bonus"
+
+
+def test_a_rule_once_set_is_never_changed_nor_backdated():
+    from django.db import DatabaseError, IntegrityError, transaction
+
+    now = timezone.now()
+    made = rule(7, at=now)
+
+    with pytest.raises(DatabaseError), transaction.atomic():
+        EarningsHold.objects.filter(id=made.id).update(days=0)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        EarningsHold.objects.create(
+            days=3,
+            effective_from=now - DAY,
+            set_at=now,
+            set_by=made.set_by,
+            reason="backdated",
+        )
+    assert EarningsHold.objects.get().days == 7
