@@ -441,3 +441,19 @@ def test_a_rule_once_set_is_never_changed_nor_backdated():
             reason="backdated",
         )
     assert EarningsHold.objects.get().days == 7
+
+
+def test_the_creators_page_says_what_is_on_hold_and_when_it_frees(client):
+    now = timezone.now()
+    sender, _ = buyer_with(100, at=now - 3 * DAY, txn="t-1")
+    creator = creator_create()
+    gift(sender, creator, 40, at=now - 2 * DAY, key="g-1")
+    client.force_login(staff_create(FINANCE))
+
+    page = client.get(f"/admin/gifting/creatorprofile/{creator.id}/change/")
+
+    frees = (now + 5 * DAY).date()
+    assert (
+        f"20 diamonds held (20 on the earnings hold, the first free on {frees:%Y-%m-%d})"
+        in page.content.decode()
+    )
