@@ -453,7 +453,5 @@ def test_the_creators_page_says_what_is_on_hold_and_when_it_frees(client):
     page = client.get(f"/admin/gifting/creatorprofile/{creator.id}/change/")
 
     frees = (now + 5 * DAY).date()
-    assert (
-        f"20 diamonds held (20 on the earnings hold, the first free on {frees:%Y-%m-%d})"
-        in page.content.decode()
-    )
+    line = f"20 diamonds held (20 on the earnings hold, the first free on {frees})"
+    assert line in page.content.decode()
