@@ -1,5 +1,6 @@
 """Building blocks the apps' admins share: import these, never another app's admin."""
 
+import datetime
 import json
 import operator
 from collections.abc import Callable
@@ -8,14 +9,25 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ERROR_FLAG, PAGE_VAR
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import Count, Max
+from django.http import FileResponse, HttpResponseNotAllowed, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.text import slugify
 
-from . import display
+from . import display, exports, services
 from .errors import ServiceError
+from .models import ListExport
 
 
 class ReadOnlyAdminMixin:
@@ -96,6 +108,26 @@ def html_table(headers, rows, *, empty: str) -> str:
             ),
         ),
     )
+
+
+class OpensOnFilter(admin.SimpleListFilter):
+    """A list filter the page opens on (`default`), a queue: what waits. Its own
+    "All" choice (`all`) shows everything; Django's empty one is not offered."""
+
+    default: str
+
+    def value(self):
+        return super().value() or self.default
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string(
+                    {self.parameter_name: lookup}
+                ),
+                "display": title,
+            }
 
 
 class EstimatedCountPaginator(Paginator):
@@ -206,3 +238,181 @@ class DecideEachMixin(ConfirmFormMixin):
                 request, queryset, verb, lambda obj: call(obj, data["reason"])
             ),
         )
+
+
+class ListExportMixin:
+    """Buttons "Export CSV" and "Export XLSX" on a changelist: every row the list
+    shows with its filters, search and date hierarchy (all pages), as
+    `export_columns` read them. Only for who holds `export_permission`; each export
+    is put on record (`ListExport`) before the file is sent. CSV streams in chunks;
+    an XLSX is written to a temporary file and takes at most `export_xlsx_max_rows`
+    rows."""
+
+    export_columns: tuple[exports.Column, ...] = ()
+    export_permission = ""
+    export_xlsx_max_rows = 100_000
+
+    def export_queryset(self, request, queryset):
+        """Hook: what the export's columns need besides the list's rows (joins,
+        annotations), in a fixed number of queries."""
+        return queryset
+
+    def has_export_permission(self, request) -> bool:
+        return self.has_view_permission(request) and request.user.has_perm(
+            self.export_permission
+        )
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "export/",
+                self.admin_site.admin_view(self.list_export_view),
+                name="{}_{}_export".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        if self.has_export_permission(request):
+            info = self.opts.app_label, self.opts.model_name
+            url = reverse("admin:{}_{}_export".format(*info))
+            query = _list_query(request)
+            extra_context = {
+                **(extra_context or {}),
+                "list_export": {
+                    "url": f"{url}?{query}" if query else url,
+                    "formats": ListExport.Format.choices,
+                },
+            }
+        return super().changelist_view(request, extra_context)
+
+    def list_export_view(self, request):
+        """POST only (it writes a record): the list's rows as a file."""
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        info = self.opts.app_label, self.opts.model_name
+        query = _list_query(request)
+        back = reverse("admin:{}_{}_changelist".format(*info))
+        back = f"{back}?{query}" if query else back
+        file_format = request.POST.get("format")
+        if file_format not in ListExport.Format.values:
+            self.message_user(
+                request, "Nothing was exported: choose CSV or XLSX.", messages.ERROR
+            )
+            return redirect(back)
+        try:
+            queryset = self.list_export_queryset(request)
+        except IncorrectLookupParameters:
+            self.message_user(
+                request,
+                "Nothing was exported: the list's filters were refused.",
+                messages.ERROR,
+            )
+            return redirect(back)
+        # Rows added while the file is written are left out: it has what was counted.
+        figures = queryset.order_by().aggregate(rows=Count("pk"), last=Max("pk"))
+        rows = figures["rows"]
+        cap = self.export_xlsx_max_rows
+        if file_format == ListExport.Format.XLSX and rows > cap:
+            self.message_user(
+                request,
+                f"Nothing was exported: this list has {display.number(rows)} rows and "
+                f"an XLSX file takes at most {display.number(cap)}. Narrow the "
+                "filters, or export CSV, which has no limit.",
+                messages.ERROR,
+            )
+            return redirect(back)
+        services.list_export_record(
+            actor=request.user,
+            list_label=self.opts.label,
+            query=query,
+            rows=rows,
+            file_format=file_format,
+        )
+        stream = (
+            exports.rows_in_chunks(
+                self.export_queryset(request, queryset.filter(pk__lte=figures["last"]))
+            )
+            if rows
+            else iter(())
+        )
+        moment = timezone.now().astimezone(datetime.UTC)
+        plural = str(self.opts.verbose_name_plural)
+        name = f"{slugify(plural)}-{moment:%Y-%m-%d-%H%M}"
+        if file_format == ListExport.Format.XLSX:
+            return FileResponse(
+                exports.xlsx_file(self.export_columns, stream, title=plural),
+                as_attachment=True,
+                filename=f"{name}.xlsx",
+                content_type=exports.XLSX_TYPE,
+            )
+        response = StreamingHttpResponse(
+            exports.csv_lines(self.export_columns, stream),
+            content_type=exports.CSV_TYPE,
+        )
+        response["Content-Disposition"] = f'attachment; filename="{name}.csv"'
+        return response
+
+    def list_export_queryset(self, request):
+        """The changelist's own queryset for this request (filters, search, date
+        hierarchy), built as `get_changelist_instance` builds it but without its
+        page: no count and no page of rows. May raise `IncorrectLookupParameters`."""
+        list_display = self.get_list_display(request)
+
+        class ExportChangeList(self.get_changelist(request)):
+            def get_results(self, request):
+                pass
+
+        return ExportChangeList(
+            request,
+            self.model,
+            list_display,
+            self.get_list_display_links(request, list_display),
+            self.get_list_filter(request),
+            self.date_hierarchy,
+            self.get_search_fields(request),
+            self.get_list_select_related(request),
+            self.list_per_page,
+            self.list_max_show_all,
+            (),
+            self,
+            self.get_sortable_by(request),
+            self.search_help_text,
+        ).queryset
+
+
+def _list_query(request) -> str:
+    """The list's filters, search and date hierarchy from the address: no page."""
+    return urlencode(
+        [
+            (name, value)
+            for name, values in request.GET.lists()
+            if name not in (PAGE_VAR, ERROR_FLAG)
+            for value in values
+        ]
+    )
+
+
+@admin.register(ListExport)
+class ListExportAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who took which list away as a file: finance reads it, nobody changes it."""
+
+    list_display = ("when", "actor", "list_label", "query_shown", "rows", "format")
+    list_filter = ("list_label", "format")
+    list_select_related = ("actor",)
+    search_fields = ("=actor__username",)
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
+    fields = ("created_at", "actor", "list_label", "query", "rows", "format")
+    readonly_fields = fields
+
+    @admin.display(description="Export, when", ordering="created_at")
+    def when(self, export):
+        return numbered_when(export, export.created_at)
+
+    @admin.display(description="Filters")
+    def query_shown(self, export):
+        return truncated(export.query or "(as the list opens)", "24em")

@@ -4,11 +4,14 @@ from simple_history.admin import SimpleHistoryAdmin
 from core import display
 from core.admin import (
     EstimatedCountPaginator,
+    ListExportMixin,
     ReadOnlyAdminMixin,
     column,
     numbered_when,
     truncated,
 )
+from core.exports import Column
+from wallets.units import diamonds_from_units
 
 from . import selectors
 from .forms import (
@@ -65,7 +68,30 @@ class CreatorLevelAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(GiftSend)
-class GiftSendAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class GiftSendAdmin(ListExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    export_permission = "gifting.export_giftsend"
+    export_columns = (
+        Column("id", "id"),
+        Column("time (UTC)", "created_at"),
+        Column("sender", "sender.username"),
+        Column("creator", "creator.display_name"),
+        Column("creator username", "creator.user.username"),
+        Column("gift", "gift.name"),
+        Column("quantity", "quantity"),
+        Column("coin price (stamped)", "coin_price"),
+        Column("coins", "coins"),
+        Column("share percent", "share_percent"),
+        Column("creator diamonds", "creator_diamond_units", diamonds_from_units),
+        Column("platform diamonds", "platform_diamond_units", diamonds_from_units),
+        Column("placement", lambda send: send.get_placement_display()),
+        Column("stream id", "stream_id"),
+        Column("video id", "video_id"),
+        Column("comment", "comment"),
+    )
+
+    def export_queryset(self, request, queryset):
+        return queryset.select_related("sender", "creator__user", "gift")
+
     # Who gave what to whom fits beside the menu and filters; the share, the
     # platform's part and where it was sent are on the gift send's page.
     list_display = (

@@ -349,6 +349,7 @@ class GiftSend(models.Model):
     class Meta:
         db_table = "payouts_giftsend"
         ordering = ["-created_at", "-id"]
+        permissions = [("export_giftsend", "Can export the gift send list")]
         constraints = [
             models.UniqueConstraint(
                 fields=["sender", "idempotency_key"], name="payouts_giftsend_key_once"

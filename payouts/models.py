@@ -279,7 +279,10 @@ class Payout(models.Model):
 
     class Meta:
         ordering = ["requested_at", "id"]
-        permissions = [("approve_payout", "Can approve, reject and retry payouts")]
+        permissions = [
+            ("approve_payout", "Can approve, reject and retry payouts"),
+            ("export_payout", "Can export the payout list"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["creator", "idempotency_key"], name="payouts_payout_key_once"

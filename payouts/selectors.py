@@ -133,6 +133,22 @@ def payout_held_until(
     return method_changed_at + datetime.timedelta(days=cooloff_days or 0)
 
 
+def payouts_for_export(queryset: QuerySet) -> QuerySet:
+    """Payouts with who asked and decided, and `approved_at` (the first approval
+    in full: a retry after a failure is not one) and `paid_at` from their events,
+    in the rows' own statement."""
+
+    def moment(status: str) -> Subquery:
+        events = PayoutEvent.objects.filter(payout=OuterRef("pk"), to_status=status)
+        return Subquery(events.order_by("at", "id").values("at")[:1])
+
+    return queryset.select_related(
+        "creator__user", "first_approver", "second_approver"
+    ).annotate(
+        approved_at=moment(Payout.Status.APPROVED), paid_at=moment(Payout.Status.PAID)
+    )
+
+
 def destination_masked(value: str) -> str:
     """An e-mail or IBAN enough to recognise, not to use: j***@example.com,
     DE89 **** **** 3000."""

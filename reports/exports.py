@@ -1,7 +1,8 @@
 """The books as a file: one table of figures, the same in CSV and XLSX.
 
 Figures are exact: coins as integers, diamonds with their four decimals, cash as
-`Decimal` in its currency; never a float, and no text a spreadsheet could run.
+`Decimal` in its currency; never a float, and no text a spreadsheet could run
+(`core.exports.spreadsheet_safe`, as in the admin lists' exports).
 """
 
 import csv
@@ -11,6 +12,7 @@ from decimal import Decimal
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from core.exports import spreadsheet_safe
 from wallets.units import diamonds_from_units
 
 from .selectors import Books
@@ -173,11 +175,15 @@ def tie_verdict(difference: int) -> str:
     return "ties" if difference == 0 else f"differs by {difference:+d} units"
 
 
+def _safe(row: tuple) -> list:
+    return [spreadsheet_safe(cell) for cell in row]
+
+
 def books_csv(books: Books) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(COLUMNS)
-    writer.writerows(books_rows(books))
+    writer.writerows(_safe(row) for row in books_rows(books))
     return out.getvalue().encode()
 
 
@@ -189,7 +195,7 @@ def books_xlsx(books: Books) -> bytes:
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in books_rows(books):
-        sheet.append(row)
+        sheet.append(_safe(row))
         value = sheet.cell(row=sheet.max_row, column=len(COLUMNS))
         if isinstance(row[-1], Decimal):
             places = -row[-1].as_tuple().exponent

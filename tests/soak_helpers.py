@@ -38,6 +38,9 @@ REAL_STACK = [
         or settings.CELERY_TASK_ALWAYS_EAGER,
         reason="needs PostgreSQL and a broker (DATABASE_URL, CELERY_BROKER_URL)",
     ),
+    # Under pytest-xdist (`make test`), the tests that start processes take turns on
+    # one worker: two stacks at once on two cores would starve each other's timing.
+    pytest.mark.xdist_group("stack"),
 ]
 
 

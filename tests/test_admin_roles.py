@@ -107,10 +107,15 @@ def _wallet_things():
     from wallets import services
     from wallets.models import LedgerAccount, SpendingLimitOverride
     from wallets.reconciliation import ledger_reconcile
+    from wallets.tests.test_refund_requests import bought
     from wallets.tests.test_unrecovered_refunds import partly_refunded, spent_purchase
 
     spent_purchase(txn="walk-1")
     partly_refunded("walk-1")
+    buyer = user_create()
+    services.refund_request_create(
+        purchase=bought(buyer), user=buyer, reason="walk", idempotency_key="walk"
+    )
     ledger_reconcile()
     user = user_create()
     region = SpendingLimitOverride._meta.get_field("region").related_model
@@ -160,6 +165,11 @@ def _other_things():
         name="walk", defaults={"base_currency": "USD"}
     )
     Rate.objects.get_or_create(currency="EUR", backend=backend, defaults={"value": 1})
+    from core.models import ListExport
+
+    ListExport.objects.create(
+        actor=user_create(), list_label="wallets.Transfer", rows=0, format="csv"
+    )
 
 
 def _hold_things():

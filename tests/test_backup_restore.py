@@ -55,6 +55,7 @@ pytestmark = [
     # Committed data, for pg_dump to see; serialized rollback puts the
     # migrations' data (roles, terms) back afterwards.
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.xdist_group("stack"),  # one stack at a time (soak_helpers.REAL_STACK)
 ]
 
 # What must come back identical: money, its history, and who did what.

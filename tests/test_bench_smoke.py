@@ -43,6 +43,7 @@ pytestmark = [
         shutil.which("wrk") is None,
         reason="the benchmark's load generator is wrk: apt-get install wrk",
     ),
+    pytest.mark.xdist_group("stack"),  # one stack at a time (soak_helpers.REAL_STACK)
 ]
 
 

@@ -560,6 +560,7 @@ def test_a_task_run_in_the_request_logs_with_its_request_id(
     or settings.CELERY_TASK_ALWAYS_EAGER,
     reason="needs PostgreSQL and a broker (DATABASE_URL, CELERY_BROKER_URL)",
 )
+@pytest.mark.xdist_group("stack")  # one stack at a time (soak_helpers.REAL_STACK)
 def test_a_task_queued_by_a_request_logs_with_its_request_and_user_on_a_worker(
     tmp_path, monkeypatch
 ):

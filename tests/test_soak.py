@@ -13,6 +13,8 @@ checks that no money moved twice or went missing.
 `soak.json` in the test's tmp dir (and to `SOAK_REPORT` if set).
 """
 
+import datetime
+import io
 import json
 import os
 import random
@@ -25,7 +27,9 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, connections
-from django.db.models import Sum
+from django.db.models import F, Sum
+from django.utils import timezone
+from openpyxl import load_workbook
 from rest_framework.authtoken.models import Token
 
 from catalog.tests.factories import gift_create
@@ -36,10 +40,14 @@ from gifting.models import GiftSend
 from gifting.tests.factories import rich_creator
 from payouts import services as payout_services
 from payouts.models import Payout, PayoutRules, SandboxPayoutRecord
+from reports.exports import books_xlsx
+from reports.selectors import books_for
 from wallets import ledger
 from wallets import services as wallet_services
 from wallets.models import (
     DIAMOND_SCALE,
+    AccountKind,
+    LedgerAccount,
     PendingCredit,
     Purchase,
     ReconciliationRun,
@@ -575,6 +583,7 @@ def test_soak_under_worker_and_database_kills_moves_every_coin_exactly_once(
     tmp_path, capsys
 ):
     celery_app.control.purge()
+    first_day = timezone.now().date().replace(day=1)  # UTC, as the books count days
     creators, client_users, finance = seed_world()
     port = free_port()
     stack = Stack(tmp_path, database_url())
@@ -625,6 +634,7 @@ def test_soak_under_worker_and_database_kills_moves_every_coin_exactly_once(
         recorder, book, faults, finance_counts, beat_counts, load_seconds, web_log
     )
     checks = money_checks(book, creators, client_users)
+    checks["books"] = books_checks(first_day, seeded=len(creators))
     summary.update(checks)
     summary["money_lost"] = checks["money_lost"]["total"]
     summary["line"] = summary_line(summary)
@@ -661,6 +671,80 @@ def test_soak_under_worker_and_database_kills_moves_every_coin_exactly_once(
     assert checks["payouts"]["four_eyes_broken"] == []
     assert checks["money_lost"]["total"] == 0, checks["money_lost"]
     assert checks["payouts"]["paid"] > 0 and checks["gift_sends"] > 0
+    assert checks["books"]["ties"], checks["books"]["tie_outs"]
+    assert checks["books"]["figures"] == checks["books"]["from_rows"]
+    assert checks["books"]["xlsx_figures"] == checks["books"]["figures"]
+
+
+def books_checks(first_day: datetime.date, *, seeded: int) -> dict:
+    """The month's books over the soak's traffic: they tie out, each figure equals
+    the same sum taken straight from the rows, and the XLSX export reads back
+    with the same figures."""
+    books = books_for(start=first_day, end=timezone.now().date())
+    paid_out = Payout.objects.filter(status=Payout.Status.PAID)
+    balances = dict(
+        LedgerAccount.objects.values_list("kind").annotate(total=Sum("balance"))
+    )
+    figures = {
+        "purchases": sum(line.purchases for line in books.sales),
+        "paid_coins_sold": sum(line.paid_coins for line in books.sales),
+        "bonus_coins_granted": sum(line.bonus_coins for line in books.sales),
+        "refunds": sum(line.refunds for line in books.sales),
+        "gift_coins": books.gift_paid_coins + books.gift_bonus_coins,
+        "diamonds_to_creators": books.diamonds_to_creators,
+        "payouts_paid": sum(line.payouts for line in books.payouts),
+        "payouts_net": str(sum(line.net.amount for line in books.payouts)),
+        "paid_coins_closing": books.paid_coins_closing,
+        "diamonds_outstanding_closing": books.diamonds_outstanding_closing,
+    }
+    from_rows = {
+        "purchases": Purchase.objects.count(),
+        "paid_coins_sold": Purchase.objects.aggregate(n=Sum("coins"))["n"] or 0,
+        "bonus_coins_granted": Purchase.objects.aggregate(
+            n=Sum(F("bundle_bonus_coins") + F("promotion_bonus_coins"))
+        )["n"]
+        or 0,
+        "refunds": Purchase.objects.filter(status=Purchase.Status.REFUNDED).count(),
+        "gift_coins": GiftSend.objects.aggregate(n=Sum("coins"))["n"] or 0,
+        # The seeded creators' diamonds are posted as earnings without a gift.
+        "diamonds_to_creators": seeded * SEED_DIAMONDS * DIAMOND_SCALE
+        + (GiftSend.objects.aggregate(n=Sum("creator_diamond_units"))["n"] or 0),
+        "payouts_paid": paid_out.count(),
+        "payouts_net": str(
+            sum((p.net_amount for p in paid_out), Decimal("0")).quantize(
+                Decimal("0.01")
+            )
+        ),
+        # The cached balances, kept by the services, against the transfers' sums.
+        "paid_coins_closing": balances.get(AccountKind.PAID_COINS, 0),
+        "diamonds_outstanding_closing": balances.get(AccountKind.DIAMONDS, 0)
+        + balances.get(AccountKind.PAYOUT_HOLD, 0),
+    }
+    sheet = load_workbook(io.BytesIO(books_xlsx(books)), read_only=True).active
+    counted: Counter = Counter()  # per section and line, over currencies and stores
+    for section, line, _, _, unit, value in list(sheet.iter_rows(values_only=True))[1:]:
+        if unit in ("count", "coins"):
+            counted[section, line] += value
+    xlsx_figures = dict(
+        figures,
+        purchases=counted["Sales", "Purchases"],
+        paid_coins_sold=counted["Sales", "Paid coins sold"],
+        bonus_coins_granted=counted["Sales", "Bonus coins granted"],
+        refunds=counted["Refunds", "Purchases refunded"],
+        gift_coins=counted["Gifts", "Bonus coins spent"]
+        + counted["Gifts", "Paid coins spent"],
+        paid_coins_closing=counted["Liability", "Paid coins at end"],
+    )
+    return {
+        "range": [str(books.first_day), str(books.last_day)],
+        "ties": books.ties,
+        "tie_outs": [
+            (line.kind, line.difference) for line in books.tie_outs if not line.ties
+        ],
+        "figures": figures,
+        "from_rows": from_rows,
+        "xlsx_figures": xlsx_figures,
+    }
 
 
 def summary_line(summary: dict) -> str:

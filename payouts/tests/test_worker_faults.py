@@ -30,6 +30,7 @@ pytestmark = [
         or settings.CELERY_TASK_ALWAYS_EAGER,
         reason="needs PostgreSQL and a broker (DATABASE_URL, CELERY_BROKER_URL)",
     ),
+    pytest.mark.xdist_group("stack"),  # one stack at a time (soak_helpers.REAL_STACK)
 ]
 
 

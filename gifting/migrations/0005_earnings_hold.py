@@ -11,8 +11,8 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('catalog', '0013_amounts_in_minor_units'),
-        ('gifting', '0003_fk_indexes_covered_by_composites'),
-        ('wallets', '0017_store_refunds_recovered_by_hold'),
+        ('gifting', '0004_export_permission'),
+        ('wallets', '0019_store_refunds_recovered_by_hold'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -30,7 +30,7 @@ def backwards(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("gifting", "0004_earnings_hold"),
+        ("gifting", "0005_earnings_hold"),
         ("accounts", "0002_staff_roles"),
         ("contenttypes", "0002_remove_content_type_name"),
     ]
