@@ -36,6 +36,13 @@ def _fast_hashing_and_private_media(settings, tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def _no_earnings_hold(settings):
+    """Most tests pay out what a gift just earned; the hold's own tests
+    (payouts/tests/test_holds.py) turn it on."""
+    settings.EARNINGS_HOLD_DAYS = 0
+
+
+@pytest.fixture(autouse=True)
 def _no_rate_limits(monkeypatch):
     """Tests fire requests far faster than people; the throttle tests set their own."""
     from django.core.cache import cache

@@ -62,6 +62,11 @@ AUDITED = (
         formerly=("payouts.CreatorProfile",),
     ),
     Audited("payouts.PayoutMethodChange", frozen=("creator", "creator_user")),
+    # How long gifts' diamonds are held: a change is a new row, never an edit.
+    Audited(
+        "gifting.EarningsHold",
+        frozen=("region", "days", "effective_from", "reason", "set_by", "set_at"),
+    ),
     # Rates, rules and payout states.
     Audited("payouts.DiamondCashRate"),
     Audited("payouts.PayoutRules"),

@@ -429,6 +429,9 @@ PAYMENT_STORES = {
 PAYMENT_STORE_SANDBOX_SECRET = os.environ.get("PAYMENT_STORE_SANDBOX_SECRET") or (
     "sandbox-notification-secret" if DEBUG else ""
 )
+# A gift's diamonds are held this many days when no rule of finance's (gifting's
+# EarningsHold) was in force when it was sent (docs/holds.md).
+EARNINGS_HOLD_DAYS = 7
 
 CURRENCIES = ("USD", "GBP", "EUR", "JPY", "KRW", "BRL", "INR", "IDR", "MXN", "TRY")
 

@@ -13,8 +13,15 @@ from core.exports import Column
 from core.history import HistoryAdmin
 from wallets.units import diamonds_from_units
 
-from .forms import CreatorLevelForm, CreatorLevelListFormSet, LevelShareForm
-from .models import CreatorLevel, GiftSend
+from . import selectors
+from .forms import (
+    CreatorLevelForm,
+    CreatorLevelListFormSet,
+    EarningsHoldForm,
+    LevelShareForm,
+)
+from .models import CreatorLevel, EarningsHold, GiftSend, HoldRecovery
+from .services.holds import earnings_hold_set
 
 # The creator screen is registered in payouts/admin.py: beside levels and gifts it
 # shows where the creator is paid and the method changes waiting for a decision.
@@ -154,3 +161,109 @@ class GiftSendAdmin(ListExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Coin price")
     def coin_price_shown(self, send):
         return f"{display.coins(send.coin_price, unit='coin')} each, as stamped"
+
+
+@admin.register(EarningsHold)
+class EarningsHoldAdmin(admin.ModelAdmin):
+    """Finance's hold rules: a change is a new rule from now or later."""
+
+    form = EarningsHoldForm
+    list_display = (
+        "where",
+        "days_shown",
+        "starts",
+        "in_force",
+        "set_by",
+        "set_when",
+        "reason_short",
+    )
+    list_filter = ("region",)
+    list_select_related = ("region", "set_by")
+
+    @admin.display(description="Gifts bought in", ordering="region__code")
+    def where(self, rule):
+        return rule.region.code if rule.region_id else "All regions"
+
+    @admin.display(description="Hold", ordering="days")
+    def days_shown(self, rule):
+        return "Off" if rule.days == 0 else f"{rule.days} day{'s' * (rule.days != 1)}"
+
+    starts = column(
+        "effective_from", display.when, description="From", ordering="effective_from"
+    )
+    set_when = column("set_at", display.when, description="Set", ordering="set_at")
+    reason_short = column("reason", description="Why", width="16em")
+
+    @admin.display(description="In force now", boolean=True)
+    def in_force(self, rule):
+        return rule.id in self._in_force
+
+    def get_queryset(self, request):
+        self._in_force = selectors.earnings_holds_in_force()
+        return super().get_queryset(request)
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        rule = earnings_hold_set(
+            region=data["region"],
+            days=data["days"],
+            effective_from=data["effective_from"],
+            reason=data["reason"],
+            actor=request.user,
+            now=form.now,
+        )
+        obj.pk, obj.set_by, obj.set_at = rule.pk, rule.set_by, rule.set_at
+
+    def has_change_permission(self, request, obj=None):
+        # A rule explains the hold of every gift sent under it: never edited.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(HoldRecovery)
+class HoldRecoveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What store refunds took back from gifts still on hold: what the hold saved."""
+
+    list_display = (
+        "when",
+        "purchase",
+        "gift_send",
+        "creator",
+        "coins_shown",
+        "diamonds_shown",
+    )
+    list_select_related = ("gift_send__creator",)
+    search_fields = (
+        "=purchase__id",
+        "=gift_send__id",
+        "gift_send__creator__display_name",
+    )
+    fields = (
+        "created_at",
+        "purchase",
+        "gift_send",
+        "paid_coins",
+        "diamond_units",
+        "transfer",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Taken back", ordering="created_at")
+    def when(self, recovery):
+        return numbered_when(recovery, recovery.created_at)
+
+    @admin.display(description="Creator")
+    def creator(self, recovery):
+        return recovery.gift_send.creator
+
+    coins_shown = column(
+        "paid_coins", display.coins, description="Paid coins", ordering="paid_coins"
+    )
+    diamonds_shown = column(
+        "diamond_units",
+        display.diamonds,
+        description="Diamonds taken back",
+        ordering="diamond_units",
+    )

@@ -3,11 +3,13 @@ import copy
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.models import BaseModelFormSet, construct_instance
+from django.utils import timezone
 
 from core import display
 
 from . import selectors
-from .models import CreatorLevel
+from .models import CreatorLevel, EarningsHold
+from .services.holds import earnings_hold_errors
 
 SHARE_APPLIES = (
     "Applies to gifts sent from the moment it is saved; a gift already sent keeps "
@@ -84,3 +86,40 @@ class CreatorLevelListFormSet(BaseModelFormSet):
                     "Change it on the level's page, which asks you to confirm.",
                 ]
             )
+
+
+class EarningsHoldForm(forms.ModelForm):
+    """A new hold rule; the service's own checks, shown beside their fields."""
+
+    class Meta:
+        model = EarningsHold
+        fields = ("region", "days", "effective_from", "reason")
+        help_texts = {
+            "effective_from": "Empty: now. Gifts sent before it keep their hold.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A saved rule's page shows it read-only: the form then has no fields.
+        if "effective_from" in self.fields:
+            self.fields["effective_from"].required = False
+        if "region" in self.fields:
+            self.fields["region"].empty_label = "All regions without their own rule"
+        # The moment the form was checked: the service checks against the same one.
+        self.now = timezone.now()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("effective_from") is None:
+            cleaned["effective_from"] = self.now
+        errors = earnings_hold_errors(
+            region=cleaned.get("region"),
+            days=cleaned.get("days"),
+            effective_from=cleaned["effective_from"],
+            reason=cleaned.get("reason") or "",
+            now=self.now,
+        )
+        for field, message in errors.items():
+            if field not in self.errors:
+                self.add_error(field, message)
+        return cleaned

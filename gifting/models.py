@@ -21,10 +21,10 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts.models import adult_born_by
-from catalog.models import GIFT_QUANTITY_MAX, Gift
+from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
 from core import display
 from core.idempotency import fingerprint_field
-from wallets.models import DIAMOND_SCALE
+from wallets.models import DIAMOND_SCALE, Purchase, Transfer
 
 MIN_FOLLOWERS_TO_RECEIVE = 1000
 IBAN_FORMAT = RegexValidator(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$", "Not an IBAN.")
@@ -337,6 +337,16 @@ class GiftSend(models.Model):
     idempotency_key = models.CharField(max_length=200)
     request_fingerprint = fingerprint_field()
     created_at = models.DateTimeField(default=timezone.now)
+    # Stamped: the earnings hold goes by the region the coins were bought in, as
+    # it was when the gift was sent (a later change of home region moves nothing).
+    # An id, not a foreign key: a key would check (and lock) the region's row and
+    # want an index, on every gift sent.
+    sender_region_id = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Id of the sender's home region when sent: its earnings hold "
+        "applies.",
+    )
 
     class Meta:
         db_table = "payouts_giftsend"
@@ -411,3 +421,122 @@ class StreamGifter(models.Model):
 
     def __str__(self):
         return f"{self.stream_id}: {self.sender} {self.coins} coins"
+
+
+# The hold when no rule of finance's is in force (settings.EARNINGS_HOLD_DAYS).
+EARNINGS_HOLD_MAX_DAYS = 90
+
+
+class EarningsHold(models.Model):
+    """How many days a gift's diamonds stay on hold before the creator may cash them
+    out, for gifts sent from `region` (or, with no region, from any region without a
+    rule of its own) from `effective_from` on.
+
+    Append-only: a change is a new row taking effect now or later, never earlier, so
+    a gift's hold is the rule in force when it was sent and editing the hold never
+    un-holds or re-holds a past gift (docs/holds.md).
+    """
+
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Gifts bought in this region; empty: every region without a rule.",
+    )
+    days = models.PositiveSmallIntegerField(
+        validators=[MaxValueValidator(EARNINGS_HOLD_MAX_DAYS)],
+        help_text="Days a gift's diamonds are held; 0 turns the hold off.",
+    )
+    effective_from = models.DateTimeField(
+        help_text="When it takes effect: now or later, never in the past."
+    )
+    reason = models.TextField()
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-effective_from", "-id"]
+        verbose_name = "earnings hold"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(days__gte=0, days__lte=EARNINGS_HOLD_MAX_DAYS),
+                name="gifting_earningshold_days_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_from__gte=F("set_at")),
+                name="gifting_earningshold_not_backdated",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason=""), name="gifting_earningshold_says_why"
+            ),
+            models.UniqueConstraint(
+                fields=["region", "effective_from"],
+                condition=Q(region__isnull=False),
+                name="gifting_earningshold_one_per_region_moment",
+            ),
+            models.UniqueConstraint(
+                fields=["effective_from"],
+                condition=Q(region__isnull=True),
+                name="gifting_earningshold_one_global_per_moment",
+            ),
+        ]
+
+    def __str__(self):
+        where = self.region.code if self.region_id else "All regions"
+        return f"{where}: {self.days} days from {self.effective_from:%Y-%m-%d %H:%M}"
+
+
+class HoldRecoveryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise TypeError("Hold recoveries are append-only.")
+
+    def delete(self):
+        raise TypeError("Hold recoveries are append-only.")
+
+
+class HoldRecovery(models.Model):
+    """Diamonds a store refund took back from a gift still on hold: the creator's
+    earning from `paid_coins` of the refunded purchase, moved back by `transfer`.
+
+    Append-only; what the hold saved is the sum of these.
+    """
+
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="hold_recoveries"
+    )
+    gift_send = models.ForeignKey(
+        GiftSend, on_delete=models.PROTECT, related_name="hold_recoveries"
+    )
+    paid_coins = models.PositiveIntegerField(
+        help_text="Paid coins of the refunded purchase taken to have paid for it."
+    )
+    diamond_units = models.PositiveBigIntegerField(
+        help_text=f"Creator's diamonds taken back, in 1/{DIAMOND_SCALE:,}."
+    )
+    transfer = models.OneToOneField(
+        Transfer, on_delete=models.PROTECT, related_name="hold_recovery"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = HoldRecoveryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "hold recoveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase", "gift_send"],
+                name="gifting_holdrecovery_once_per_purchase_gift",
+            ),
+            models.CheckConstraint(
+                condition=Q(paid_coins__gt=0, diamond_units__gt=0),
+                name="gifting_holdrecovery_something_recovered",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Purchase #{self.purchase_id}: gift #{self.gift_send_id} taken back"

@@ -14,7 +14,15 @@ from wallets import ledger
 from wallets.models import AccountKind, HomeRegion, LedgerAccount
 from wallets.selectors import wallet_balances
 
-from .models import CreatorLevel, CreatorProfile, GiftSend, StreamGifter
+from .holds import hold_rules
+from .models import (
+    CreatorLevel,
+    CreatorProfile,
+    EarningsHold,
+    GiftSend,
+    HoldRecovery,
+    StreamGifter,
+)
 
 
 def creator_of(user) -> CreatorProfile | None:
@@ -56,6 +64,74 @@ def stream_leaderboard(*, stream_id: str, limit: int):
 
 
 @dataclass(frozen=True)
+class CreatorHold:
+    """A creator's diamonds still on hold at a moment, and when they free."""
+
+    on_hold_units: int
+    # (UTC day, units freeing that day), soonest first.
+    frees: list[tuple[datetime.date, int]]
+
+    def available_units(self, *, balance_units: int) -> int:
+        """What may be cashed out of `balance_units`, read before this hold: any
+        gift it counts is counted here too, so nothing held is ever available."""
+        return max(0, balance_units - self.on_hold_units)
+
+
+def earnings_holds_in_force(now: datetime.datetime | None = None) -> set[int]:
+    """The ids of the hold rules in force at `now`: each region's latest started."""
+    now = now or timezone.now()
+    latest: dict[int | None, int] = {}
+    started = EarningsHold.objects.filter(effective_from__lte=now)
+    for rule_id, region_id in started.order_by("effective_from", "id").values_list(
+        "id", "region_id"
+    ):
+        latest[region_id] = rule_id
+    return set(latest.values())
+
+
+def creator_hold(
+    *, creator: CreatorProfile, now: datetime.datetime | None = None
+) -> CreatorHold:
+    """The creator's gifts still on hold at `now` (docs/holds.md): their earnings,
+    less what store refunds took back from them, by the day they free.
+
+    One grouped query per hold rule in force over the last days (usually one),
+    over the (creator, created_at) index, plus as many over take-backs.
+    """
+    now = now or timezone.now()
+    freeing: dict[datetime.date, int] = {}
+    rules = hold_rules()
+    for (segment, where), (_, via_gift) in zip(
+        rules.held_now(now=now),
+        rules.held_now(now=now, prefix="gift_send__"),
+        strict=True,
+    ):
+        later = datetime.timedelta(days=segment.days)
+        earned = (
+            GiftSend.objects.filter(where, creator=creator)
+            .annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
+            .values("day")
+            .annotate(units=Sum("creator_diamond_units"))
+            .order_by()
+            .values_list("day", "units")
+        )
+        taken = (
+            HoldRecovery.objects.filter(via_gift, gift_send__creator=creator)
+            .annotate(day=TruncDate("gift_send__created_at", tzinfo=datetime.UTC))
+            .values("day")
+            .annotate(units=Sum("diamond_units"))
+            .order_by()
+            .values_list("day", "units")
+        )
+        for day, units in earned:
+            freeing[day + later] = freeing.get(day + later, 0) + int(units)
+        for day, units in taken:
+            freeing[day + later] -= int(units)
+    frees = sorted((day, units) for day, units in freeing.items() if units)
+    return CreatorHold(on_hold_units=sum(units for _, units in frees), frees=frees)
+
+
+@dataclass(frozen=True)
 class CreatorEarnings:
     diamond_units: int
     level: CreatorLevel
@@ -63,6 +139,8 @@ class CreatorEarnings:
     earned_30d_units: int
     earned_7d_units: int
     earned_today_units: int
+    available_units: int
+    hold: CreatorHold
 
 
 def creator_earnings(*, creator: CreatorProfile, now: datetime.datetime | None = None):
@@ -78,8 +156,14 @@ def creator_earnings(*, creator: CreatorProfile, now: datetime.datetime | None =
         )["total"]
         return total or 0
 
+    # With its pending credits: a payout request folds them in first.
+    balance = wallet_balances(user=creator.user).diamond_units
+    # Read after the balance: a gift it counts is in it (docs/holds.md).
+    hold = creator_hold(creator=creator, now=now)
     return CreatorEarnings(
-        diamond_units=wallet_balances(user=creator.user).diamond_units,
+        diamond_units=balance,
+        available_units=hold.available_units(balance_units=balance),
+        hold=hold,
         level=creator.level,
         next_level=CreatorLevel.objects.filter(number__gt=creator.level.number)
         .order_by("number")

@@ -273,8 +273,14 @@ class CreatorProfileAdmin(UnfilterableFieldsMixin, ConfirmFormMixin, HistoryAdmi
         if creator.pk is None:
             return "—"
         earned = gifting_selectors.creator_earnings(creator=creator)
+        on_hold = ""
+        if earned.hold.on_hold_units:
+            on_hold = (
+                f" ({figures.diamonds(earned.hold.on_hold_units)} on the earnings "
+                f"hold, the first free on {earned.hold.frees[0][0]:%Y-%m-%d})"
+            )
         return (
-            f"{figures.diamonds(earned.diamond_units)} diamonds held · "
+            f"{figures.diamonds(earned.diamond_units)} diamonds held{on_hold} · "
             f"{figures.diamonds(earned.earned_30d_units)} earned in 30 days · "
             f"{figures.diamonds(earned.earned_7d_units)} in 7 days"
         )

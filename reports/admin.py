@@ -97,6 +97,8 @@ class MoneyDashboardAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 ],
                 "runs_url": may_read_runs
                 and reverse("admin:wallets_reconciliationrun_changelist"),
+                "hold_url": viewer.has_perm("gifting.view_earningshold")
+                and reverse("admin:gifting_earningshold_changelist"),
                 "run_url": may_read_runs
                 and run
                 and reverse("admin:wallets_reconciliationrun_change", args=[run.pk]),

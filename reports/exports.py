@@ -95,6 +95,14 @@ def books_rows(books: Books) -> list[tuple]:
             "diamonds",
             diamonds_from_units(books.diamonds_to_platform),
         ),
+        (
+            "Diamonds",
+            "Taken back by the earnings hold",
+            "",
+            "",
+            "diamonds",
+            diamonds_from_units(books.diamonds_taken_back_by_hold),
+        ),
         ("Liability", "Paid coins at start", "", "", "coins", books.paid_coins_opening),
         ("Liability", "Paid coins at end", "", "", "coins", books.paid_coins_closing),
         (

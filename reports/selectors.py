@@ -150,8 +150,21 @@ def money_dashboard(
             [Money(row["total"], row["currency"]) for row in totals],
         )
 
+    # What the earnings hold saved in these days: creators' diamonds store refunds
+    # took back before they could be cashed out.
+    saved_units = (
+        UnrecoveredStoreRefund.objects.filter(received_at__gte=since).aggregate(
+            total=Sum("diamond_units_recovered")
+        )["total"]
+        or 0
+    )
+
     return {
         "dates": dates,
+        "hold_saved_units": int(saved_units),
+        "hold_saved_cash": (
+            payout_gross(diamond_units=saved_units, rate=rate.rate) if rate else None
+        ),
         "coins_sold": [
             _series(currency, rows, dates)
             for currency, rows in sorted(sold_by_currency.items())
@@ -431,6 +444,8 @@ class Books:
     # Diamonds issued by gifts: the creators' share and the platform's.
     diamonds_to_creators: int
     diamonds_to_platform: int
+    # Creators' diamonds store refunds took back from gifts still on hold.
+    diamonds_taken_back_by_hold: int
     # Users' paid coins at the start and the end: the coins the platform may owe.
     paid_coins_opening: int
     paid_coins_closing: int
@@ -508,6 +523,7 @@ def books_for(*, start: datetime.date, end: datetime.date) -> Books:
     unit_of: dict[str, str] = {}
     gift_coins: dict[str, int] = defaultdict(int)
     issued: dict[str, int] = defaultdict(int)
+    taken_back_by_hold = 0
     for row in flows:
         debit, credit, kind = (
             row["debit_account__kind"],
@@ -526,6 +542,8 @@ def books_for(*, start: datetime.date, end: datetime.date) -> Books:
             gift_coins[debit] += during
         if debit == AccountKind.DIAMOND_ISSUANCE:
             issued[kind] += during
+        if kind == Transfer.Kind.HOLD_TAKE_BACK:
+            taken_back_by_hold += during
 
     tie_outs = [
         TieOut(
@@ -573,14 +591,17 @@ def books_for(*, start: datetime.date, end: datetime.date) -> Books:
         .annotate(count=Count("id"), total=Sum("price"))
         .order_by()
     )
-    # Each one valued as its admin page values it: price x spent / coins, to the
-    # cent, half up; in integer cents, exact on every database.
+    # Each one valued as its admin page values it: price x spent and not
+    # recovered by the earnings hold / coins, to the cent, half up; in integer
+    # cents, exact on every database. One the hold recovered in full lost nothing.
+    lost = "(s.paid_coins_spent - s.paid_coins_recovered)"
     unrecovered = _rows(
-        "SELECT s.price_currency, s.store, COUNT(*), SUM(s.paid_coins_spent), "
+        f"SELECT s.price_currency, s.store, COUNT(*), SUM({lost}), "
         "SUM(s.bonus_coins_missing), "
-        "SUM((2 * s.price * s.paid_coins_spent + p.coins) / (2 * p.coins)) "
+        f"SUM((2 * s.price * {lost} + p.coins) / (2 * p.coins)) "
         f"FROM {shortfalls} s JOIN {purchases} p ON p.id = s.purchase_id "
         "WHERE s.received_at >= %s AND s.received_at < %s "
+        f"AND ({lost} > 0 OR s.bonus_coins_missing > 0) "
         "GROUP BY s.price_currency, s.store",
         [starts_at, ends_at],
     )
@@ -654,6 +675,7 @@ def books_for(*, start: datetime.date, end: datetime.date) -> Books:
         gift_paid_coins=gift_coins[AccountKind.PAID_COINS],
         diamonds_to_creators=issued[kinds.GIFT_EARNING],
         diamonds_to_platform=issued[kinds.GIFT_PLATFORM_SHARE],
+        diamonds_taken_back_by_hold=taken_back_by_hold,
         paid_coins_opening=opening[AccountKind.PAID_COINS],
         paid_coins_closing=closing[AccountKind.PAID_COINS],
         diamonds_outstanding_opening=outstanding(opening),

@@ -172,6 +172,21 @@ def _other_things():
     )
 
 
+def _hold_things():
+    from django.test import override_settings
+
+    from gifting.tests.factories import creator_create
+    from payouts.tests.test_holds import buyer_with, gift, rule, store_refund
+
+    now = timezone.now()
+    rule(7, at=now)
+    with override_settings(EARNINGS_HOLD_DAYS=7):
+        sender, _ = buyer_with(at=now - datetime.timedelta(days=1), txn="walk-hold")
+        # All of it: the seeded promotions' bonus coins go first.
+        gift(sender, creator_create(), 100, at=now, key="walk-hold")
+        store_refund("walk-hold")
+
+
 def _report_things():
     from reports.models import Incident
 
@@ -182,6 +197,7 @@ def _report_things():
 
 MAKERS = (
     _payout_things,
+    _hold_things,
     _wallet_things,
     _catalog_things,
     _report_things,

@@ -1002,7 +1002,7 @@ def _resolve_line(record) -> str:
         f"Purchase #{record.purchase_id} · {record.purchase.user} · "
         f"{record.get_store_display()} {record.purchase.store_transaction_id} · "
         f"{display.money(record.price)} refunded · "
-        f"{display.coins(record.paid_coins_spent)} paid + "
+        f"{display.coins(record.paid_coins_not_recovered)} paid + "
         f"{display.coins(record.bonus_coins_missing)} bonus coins not recovered "
         f"({display.money(record.paid_value_not_recovered)}) · "
         f"{display.coins(record.paid_coins_taken_back)} paid + "
@@ -1047,6 +1047,7 @@ class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
         "price_shown",
         "coins_not_recovered",
         "coins_taken_back",
+        "held_back",
         "paid_value_not_recovered",
         "resolved",
     )
@@ -1068,6 +1069,8 @@ class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
         "price_shown",
         "description",
         "paid_coins_spent",
+        "paid_coins_recovered",
+        "diamonds_recovered",
         "bonus_coins_missing",
         "paid_value_not_recovered",
         "paid_coins_taken_back",
@@ -1129,7 +1132,7 @@ class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
     @admin.display(description="Coins lost")
     def coins_not_recovered(self, record):
         return (
-            f"{display.coins(record.paid_coins_spent)} + "
+            f"{display.coins(record.paid_coins_not_recovered)} + "
             f"{display.coins(record.bonus_coins_missing)} bonus"
         )
 
@@ -1142,6 +1145,18 @@ class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
 
     paid_value_not_recovered = column(
         "paid_value_not_recovered", display.money, description="Value lost"
+    )
+    # Spent coins whose gifts were still on hold: the earnings hold saved them.
+    held_back = column(
+        "paid_coins_recovered",
+        display.coins,
+        description="Held back",
+        ordering="paid_coins_recovered",
+    )
+    diamonds_recovered = column(
+        "diamond_units_recovered",
+        lambda units: display.diamonds(units, unit=True),
+        description="Diamonds the hold took back",
     )
 
     @admin.display(description="What happened")

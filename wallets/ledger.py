@@ -530,6 +530,28 @@ def payouts_paid_post(*, units_by_payout: dict[int, int]) -> list[Transfer]:
     return transfers_post(legs, reference="")
 
 
+def hold_take_back_post(
+    *, purchase_id: int, account: LedgerAccount, units_by_gift: dict[int, int]
+) -> list[Transfer]:
+    """Take back a creator's diamonds from gifts still on hold that a refunded
+    purchase paid for: from the creator's `account` back to diamond issuance, one
+    transfer per gift (in the order given), each keyed by purchase and gift.
+
+    The debit is checked like any other: never below zero."""
+    issuance = system_account(AccountKind.DIAMOND_ISSUANCE)
+    legs = [
+        Leg(
+            debit=account,
+            credit=issuance,
+            amount=units,
+            kind=Transfer.Kind.HOLD_TAKE_BACK,
+            idempotency_key=f"purchase:{purchase_id}:hold:{gift_send_id}",
+        )
+        for gift_send_id, units in units_by_gift.items()
+    ]
+    return transfers_post(legs, reference=f"purchase:{purchase_id}")
+
+
 def _spend_legs(spend: CoinSpend) -> list[Leg]:
     """Lock the spender's coins, draw the paid part from their lots, and return the
     legs that spend them: bonus coins first, then paid coins.

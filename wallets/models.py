@@ -178,6 +178,7 @@ class Transfer(models.Model):
         PAYOUT_RELEASE = "payout_release", "Payout hold released"
         PAYOUT = "payout", "Paid out"
         ADJUSTMENT = "adjustment", "Manual adjustment"
+        HOLD_TAKE_BACK = "hold_take_back", "Taken back from the earnings hold"
 
     debit_account = models.ForeignKey(
         LedgerAccount, on_delete=models.PROTECT, related_name="debits"
@@ -798,6 +799,15 @@ class UnrecoveredStoreRefund(models.Model):
     bonus_coins_missing = models.PositiveIntegerField(
         help_text="The purchase's bonus coins the buyer no longer held: not recovered."
     )
+    paid_coins_recovered = models.PositiveIntegerField(
+        default=0,
+        help_text="Of the paid coins spent, those whose gifts were still on hold: "
+        "the creator's diamonds from them were taken back.",
+    )
+    diamond_units_recovered = models.PositiveBigIntegerField(
+        default=0,
+        help_text=f"Creators' diamonds the hold took back, in 1/{DIAMOND_SCALE:,}.",
+    )
     received_at = models.DateTimeField(default=timezone.now, db_index=True)
     last_received_at = models.DateTimeField(default=timezone.now)
     notifications = models.PositiveIntegerField(
@@ -828,8 +838,22 @@ class UnrecoveredStoreRefund(models.Model):
                 | (
                     Q(resolved_at__isnull=False, resolved_by__isnull=False)
                     & ~Q(resolution_note="")
+                )
+                # Recovered in full by the earnings hold: closed by the platform.
+                | (
+                    Q(resolved_at__isnull=False, resolved_by__isnull=True)
+                    & ~Q(resolution_note="")
+                    & Q(
+                        paid_coins_recovered=F("paid_coins_spent"),
+                        bonus_coins_missing=0,
+                    )
                 ),
                 name="wallets_unrecoveredstorerefund_resolved_with_a_note",
+            ),
+            models.CheckConstraint(
+                condition=Q(paid_coins_recovered__lte=F("paid_coins_spent"))
+                & (Q(paid_coins_recovered=0) | Q(diamond_units_recovered__gt=0)),
+                name="wallets_unrecoveredstorerefund_recovered_within_spent",
             ),
             models.CheckConstraint(
                 condition=Q(notifications__gte=1),
@@ -851,6 +875,11 @@ class UnrecoveredStoreRefund(models.Model):
     def is_resolved(self) -> bool:
         return self.resolved_at is not None
 
+    @property
+    def paid_coins_not_recovered(self) -> int:
+        """Paid coins spent on gifts that had left the hold: the loss."""
+        return self.paid_coins_spent - self.paid_coins_recovered
+
     # What was not lost was taken back (the refund's transfers say so too).
     @property
     def paid_coins_taken_back(self) -> int:
@@ -865,20 +894,33 @@ class UnrecoveredStoreRefund(models.Model):
         coins = display.coins
         paid, bonus = coins(self.purchase.coins), coins(self.purchase.bonus_coins)
         lost = []
-        if self.paid_coins_spent:
-            lost.append(f"{coins(self.paid_coins_spent)} of its {paid} paid coins")
+        if self.paid_coins_not_recovered:
+            lost.append(
+                f"{coins(self.paid_coins_not_recovered)} of its {paid} paid coins"
+            )
         if self.bonus_coins_missing:
             lost.append(f"{coins(self.bonus_coins_missing)} of its {bonus} bonus coins")
-        return (
-            f"Not recovered, already spent: {' and '.join(lost)}. Taken back: "
-            f"{coins(self.paid_coins_taken_back)} paid and "
+        taken = (
+            f"Taken back: {coins(self.paid_coins_taken_back)} paid and "
             f"{coins(self.bonus_coins_taken_back)} bonus coins."
         )
+        held = (
+            f"The earnings hold recovered {coins(self.paid_coins_recovered)} spent "
+            f"paid coins ({display.diamonds(self.diamond_units_recovered, unit=True)}"
+            " taken back from creators)."
+        )
+        if not lost:
+            return f"Nothing lost: {held} {taken}"
+        text = f"Not recovered, already spent: {' and '.join(lost)}. {taken}"
+        return f"{text} {held}" if self.paid_coins_recovered else text
 
     @property
     def paid_value_not_recovered(self) -> Money:
-        """The price of the paid coins already spent, to the cent (half up)."""
-        value = self.price.amount * self.paid_coins_spent / self.purchase.coins
+        """The price of the paid coins spent and not recovered by the earnings
+        hold, to the cent (half up)."""
+        value = (
+            self.price.amount * self.paid_coins_not_recovered / self.purchase.coins
+        )
         return Money(
             value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
             self.price.currency,

@@ -1,6 +1,8 @@
-"""Gifting's services: sending gifts and moving creators between levels."""
+"""Gifting's services: sending gifts, moving creators between levels, the
+earnings hold."""
 
 from .gifts import GiftRefused, GiftSendResult, diamond_split, gift_send
+from .holds import earnings_hold_errors, earnings_hold_set, hold_take_back
 from .levels import (
     creator_level_pin,
     creator_levels_recompute,
@@ -15,6 +17,9 @@ __all__ = [
     "creator_levels_recompute",
     "creators_set_suspended",
     "diamond_split",
+    "earnings_hold_errors",
+    "earnings_hold_set",
     "gift_send",
+    "hold_take_back",
     "level_for",
 ]

@@ -142,6 +142,7 @@ def gift_send(
         "idempotency_key": idempotency_key,
         "request_fingerprint": fingerprint,
         "created_at": now,
+        "sender_region_id": facts.home_id,
     }
     try:
         wallet = None

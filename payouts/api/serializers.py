@@ -19,9 +19,29 @@ class LevelSerializer(serializers.Serializer):
     )
 
 
+class HoldFreeingSerializer(serializers.Serializer):
+    on = serializers.DateField(help_text="The UTC day these diamonds leave the hold.")
+    diamonds = serializers.DecimalField(
+        max_digits=24, decimal_places=4, help_text="Diamonds freed that day."
+    )
+
+
 class CreatorEarningsSerializer(serializers.Serializer):
     diamonds = serializers.DecimalField(
         max_digits=24, decimal_places=4, help_text="Diamond balance."
+    )
+    available = serializers.DecimalField(
+        max_digits=24,
+        decimal_places=4,
+        help_text="Diamonds that can be cashed out now: the balance less the hold.",
+    )
+    on_hold = serializers.DecimalField(
+        max_digits=24,
+        decimal_places=4,
+        help_text="Diamonds from recent gifts still on hold (the earnings hold).",
+    )
+    on_hold_frees = HoldFreeingSerializer(
+        many=True, help_text="When the diamonds on hold free, soonest first."
     )
     cash_value = serializers.DecimalField(
         max_digits=16,

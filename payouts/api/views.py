@@ -77,6 +77,12 @@ class CreatorEarningsView(APIView):
             to_next = max(missing, Decimal("0"))
         data = {
             "diamonds": diamonds_from_units(earnings.diamond_units),
+            "available": diamonds_from_units(earnings.available_units),
+            "on_hold": diamonds_from_units(earnings.hold.on_hold_units),
+            "on_hold_frees": [
+                {"on": day, "diamonds": diamonds_from_units(units)}
+                for day, units in earnings.hold.frees
+            ],
             # Gross at today's rate, as a payout of it all would get; fees come on top.
             "cash_value": services.payout_gross(
                 diamond_units=earnings.diamond_units, rate=rate.rate

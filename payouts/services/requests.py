@@ -22,6 +22,7 @@ from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
 from core.logs import account_masked, money_event
 from gifting.models import CreatorProfile
+from gifting.selectors import CreatorHold, creator_hold
 from wallets import ledger
 from wallets.models import AccountKind, LedgerAccount
 from wallets.selectors import manual_diamond_credits
@@ -137,12 +138,13 @@ def payout_request(
         # Earnings still pending count: fold them in before taking diamonds out.
         ledger.pending_credits_fold(account_id=account.id)
         balance = LedgerAccount.objects.select_for_update().get(id=account.id).balance
-        units = balance if diamond_units is None else diamond_units
-        if units > balance or units <= 0:
-            raise PayoutRefused(
-                f"You have {display.diamonds(balance, unit=True)}.",
-                field="diamonds",
-            )
+        # Read after the locked balance, so every gift in it is counted; a store
+        # refund's take-back waits on the lock (docs/holds.md).
+        hold = creator_hold(creator=creator, now=now)
+        available = hold.available_units(balance_units=balance)
+        units = available if diamond_units is None else diamond_units
+        if units > available or units <= 0:
+            raise PayoutRefused(_balance_refusal(balance, hold), field="diamonds")
         gross, fee, net = payout_quote(diamond_units=units, rate=rate.rate, rules=rules)
         if gross < rules.minimum_cashout:
             raise PayoutRefused(
@@ -226,3 +228,17 @@ def payout_request(
     )
     payout_request_counted(currency=currency, method=payout.method)
     return PayoutRequestResult(payout, created=True)
+
+
+def _balance_refusal(balance: int, hold: CreatorHold) -> str:
+    diamonds = display.diamonds
+    if not hold.on_hold_units:
+        return f"You have {diamonds(balance, unit=True)}."
+    available = hold.available_units(balance_units=balance)
+    day, _ = hold.frees[0]
+    return (
+        f"You have {diamonds(balance, unit=True)}, of which "
+        f"{diamonds(min(balance, hold.on_hold_units), unit=True)} are on hold "
+        f"(the first free on {day:%Y-%m-%d}): "
+        f"{diamonds(available, unit=True)} can be cashed out now."
+    )

@@ -12,7 +12,7 @@ from accounts.models import User
 from core.errors import ServiceError
 from core.logs import money_event
 
-from .. import ledger
+from .. import hooks, ledger
 from ..metrics import refund_counted
 from ..models import (
     AccountKind,
@@ -123,6 +123,9 @@ def _refund_logged(
         unrecovered=shortfall.description if shortfall else None,
     )
     refund_counted(store=purchase.store, source=source, recovered=shortfall is None)
+
+
+HOLD_RECOVERED_IN_FULL = "Recovered in full by the earnings hold."
 
 
 # Who may grant a refund; `actor=None` is the platform itself (a command, a test).
@@ -255,15 +258,25 @@ def store_refund_notification_handle(
         shortfall = None
         reason = f"Refunded by the {store} store."
         if left.paid_spent or left.bonus_spent:
+            # Gifts of spent coins still on hold give their diamonds back.
+            recovered = hooks.store_refund_recover(
+                purchase=purchase, paid_coins_spent=left.paid_spent, now=now
+            )
             shortfall = UnrecoveredStoreRefund(
                 purchase=purchase,
                 store=purchase.store,
                 price=purchase.price,
                 paid_coins_spent=left.paid_spent,
                 bonus_coins_missing=left.bonus_spent,
+                paid_coins_recovered=recovered.paid_coins,
+                diamond_units_recovered=recovered.diamond_units,
                 received_at=now,
                 last_received_at=now,
             )
+            if not (shortfall.paid_coins_not_recovered or left.bonus_spent):
+                # Nothing lost: on record for the books, closed by the platform.
+                shortfall.resolved_at = now
+                shortfall.resolution_note = HOLD_RECOVERED_IN_FULL
             reason = f"{reason} {shortfall.description}"
         _purchase_take_back(
             purchase=purchase,

@@ -1,0 +1,279 @@
+"""The earnings hold: finance sets it; a store refund takes back from it.
+
+docs/holds.md says what is held, for how long, and which gifts a refunded purchase
+is taken to have paid for.
+"""
+
+import datetime
+import logging
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from accounts.models import User
+from catalog.models import Region
+from core import display
+from core.errors import ServiceError
+from core.logs import money_event
+from wallets import ledger
+from wallets.hooks import Recovered
+from wallets.models import AccountKind, LedgerAccount, Purchase, Transfer
+
+from ..holds import HoldRules, hold_rules
+from ..models import (
+    EARNINGS_HOLD_MAX_DAYS,
+    CreatorProfile,
+    EarningsHold,
+    GiftSend,
+    HoldRecovery,
+)
+
+logger = logging.getLogger(__name__)
+
+HOLD_PERMISSION = "gifting.add_earningshold"
+
+
+def earnings_hold_errors(
+    *,
+    region: Region | None,
+    days: int | None,
+    effective_from: datetime.datetime,
+    reason: str,
+    now: datetime.datetime,
+) -> dict[str, str]:
+    """What is wrong with a new hold rule, per field; empty when it may be set."""
+    errors = {}
+    if days is None or not 0 <= days <= EARNINGS_HOLD_MAX_DAYS:
+        errors["days"] = f"A hold is 0 to {EARNINGS_HOLD_MAX_DAYS} days."
+    if effective_from < now:
+        errors["effective_from"] = (
+            "A hold takes effect now or later: gifts already sent keep the hold "
+            "they were sent under."
+        )
+    elif EarningsHold.objects.filter(
+        region=region, effective_from=effective_from
+    ).exists():
+        errors["effective_from"] = "A hold for these gifts starts at this moment."
+    if not reason.strip():
+        errors["reason"] = "Say why the hold changes."
+    return errors
+
+
+def earnings_hold_set(
+    *,
+    region: Region | None,
+    days: int,
+    actor: User,
+    reason: str,
+    effective_from: datetime.datetime | None = None,
+    now: datetime.datetime | None = None,
+) -> EarningsHold:
+    """Finance sets the hold for gifts bought in `region` (None: every region
+    without its own) from `effective_from` (None: now) on. Past gifts keep theirs."""
+    if not actor.has_perm(HOLD_PERMISSION):
+        raise ServiceError("Only finance sets the earnings hold.", status_code=403)
+    now = now or timezone.now()
+    effective_from = effective_from or now
+    errors = earnings_hold_errors(
+        region=region, days=days, effective_from=effective_from, reason=reason, now=now
+    )
+    if errors:
+        field, message = next(iter(errors.items()))
+        raise ServiceError(message, field=field, code="invalid_hold")
+    try:
+        with transaction.atomic():
+            rule = EarningsHold.objects.create(
+                region=region,
+                days=days,
+                effective_from=effective_from,
+                reason=reason.strip(),
+                set_by=actor,
+                set_at=now,
+            )
+    except IntegrityError:
+        raise ServiceError(
+            "A hold for these gifts starts at this moment.",
+            field="effective_from",
+            code="invalid_hold",
+        ) from None
+    money_event(
+        "earnings_hold_set",
+        rule_id=rule.id,
+        region=region.code if region else None,
+        days=days,
+        effective_from=effective_from.isoformat(),
+        actor_id=actor.id,
+    )
+    return rule
+
+
+@dataclass
+class _Planned:
+    send: GiftSend
+    paid_coins: int
+    units: int
+
+
+# Spends are read in pages: a refund walks back only as far as its coins go.
+_PAGE = 200
+
+
+def hold_take_back(
+    *, purchase: Purchase, paid_coins_spent: int, now: datetime.datetime
+) -> Recovered:
+    """Take back the creator's diamonds from gifts still on hold that a store
+    refund's spent paid coins paid for; runs inside the refund (its locks held).
+
+    The ledger does not record which purchase each gift drew on, so the rule
+    (docs/holds.md): the buyer's gifts' paid coins spent since the purchase, newest
+    first, up to `paid_coins_spent`, less what earlier refunds already took from
+    the same gift. Of those, gifts still on hold give back their creator's share of
+    the coins, as far as the creator's balance goes (never below zero).
+    """
+    if paid_coins_spent <= 0:
+        return Recovered()
+    planned = _take_back_plan(purchase, paid_coins_spent, now=now)
+    if not planned:
+        return Recovered()
+    by_creator: dict[int, list[_Planned]] = {}
+    for plan in planned:
+        by_creator.setdefault(plan.send.creator.user_id, []).append(plan)
+    # The creators first, by id, as a payout request locks its creator before the
+    # account: a payout and a take-back then queue on the creator, never deadlock.
+    list(
+        CreatorProfile.objects.select_for_update()
+        .filter(user_id__in=by_creator)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    accounts = LedgerAccount.objects.filter(
+        owner_id__in=by_creator, kind=AccountKind.DIAMONDS
+    ).order_by("id")
+    coins, units = 0, 0
+    for account in accounts:
+        got = _creator_take_back(
+            purchase, account, by_creator[account.owner_id], now=now
+        )
+        coins += got.paid_coins
+        units += got.diamond_units
+    if coins:
+        money_event(
+            "hold_taken_back",
+            purchase_id=purchase.id,
+            buyer_id=purchase.user_id,
+            paid_coins=coins,
+            diamond_units=units,
+        )
+    return Recovered(paid_coins=coins, diamond_units=units)
+
+
+def _take_back_plan(
+    purchase: Purchase, budget: int, *, now: datetime.datetime
+) -> list[_Planned]:
+    """The gifts the purchase's spent coins are taken to have paid for that are
+    still on hold, with the coins and diamonds to take back from each."""
+    rules = hold_rules()
+    spends = (
+        Transfer.objects.filter(
+            debit_account__owner_id=purchase.user_id,
+            debit_account__kind=AccountKind.PAID_COINS,
+            kind=Transfer.Kind.GIFT,
+            created_at__gte=purchase.created_at,
+        )
+        .order_by("-created_at", "-id")
+        .values_list("reference", "amount")
+    )
+    planned, offset = [], 0
+    while budget > 0:
+        page = list(spends[offset : offset + _PAGE])
+        if not page:
+            break
+        offset += len(page)
+        ids = [int(reference.partition(":")[2]) for reference, _ in page]
+        sends = GiftSend.objects.select_related("creator").in_bulk(ids)
+        before = {
+            row["gift_send"]: row
+            for row in HoldRecovery.objects.filter(gift_send__in=ids)
+            .values("gift_send")
+            .annotate(coins=Sum("paid_coins"), units=Sum("diamond_units"))
+        }
+        for gift_id, (_, paid) in zip(ids, page, strict=True):
+            send = sends.get(gift_id)
+            earlier = before.get(gift_id, {"coins": 0, "units": 0})
+            coins = min(paid - earlier["coins"], budget)
+            if coins <= 0:
+                continue
+            budget -= coins
+            if send is not None and _on_hold(send, rules, now=now):
+                per_coin = send.creator_diamond_units // send.coins
+                units = min(
+                    coins * per_coin, send.creator_diamond_units - earlier["units"]
+                )
+                planned.append(_Planned(send, coins, units))
+            if not budget:
+                break
+    return planned
+
+
+def _on_hold(send: GiftSend, rules: HoldRules, *, now: datetime.datetime) -> bool:
+    days = rules.days_for(region_id=send.sender_region_id, sent_at=send.created_at)
+    return send.created_at + datetime.timedelta(days=days) > now
+
+
+def _creator_take_back(
+    purchase: Purchase,
+    account: LedgerAccount,
+    planned: list[_Planned],
+    *,
+    now: datetime.datetime,
+) -> Recovered:
+    """Take back from one creator's account what it holds of `planned`, newest
+    gift first, never below zero (a payout in progress holds the rest)."""
+    # Held gifts may still be pending credits: fold them in, then lock the row.
+    ledger.pending_credits_fold(account_id=account.id)
+    balance = (
+        LedgerAccount.objects.select_for_update(no_key=True)
+        .values_list("balance", flat=True)
+        .get(id=account.id)
+    )
+    taking: list[tuple[_Planned, int, int]] = []
+    for plan in planned:
+        per_coin = plan.send.creator_diamond_units // plan.send.coins
+        # Whole coins only: coins and diamonds taken back keep the gift's share.
+        coins = min(plan.units, balance) // per_coin
+        if not coins:
+            continue
+        taking.append((plan, coins, coins * per_coin))
+        balance -= coins * per_coin
+    if not taking:
+        return Recovered()
+    transfers = ledger.hold_take_back_post(
+        purchase_id=purchase.id,
+        account=account,
+        units_by_gift={plan.send.id: units for plan, _, units in taking},
+    )
+    HoldRecovery.objects.bulk_create(
+        [
+            HoldRecovery(
+                purchase=purchase,
+                gift_send=plan.send,
+                paid_coins=coins,
+                diamond_units=units,
+                transfer=transfer,
+                created_at=now,
+            )
+            for (plan, coins, units), transfer in zip(taking, transfers, strict=True)
+        ]
+    )
+    logger.info(
+        "Took back %s from creator %s for purchase %s",
+        display.diamonds(sum(units for _, _, units in taking), unit=True),
+        account.owner_id,
+        purchase.id,
+    )
+    return Recovered(
+        paid_coins=sum(coins for _, coins, _ in taking),
+        diamond_units=sum(units for _, _, units in taking),
+    )
