@@ -36,7 +36,7 @@ from catalog.tests.factories import gift_create
 from config.celery import app as celery_app
 from core.api.exceptions import connection_lost
 from core.errors import ServiceError
-from gifting.models import GiftSend
+from gifting.models import GiftSend, HoldRecovery
 from gifting.tests.factories import rich_creator
 from payouts import services as payout_services
 from payouts.models import Payout, PayoutRules, SandboxPayoutRecord
@@ -905,8 +905,15 @@ def money_checks(book, creators, client_users) -> dict:
             .aggregate(total=Sum("diamond_units"))["total"]
             or 0
         )
+        # A store refund takes back from the hold what its gifts earned there.
+        taken_back = (
+            HoldRecovery.objects.filter(
+                gift_send__creator_id=creator.creator_id
+            ).aggregate(total=Sum("diamond_units"))["total"]
+            or 0
+        )
         held = wallet_balances(user=_user(creator.user_id)).diamond_units
-        expected = SEED_DIAMONDS * DIAMOND_SCALE + earned - taken
+        expected = SEED_DIAMONDS * DIAMOND_SCALE + earned - taken - taken_back
         if held != expected:
             diamonds_off[creator.creator_id] = held - expected
 
