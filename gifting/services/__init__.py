@@ -1,4 +1,5 @@
-"""Gifting's services: sending gifts and moving creators between levels."""
+"""Gifting's services: sending gifts (sponsored too) and moving creators between
+levels."""
 
 from .gifts import GiftRefused, GiftSendResult, diamond_split, gift_send
 from .levels import (
