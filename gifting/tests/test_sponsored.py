@@ -19,7 +19,6 @@ from gifting import selectors, services
 from gifting.models import GiftSend, SponsorCampaign, SponsorFunding, StreamGifter
 from gifting.services import sponsors
 from gifting.tests.factories import creator_create, funded_sender
-from reports.selectors import books_for
 from wallets import ledger
 from wallets.ledger import InsufficientBalance
 from wallets.models import AccountKind, LedgerAccount, Purchase, Transfer
@@ -257,24 +256,6 @@ def test_reconciliation_finds_a_budget_out_of_step_with_its_transfers():
     )
 
 
-def test_the_books_tie_out_the_sponsor_accounts():
-    gift = gift_create(coin_price=10)
-    campaign_create(gift, subsidy=4, budget=100)
-    sender, creator = funded_sender(coins=100), creator_create()
-    send(sender, creator, gift, quantity=2)
-    today = timezone.now().date()
-
-    books = books_for(start=today, end=today)
-
-    closing = {line.kind: line.closing for line in books.tie_outs}
-    assert closing[AccountKind.SPONSOR_FUNDING] == -100
-    assert closing[AccountKind.SPONSOR_BUDGET] == 92
-    assert closing[AccountKind.COINS_SPENT] == 20
-    # The sender's paid coins spent: only their part.
-    assert books.gift_paid_coins == 12
-    assert sum(c for k, c in closing.items() if k in LedgerAccount.COIN_KINDS) == 0
-
-
 # Funding: four eyes.
 
 
@@ -389,9 +370,7 @@ def test_the_campaign_report_exports_for_billing(client):
     client.force_login(staff_create(FINANCE))
 
     listed = client.get("/admin/gifting/sponsorcampaign/")
-    exported = client.post(
-        "/admin/gifting/sponsorcampaign/export/", {"format": "csv"}
-    )
+    exported = client.post("/admin/gifting/sponsorcampaign/export/", {"format": "csv"})
 
     assert listed.status_code == 200
     assert "Budget left" in listed.content.decode()
