@@ -81,6 +81,11 @@ AUDITED = (
         insert=False,
     ),
     Audited("wallets.BalanceAdjustment"),
+    # Sponsored gifts (issue 17): what a campaign pays, where, and the money behind
+    # its budget; who recorded a funding never changes (four eyes rest on it).
+    Audited("gifting.SponsorCampaign"),
+    Audited("gifting.SponsorCampaign.regions"),
+    Audited("gifting.SponsorFunding", frozen=("requested_by", "campaign", "coins")),
     Audited(
         "wallets.UnrecoveredStoreRefund", ignore=("notifications", "last_received_at")
     ),

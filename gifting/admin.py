@@ -224,6 +224,10 @@ class SponsorCampaignAdmin(ListExportMixin, SimpleHistoryAdmin):
     def save_model(self, request, obj, form, change):
         sponsor_campaign_save(campaign=obj)
 
+    def has_delete_permission(self, request, obj=None):
+        # Its budget and the gifts it paid for stay on record.
+        return False
+
     gifts_shown = column("gifts", display.coins, description="Gifts", ordering="gifts")
     senders_shown = column(
         "senders", display.coins, description="Senders", ordering="senders"

@@ -8,9 +8,8 @@ import pytest
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
 from djmoney.money import Money
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.django import TestCase
 
 from accounts.roles import FINANCE, SUPPORT
 from catalog.tests.factories import gift_create
@@ -405,48 +404,50 @@ def test_a_funding_past_its_limit_is_refused_beside_the_field(client):
 # Property: random sends against a budget and caps.
 
 
-class TestSponsoredSendsProperty(TestCase):
-    @settings(max_examples=25, deadline=None)
-    @given(
-        budget=st.integers(1, 60),
-        subsidy=st.integers(1, 12),
-        cap=st.integers(1, 40),
-        sends=st.lists(
-            st.tuples(st.integers(0, 2), st.integers(1, 4)), min_size=1, max_size=8
-        ),
-    )
-    def test_budget_and_caps_hold_and_every_unit_sums_to_zero(
-        self, budget, subsidy, cap, sends
-    ):
-        gift = gift_create(coin_price=5)
-        campaign = campaign_create(gift, subsidy=subsidy, cap=cap, budget=budget)
-        senders = [funded_sender(coins=100) for _ in range(3)]
-        creator = creator_create()
-        per_gift = min(subsidy, 5)
-        for who, quantity in sends:
-            sender = senders[who]
-            had = sum(
-                s.subsidy_coins
-                for s in GiftSend.objects.filter(sender=sender, campaign=campaign)
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    budget=st.integers(1, 60),
+    subsidy=st.integers(1, 12),
+    cap=st.integers(1, 40),
+    sends=st.lists(
+        st.tuples(st.integers(0, 2), st.integers(1, 4)), min_size=1, max_size=8
+    ),
+)
+def test_budget_and_caps_hold_and_every_unit_sums_to_zero(budget, subsidy, cap, sends):
+    with transaction.atomic():
+        _sends_checked(budget, subsidy, cap, sends)
+        transaction.set_rollback(True)
+
+
+def _sends_checked(budget, subsidy, cap, sends):
+    gift = gift_create(coin_price=5)
+    campaign = campaign_create(gift, subsidy=subsidy, cap=cap, budget=budget)
+    senders = [funded_sender(coins=100) for _ in range(3)]
+    creator = creator_create()
+    per_gift = min(subsidy, 5)
+    for who, quantity in sends:
+        sender = senders[who]
+        had = sum(
+            GiftSend.objects.filter(sender=sender, campaign=campaign).values_list(
+                "subsidy_coins", flat=True
             )
-            left = budget_of(campaign)
-            sent = send(sender, creator, gift, quantity=quantity)
-            wanted = per_gift * quantity
-            pays = wanted <= left and had + wanted <= cap
-            assert sent.subsidy_coins == (wanted if pays else 0)
-            assert budget_of(campaign) == left - sent.subsidy_coins >= 0
-        subsidized = sum(GiftSend.objects.values_list("subsidy_coins", flat=True))
-        assert subsidized == budget - budget_of(campaign)
-        for sender in senders:
-            assert (
-                sum(
-                    GiftSend.objects.filter(sender=sender).values_list(
-                        "subsidy_coins", flat=True
-                    )
-                )
-                <= cap
-            )
-        assert ledger_reconcile().is_clean
+        )
+        left = budget_of(campaign)
+        sent = send(sender, creator, gift, quantity=quantity)
+        wanted = per_gift * quantity
+        pays = wanted <= left and had + wanted <= cap
+        assert sent.subsidy_coins == (wanted if pays else 0)
+        assert budget_of(campaign) == left - sent.subsidy_coins >= 0
+    subsidized = sum(GiftSend.objects.values_list("subsidy_coins", flat=True))
+    assert subsidized == budget - budget_of(campaign)
+    for sender in senders:
+        given_to = GiftSend.objects.filter(sender=sender)
+        assert sum(given_to.values_list("subsidy_coins", flat=True)) <= cap
+    assert ledger_reconcile().is_clean
 
 
 # PostgreSQL: races.
