@@ -192,20 +192,21 @@ class SponsorCampaignAdmin(ListExportMixin, SimpleHistoryAdmin):
         Column("coins funded", "coins_funded"),
         Column("budget left (coins)", "budget_left"),
     )
+    # The report fits beside the menu and filters; the start, the coins funded and
+    # the terms are on the campaign's page and in the export.
     list_display = (
-        "name",
-        "sponsor_name",
-        "gift",
-        "starts_at",
+        "name_short",
+        "sponsor_short",
+        "gift_short",
         "ends_at",
         "gifts_shown",
         "senders_shown",
         "subsidized_shown",
-        "funded_shown",
         "budget_left_shown",
     )
-    list_filter = ("sponsor_name", "gift")
-    search_fields = ("name", "sponsor_name")
+    # No filter sidebar: the report's columns need its width; search finds a
+    # campaign by its name, its sponsor's or its gift's.
+    search_fields = ("name", "sponsor_name", "gift__name")
     filter_horizontal = ("regions",)
     fields = (
         "name",
@@ -217,6 +218,19 @@ class SponsorCampaignAdmin(ListExportMixin, SimpleHistoryAdmin):
         "starts_at",
         "ends_at",
     )
+    report_fields = (
+        "gifts_shown",
+        "senders_shown",
+        "subsidized_shown",
+        "funded_shown",
+        "budget_left_shown",
+    )
+
+    def get_fields(self, request, obj=None):
+        return self.fields if obj is None else (*self.fields, *self.report_fields)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.report_fields
 
     def get_queryset(self, request):
         return selectors.sponsor_campaigns_reported(super().get_queryset(request))
@@ -228,6 +242,11 @@ class SponsorCampaignAdmin(ListExportMixin, SimpleHistoryAdmin):
         # Its budget and the gifts it paid for stay on record.
         return False
 
+    name_short = column("name", description="Campaign", ordering="name", width="12em")
+    sponsor_short = column(
+        "sponsor_name", description="Sponsor", ordering="sponsor_name", width="9em"
+    )
+    gift_short = column("gift.name", description="Gift", width="9em")
     gifts_shown = column("gifts", display.coins, description="Gifts", ordering="gifts")
     senders_shown = column(
         "senders", display.coins, description="Senders", ordering="senders"

@@ -33,16 +33,16 @@ DAY = datetime.timedelta(days=1)
 def campaign_create(gift, *, subsidy=4, cap=50, budget=100, regions=(), **fields):
     """A campaign running now, funded with `budget` coins by two finance users."""
     now = timezone.now()
+    fields = {
+        "name": "Spring",
+        "sponsor_name": "Acme",
+        "starts_at": now - DAY,
+        "ends_at": now + DAY,
+        **fields,
+    }
     campaign = sponsors.sponsor_campaign_save(
         campaign=SponsorCampaign(
-            name="Spring",
-            sponsor_name="Acme",
-            gift=gift,
-            subsidy_coins=subsidy,
-            per_user_cap_coins=cap,
-            starts_at=fields.pop("starts_at", now - DAY),
-            ends_at=fields.pop("ends_at", now + DAY),
-            **fields,
+            gift=gift, subsidy_coins=subsidy, per_user_cap_coins=cap, **fields
         )
     )
     campaign.regions.set(regions)
