@@ -511,3 +511,26 @@ def test_one_sender_racing_past_their_cap_gets_it_once():
     assert budget_of(campaign) == 92
     assert coins_of(sender) == 100 - 60 + 8
     assert ledger_reconcile().is_clean
+
+
+def test_finance_confirms_another_ones_funding_from_the_list_but_never_their_own(
+    client,
+):
+    campaign = campaign_create(gift_create(), budget=0)
+    alice, bob = staff_create(FINANCE), staff_create(FINANCE)
+    funding = funding_recorded(campaign, alice)
+    confirm = {"action": "confirm", "_selected_action": [funding.id]}
+
+    client.force_login(alice)
+    own = client.post("/admin/gifting/sponsorfunding/", confirm, follow=True)
+    assert "someone other than who recorded" in own.content.decode()
+    assert budget_of(campaign) == 0
+    client.force_login(bob)
+    client.post("/admin/gifting/sponsorfunding/", confirm)
+
+    funding.refresh_from_db()
+    assert (funding.status, funding.decided_by, budget_of(campaign)) == (
+        "approved",
+        bob,
+        100,
+    )
