@@ -4,19 +4,6 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-def create_sponsor_funding_account(apps, schema_editor):
-    # Like every system account, it exists from the start (0006).
-    apps.get_model("wallets", "LedgerAccount").objects.get_or_create(
-        kind="sponsor_funding", owner=None, defaults={"unit": "coin"}
-    )
-
-
-def remove_sponsor_funding_account(apps, schema_editor):
-    apps.get_model("wallets", "LedgerAccount").objects.filter(
-        kind="sponsor_funding", owner=None, debits__isnull=True
-    ).delete()
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("wallets", "0017_export_permissions"),
@@ -162,8 +149,5 @@ class Migration(migrations.Migration):
                 fields=("kind",),
                 name="wallets_ledgeraccount_one_per_system_kind",
             ),
-        ),
-        migrations.RunPython(
-            create_sponsor_funding_account, remove_sponsor_funding_account
         ),
     ]
