@@ -49,7 +49,7 @@ lint: install
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm media staticfiles .pytest_cache .ruff_cache .import_linter_cache
 
-.PHONY: bench bench-smoke
+.PHONY: bench bench-smoke bench-journal
 
 ## bench: the benchmark on the real stack: gunicorn, PostgreSQL, wrk, Celery on Redis,
 ## the admin at 1 M rows (bench/README.md; BENCH_ADMIN=0 / BENCH_CELERY=0 skip steps)
@@ -59,3 +59,8 @@ bench: install
 ## bench-smoke: the same at tiny sizes in about 1.5 minutes, as the test suite runs it
 bench-smoke: install
 	$(PY) -m bench.run --quick --out bench/results/smoke.json
+
+## bench-journal: the journal export's time and memory at TRANSFERS transfers
+## (default 10 M) in a database of its own (bench/journal_export.py; JOURNAL_DB names it)
+bench-journal: install
+	$(PY) -m bench.journal_export --transfers $(or $(TRANSFERS),10000000) $(if $(JOURNAL_DB),--database $(JOURNAL_DB))

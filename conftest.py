@@ -46,7 +46,12 @@ def _no_rate_limits(monkeypatch):
     monkeypatch.setattr(
         MoneyMovingThrottle,
         "THROTTLE_RATES",
-        {"purchases": None, "gift_sends": None, "payouts": None},
+        {
+            "purchases": None,
+            "gift_sends": None,
+            "payouts": None,
+            "refund_requests": None,
+        },
     )
 
 

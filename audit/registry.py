@@ -81,6 +81,10 @@ AUDITED = (
         insert=False,
     ),
     Audited("wallets.BalanceAdjustment"),
+    # Who set which refund terms for a region, and every buyer's request and its
+    # decision (issue 17); a request belongs to its buyer and purchase for good.
+    Audited("wallets.RefundRule"),
+    Audited("wallets.RefundRequest", frozen=("purchase", "user")),
     # Sponsored gifts (issue 17): what a campaign pays, where, and the money behind
     # its budget; who recorded a funding never changes (four eyes rest on it).
     Audited("gifting.SponsorCampaign"),
@@ -94,6 +98,14 @@ AUDITED = (
     # Who took an admin list (payouts, purchases, gift sends, transfers) away as a
     # file, filtered how (issue 17).
     Audited("core.ListExport", frozen=("actor",)),
+    # Export jobs (who asked, what range; not each progress step) and who
+    # asked for and downloaded each file.
+    Audited(
+        "reports.Export",
+        ignore=("progress", "heartbeat_at"),
+        frozen=("requested_by", "what", "first_day", "last_day", "format"),
+    ),
+    Audited("reports.ExportEvent", frozen=("export", "actor", "action")),
 )
 
 

@@ -262,6 +262,14 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", BASE_DIR / "media"))
+# Finance's export files (the books, the journal): never under MEDIA_ROOT, never
+# served by URL; shared by web and workers (a volume) where they run apart.
+EXPORTS_ROOT = Path(os.environ.get("DJANGO_EXPORTS_ROOT", BASE_DIR / "var" / "exports"))
+if EXPORTS_ROOT.resolve().is_relative_to(MEDIA_ROOT.resolve()):
+    raise ImproperlyConfigured(
+        f"DJANGO_EXPORTS_ROOT must lie outside DJANGO_MEDIA_ROOT ({MEDIA_ROOT}): "
+        "export files are private."
+    )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -371,6 +379,7 @@ REST_FRAMEWORK = {
         "purchases": os.environ.get("THROTTLE_PURCHASES", "30/minute"),
         "gift_sends": os.environ.get("THROTTLE_GIFT_SENDS", "600/minute"),
         "payouts": os.environ.get("THROTTLE_PAYOUTS", "10/minute"),
+        "refund_requests": os.environ.get("THROTTLE_REFUND_REQUESTS", "10/minute"),
     },
 }
 
@@ -420,7 +429,6 @@ PAYMENT_STORES = {
 PAYMENT_STORE_SANDBOX_SECRET = os.environ.get("PAYMENT_STORE_SANDBOX_SECRET") or (
     "sandbox-notification-secret" if DEBUG else ""
 )
-REFUND_WINDOW_DAYS = 14
 
 CURRENCIES = ("USD", "GBP", "EUR", "JPY", "KRW", "BRL", "INR", "IDR", "MXN", "TRY")
 

@@ -110,6 +110,26 @@ def html_table(headers, rows, *, empty: str) -> str:
     )
 
 
+class OpensOnFilter(admin.SimpleListFilter):
+    """A list filter the page opens on (`default`), a queue: what waits. Its own
+    "All" choice (`all`) shows everything; Django's empty one is not offered."""
+
+    default: str
+
+    def value(self):
+        return super().value() or self.default
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string(
+                    {self.parameter_name: lookup}
+                ),
+                "display": title,
+            }
+
+
 class EstimatedCountPaginator(Paginator):
     """Counts exactly up to EXACT_UP_TO rows; past that, PostgreSQL's planner
     estimate. A COUNT(*) over millions of rows on every page is what makes a

@@ -19,6 +19,7 @@ from core.admin import (
     DecideEachMixin,
     EstimatedCountPaginator,
     ListExportMixin,
+    OpensOnFilter,
     ReadOnlyAdminMixin,
     column,
     html_table,
@@ -491,12 +492,12 @@ class PayoutMethodChangeAdmin(DecideEachMixin, admin.ModelAdmin):
         )
 
 
-class QueueFilter(admin.SimpleListFilter):
+class QueueFilter(OpensOnFilter):
     """Opens on what waits for the signed-in finance user."""
 
     title = "queue"
     parameter_name = "queue"
-    WAITING = "mine"
+    WAITING = default = "mine"
     SECOND = "second"
 
     def lookups(self, request, model_admin):
@@ -508,19 +509,6 @@ class QueueFilter(admin.SimpleListFilter):
             ("done", "Paid, rejected or returned"),
             ("all", "All"),
         ]
-
-    def value(self):
-        return super().value() or self.WAITING
-
-    def choices(self, changelist):
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": self.value() == lookup,
-                "query_string": changelist.get_query_string(
-                    {self.parameter_name: lookup}
-                ),
-                "display": title,
-            }
 
     def queryset(self, request, queryset):
         status = Payout.Status

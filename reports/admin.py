@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,7 +25,14 @@ from wallets.units import diamonds_display
 from . import exports, selectors, services
 from .charts import daily_chart
 from .forms import BooksRangeForm, DashboardRangeForm
-from .models import Books, BooksExport, Incident, MoneyDashboard, UserLookup
+from .models import (
+    Books,
+    BooksExport,
+    Export,
+    Incident,
+    MoneyDashboard,
+    UserLookup,
+)
 from .selectors import DailySeries
 
 
@@ -164,6 +171,11 @@ class BooksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.export_view),
                 name="reports_books_export",
             ),
+            path(
+                "exports/<int:export_id>/download/",
+                self.admin_site.admin_view(self.download_view),
+                name="reports_books_download",
+            ),
             *super().get_urls(),
         ]
 
@@ -176,6 +188,8 @@ class BooksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             books = selectors.books_for(
                 start=form.cleaned_data["start"], end=form.cleaned_data["end"]
             )
+        may_export = request.user.has_perm("reports.export_books")
+        exports_shown = list(selectors.exports_recent()) if may_export else []
         return TemplateResponse(
             request,
             "admin/reports/books.html",
@@ -188,20 +202,32 @@ class BooksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "tie_outs": [_tie_out_shown(line) for line in books.tie_outs]
                 if books
                 else [],
-                "may_export": request.user.has_perm("reports.export_books"),
+                "may_export": may_export,
                 "formats": BooksExport.Format.choices,
+                "exports": exports_shown,
+                # Reloads while one moves; not for ever after a worker died.
+                "exports_pending": any(
+                    job.is_moving(timezone.now()) for job in exports_shown
+                ),
+                "at_once_days": selectors.EXPORT_AT_ONCE_MAX_DAYS,
             },
         )
 
     def export_view(self, request):
-        """POST only: record the export, then send the file."""
+        """POST only: the books of a short range are recorded and sent at once;
+        longer ones, and every journal, are queued as a job shown on the page."""
         if not request.user.has_perm("reports.export_books"):
             raise PermissionDenied
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         form = BooksRangeForm(request.POST, today=_today())
         file_format = request.POST.get("format")
-        if not form.is_valid() or file_format not in BooksExport.Format.values:
+        what = request.POST.get("what", Export.What.BOOKS)
+        if (
+            not form.is_valid()
+            or file_format not in BooksExport.Format.values
+            or what not in Export.What.values
+        ):
             self.message_user(
                 request,
                 "Nothing was exported: the range or the format was refused.",
@@ -212,6 +238,37 @@ class BooksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             )
             return redirect(reverse("admin:reports_books_changelist") + "?" + query)
         first_day, last_day = form.cleaned_data["start"], form.cleaned_data["end"]
+        back = redirect(
+            reverse("admin:reports_books_changelist")
+            + "?"
+            + urlencode({"start": first_day, "end": last_day})
+            + "#exports"
+        )
+        if not selectors.export_runs_at_once(
+            what=what, first_day=first_day, last_day=last_day
+        ):
+            export = services.export_request(
+                actor=request.user,
+                what=what,
+                first_day=first_day,
+                last_day=last_day,
+                file_format=file_format,
+            )
+            export.refresh_from_db()
+            self.message_user(
+                request,
+                f"{export}: "
+                + (
+                    "ready to download below."
+                    if export.status == Export.Status.DONE
+                    else "queued; its progress shows below, and the download "
+                    "once it is ready."
+                ),
+                messages.SUCCESS
+                if export.status == Export.Status.DONE
+                else messages.INFO,
+            )
+            return back
         books = selectors.books_for(start=first_day, end=last_day)
         services.books_export_record(
             actor=request.user,
@@ -228,6 +285,37 @@ class BooksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             f'attachment; filename="books-{first_day}-to-{last_day}.{file_format}"'
         )
         return response
+
+    def download_view(self, request, export_id):
+        """POST only: an export's file, to finance only; each download is on
+        record before the file is sent."""
+        if not request.user.has_perm("reports.export_books"):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        export = Export.objects.filter(pk=export_id).first()
+        if export is None:
+            raise Http404("No such export.")
+        if export.status != Export.Status.DONE:
+            self.message_user(
+                request,
+                f"{export} is {export.get_status_display().lower()}: "
+                "there is no file to download yet.",
+                messages.WARNING,
+            )
+            return redirect(reverse("admin:reports_books_changelist") + "#exports")
+        if not export.file.storage.exists(export.file.name):
+            self.message_user(
+                request,
+                f"The file of {export} is gone from the exports directory: "
+                "ask for it again.",
+                messages.ERROR,
+            )
+            return redirect(reverse("admin:reports_books_changelist") + "#exports")
+        services.export_download_record(export=export, actor=request.user)
+        return FileResponse(
+            export.file.open("rb"), as_attachment=True, filename=export.filename
+        )
 
 
 def _tie_out_shown(line: selectors.TieOut) -> dict:

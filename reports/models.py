@@ -1,4 +1,7 @@
+import datetime
+
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -34,12 +37,12 @@ class Books(Payout):
         permissions = [("export_books", "Can export books")]
 
 
-class BooksExportQuerySet(models.QuerySet):
+class AppendOnlyQuerySet(models.QuerySet):
     def update(self, **kwargs):
-        raise TypeError("Exports of the books are a record: append-only.")
+        raise TypeError(f"{self.model.__name__} is a record: append-only.")
 
     def delete(self):
-        raise TypeError("Exports of the books are a record: append-only.")
+        raise TypeError(f"{self.model.__name__} is a record: append-only.")
 
 
 class BooksExport(models.Model):
@@ -61,7 +64,7 @@ class BooksExport(models.Model):
     format = models.CharField(max_length=4, choices=Format.choices)
     created_at = models.DateTimeField(default=timezone.now)
 
-    objects = BooksExportQuerySet.as_manager()
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -82,6 +85,141 @@ class BooksExport(models.Model):
 
     def delete(self, *args, **kwargs):
         raise TypeError("Exports of the books are a record: append-only.")
+
+
+class PrivateExportStorage(FileSystemStorage):
+    """Export files, in EXPORTS_ROOT: outside MEDIA_ROOT, with no URL, so only the
+    finance view that checks the permission and records the download sends them."""
+
+    @property
+    def base_location(self):
+        return settings.EXPORTS_ROOT
+
+    @property
+    def location(self):
+        return str(settings.EXPORTS_ROOT)
+
+    @property
+    def base_url(self):
+        return None
+
+
+def exports_storage() -> PrivateExportStorage:
+    return PrivateExportStorage()
+
+
+class Export(models.Model):
+    """A file finance asked for (the books or the general-ledger journal of a range),
+    made by the task `reports.run_export`: queued, running, then done or failed.
+
+    The task claims it with a compare-and-set on `status` and `attempt`, so two
+    deliveries never both write it; who asked and who downloaded is `ExportEvent`.
+    """
+
+    class What(models.TextChoices):
+        BOOKS = "books", "Books"
+        JOURNAL = "journal", "General-ledger journal"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    # A running export silent this long (no progress written) is taken to be dead,
+    # and a new delivery of its task may run it again; far above a week's query.
+    STALE_AFTER = datetime.timedelta(minutes=15)
+
+    what = models.CharField(max_length=8, choices=What.choices)
+    first_day = models.DateField()
+    last_day = models.DateField()
+    format = models.CharField(max_length=4, choices=BooksExport.Format.choices)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        max_length=8, choices=Status.choices, default=Status.QUEUED
+    )
+    # Per cent of the range's days written.
+    progress = models.PositiveSmallIntegerField(default=0)
+    # Which run owns it: a run whose claim is older writes nothing.
+    attempt = models.PositiveSmallIntegerField(default=0)
+    file = models.FileField(storage=exports_storage, blank=True, max_length=200)
+    rows = models.PositiveIntegerField(null=True, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    # The running task's last sign of life: a run silent for long may be taken over.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(last_day__gte=F("first_day")),
+                name="reports_export_ends_after_start",
+            ),
+            models.CheckConstraint(
+                condition=Q(progress__lte=100), name="reports_export_progress_percent"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="done") | ~Q(file=""),
+                name="reports_export_done_has_file",
+            ),
+        ]
+
+    def __str__(self):
+        return (
+            f"{self.get_what_display()} {self.first_day} to {self.last_day} "
+            f"({self.format})"
+        )
+
+    @property
+    def filename(self) -> str:
+        return f"{self.what}-{self.first_day}-to-{self.last_day}.{self.format}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
+
+    def is_moving(self, now) -> bool:
+        """Pending and heard of lately: queued or written progress within
+        STALE_AFTER (a running one silent longer may be taken over)."""
+        last = self.heartbeat_at or self.created_at
+        return self.is_pending and last > now - self.STALE_AFTER
+
+
+class ExportEvent(models.Model):
+    """Who asked for an export and who downloaded it, when. Append-only; the
+    audit records each one with its actor too."""
+
+    class Action(models.TextChoices):
+        ASKED = "asked", "Asked for"
+        DOWNLOADED = "downloaded", "Downloaded"
+
+    export = models.ForeignKey(Export, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    action = models.CharField(max_length=10, choices=Action.choices)
+    at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self):
+        return f"{self.actor} {self.action} {self.export}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("ExportEvent is a record: append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("ExportEvent is a record: append-only.")
 
 
 class UserLookup(User):

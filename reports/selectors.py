@@ -39,6 +39,8 @@ from wallets.selectors import (
 )
 from wallets.units import diamonds_from_units
 
+from .models import Export
+
 
 @dataclass(frozen=True)
 class DailySeries:
@@ -324,6 +326,26 @@ def user_overview(
 
 # The longest range the books cover at once on screen (a year, leap day included).
 BOOKS_MAX_DAYS = 366
+# A download of the books up to a month long is made in the request; a longer one,
+# and every journal, is an export job run by a worker (docs/books.md, "Exports").
+EXPORT_AT_ONCE_MAX_DAYS = 31
+EXPORTS_SHOWN = 20
+
+
+def export_runs_at_once(
+    *, what: str, first_day: datetime.date, last_day: datetime.date
+) -> bool:
+    """Whether this export is made in the request rather than queued as a job."""
+    return (
+        what == Export.What.BOOKS
+        and (last_day - first_day).days + 1 <= EXPORT_AT_ONCE_MAX_DAYS
+    )
+
+
+def exports_recent():
+    """The newest export jobs, whoever asked, for the Books page."""
+    jobs = Export.objects.select_related("requested_by")
+    return jobs.order_by("-created_at", "-id")[:EXPORTS_SHOWN]
 
 
 @dataclass(frozen=True)

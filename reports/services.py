@@ -2,18 +2,23 @@
 notified once either way. The beat task `reports.check_alerts` runs `alerts_check`
 every minute, the way Healthchecks' `sendalerts` polls.
 
-Reports change no money; incidents, and the record of each export of the books
-(`books_export_record`), are the only things this app writes.
+Reports change no money; incidents, the record of each export of the books
+(`books_export_record`) and the export jobs with their files (`export_request`,
+`export_run`) are the only things this app writes.
 """
 
 import datetime
 import logging
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from core.errors import ServiceError
+
 from .conditions import CONDITIONS, Holding
-from .models import BooksExport, Incident
+from .models import BooksExport, Export, ExportEvent, Incident
+from .selectors import BOOKS_MAX_DAYS
 
 logger = logging.getLogger(__name__)
 
@@ -99,4 +104,139 @@ def books_export_record(
     with transaction.atomic():
         return BooksExport.objects.create(
             actor=actor, first_day=first_day, last_day=last_day, format=file_format
+        )
+
+
+# --- Export jobs: the books or the journal of a range, made by a task -------------
+
+EXPORT_PERMISSION = "reports.export_books"
+
+
+def export_request(
+    *,
+    actor,
+    what: str,
+    first_day: datetime.date,
+    last_day: datetime.date,
+    file_format: str,
+) -> Export:
+    """Queue an export and put on record who asked; the task runs once committed.
+    Finance only, whoever calls it (the admin checks too): the figures leave here."""
+    from . import tasks
+
+    if not actor.has_perm(EXPORT_PERMISSION):
+        raise ServiceError(
+            "Only finance exports the books.", code="forbidden", status_code=403
+        )
+    if what not in Export.What.values:
+        raise ServiceError(f"No such export: {what!r}.", field="what")
+    if file_format not in BooksExport.Format.values:
+        raise ServiceError(f"No such format: {file_format!r}.", field="format")
+    days = (last_day - first_day).days + 1
+    if not 1 <= days <= BOOKS_MAX_DAYS:
+        raise ServiceError(
+            f"An export covers 1 to {BOOKS_MAX_DAYS} days, not {days}.", field="end"
+        )
+    with transaction.atomic():
+        export = Export.objects.create(
+            what=what,
+            first_day=first_day,
+            last_day=last_day,
+            format=file_format,
+            requested_by=actor,
+        )
+        ExportEvent.objects.create(
+            export=export, actor=actor, action=ExportEvent.Action.ASKED
+        )
+        # Robust: a broker that is down leaves it queued, and it can be asked again.
+        transaction.on_commit(lambda: tasks.run_export.delay(export.pk), robust=True)
+    return export
+
+
+def export_claim(*, export_id: int, now: datetime.datetime) -> int | None:
+    """Compare-and-set: take a queued export, or a running one silent past
+    Export.STALE_AFTER; returns this run's attempt number, None if it is not ours."""
+    with transaction.atomic():
+        claimable = Q(status=Export.Status.QUEUED) | Q(
+            status=Export.Status.RUNNING, heartbeat_at__lt=now - Export.STALE_AFTER
+        )
+        claimed = Export.objects.filter(claimable, pk=export_id).update(
+            status=Export.Status.RUNNING,
+            attempt=F("attempt") + 1,
+            progress=0,
+            started_at=now,
+            heartbeat_at=now,
+        )
+        if not claimed:
+            return None
+        return Export.objects.values_list("attempt", flat=True).get(pk=export_id)
+
+
+def export_progress(*, export_id: int, attempt: int, progress: int) -> bool:
+    """Record progress, only while this attempt still owns the export."""
+    with transaction.atomic():
+        return bool(
+            Export.objects.filter(
+                pk=export_id, attempt=attempt, status=Export.Status.RUNNING
+            ).update(progress=min(progress, 100), heartbeat_at=timezone.now())
+        )
+
+
+def export_finish(
+    *, export_id: int, attempt: int, file_name: str | None, rows: int, error: str = ""
+) -> bool:
+    """Done with its file, or failed with the reason; only by the owning attempt."""
+    with transaction.atomic():
+        fields = (
+            {"status": Export.Status.DONE, "file": file_name, "progress": 100}
+            if file_name
+            else {"status": Export.Status.FAILED, "error": error[:300]}
+        )
+        return bool(
+            Export.objects.filter(
+                pk=export_id, attempt=attempt, status=Export.Status.RUNNING
+            ).update(rows=rows, finished_at=timezone.now(), **fields)
+        )
+
+
+def export_run(*, export_id: int) -> Export | None:
+    """Make the export's file, in bounded memory, and store it privately. Safe to
+    run twice: a second delivery finds it claimed, or finished, and does nothing."""
+    from .export_files import export_write
+
+    attempt = export_claim(export_id=export_id, now=timezone.now())
+    if attempt is None:
+        return None
+    export = Export.objects.get(pk=export_id)
+    try:
+        file_name, rows = export_write(
+            export,
+            on_progress=lambda percent: export_progress(
+                export_id=export_id, attempt=attempt, progress=percent
+            ),
+        )
+    except Exception as error:
+        # On record for finance to read and ask again; a retry would fail alike.
+        logger.exception("Export %s failed", export_id)
+        export_finish(
+            export_id=export_id,
+            attempt=attempt,
+            file_name=None,
+            rows=0,
+            error=f"{type(error).__name__}: {error}",
+        )
+        return Export.objects.get(pk=export_id)
+    if not export_finish(
+        export_id=export_id, attempt=attempt, file_name=file_name, rows=rows
+    ):
+        # Taken over meanwhile: the newer attempt writes its own file.
+        Export.file.field.storage.delete(file_name)
+    return Export.objects.get(pk=export_id)
+
+
+def export_download_record(*, export: Export, actor) -> ExportEvent:
+    """Put on record that `actor` downloads the export's file (before it is sent)."""
+    with transaction.atomic():
+        return ExportEvent.objects.create(
+            export=export, actor=actor, action=ExportEvent.Action.DOWNLOADED
         )

@@ -32,3 +32,10 @@ def send_incident_email(incident_id: int, event: str) -> int:
 )
 def send_incident_webhook(incident_id: int, event: str) -> bool:
     return notify.incident_webhook_send(Incident.objects.get(pk=incident_id), event)
+
+
+@shared_task(name="reports.run_export", acks_late=True)
+def run_export(export_id: int) -> str | None:
+    """Make an export's file; a second delivery finds it claimed and does nothing."""
+    export = services.export_run(export_id=export_id)
+    return export.status if export else None

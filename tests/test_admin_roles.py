@@ -107,10 +107,15 @@ def _wallet_things():
     from wallets import services
     from wallets.models import LedgerAccount, SpendingLimitOverride
     from wallets.reconciliation import ledger_reconcile
+    from wallets.tests.test_refund_requests import bought
     from wallets.tests.test_unrecovered_refunds import partly_refunded, spent_purchase
 
     spent_purchase(txn="walk-1")
     partly_refunded("walk-1")
+    buyer = user_create()
+    services.refund_request_create(
+        purchase=bought(buyer), user=buyer, reason="walk", idempotency_key="walk"
+    )
     ledger_reconcile()
     user = user_create()
     region = SpendingLimitOverride._meta.get_field("region").related_model

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
+from accounts.models import User
 from accounts.roles import FINANCE
-from reports.models import BooksExport
+from reports.models import BooksExport, Export, ExportEvent
 from reports.tests.test_books import scene
 from wallets.tests.factories import staff_create
 
@@ -89,3 +90,52 @@ def test_a_bad_range_is_named_and_the_xlsx_downloads(live_server, finance_page, 
     assert rows[0] == ("section", "line", "currency", "store", "unit", "value")
     assert ("Sales", "Paid coins sold", "USD", "Web store", "coins", 500) in rows
     assert BooksExport.objects.get().format == "xlsx"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_export_jobs_show_with_progress_and_download(
+    live_server, finance_page, shots, settings, tmp_path, eager_celery
+):
+    settings.EXPORTS_ROOT = tmp_path / "exports"
+    page = finance_page
+    day = _today()
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(f"{live_server.url}{URL}?start={day}&end={day}")
+    page.click("form.journal-export button[value=csv]")
+    page.wait_for_selector("#exports button.download")
+    assert "ready to download below" in page.inner_text(".messagelist")
+    # One still running, as a worker shows it between two chunks of days.
+    finance = User.objects.get(username="finance")
+    Export.objects.create(
+        what="journal",
+        first_day=datetime.date(2026, 1, 1),
+        last_day=datetime.date(2026, 12, 31),
+        format="xlsx",
+        requested_by=finance,
+        status="running",
+        progress=40,
+    )
+    for width, height in ((1280, 800), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{live_server.url}{URL}?start={day}&end={day}")
+        page.locator("#exports").scroll_into_view_if_needed()
+        page.screenshot(path=shots / f"books-exports-{width}.png", full_page=True)
+        assert page.evaluate(OVERFLOW) <= 0, width
+        widest = page.evaluate(WIDEST)
+        assert widest <= width, (width, widest)
+        exports = page.inner_text("#exports")
+        assert "General-ledger journal · CSV" in exports and "40 %" in exports
+        assert page.locator("#exports progress").count() == 1
+
+    with page.expect_download() as download:
+        page.click("#exports button.download")
+    assert download.value.suggested_filename == f"journal-{day}-to-{day}.csv"
+    text = Path(download.value.path()).read_text()
+    assert text.startswith("date,reference,account,account_name,unit,debit,credit")
+    assert list(
+        ExportEvent.objects.values_list("action", flat=True).order_by("id")
+    ) == [
+        "asked",
+        "downloaded",
+    ]

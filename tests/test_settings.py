@@ -69,6 +69,20 @@ def test_a_malformed_variable_names_itself():
     )
 
 
+def test_export_files_under_media_are_refused(tmp_path):
+    result = manage(
+        "check",
+        DJANGO_MEDIA_ROOT=str(tmp_path),
+        DJANGO_EXPORTS_ROOT=str(tmp_path / "exports"),
+    )
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "ImproperlyConfigured: DJANGO_EXPORTS_ROOT must lie outside "
+        f"DJANGO_MEDIA_ROOT ({tmp_path}): export files are private."
+    )
+
+
 def test_a_negative_token_cache_time_names_itself():
     result = manage("check", TOKEN_CACHE_SECONDS="-1")
 

@@ -11,6 +11,7 @@ from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
 from simple_history.admin import SimpleHistoryAdmin
@@ -24,6 +25,7 @@ from core.admin import (
     DecideEachMixin,
     EstimatedCountPaginator,
     ListExportMixin,
+    OpensOnFilter,
     ReadOnlyAdminMixin,
     column,
     html_table,
@@ -33,6 +35,7 @@ from core.admin import (
 )
 from core.errors import ServiceError
 from core.exports import Column
+from core.history import ReadableHistoryAdmin
 
 from . import selectors, services
 from .models import (
@@ -44,6 +47,8 @@ from .models import (
     Promotion,
     Purchase,
     ReconciliationRun,
+    RefundRequest,
+    RefundRule,
     SpendingLimit,
     SpendingLimitOverride,
     Transfer,
@@ -373,8 +378,9 @@ REFUND_PAGE = ConfirmPage(
     title="Refund purchases",
     crumb="Refund",
     intro="These purchases will be refunded: their paid coins go back, and their "
-    "bonus coins as far as the buyer still has them. A purchase past its 14-day "
-    "window or with spent coins is refused and left as it is.",
+    "bonus coins as far as the buyer still has them. A purchase past its "
+    "region's refund window (14 days unless a refund rule says otherwise), refunded "
+    "only by its store, or with spent coins is refused and left as it is.",
     line=lambda purchase: (
         f"#{purchase.id} · {purchase.user} · {purchase.bundle} · "
         f"{display.money(purchase.price)} · {display.when(purchase.created_at)} · "
@@ -442,6 +448,7 @@ class PurchaseAdmin(ListExportMixin, ConfirmFormMixin, ReadOnlyAdmin):
         "refunded_by",
         "refund_source",
         "refund_reason",
+        "refund_request",
         "idempotency_key",
     )
     readonly_fields = fields
@@ -515,6 +522,20 @@ class PurchaseAdmin(ListExportMixin, ConfirmFormMixin, ReadOnlyAdmin):
         description="Unspent",
         ordering="paid_coins_remaining",
     )
+
+    @admin.display(description="Buyer's refund request")
+    def refund_request(self, purchase):
+        asked = purchase.refund_requests.first()
+        if asked is None:
+            return display.NONE
+        url = reverse("admin:wallets_refundrequest_change", args=[asked.id])
+        return format_html(
+            '<a href="{}">#{}</a> · {} · {}',
+            url,
+            asked.id,
+            asked.get_status_display(),
+            display.when(asked.created_at),
+        )
 
     @admin.action(description="Refund selected purchases", permissions=["refund"])
     def refund(self, request, queryset):
@@ -1185,3 +1206,266 @@ class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
                 resolved += 1
         if resolved:
             self.message_user(request, f"Resolved {resolved}.", messages.SUCCESS)
+
+
+@admin.register(RefundRule)
+class RefundRuleAdmin(ReadableHistoryAdmin):
+    """Refund terms per region, from a moment on; finance adds them, support reads.
+
+    A rule governs the purchases made while it is in force, so one in force is
+    never changed or deleted (add a later one); a pending one may be, until then.
+    """
+
+    list_display = (
+        "where",
+        "window_days",
+        "self_service_days",
+        "in_app_purchases",
+        "effective",
+        "state",
+        "created_by",
+    )
+    list_filter = ("region", "in_app_purchases")
+    list_select_related = ("region", "created_by")
+    search_fields = ("region__code", "region__name")
+    fields = (
+        "region",
+        "window_days",
+        "self_service_days",
+        "in_app_purchases",
+        "effective_at",
+        "created_by",
+        "created_at",
+    )
+    readonly_fields = ("created_by", "created_at")
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        return fields if obj else [f for f in fields if f not in self.readonly_fields]
+
+    def get_queryset(self, request):
+        return selectors.refund_rules_with_state(
+            super().get_queryset(request), now=timezone.now()
+        )
+
+    def get_actions(self, request):
+        # One at a time, from its page: a bulk delete would skip the in-force check.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    @admin.display(description="Region", ordering="region__code")
+    def where(self, rule):
+        if rule.region_id is None:
+            return "Default (every other region)"
+        return f"{rule.region.code} ({rule.region.name})"
+
+    effective = column(
+        "effective_at", display.when, description="From", ordering="effective_at"
+    )
+
+    @admin.display(description="State")
+    def state(self, rule):
+        if not rule.is_in_force_by(timezone.now()):
+            return "Pending"
+        return "Replaced by a later rule" if rule.replaced else "In force"
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.is_in_force_by(timezone.now()):
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.is_in_force_by(timezone.now()):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+class DeclineForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="The buyer reads it (GET /api/v1/refund-requests/).",
+    )
+
+
+def _request_line(request: RefundRequest) -> str:
+    purchase = request.purchase
+    return (
+        f"#{request.id} · {request.user} · purchase #{purchase.id} "
+        f"({purchase.region.code}, {purchase.get_store_display()}) · "
+        f"{display.money(purchase.price)} · {display.coins(purchase.coins)} coins · "
+        f"{request.get_status_display()}"
+    )
+
+
+DECLINE_REQUESTS_PAGE = ConfirmPage(
+    title="Decline refund requests",
+    crumb="Decline",
+    intro="These requests will be declined with the reason below, which the buyer "
+    "reads; nothing moves. One already decided, or on your own purchase, is left "
+    "as it is.",
+    line=_request_line,
+    submit="Decline {count} request(s)",
+)
+
+
+class RefundRequestStatusFilter(OpensOnFilter):
+    """Opens on the queue: the requests waiting for finance."""
+
+    title = "status"
+    parameter_name = "status"
+    default = RefundRequest.Status.QUEUED
+
+    def lookups(self, request, model_admin):
+        return [*RefundRequest.Status.choices, ("all", "All")]
+
+    def queryset(self, request, queryset):
+        if self.value() in RefundRequest.Status.values:
+            return queryset.filter(status=self.value())
+        return queryset
+
+
+@admin.register(RefundRequest)
+class RefundRequestAdmin(DecideEachMixin, ReadOnlyAdmin):
+    """Buyers' refund requests, and the queue of those waiting for finance."""
+
+    # Who, what it cost and why it waits fit beside the menu and the filters; the
+    # buyer's words and the rule are on the request's page.
+    list_display = (
+        "when",
+        "user_short",
+        "purchase_shown",
+        "price_shown",
+        "status",
+        "review",
+        "decide_by",
+        "decided",
+    )
+    list_filter = (
+        RefundRequestStatusFilter,
+        "review",
+        "purchase__region",
+        "purchase__store",
+    )
+    list_select_related = (
+        "user",
+        "purchase__region",
+        "rule",
+        "decided_by",
+    )
+    search_fields = ("=id", "=purchase__id", "=user__username", "user__email")
+    show_full_result_count = False
+    actions = ("approve", "decline")
+    fields = (
+        "purchase_link",
+        "user",
+        "price_shown",
+        "status",
+        "reason",
+        "rule",
+        "review",
+        "review_detail",
+        "decide_by",
+        "decided_by",
+        "decided_at",
+        "decline_reason",
+        "taken_back",
+        "created_at",
+        "idempotency_key",
+    )
+    readonly_fields = fields
+
+    when = column(
+        "created_at", display.when, description="Asked", ordering="created_at"
+    )
+
+    user_short = column(
+        "user", description="Buyer", ordering="user__username", width="9em"
+    )
+
+    @admin.display(description="Purchase", ordering="purchase__created_at")
+    def purchase_shown(self, refund_request):
+        purchase = refund_request.purchase
+        url = reverse("admin:wallets_purchase_change", args=[purchase.id])
+        return format_html(
+            '<a href="{}">#{}</a> · {}<br>{}',
+            url,
+            purchase.id,
+            purchase.region.code,
+            nowrap(display.when(purchase.created_at)),
+        )
+
+    price_shown = column(
+        "purchase.price", display.money, description="Price", ordering="purchase__price"
+    )
+
+    @admin.display(description="Decide by")
+    def decide_by(self, refund_request):
+        if refund_request.status != RefundRequest.Status.QUEUED:
+            return display.NONE
+        terms = selectors.refund_terms_of(refund_request.rule)
+        return display.when(terms.deadline(refund_request.purchase))
+
+    @admin.display(description="Decided by", ordering="decided_at")
+    def decided(self, refund_request):
+        if refund_request.decided_by is None:
+            return display.NONE
+        return format_html(
+            "{}<br>{}",
+            truncated(refund_request.decided_by, "9em"),
+            display.when(refund_request.decided_at),
+        )
+
+    @admin.display(description="Purchase")
+    def purchase_link(self, refund_request):
+        return self.purchase_shown(refund_request)
+
+    @admin.display(description="Taken back")
+    def taken_back(self, refund_request):
+        if refund_request.paid_coins_taken_back is None:
+            return display.NONE
+        return (
+            f"{display.coins(refund_request.paid_coins_taken_back)} paid + "
+            f"{display.coins(refund_request.bonus_coins_taken_back)} bonus coins"
+        )
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm(services.REFUND_PERMISSION)
+
+    def has_decline_permission(self, request):
+        return self.has_approve_permission(request)
+
+    each_noun = "request"
+
+    def each_name(self, refund_request) -> str:
+        return f"Request #{refund_request.id}"
+
+    @admin.action(description="Approve selected requests", permissions=["approve"])
+    def approve(self, request, queryset):
+        self._each(
+            request,
+            queryset.order_by("id"),
+            "Approved",
+            lambda refund_request: services.refund_request_approve(
+                request=refund_request, actor=request.user
+            ),
+        )
+
+    @admin.action(description="Decline selected requests", permissions=["decline"])
+    def decline(self, request, queryset):
+        return self._with_reason(
+            request,
+            queryset.select_related("user", "purchase__region").order_by("id"),
+            action="decline",
+            form_class=DeclineForm,
+            page=DECLINE_REQUESTS_PAGE,
+            verb="Declined",
+            call=lambda refund_request, reason: services.refund_request_decline(
+                request=refund_request, actor=request.user, reason=reason
+            ),
+        )

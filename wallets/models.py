@@ -355,6 +355,7 @@ class Purchase(models.Model):
     class RefundSource(models.TextChoices):
         FINANCE = "finance", "Finance"
         STORE = "store", "Store notification"
+        REQUEST = "request", "The buyer's request, within the rules"
 
     CHANNEL_OF_STORE = {
         Store.APPLE: BundlePrice.Channel.APP,
@@ -457,6 +458,303 @@ class Purchase(models.Model):
     @property
     def bonus_coins(self) -> int:
         return self.bundle_bonus_coins + self.promotion_bonus_coins
+
+
+# The product's refund terms (14 days, unused coins): the seeded default rule, and
+# the terms where no rule is in force at all (a database without the seed).
+DEFAULT_REFUND_DAYS = 14
+# A window past a year is a typing mistake, not a policy.
+REFUND_DAYS_MAX = 365
+
+
+class RefundRule(models.Model):
+    """How a region's purchases are refunded, for purchases made from `effective_at`.
+
+    The rule that governs a purchase is the one in force when it was bought: its
+    region's rule with the latest `effective_at` up to then, else the default rule
+    (no region) in force then. A rule never starts in the past, and one in force is
+    never edited or deleted, so the terms of every purchase are fixed when it is
+    bought. "Unused" is not a setting: only a purchase none of whose coins were
+    spent is ever granted (`services.purchase_refund`).
+    """
+
+    class InApp(models.TextChoices):
+        PLATFORM = "platform", "Here, like web-store purchases"
+        STORE = "store", "Only by the App Store / Google Play"
+
+    # Indexed by the (region, effective_at) constraint below.
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        help_text="Empty: the default for every region without a rule of its own.",
+    )
+    window_days = models.PositiveSmallIntegerField(
+        "refund window (days)",
+        validators=[MaxValueValidator(REFUND_DAYS_MAX)],
+        help_text="Days after a purchase in which an unused one may be refunded "
+        "(by finance, or at once within the self-service days); 0: never. "
+        f"At most {REFUND_DAYS_MAX}.",
+    )
+    self_service_days = models.PositiveSmallIntegerField(
+        "self-service days",
+        validators=[MaxValueValidator(REFUND_DAYS_MAX)],
+        help_text="Of those, the days in which the buyer's own request is granted at "
+        "once, without review (the EU's 14-day withdrawal right); 0: every request "
+        "waits for finance.",
+    )
+    in_app_purchases = models.CharField(
+        "in-app purchases refunded",
+        max_length=8,
+        choices=InApp.choices,
+        default=InApp.PLATFORM,
+        help_text="Who refunds purchases made in the App Store or Google Play: "
+        "where only the store does, nobody here refunds them.",
+    )
+    effective_at = models.DateTimeField(
+        "from",
+        blank=True,
+        help_text="Governs purchases made from this moment on. Empty: now. Never in "
+        "the past: a purchase's terms are those in force when it was bought.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["region__code", "-effective_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    window_days__lte=REFUND_DAYS_MAX,
+                    self_service_days__lte=F("window_days"),
+                ),
+                name="wallets_refundrule_self_service_within_window",
+            ),
+            models.UniqueConstraint(
+                fields=["region", "effective_at"],
+                condition=Q(region__isnull=False),
+                name="wallets_refundrule_one_per_region_moment",
+            ),
+            models.UniqueConstraint(
+                fields=["effective_at"],
+                condition=Q(region__isnull=True),
+                name="wallets_refundrule_one_default_per_moment",
+            ),
+        ]
+
+    def __str__(self):
+        where = self.region.code if self.region_id else "Default"
+        return (
+            f"{where}: {self.window_days} days, {self.self_service_days} self-service, "
+            f"from {display.when(self.effective_at)}"
+        )
+
+    def delete(self, *args, **kwargs):
+        if self.is_in_force_by(timezone.now()):
+            raise TypeError("A rule in force explains past refunds: add a new one.")
+        super().delete(*args, **kwargs)
+
+    def clean(self):
+        errors = {}
+        now = timezone.now()
+        if self.pk is not None and not self._state.adding:
+            stored = RefundRule.objects.filter(pk=self.pk).first()
+            if stored is not None and stored.is_in_force_by(now):
+                raise ValidationError(
+                    "This rule is in force and explains purchases made under it: "
+                    "add a new rule instead."
+                )
+        if self.effective_at is None:
+            self.effective_at = now
+        elif self.effective_at < now:
+            errors["effective_at"] = (
+                "A rule cannot start in the past: leave it empty for now, or choose "
+                "a later moment."
+            )
+        if (
+            self.window_days is not None
+            and self.self_service_days is not None
+            and self.self_service_days > self.window_days
+        ):
+            errors["self_service_days"] = (
+                f"At most the refund window ({self.window_days} days)."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    def is_in_force_by(self, moment) -> bool:
+        return self.effective_at is not None and self.effective_at <= moment
+
+
+class RefundRequestQuerySet(models.QuerySet):
+    def delete(self):
+        raise TypeError("Refund requests are never deleted.")
+
+
+class RefundRequest(models.Model):
+    """A buyer asked for a refund of a purchase (`refund_request_create`).
+
+    Granted at once when the purchase's rule allows it, else queued for finance with
+    why; finance approves (the refund happens then) or declines with a reason,
+    never on their own purchase. One request per purchase, ever. Append-only: the
+    one decision of a queued request is its only change.
+    """
+
+    class Status(models.TextChoices):
+        GRANTED = "granted", "Granted at once"
+        QUEUED = "queued", "Waiting for finance"
+        APPROVED = "approved", "Granted by finance"
+        DECLINED = "declined", "Declined by finance"
+
+    class Review(models.TextChoices):
+        NO_SELF_SERVICE = "no_self_service", "No self-service refunds in the region"
+        SELF_SERVICE_PASSED = "self_service_passed", "Past the self-service days"
+
+    # Both indexed by the unique constraints below.
+    purchase = models.ForeignKey(
+        Purchase,
+        on_delete=models.PROTECT,
+        related_name="refund_requests",
+        db_index=False,
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+    )
+    reason = models.TextField(
+        blank=True, help_text="What the buyer wrote, if anything."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices)
+    rule = models.ForeignKey(
+        RefundRule,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The rule that governed the purchase; empty: the built-in terms.",
+    )
+    review = models.CharField(
+        max_length=20,
+        choices=Review.choices,
+        blank=True,
+        help_text="Why it waits for finance.",
+    )
+    review_detail = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decline_reason = models.TextField(blank=True)
+    # What the refund took back, once granted (its transfers say so too).
+    paid_coins_taken_back = models.PositiveIntegerField(null=True, blank=True)
+    bonus_coins_taken_back = models.PositiveIntegerField(null=True, blank=True)
+    idempotency_key = models.CharField(max_length=200)
+    request_fingerprint = fingerprint_field()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = RefundRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase"], name="wallets_refundrequest_one_per_purchase"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                name="wallets_refundrequest_key_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status__in=["granted", "approved"],
+                    paid_coins_taken_back__isnull=False,
+                    bonus_coins_taken_back__isnull=False,
+                )
+                | Q(
+                    status__in=["queued", "declined"],
+                    paid_coins_taken_back__isnull=True,
+                    bonus_coins_taken_back__isnull=True,
+                ),
+                name="wallets_refundrequest_taken_back_once_granted",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status="granted",
+                    review="",
+                    decided_by__isnull=True,
+                    decided_at__isnull=False,
+                    decline_reason="",
+                )
+                | (
+                    Q(
+                        status="queued",
+                        decided_by__isnull=True,
+                        decided_at__isnull=True,
+                        decline_reason="",
+                    )
+                    & ~Q(review="")
+                )
+                | (
+                    Q(
+                        status="approved",
+                        decided_by__isnull=False,
+                        decided_at__isnull=False,
+                        decline_reason="",
+                    )
+                    & ~Q(review="")
+                )
+                | (
+                    Q(
+                        status="declined",
+                        decided_by__isnull=False,
+                        decided_at__isnull=False,
+                    )
+                    & ~Q(review="")
+                    & ~Q(decline_reason="")
+                ),
+                name="wallets_refundrequest_state_consistent",
+            ),
+            # Four eyes: nobody decides a request for their own purchase.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("user")),
+                name="wallets_refundrequest_not_decided_by_its_buyer",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                condition=Q(status="queued"),
+                name="wallets_refundrequest_queue",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Refund request #{self.pk} for purchase #{self.purchase_id}"
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise TypeError("Refund requests change only by their one decision.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise TypeError("Refund requests are never deleted.")
 
 
 class PurchasePromotion(models.Model):

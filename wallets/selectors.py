@@ -8,6 +8,7 @@ from django.db.models import (
     BigIntegerField,
     Case,
     Count,
+    Exists,
     F,
     OuterRef,
     Q,
@@ -23,11 +24,13 @@ from accounts.models import User
 from core import prepared
 
 from .models import (
+    DEFAULT_REFUND_DAYS,
     AccountKind,
     BalanceAdjustment,
     LedgerAccount,
     PendingCredit,
     Purchase,
+    RefundRule,
     SpendingLimit,
     SpendingLimitOverride,
     Transfer,
@@ -275,3 +278,75 @@ def manual_diamond_credits(*, user_ids, since: datetime.datetime) -> dict[int, i
         .order_by()
     )
     return {row["user_id"]: int(row["total"]) for row in rows}
+
+
+@dataclass(frozen=True)
+class RefundTerms:
+    """The refund terms of one purchase: its rule's, or the built-in ones."""
+
+    rule: RefundRule | None
+    window_days: int
+    self_service_days: int
+    in_app_by_store: bool
+
+    def deadline(self, purchase: Purchase) -> datetime.datetime:
+        """Refunds are granted before this moment, not at it."""
+        return purchase.created_at + datetime.timedelta(days=self.window_days)
+
+    def self_service_deadline(self, purchase: Purchase) -> datetime.datetime:
+        return purchase.created_at + datetime.timedelta(days=self.self_service_days)
+
+    def refunded_by_store(self, purchase: Purchase) -> bool:
+        return self.in_app_by_store and purchase.channel == "app"
+
+
+BUILT_IN_REFUND_TERMS = RefundTerms(
+    rule=None,
+    window_days=DEFAULT_REFUND_DAYS,
+    self_service_days=DEFAULT_REFUND_DAYS,
+    in_app_by_store=False,
+)
+
+
+def refund_terms_for(purchase: Purchase) -> RefundTerms:
+    """The terms a purchase was bought under: the rule in force at its moment for
+    its region, else the default rule then, else the built-in 14 days.
+
+    The moment of the purchase, not now: a buyer's right is fixed when they pay,
+    and no later rule (they never start in the past) changes it.
+    """
+    rule = (
+        RefundRule.objects.filter(
+            Q(region_id=purchase.region_id) | Q(region__isnull=True),
+            effective_at__lte=purchase.created_at,
+        )
+        .order_by(F("region").asc(nulls_last=True), "-effective_at")
+        .first()
+    )
+    return refund_terms_of(rule)
+
+
+def refund_terms_of(rule: RefundRule | None) -> RefundTerms:
+    """The terms `rule` sets (a request stamps its rule); None: the built-in ones."""
+    if rule is None:
+        return BUILT_IN_REFUND_TERMS
+    return RefundTerms(
+        rule=rule,
+        window_days=rule.window_days,
+        self_service_days=rule.self_service_days,
+        in_app_by_store=rule.in_app_purchases == RefundRule.InApp.STORE,
+    )
+
+
+def refund_rules_with_state(queryset: QuerySet, *, now: datetime.datetime):
+    """Rules with `replaced`: a later rule of the same region (or a later default)
+    is in force by `now`, so this one governs only purchases made before it."""
+    later = RefundRule.objects.filter(
+        effective_at__gt=OuterRef("effective_at"), effective_at__lte=now
+    )
+    return queryset.annotate(
+        replaced=Case(
+            When(region__isnull=True, then=Exists(later.filter(region__isnull=True))),
+            default=Exists(later.filter(region=OuterRef("region"))),
+        )
+    )

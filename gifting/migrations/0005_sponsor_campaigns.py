@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
         ("contenttypes", "0002_remove_content_type_name"),
         ("catalog", "0013_amounts_in_minor_units"),
         ("gifting", "0004_export_permission"),
-        ("wallets", "0018_sponsor_campaigns"),
+        ("wallets", "0019_sponsor_campaigns"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

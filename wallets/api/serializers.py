@@ -7,7 +7,7 @@ from catalog.models import BundlePrice, CoinBundle, Region
 from catalog.selectors import bundle_and_region_by_code
 from core.api.fields import CodeRelatedField, RegionCodeField
 
-from ..models import Purchase, Transfer
+from ..models import Purchase, RefundRequest, Transfer
 from ..serializers import WalletSerializer
 
 
@@ -228,3 +228,65 @@ class StoreNotificationResultSerializer(serializers.Serializer):
         required=False,
         help_text="With refunded_partly: what could not be taken back, and what was.",
     )
+
+
+class RefundRequestCreateSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=1000,
+        help_text="Why, in the buyer's words (optional: a withdrawal needs no "
+        "reason); finance reads it when the request waits for them.",
+    )
+
+
+class RefundRequestSerializer(serializers.ModelSerializer):
+    review = serializers.CharField(
+        help_text="Why it waits or waited for finance: no_self_service (finance "
+        "decides every refund in the purchase's region) or self_service_passed (past "
+        "the days in which a request is granted at once); empty when granted at once."
+    )
+
+    class Meta:
+        model = RefundRequest
+        fields = [
+            "id",
+            "purchase",
+            "status",
+            "reason",
+            "review",
+            "review_detail",
+            "decline_reason",
+            "paid_coins_taken_back",
+            "bonus_coins_taken_back",
+            "created_at",
+            "decided_at",
+        ]
+        extra_kwargs = {
+            "id": {"help_text": "Refund request id."},
+            "purchase": {"help_text": "The purchase's id."},
+            "status": {
+                "help_text": "granted (at once, within the rules: the coins are "
+                "taken back), queued (waiting for finance), approved (granted by "
+                "finance) or declined (by finance, with decline_reason)."
+            },
+            "reason": {"help_text": "What the buyer wrote."},
+            "review_detail": {"help_text": "The same, said for people; or empty."},
+            "decline_reason": {"help_text": "Why finance declined it; or empty."},
+            "paid_coins_taken_back": {
+                "help_text": "Paid coins the refund took back; null until granted."
+            },
+            "bonus_coins_taken_back": {
+                "help_text": "Bonus coins the refund took back; null until granted."
+            },
+            "created_at": {"help_text": "When it was asked for."},
+            "decided_at": {
+                "help_text": "When it was granted or decided; null while queued."
+            },
+        }
+
+
+class RefundRequestResultSerializer(serializers.Serializer):
+    refund_request = RefundRequestSerializer(help_text="The request (or the first).")
+    wallet = WalletSerializer(help_text="The buyer's balances afterwards.")

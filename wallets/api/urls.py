@@ -3,6 +3,7 @@ from rest_framework.routers import SimpleRouter
 
 from .views import (
     PurchaseViewSet,
+    RefundRequestListView,
     StoreNotificationView,
     WalletTransferListView,
     WalletView,
@@ -16,6 +17,7 @@ urlpatterns = [
     path(
         "wallet/transfers/", WalletTransferListView.as_view(), name="wallet-transfers"
     ),
+    path("refund-requests/", RefundRequestListView.as_view(), name="refund-requests"),
     path(
         "stores/<str:store>/notifications/",
         StoreNotificationView.as_view(),

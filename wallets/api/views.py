@@ -2,6 +2,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import AllowAny
@@ -18,13 +19,16 @@ from core.api.pagination import NewestFirst
 from core.api.throttles import MoneyMovingThrottle
 
 from .. import selectors, services
-from ..models import Purchase, Transfer
+from ..models import Purchase, RefundRequest, Transfer
 from ..serializers import WalletSerializer, wallet_data
 from ..stores import payment_store
 from .serializers import (
     PurchaseCreateSerializer,
     PurchaseResultSerializer,
     PurchaseSerializer,
+    RefundRequestCreateSerializer,
+    RefundRequestResultSerializer,
+    RefundRequestSerializer,
     StoreNotificationResultSerializer,
     StoreNotificationSerializer,
     WalletTransferSerializer,
@@ -121,6 +125,75 @@ class PurchaseViewSet(
         return created_or_replayed(body, created=result.created)
 
     @extend_schema(
+        summary="Ask for a refund of one of the signed-in user's purchases",
+        description=(
+            "The purchase's refund rule (its region's, in force when it was bought) "
+            "decides. Within the rule's self-service days an unused purchase is "
+            "refunded at once: `201`, `status: granted`, its coins taken back. "
+            "Within the refund window but past those days, or in a region where "
+            "finance decides every refund: `202`, `status: queued`, with why "
+            "(`review`); finance approves or declines it (`GET "
+            "/api/v1/refund-requests/` shows the outcome). What nobody could grant "
+            "is a `409` `{detail, code}` and records nothing: `coins_used` (some "
+            "of its coins, or its bonus coins, were spent), `refund_window_passed`, "
+            "`refunded_by_store` (in-app purchases in that region are refunded by "
+            "the App Store or Google Play), `already_refunded`, "
+            "`refund_already_requested` (one request per purchase). Another user's "
+            "purchase is a `404`. A repeat with the same `Idempotency-Key` and "
+            "body returns the first request with `200`; the key with another body "
+            "is a `422`."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        request=RefundRequestCreateSerializer,
+        responses={
+            status.HTTP_201_CREATED: RefundRequestResultSerializer,
+            status.HTTP_202_ACCEPTED: RefundRequestResultSerializer,
+            status.HTTP_200_OK: RefundRequestResultSerializer,
+            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
+                description="A field or the Idempotency-Key header is wrong: "
+                "`{field: [message]}`."
+            ),
+            status.HTTP_404_NOT_FOUND: OpenApiResponse(
+                description="No such purchase of the signed-in user."
+            ),
+            status.HTTP_409_CONFLICT: OpenApiResponse(
+                description="The purchase cannot be refunded, or was already "
+                "asked for: `{detail, code}`; nothing was recorded."
+            ),
+            status.HTTP_422_UNPROCESSABLE_ENTITY: KEY_REUSED,
+        },
+        tags=["purchases"],
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path="refund-requests",
+        throttle_scope="refund_requests",
+    )
+    def refund_requests(self, request, pk=None):
+        purchase = self.get_object()
+        key = idempotency_key_from(request)
+        form = RefundRequestCreateSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        result = services.refund_request_create(
+            purchase=purchase,
+            user=request.user,
+            reason=form.validated_data["reason"],
+            idempotency_key=key,
+        )
+        body = {
+            "refund_request": RefundRequestSerializer(result.request).data,
+            "wallet": wallet_data(request.user),
+        }
+        if not result.created:
+            answer = status.HTTP_200_OK
+        elif result.request.status == RefundRequest.Status.QUEUED:
+            answer = status.HTTP_202_ACCEPTED
+        else:
+            answer = status.HTTP_201_CREATED
+        return Response(body, status=answer)
+
+    @extend_schema(
         summary="The signed-in user's purchases, newest first", tags=["purchases"]
     )
     def list(self, request, *args, **kwargs):
@@ -129,6 +202,23 @@ class PurchaseViewSet(
     @extend_schema(summary="One of the signed-in user's purchases", tags=["purchases"])
     def retrieve(self, request, *args, **kwargs):
         return super().retrieve(request, *args, **kwargs)
+
+
+@extend_schema(
+    summary="The signed-in user's refund requests and their outcome, newest first",
+    description="Cursor-paginated: follow `next`; `limit` sets the page size (50, at "
+    "most 200).",
+    tags=["purchases"],
+)
+class RefundRequestListView(ListAPIView):
+    serializer_class = RefundRequestSerializer
+    pagination_class = NewestFirst
+    filter_backends = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return RefundRequest.objects.none()
+        return RefundRequest.objects.filter(user=self.request.user)
 
 
 @method_decorator(csrf_exempt, name="dispatch")

@@ -1,5 +1,6 @@
-"""Wallets' services, one module a job: buying coins, refunds, manual adjustments
-and the home region. The ledger's own postings are in `wallets.ledger`."""
+"""Wallets' services, one module a job: buying coins, refunds, buyers' refund
+requests, manual adjustments and the home region. The ledger's own postings are
+in `wallets.ledger`."""
 
 from .adjustments import (
     ADJUST_PERMISSION,
@@ -19,13 +20,18 @@ from .purchases import (
     purchase_record,
     spending_check,
 )
+from .refund_requests import (
+    RefundRequestResult,
+    refund_request_approve,
+    refund_request_create,
+    refund_request_decline,
+)
 from .refunds import (
     REFUND_PERMISSION,
     RESOLVE_UNRECOVERED_PERMISSION,
     RefundRefused,
     RefundResult,
     purchase_refund,
-    refund_deadline,
     store_refund_notification_handle,
     unrecovered_store_refund_resolve,
 )
@@ -43,6 +49,7 @@ __all__ = [
     "PurchaseRefused",
     "PurchaseResult",
     "RefundRefused",
+    "RefundRequestResult",
     "RefundResult",
     "balance_adjustment_approve",
     "balance_adjustment_preview",
@@ -52,7 +59,9 @@ __all__ = [
     "promotions_for",
     "purchase_record",
     "purchase_refund",
-    "refund_deadline",
+    "refund_request_approve",
+    "refund_request_create",
+    "refund_request_decline",
     "spending_check",
     "store_refund_notification_handle",
     "unrecovered_store_refund_resolve",

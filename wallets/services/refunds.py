@@ -4,7 +4,6 @@ import datetime
 import logging
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -21,6 +20,7 @@ from ..models import (
     Purchase,
     UnrecoveredStoreRefund,
 )
+from ..selectors import RefundTerms, refund_terms_for
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +28,6 @@ logger = logging.getLogger(__name__)
 class RefundRefused(ServiceError):
     status_code = 409
     code = "refund_refused"
-
-
-def refund_deadline(purchase: Purchase) -> datetime.datetime:
-    return purchase.created_at + datetime.timedelta(days=settings.REFUND_WINDOW_DAYS)
 
 
 @dataclass(frozen=True)
@@ -133,6 +129,45 @@ def _refund_logged(
 REFUND_PERMISSION = "wallets.refund_purchase"
 
 
+def _refund_check(
+    purchase: Purchase, *, terms: RefundTerms, left: _CoinsLeft, now: datetime.datetime
+) -> None:
+    """Refuse, saying why, a refund the platform may not grant now.
+
+    The purchase's rule decides who refunds it and until when (before its window
+    ends, not at that moment); and only an unused purchase is ever refunded: none
+    of its paid coins spent and the user still holding its bonus coins (a bonus
+    spent on gifts would otherwise be free money after the refund).
+    """
+    if terms.refunded_by_store(purchase):
+        raise RefundRefused(
+            f"Purchase #{purchase.id} was bought in the "
+            f"{purchase.get_store_display()}: in {purchase.region.code} only the "
+            "store refunds "
+            "in-app purchases; ask it there.",
+            code="refunded_by_store",
+        )
+    if now >= terms.deadline(purchase):
+        ended = terms.deadline(purchase)
+        raise RefundRefused(
+            f"Purchase #{purchase.id} is past its {terms.window_days}-day refund "
+            f"window (ended {ended:%Y-%m-%d %H:%M} UTC).",
+            code="refund_window_passed",
+        )
+    if left.paid_spent:
+        raise RefundRefused(
+            f"Purchase #{purchase.id} is partly used: {left.paid_spent} of its "
+            f"{purchase.coins} paid coins were spent.",
+            code="coins_used",
+        )
+    if left.bonus_spent:
+        raise RefundRefused(
+            f"Purchase #{purchase.id} is partly used: its {purchase.bonus_coins} "
+            f"bonus coins were spent ({left.bonus} left).",
+            code="coins_used",
+        )
+
+
 def purchase_refund(
     *,
     purchase: Purchase,
@@ -143,11 +178,12 @@ def purchase_refund(
 ) -> RefundResult:
     """Grant a refund of a purchase: take back its coins, paid and bonus.
 
-    Refundable before 14 days have passed since the purchase, while it is unused:
-    none of its paid coins were spent and the user still holds its bonus coins (a
-    bonus spent on gifts would otherwise be free money after the refund). A second
-    refund of the same purchase does nothing. (A store's own refund is not granted
-    here but reported: `store_refund_notification_handle`.)
+    Refundable within its rule's window (`selectors.refund_terms_for`: 14 days
+    unless finance set another for the purchase's region) while it is unused
+    (`_refund_check`). A second refund of the same purchase does nothing. (A
+    store's own refund is not granted here but reported:
+    `store_refund_notification_handle`; a buyer's request is
+    `refund_request_create`.)
     """
     if actor is not None and not actor.has_perm(REFUND_PERMISSION):
         raise RefundRefused("Only finance refunds purchases.", status_code=403)
@@ -160,26 +196,8 @@ def purchase_refund(
         purchase = Purchase.objects.select_for_update().get(id=purchase.id)
         if purchase.status == Purchase.Status.REFUNDED:
             return RefundResult(purchase, refunded=False)
-        if now >= refund_deadline(purchase):
-            days, ended = settings.REFUND_WINDOW_DAYS, refund_deadline(purchase)
-            raise RefundRefused(
-                f"Purchase #{purchase.id} is past its {days}-day refund window "
-                f"(ended {ended:%Y-%m-%d %H:%M} UTC).",
-                code="refund_window_passed",
-            )
         left = _coins_left(purchase, accounts)
-        if left.paid_spent:
-            raise RefundRefused(
-                f"Purchase #{purchase.id} is partly used: {left.paid_spent} of its "
-                f"{purchase.coins} paid coins were spent.",
-                code="coins_used",
-            )
-        if left.bonus_spent:
-            raise RefundRefused(
-                f"Purchase #{purchase.id} is partly used: its {purchase.bonus_coins} "
-                f"bonus coins were spent ({left.bonus} left).",
-                code="coins_used",
-            )
+        _refund_check(purchase, terms=refund_terms_for(purchase), left=left, now=now)
         _purchase_take_back(
             purchase=purchase,
             accounts=accounts,

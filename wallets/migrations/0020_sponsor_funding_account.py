@@ -17,7 +17,7 @@ def remove_sponsor_funding_account(apps, schema_editor):
 class Migration(migrations.Migration):
     # Apart from 0018's schema changes: PostgreSQL refuses to alter a table in the
     # transaction that wrote its rows (pending trigger events), as unapplying would.
-    dependencies = [("wallets", "0018_sponsor_campaigns")]
+    dependencies = [("wallets", "0019_sponsor_campaigns")]
 
     operations = [
         migrations.RunPython(

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("wallets", "0017_export_permissions"),
+        ("wallets", "0018_refund_rules_and_requests"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
