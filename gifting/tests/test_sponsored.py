@@ -534,3 +534,29 @@ def test_finance_confirms_another_ones_funding_from_the_list_but_never_their_own
         bob,
         100,
     )
+
+
+def test_the_api_answers_a_sponsored_send_with_the_wallet_after_the_senders_part(
+    api_client,
+):
+    gift = gift_create(coin_price=10, slug="lion")
+    campaign_create(gift, subsidy=4)
+    sender, creator = funded_sender(coins=100), creator_create()
+    api_client.force_authenticate(sender)
+
+    response = api_client.post(
+        "/api/v1/gift-sends/",
+        {
+            "gift": "lion",
+            "creator": creator.id,
+            "quantity": 2,
+            "placement": "live",
+            "stream_id": "s-9",
+        },
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="api-1",
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["gift_send"]["coins"], body["wallet"]["coins"]) == (20, 88)

@@ -9,9 +9,14 @@ def create_sponsor_funding_account(apps, schema_editor):
 
 
 def remove_sponsor_funding_account(apps, schema_editor):
-    apps.get_model("wallets", "LedgerAccount").objects.filter(
-        kind="sponsor_funding", owner=None, debits__isnull=True
-    ).delete()
+    # Raw: the ORM's delete would walk relations across apps' historical states.
+    # An account that moved coins stays, and 0019 then refuses to be unapplied.
+    schema_editor.execute(
+        "DELETE FROM wallets_ledgeraccount WHERE kind = 'sponsor_funding' "
+        "AND owner_id IS NULL AND NOT EXISTS (SELECT 1 FROM wallets_transfer t "
+        "WHERE t.debit_account_id = wallets_ledgeraccount.id "
+        "OR t.credit_account_id = wallets_ledgeraccount.id)"
+    )
 
 
 class Migration(migrations.Migration):
