@@ -90,6 +90,11 @@ AUDITED = (
     # decision (issue 17); a request belongs to its buyer and purchase for good.
     Audited("wallets.RefundRule"),
     Audited("wallets.RefundRequest", frozen=("purchase", "user")),
+    # Sponsored gifts (issue 17): what a campaign pays, where, and the money behind
+    # its budget; who recorded a funding never changes (four eyes rest on it).
+    Audited("gifting.SponsorCampaign"),
+    Audited("gifting.SponsorCampaign.regions"),
+    Audited("gifting.SponsorFunding", frozen=("requested_by", "campaign", "coins")),
     Audited(
         "wallets.UnrecoveredStoreRefund", ignore=("notifications", "last_received_at")
     ),

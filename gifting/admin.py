@@ -1,7 +1,10 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 
 from core import display
 from core.admin import (
+    ConfirmPage,
+    DecideEachMixin,
     EstimatedCountPaginator,
     ListExportMixin,
     ReadOnlyAdminMixin,
@@ -9,6 +12,7 @@ from core.admin import (
     numbered_when,
     truncated,
 )
+from core.errors import ServiceError
 from core.exports import Column
 from core.history import HistoryAdmin
 from wallets.units import diamonds_from_units
@@ -20,8 +24,23 @@ from .forms import (
     EarningsHoldForm,
     LevelShareForm,
 )
-from .models import CreatorLevel, EarningsHold, GiftSend, HoldRecovery
+from .models import (
+    CreatorLevel,
+    EarningsHold,
+    GiftSend,
+    HoldRecovery,
+    SponsorCampaign,
+    SponsorFunding,
+)
 from .services.holds import earnings_hold_set
+from .services.sponsors import (
+    CONFIRM_FUNDING_PERMISSION,
+    sponsor_campaign_save,
+    sponsor_funding_check,
+    sponsor_funding_confirm,
+    sponsor_funding_reject,
+    sponsor_funding_request,
+)
 
 # The creator screen is registered in payouts/admin.py: beside levels and gifts it
 # shows where the creator is paid and the method changes waiting for a decision.
@@ -80,6 +99,7 @@ class GiftSendAdmin(ListExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         Column("quantity", "quantity"),
         Column("coin price (stamped)", "coin_price"),
         Column("coins", "coins"),
+        Column("coins a sponsor paid", "subsidy_coins"),
         Column("share percent", "share_percent"),
         Column("creator diamonds", "creator_diamond_units", diamonds_from_units),
         Column("platform diamonds", "platform_diamond_units", diamonds_from_units),
@@ -119,6 +139,8 @@ class GiftSendAdmin(ListExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "gift_line",
         "coin_price_shown",
         "coins_shown",
+        "subsidy_coins",
+        "campaign",
         "share_percent",
         "creator_diamonds",
         "platform_diamonds",
@@ -267,3 +289,238 @@ class HoldRecoveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         description="Diamonds taken back",
         ordering="diamond_units",
     )
+
+
+@admin.register(SponsorCampaign)
+class SponsorCampaignAdmin(ListExportMixin, HistoryAdmin):
+    """Finance's campaigns, each with its report; the list exports for billing."""
+
+    export_permission = "gifting.change_sponsorcampaign"
+    export_columns = (
+        Column("id", "id"),
+        Column("campaign", "name"),
+        Column("sponsor", "sponsor_name"),
+        Column("gift", "gift.name"),
+        Column("starts (UTC)", "starts_at"),
+        Column("ends (UTC)", "ends_at"),
+        Column("subsidy per gift (coins)", "subsidy_coins"),
+        Column("cap per sender (coins)", "per_user_cap_coins"),
+        Column("gifts subsidized", "gifts"),
+        Column("senders", "senders"),
+        Column("coins subsidized", "coins_subsidized"),
+        Column("coins funded", "coins_funded"),
+        Column("budget left (coins)", "budget_left"),
+    )
+    # The report fits beside the menu and filters; the start, the coins funded and
+    # the terms are on the campaign's page and in the export.
+    list_display = (
+        "name_short",
+        "sponsor_short",
+        "gift_short",
+        "ends_at",
+        "gifts_shown",
+        "senders_shown",
+        "subsidized_shown",
+        "budget_left_shown",
+    )
+    # No filter sidebar: the report's columns need its width; search finds a
+    # campaign by its name, its sponsor's or its gift's.
+    search_fields = ("name", "sponsor_name", "gift__name")
+    filter_horizontal = ("regions",)
+    fields = (
+        "name",
+        "sponsor_name",
+        "gift",
+        "regions",
+        "subsidy_coins",
+        "per_user_cap_coins",
+        "starts_at",
+        "ends_at",
+    )
+    report_fields = (
+        "gifts_shown",
+        "senders_shown",
+        "subsidized_shown",
+        "funded_shown",
+        "budget_left_shown",
+    )
+
+    def get_fields(self, request, obj=None):
+        return self.fields if obj is None else (*self.fields, *self.report_fields)
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.report_fields
+
+    def get_queryset(self, request):
+        return selectors.sponsor_campaigns_reported(super().get_queryset(request))
+
+    def save_model(self, request, obj, form, change):
+        sponsor_campaign_save(campaign=obj)
+
+    def has_delete_permission(self, request, obj=None):
+        # Its budget and the gifts it paid for stay on record.
+        return False
+
+    name_short = column("name", description="Campaign", ordering="name", width="12em")
+    sponsor_short = column(
+        "sponsor_name", description="Sponsor", ordering="sponsor_name", width="9em"
+    )
+    gift_short = column("gift.name", description="Gift", width="9em")
+    gifts_shown = column("gifts", display.coins, description="Gifts", ordering="gifts")
+    senders_shown = column(
+        "senders", display.coins, description="Senders", ordering="senders"
+    )
+    subsidized_shown = column(
+        "coins_subsidized",
+        display.coins,
+        description="Coins subsidized",
+        ordering="coins_subsidized",
+    )
+    funded_shown = column("coins_funded", display.coins, description="Coins funded")
+    budget_left_shown = column(
+        "budget_left",
+        display.coins,
+        description="Budget left",
+        ordering="budget_left",
+    )
+
+
+class SponsorFundingForm(forms.ModelForm):
+    class Meta:
+        model = SponsorFunding
+        fields = ("campaign", "coins", "money_received", "payment_reference")
+
+    actor = None
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            sponsor_funding_check(
+                campaign=data["campaign"],
+                coins=data["coins"],
+                money_received=data.get("money_received"),
+                payment_reference=data.get("payment_reference", ""),
+                actor=self.actor,
+            )
+        except ServiceError as refusal:
+            self.add_error(refusal.field, refusal.message)
+        return data
+
+
+class RejectFundingForm(forms.Form):
+    reason = forms.CharField(max_length=200, help_text="Kept on each rejected funding.")
+
+
+REJECT_FUNDINGS_PAGE = ConfirmPage(
+    title="Reject sponsor fundings",
+    crumb="Reject",
+    intro="These fundings will be rejected and never move coins; one already "
+    "decided is left as it is.",
+    line=lambda funding: (
+        f"#{funding.id} · {funding.campaign} · {display.coins(funding.coins)} coins "
+        f"· {funding.money_received} · {funding.get_status_display()}"
+    ),
+    submit="Reject {count} funding(s)",
+)
+
+
+@admin.register(SponsorFunding)
+class SponsorFundingAdmin(DecideEachMixin, admin.ModelAdmin):
+    """Money brands paid, recorded by one finance user and confirmed by another."""
+
+    form = SponsorFundingForm
+    list_display = (
+        "id",
+        "campaign",
+        "coins_shown",
+        "money_received",
+        "payment_reference",
+        "status",
+        "requested_by",
+        "decided_by",
+    )
+    list_filter = ("status",)
+    list_select_related = ("campaign", "requested_by", "decided_by")
+    search_fields = ("payment_reference", "campaign__name", "campaign__sponsor_name")
+    actions = ("confirm", "reject")
+    each_noun = "funding"
+    coins_shown = column("coins", display.coins, description="Coins", ordering="coins")
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        return type(form.__name__, (form,), {"actor": request.user})
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return ()
+        return (
+            *SponsorFundingForm.Meta.fields,
+            "status",
+            "requested_by",
+            "requested_at",
+            "decided_by",
+            "decided_at",
+            "rejection_reason",
+            "transfer",
+        )
+
+    def get_fields(self, request, obj=None):
+        return self.get_readonly_fields(request, obj) or SponsorFundingForm.Meta.fields
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        funding = sponsor_funding_request(
+            campaign=data["campaign"],
+            coins=data["coins"],
+            money_received=data["money_received"],
+            payment_reference=data["payment_reference"],
+            actor=request.user,
+        )
+        obj.pk, obj._state.adding = funding.pk, False
+        self.message_user(
+            request,
+            f"Funding #{funding.pk} is recorded: another finance user confirms it.",
+            messages.SUCCESS,
+        )
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_confirm_permission(self, request):
+        return request.user.has_perm(CONFIRM_FUNDING_PERMISSION)
+
+    def has_reject_permission(self, request):
+        return self.has_confirm_permission(request)
+
+    def each_name(self, funding) -> str:
+        return f"#{funding.id}"
+
+    @admin.action(description="Confirm selected fundings", permissions=["confirm"])
+    def confirm(self, request, queryset):
+        self._each(
+            request,
+            queryset.order_by("id"),
+            "Confirmed",
+            lambda funding: sponsor_funding_confirm(
+                funding=funding, actor=request.user
+            ),
+        )
+
+    @admin.action(description="Reject selected fundings", permissions=["reject"])
+    def reject(self, request, queryset):
+        return self._with_reason(
+            request,
+            queryset.select_related("campaign").order_by("id"),
+            action="reject",
+            form_class=RejectFundingForm,
+            page=REJECT_FUNDINGS_PAGE,
+            verb="Rejected",
+            call=lambda funding, reason: sponsor_funding_reject(
+                funding=funding, actor=request.user, reason=reason
+            ),
+        )

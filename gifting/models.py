@@ -23,8 +23,9 @@ from simple_history.models import HistoricalRecords
 from accounts.models import adult_born_by
 from catalog.models import GIFT_QUANTITY_MAX, Gift, Region
 from core import display
+from core.fields import MinorUnitsMoneyField
 from core.idempotency import fingerprint_field
-from wallets.models import DIAMOND_SCALE, Purchase, Transfer
+from wallets.models import DIAMOND_SCALE, LedgerAccount, Purchase, Transfer
 
 MIN_FOLLOWERS_TO_RECEIVE = 1000
 IBAN_FORMAT = RegexValidator(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$", "Not an IBAN.")
@@ -348,6 +349,22 @@ class GiftSend(models.Model):
         "applies.",
     )
 
+    # Stamped on a sponsored gift only; the one-statement path leaves both to the
+    # database's defaults. No index of its own: the (campaign, sender) index leads.
+    campaign = models.ForeignKey(
+        "SponsorCampaign",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="gift_sends",
+        db_index=False,
+    )
+    subsidy_coins = models.PositiveBigIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Of the coins, what a sponsor's campaign paid; the sender the rest.",
+    )
+
     class Meta:
         db_table = "payouts_giftsend"
         ordering = ["-created_at", "-id"]
@@ -376,10 +393,24 @@ class GiftSend(models.Model):
                 | (Q(placement="comment") & ~Q(video_id="") & Q(stream_id="")),
                 name="payouts_giftsend_place_matches_placement",
             ),
+            models.CheckConstraint(
+                condition=Q(campaign__isnull=True, subsidy_coins=0)
+                | Q(
+                    campaign__isnull=False,
+                    subsidy_coins__gt=0,
+                    subsidy_coins__lte=F("coins"),
+                ),
+                name="gifting_giftsend_subsidy_from_a_campaign",
+            ),
         ]
         indexes = [
             models.Index(
                 fields=["creator", "-created_at"], name="payouts_giftsend_creator"
+            ),
+            models.Index(
+                fields=["campaign", "sender"],
+                condition=Q(campaign__isnull=False),
+                name="gifting_giftsend_campaign",
             ),
             models.Index(
                 fields=["stream_id", "-created_at"], name="payouts_giftsend_stream"
@@ -540,3 +571,147 @@ class HoldRecovery(models.Model):
 
     def __str__(self):
         return f"Purchase #{self.purchase_id}: gift #{self.gift_send_id} taken back"
+
+
+class SponsorCampaign(models.Model):
+    """A brand pays for part of a gift: while it runs, in its regions, each gift
+    sent costs the sender `subsidy_coins` less (at most the gift's price), up to
+    `per_user_cap_coins` of subsidy per sender, paid from the campaign's `budget`
+    (a ledger account funded by `SponsorFunding`s). When the budget or the sender's
+    cap cannot cover a send's whole subsidy, the sender pays the full price.
+    """
+
+    name = models.CharField(max_length=80)
+    sponsor_name = models.CharField(max_length=80, help_text="The paying brand.")
+    gift = models.ForeignKey(
+        Gift, on_delete=models.PROTECT, related_name="sponsor_campaigns"
+    )
+    regions = models.ManyToManyField(
+        Region, blank=True, help_text="None chosen: every region."
+    )
+    subsidy_coins = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text="Coins the sponsor pays of each gift sent (at most its price).",
+    )
+    per_user_cap_coins = models.PositiveBigIntegerField(
+        validators=[MinValueValidator(1)],
+        help_text="Most coins of subsidy one sender gets in this campaign.",
+    )
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    budget = models.OneToOneField(
+        LedgerAccount,
+        on_delete=models.PROTECT,
+        related_name="sponsor_campaign",
+        editable=False,
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-starts_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(subsidy_coins__gt=0, per_user_cap_coins__gt=0),
+                name="gifting_sponsorcampaign_amounts_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="gifting_sponsorcampaign_ends_after_start",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["gift", "ends_at"], name="gifting_sponsor_gift"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.sponsor_name})"
+
+    def clean(self):
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            raise ValidationError({"ends_at": "The campaign must end after it starts."})
+
+
+class SponsorFundingQuerySet(models.QuerySet):
+    def delete(self):
+        raise TypeError("Fundings are never deleted: reject a wrong one.")
+
+
+class SponsorFunding(models.Model):
+    """Money a brand paid for a campaign, and the coins it buys the campaign's
+    budget. Recorded by one finance user, it moves nothing until a second,
+    different one confirms it (the coins are minted then, from the sponsor funding
+    system account) or rejects it. Only that one decision ever changes a row.
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Waiting"
+        APPROVED = "approved", "Confirmed"
+        REJECTED = "rejected", "Rejected"
+
+    campaign = models.ForeignKey(
+        SponsorCampaign, on_delete=models.PROTECT, related_name="fundings"
+    )
+    coins = models.PositiveBigIntegerField(validators=[MinValueValidator(1)])
+    money_received = MinorUnitsMoneyField(
+        max_digits=14, decimal_places=2, default_currency=None
+    )
+    payment_reference = models.CharField(
+        max_length=100, help_text="The brand's payment as the bank shows it."
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.REQUESTED
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.CharField(max_length=200, blank=True)
+    transfer = models.OneToOneField(
+        "wallets.Transfer",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    objects = SponsorFundingQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        permissions = [("approve_sponsorfunding", "Can confirm a sponsor funding")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(coins__gt=0, money_received__gt=0),
+                name="gifting_sponsorfunding_amounts_positive",
+            ),
+            models.CheckConstraint(
+                condition=~Q(decided_by=F("requested_by")) | ~Q(status="approved"),
+                name="gifting_sponsorfunding_confirmed_by_another",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    status="requested", decided_by__isnull=True, transfer__isnull=True
+                )
+                | Q(status="approved", decided_by__isnull=False, transfer__isnull=False)
+                | Q(status="rejected", decided_by__isnull=False, transfer__isnull=True),
+                name="gifting_sponsorfunding_state_consistent",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Funding #{self.pk} of {self.campaign_id}: {self.coins:,} coins"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not self._state.adding:
+            raise TypeError("A funding changes only by its decision (the services).")
+        super().save(*args, **kwargs)

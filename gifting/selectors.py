@@ -3,8 +3,8 @@ import itertools
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, Sum
-from django.db.models.functions import TruncDate
+from django.db.models import Count, F, OuterRef, Subquery, Sum
+from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
 from accounts.models import User
@@ -21,6 +21,8 @@ from .models import (
     EarningsHold,
     GiftSend,
     HoldRecovery,
+    SponsorCampaign,
+    SponsorFunding,
     StreamGifter,
 )
 
@@ -240,6 +242,9 @@ class GiftFacts:
     # PostgreSQL: the gift send's id, drawn now so its legs' keys are known before
     # the one statement that posts them.
     next_id: int | None
+    # The gift has a sponsor campaign (running or not): the send takes the sponsored
+    # path, which finds out under the campaign's lock whether one pays for it.
+    sponsored: bool = False
 
 
 def _facts_sql() -> tuple[str, str]:
@@ -264,7 +269,10 @@ def _facts_sql() -> tuple[str, str]:
             WHERE account.owner_id = creator.user_id
             AND account.kind = '{AccountKind.DIAMONDS.value}'
         ),
-        {next_id}
+        {next_id},
+        EXISTS (
+            SELECT 1 FROM {SponsorCampaign._meta.db_table} c WHERE c.gift_id = gift.id
+        )
     """
     joins = (
         f"LEFT JOIN {HomeRegion._meta.db_table} home ON home.user_id = %s "
@@ -274,11 +282,13 @@ def _facts_sql() -> tuple[str, str]:
     return select, joins
 
 
-_FACTS_WIDTH = 6
+_FACTS_WIDTH = 7
 
 
 def _facts_from(values, *, sender_id: int, gift_id: int, creator) -> GiftFacts:
-    limited, home_id, home_code, offered_at_home, diamonds_id, next_id = values
+    limited, home_id, home_code, offered_at_home, diamonds_id, next_id, sponsored = (
+        values
+    )
     diamonds = None
     if diamonds_id is not None:
         diamonds = LedgerAccount(
@@ -297,6 +307,7 @@ def _facts_from(values, *, sender_id: int, gift_id: int, creator) -> GiftFacts:
         offered_at_home=offered_at_home,
         creator_diamonds=diamonds,
         next_id=next_id,
+        sponsored=bool(sponsored),
     )
 
 
@@ -378,4 +389,27 @@ def gift_send_subjects(
             )
     return GiftSendSubjects(
         gift=gift, creator=creator, region=found["region"], facts=facts
+    )
+
+
+def sponsor_campaigns_reported(queryset=None):
+    """Campaigns with their report: `gifts` and `senders` it paid for,
+    `coins_subsidized`, `coins_funded` (confirmed fundings) and `budget_left`
+    (its budget's balance), in one query however many campaigns."""
+    queryset = SponsorCampaign.objects.all() if queryset is None else queryset
+    funded = (
+        SponsorFunding.objects.filter(
+            campaign=OuterRef("pk"), status=SponsorFunding.Status.APPROVED
+        )
+        .order_by()
+        .values("campaign")
+        .annotate(total=Sum("coins"))
+        .values("total")[:1]
+    )
+    return queryset.select_related("gift", "budget").annotate(
+        gifts=Count("gift_sends"),
+        senders=Count("gift_sends__sender", distinct=True),
+        coins_subsidized=Coalesce(Sum("gift_sends__subsidy_coins"), 0),
+        coins_funded=Coalesce(Subquery(funded), 0),
+        budget_left=F("budget__balance"),
     )

@@ -60,6 +60,12 @@ CHART: dict[str, GLAccount] = {
     AccountKind.DIAMOND_ADJUSTMENTS: GLAccount(
         "5110", "Diamond adjustments", Unit.DIAMOND
     ),
+    AccountKind.SPONSOR_FUNDING: GLAccount(
+        "1300", "Coins funded by sponsors (clearing)", Unit.COIN
+    ),
+    AccountKind.SPONSOR_BUDGET: GLAccount(
+        "2120", "Sponsor campaign budgets (prepaid by brands)", Unit.COIN
+    ),
 }
 
 JOURNAL_COLUMNS = (

@@ -195,9 +195,17 @@ def _report_things():
     )
 
 
+def _sponsor_things():
+    from catalog.models import Gift
+    from gifting.tests.test_sponsored import campaign_create
+
+    campaign_create(Gift.objects.first(), budget=100)
+
+
 MAKERS = (
     _payout_things,
     _hold_things,
+    _sponsor_things,
     _wallet_things,
     _catalog_things,
     _report_things,

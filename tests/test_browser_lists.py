@@ -15,6 +15,7 @@ from audit.context import acting_as
 from catalog.tests.factories import gift_create, rate_set
 from gifting import services as gifting_services
 from gifting.tests.factories import creator_create, rich_creator
+from gifting.tests.test_sponsored import campaign_create
 from payouts import services as payout_services
 from wallets import services as wallet_services
 from wallets.models import DIAMOND_SCALE, AccountKind
@@ -51,6 +52,7 @@ LISTS = {
     "coin_bundles": ("/admin/catalog/coinbundle/", "is_active"),
     "exchange_rates": ("/admin/exchange/rate/", "backend"),
     "adjustments": ("/admin/wallets/balanceadjustment/", "short_reason"),
+    "sponsor_campaigns": ("/admin/gifting/sponsorcampaign/", "budget_left_shown"),
 }
 MEASURE = """() => {
     const doc = document.documentElement;
@@ -116,6 +118,14 @@ def long_rows():
         "ticket 4711, agreed with the customer on the phone.",
         actor=finance,
         idempotency_key="long-adjustment",
+    )
+    campaign_create(
+        gift,
+        subsidy=500,
+        cap=10_000_000,
+        budget=987_654_321,
+        name="Lunar New Year: the brand pays a quarter of every Lion Dance",
+        sponsor_name="A sponsor with a long name, Inc.",
     )
     creator = creator_create(
         display_name=LONG_CREATOR,

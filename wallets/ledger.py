@@ -370,6 +370,8 @@ def gift_post(
     coins: int,
     creator_units: int,
     platform_units: int,
+    subsidy: int = 0,
+    sponsor_budget: LedgerAccount | None = None,
     now: datetime.datetime | None = None,
 ) -> GiftPosted:
     """Post a gift: `coins` leave the sender (bonus coins first, then paid coins from
@@ -389,6 +391,8 @@ def gift_post(
             coins=coins,
             creator_units=creator_units,
             platform_units=platform_units,
+            subsidy=subsidy,
+            sponsor_budget=sponsor_budget,
         ),
         reference=reference,
         now=now,
@@ -408,19 +412,42 @@ def gift_legs(
     coins: int,
     creator_units: int,
     platform_units: int,
+    subsidy: int = 0,
+    sponsor_budget: LedgerAccount | None = None,
 ) -> list[Leg | CoinSpend]:
     """A gift's legs (see `gift_post`), for a caller that posts them in a statement
-    of its own (`post_call`): the gift send's row goes in with them."""
+    of its own (`post_call`): the gift send's row goes in with them.
+
+    A sponsored gift's `subsidy` coins of its value come from the campaign's
+    `sponsor_budget` (refused, like any overdraft, past its balance) and only the
+    rest from the sender; the diamonds are issued on the whole value."""
+    if not 0 <= subsidy <= coins or (subsidy > 0) != (sponsor_budget is not None):
+        raise ValueError("A subsidy is within the gift's coins, from a budget.")
     reference = gift_reference(gift_send_id)
     issuance = system_account(AccountKind.DIAMOND_ISSUANCE)
-    legs: list[Leg | CoinSpend] = [
-        CoinSpend(
-            spender_id=sender_id,
-            credit=system_account(AccountKind.COINS_SPENT),
-            amount=coins,
-            kind=Transfer.Kind.GIFT,
-            idempotency_key=reference,
-        ),
+    spent = system_account(AccountKind.COINS_SPENT)
+    legs: list[Leg | CoinSpend] = []
+    if coins > subsidy:
+        legs.append(
+            CoinSpend(
+                spender_id=sender_id,
+                credit=spent,
+                amount=coins - subsidy,
+                kind=Transfer.Kind.GIFT,
+                idempotency_key=reference,
+            )
+        )
+    if subsidy:
+        legs.append(
+            Leg(
+                debit=sponsor_budget,
+                credit=spent,
+                amount=subsidy,
+                kind=Transfer.Kind.GIFT_SUBSIDY,
+                idempotency_key=f"{reference}:sponsor",
+            )
+        )
+    legs.append(
         Leg(
             debit=issuance,
             credit=creator_diamonds,
@@ -428,8 +455,8 @@ def gift_legs(
             kind=Transfer.Kind.GIFT_EARNING,
             idempotency_key=f"{reference}:creator",
             defer_credit=True,
-        ),
-    ]
+        )
+    )
     if platform_units:
         legs.append(
             Leg(
@@ -476,6 +503,32 @@ def adjustment_post(
         idempotency_key=f"adjustment:{actor_id}:{client_key}",
     )
     return transfers_post([leg], reference=f"adjustment:{account.owner_id}")[0]
+
+
+def sponsor_budget_open() -> LedgerAccount:
+    """A new sponsor campaign's budget account: no owner, a cached balance that
+    never goes below zero (a database constraint), coins."""
+    return LedgerAccount.objects.create(
+        kind=AccountKind.SPONSOR_BUDGET,
+        owner=None,
+        unit=LedgerAccount.unit_for(AccountKind.SPONSOR_BUDGET),
+    )
+
+
+def sponsor_funding_post(
+    *, funding_id: int, budget: LedgerAccount, coins: int
+) -> Transfer:
+    """Grant a confirmed funding's coins to its campaign's budget, from the system
+    account of coins sponsors paid for."""
+    reference = f"sponsor-funding:{funding_id}"
+    leg = Leg(
+        debit=system_account(AccountKind.SPONSOR_FUNDING),
+        credit=budget,
+        amount=coins,
+        kind=Transfer.Kind.SPONSOR_FUNDING,
+        idempotency_key=reference,
+    )
+    return transfers_post([leg], reference=reference)[0]
 
 
 def payout_hold_post(*, payout_id: int, account: LedgerAccount, units: int) -> Transfer:

@@ -52,6 +52,8 @@ class AccountKind(models.TextChoices):
     PAID_OUT = "paid_out", "System: paid out"
     BONUS_ADJUSTMENTS = "bonus_adjustments", "System: bonus coin adjustments"
     DIAMOND_ADJUSTMENTS = "diamond_adjustments", "System: diamond adjustments"
+    SPONSOR_FUNDING = "sponsor_funding", "System: coins funded by sponsors"
+    SPONSOR_BUDGET = "sponsor_budget", "Sponsor campaign budget"
 
 
 USER_ACCOUNT_KINDS = (
@@ -67,7 +69,13 @@ COIN_ACCOUNT_KINDS = (
     AccountKind.COIN_REFUNDS,
     AccountKind.COINS_SPENT,
     AccountKind.BONUS_ADJUSTMENTS,
+    AccountKind.SPONSOR_FUNDING,
+    AccountKind.SPONSOR_BUDGET,
 )
+# Accounts of no user that keep a cached balance, never below zero, like a user's:
+# one per sponsor campaign (gifting.SponsorCampaign), whose gift subsidies must not
+# overdraw it under any concurrency.
+CACHED_SYSTEM_KINDS = (AccountKind.SPONSOR_BUDGET,)
 
 
 class LedgerAccount(models.Model):
@@ -76,12 +84,14 @@ class LedgerAccount(models.Model):
     `balance` is cached for user accounts, kept in step by the transfer service and
     never below zero (a database constraint). System accounts keep no cached balance:
     every purchase and gift would queue on their row lock; their balance is the sum of
-    their transfers (see `selectors.system_balances`).
+    their transfers (see `selectors.system_balances`). A sponsor campaign's budget
+    has no owner but is cached and never below zero, as a user's coins are.
     """
 
     Kind = AccountKind
     USER_KINDS = USER_ACCOUNT_KINDS
     COIN_KINDS = COIN_ACCOUNT_KINDS
+    CACHED_SYSTEM_KINDS = CACHED_SYSTEM_KINDS
 
     kind = models.CharField(max_length=20, choices=Kind.choices)
     unit = models.CharField(max_length=8, choices=Unit.choices)
@@ -103,7 +113,13 @@ class LedgerAccount(models.Model):
                 name="wallets_ledgeraccount_user_balance_not_negative",
             ),
             models.CheckConstraint(
-                condition=Q(owner__isnull=False) | Q(balance=0),
+                condition=~Q(kind__in=CACHED_SYSTEM_KINDS) | Q(balance__gte=0),
+                name="wallets_ledgeraccount_sponsor_budget_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(owner__isnull=False)
+                | Q(kind__in=CACHED_SYSTEM_KINDS)
+                | Q(balance=0),
                 name="wallets_ledgeraccount_system_balance_not_cached",
             ),
             models.CheckConstraint(
@@ -127,7 +143,7 @@ class LedgerAccount(models.Model):
             ),
             models.UniqueConstraint(
                 fields=["kind"],
-                condition=Q(owner__isnull=True),
+                condition=Q(owner__isnull=True) & ~Q(kind__in=CACHED_SYSTEM_KINDS),
                 name="wallets_ledgeraccount_one_per_system_kind",
             ),
         ]
@@ -139,7 +155,8 @@ class LedgerAccount(models.Model):
 
     @property
     def is_system(self) -> bool:
-        return self.owner_id is None
+        """Keeps no cached balance: postings leave its row alone."""
+        return self.owner_id is None and self.kind not in CACHED_SYSTEM_KINDS
 
     @classmethod
     def unit_for(cls, kind: str) -> str:
@@ -179,6 +196,8 @@ class Transfer(models.Model):
         PAYOUT = "payout", "Paid out"
         ADJUSTMENT = "adjustment", "Manual adjustment"
         HOLD_TAKE_BACK = "hold_take_back", "Taken back from the earnings hold"
+        SPONSOR_FUNDING = "sponsor_funding", "Sponsor funding"
+        GIFT_SUBSIDY = "gift_subsidy", "Gift subsidized by a sponsor"
 
     debit_account = models.ForeignKey(
         LedgerAccount, on_delete=models.PROTECT, related_name="debits"

@@ -1,5 +1,5 @@
-"""Gifting's services: sending gifts, moving creators between levels, the
-earnings hold."""
+"""Gifting's services: sending gifts (sponsored too), moving creators between
+levels, the earnings hold."""
 
 from .gifts import GiftRefused, GiftSendResult, diamond_split, gift_send
 from .holds import earnings_hold_errors, earnings_hold_set, hold_take_back

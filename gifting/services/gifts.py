@@ -13,7 +13,7 @@ from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
 from core.logs import money_event
 from wallets import ledger
-from wallets.models import AccountKind
+from wallets.models import AccountKind, LedgerAccount
 from wallets.selectors import (
     WalletBalances,
     wallet_balances_from,
@@ -28,6 +28,7 @@ from ..models import (
     StreamGifter,
 )
 from ..selectors import GiftFacts, gift_facts
+from . import sponsors
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,9 @@ def gift_send(
     }
     try:
         wallet = None
-        if ledger.posts_in_one_statement():
+        if facts.sponsored:
+            send = _gift_send_sponsored(row, facts=facts, creator=creator, gift=gift)
+        elif ledger.posts_in_one_statement():
             send, wallet = _gift_send_in_one_statement(
                 row, facts=facts, creator=creator
             )
@@ -173,6 +176,7 @@ def gift_send(
         share_percent=str(share),
         creator_diamond_units=creator_units,
         platform_diamond_units=platform_units,
+        subsidy_coins=send.subsidy_coins,
         stream_id=stream_id,
         video_id=video_id,
         region=facts.home_code,
@@ -181,17 +185,47 @@ def gift_send(
     return GiftSendResult(send, created=True, wallet=wallet)
 
 
-def _gift_send_through_orm(
-    row: dict, *, facts: GiftFacts, creator: CreatorProfile
+def _gift_send_sponsored(
+    row: dict, *, facts: GiftFacts, creator: CreatorProfile, gift: Gift
 ) -> GiftSend:
-    """The gift send as separate statements in one transaction: SQLite's path, and
-    the reference the one-statement path is tested against."""
+    """A gift with a sponsor campaign, on every database: the ORM path with the
+    subsidy its campaign pays now (none when it pays nothing), stamped on the send
+    and posted from the campaign's budget, whose row stays locked until commit."""
+    with transaction.atomic():
+        subsidy = sponsors.sponsor_subsidy_take(
+            gift=gift,
+            sender_id=row["sender_id"],
+            region_id=facts.home_id,
+            quantity=row["quantity"],
+            now=row["created_at"],
+        )
+        if subsidy is None:
+            return _gift_send_through_orm(row, facts=facts, creator=creator)
+        return _gift_send_through_orm(
+            {**row, "campaign_id": subsidy.campaign.id, "subsidy_coins": subsidy.coins},
+            facts=facts,
+            creator=creator,
+            sponsor_budget=subsidy.budget,
+        )
+
+
+def _gift_send_through_orm(
+    row: dict,
+    *,
+    facts: GiftFacts,
+    creator: CreatorProfile,
+    sponsor_budget: LedgerAccount | None = None,
+) -> GiftSend:
+    """The gift send as separate statements in one transaction: SQLite's path, the
+    sponsored path, and the reference the one-statement path is tested against."""
     with transaction.atomic():
         # The key's unique constraint finds a repeat: the insert comes first, so
         # a repeat fails before any coin moves, and a new gift costs no lookup.
         send = GiftSend.objects.create(**row)
         ledger.gift_post(
             **_gift_terms(send.id, row, facts=facts, creator=creator),
+            subsidy=row.get("subsidy_coins", 0),
+            sponsor_budget=sponsor_budget,
             now=row["created_at"],
         )
         if row["stream_id"]:
@@ -373,4 +407,6 @@ _LEADERBOARD_ADD = (
 
 
 def _leaderboard_params(row: dict) -> list:
-    return [row["stream_id"], row["sender_id"], row["coins"], row["created_at"]]
+    # A sender ranks by the coins they gave: a sponsor's subsidy is not theirs.
+    given = row["coins"] - row.get("subsidy_coins", 0)
+    return [row["stream_id"], row["sender_id"], given, row["created_at"]]
