@@ -404,6 +404,14 @@ def gift_reference(gift_send_id: int) -> str:
     return f"gift:{gift_send_id}"
 
 
+def gift_send_id_of(reference: str) -> int:
+    """The gift send a gift's transfer names (the inverse of `gift_reference`)."""
+    prefix, _, gift_send_id = reference.partition(":")
+    if prefix != "gift":
+        raise ValueError(f"Not a gift's reference: {reference!r}")
+    return int(gift_send_id)
+
+
 def gift_legs(
     *,
     gift_send_id: int,

@@ -191,7 +191,7 @@ def _take_back_plan(
         if not page:
             break
         offset += len(page)
-        ids = [int(reference.partition(":")[2]) for reference, _ in page]
+        ids = [ledger.gift_send_id_of(reference) for reference, _ in page]
         sends = GiftSend.objects.select_related("creator").in_bulk(ids)
         before = {
             row["gift_send"]: row
