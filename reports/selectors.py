@@ -123,7 +123,14 @@ def money_dashboard(
     open_shortfalls = (
         UnrecoveredStoreRefund.objects.filter(resolved_at__isnull=True)
         .select_related("purchase")
-        .only("price", "price_currency", "paid_coins_spent", "purchase__coins")
+        .only(
+            "price",
+            "price_currency",
+            "paid_coins_spent",
+            "paid_coins_recovered",
+            "refunded_twice",
+            "purchase__coins",
+        )
         .order_by()
     )
     shortfall_counts: Counter[str] = Counter()
@@ -593,15 +600,17 @@ def books_for(*, start: datetime.date, end: datetime.date) -> Books:
     )
     # Each one valued as its admin page values it: price x spent and not
     # recovered by the earnings hold / coins, to the cent, half up; in integer
-    # cents, exact on every database. One the hold recovered in full lost nothing.
+    # cents, exact on every database. One the hold recovered in full lost nothing;
+    # one refunded by the platform and then by the store lost the whole price.
     lost = "(s.paid_coins_spent - s.paid_coins_recovered)"
     unrecovered = _rows(
         f"SELECT s.price_currency, s.store, COUNT(*), SUM({lost}), "
         "SUM(s.bonus_coins_missing), "
-        f"SUM((2 * s.price * {lost} + p.coins) / (2 * p.coins)) "
+        "SUM(CASE WHEN s.refunded_twice THEN s.price "
+        f"ELSE (2 * s.price * {lost} + p.coins) / (2 * p.coins) END) "
         f"FROM {shortfalls} s JOIN {purchases} p ON p.id = s.purchase_id "
         "WHERE s.received_at >= %s AND s.received_at < %s "
-        f"AND ({lost} > 0 OR s.bonus_coins_missing > 0) "
+        f"AND ({lost} > 0 OR s.bonus_coins_missing > 0 OR s.refunded_twice) "
         "GROUP BY s.price_currency, s.store",
         [starts_at, ends_at],
     )

@@ -1051,7 +1051,7 @@ class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
         "paid_value_not_recovered",
         "resolved",
     )
-    list_filter = (ResolvedFilter, "store")
+    list_filter = (ResolvedFilter, "store", "refunded_twice")
     list_select_related = ("purchase__user",)
     search_fields = (
         "=purchase__user__username",
@@ -1068,6 +1068,7 @@ class UnrecoveredStoreRefundAdmin(ConfirmFormMixin, ReadOnlyAdmin):
         "transaction",
         "price_shown",
         "description",
+        "refunded_twice",
         "paid_coins_spent",
         "paid_coins_recovered",
         "diamonds_recovered",

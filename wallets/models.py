@@ -832,6 +832,11 @@ class UnrecoveredStoreRefund(models.Model):
     notifications = models.PositiveIntegerField(
         default=1, help_text="How many times the store sent this refund."
     )
+    refunded_twice = models.BooleanField(
+        default=False,
+        help_text="The platform had refunded this purchase before the store refunded "
+        "it too: the buyer got the whole price back twice.",
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -865,6 +870,7 @@ class UnrecoveredStoreRefund(models.Model):
                     & Q(
                         paid_coins_recovered=F("paid_coins_spent"),
                         bonus_coins_missing=0,
+                        refunded_twice=False,
                     )
                 ),
                 name="wallets_unrecoveredstorerefund_resolved_with_a_note",
@@ -879,8 +885,16 @@ class UnrecoveredStoreRefund(models.Model):
                 name="wallets_unrecoveredstorerefund_notified_at_least_once",
             ),
             models.CheckConstraint(
-                condition=Q(paid_coins_spent__gt=0) | Q(bonus_coins_missing__gt=0),
+                condition=Q(paid_coins_spent__gt=0)
+                | Q(bonus_coins_missing__gt=0)
+                | Q(refunded_twice=True),
                 name="wallets_unrecoveredstorerefund_something_not_recovered",
+            ),
+            # Refunded twice, the platform's refund took the coins back already.
+            models.CheckConstraint(
+                condition=Q(refunded_twice=False)
+                | Q(paid_coins_spent=0, bonus_coins_missing=0),
+                name="wallets_unrecoveredstorerefund_twice_nothing_spent",
             ),
         ]
 
@@ -899,17 +913,31 @@ class UnrecoveredStoreRefund(models.Model):
         """Paid coins spent on gifts that had left the hold: the loss."""
         return self.paid_coins_spent - self.paid_coins_recovered
 
-    # What was not lost was taken back (the refund's transfers say so too).
+    # What was not lost was taken back (the refund's transfers say so too); after a
+    # platform refund the store's took back nothing: the platform's had.
     @property
     def paid_coins_taken_back(self) -> int:
+        if self.refunded_twice:
+            return 0
         return self.purchase.coins - self.paid_coins_spent
 
     @property
     def bonus_coins_taken_back(self) -> int:
+        if self.refunded_twice:
+            return 0
         return self.purchase.bonus_coins - self.bonus_coins_missing
 
     @property
     def description(self) -> str:
+        if self.refunded_twice:
+            purchase = self.purchase
+            refunded_at = display.when(purchase.refunded_at)
+            return (
+                f"Refunded twice: refunded here on {refunded_at} "
+                f"({purchase.get_refund_source_display()}), then by "
+                f"{self.get_store_display()}; the buyer got "
+                f"{display.money(self.price)} back twice."
+            )
         coins = display.coins
         paid, bonus = coins(self.purchase.coins), coins(self.purchase.bonus_coins)
         lost = []
@@ -936,10 +964,10 @@ class UnrecoveredStoreRefund(models.Model):
     @property
     def paid_value_not_recovered(self) -> Money:
         """The price of the paid coins spent and not recovered by the earnings
-        hold, to the cent (half up)."""
-        value = (
-            self.price.amount * self.paid_coins_not_recovered / self.purchase.coins
-        )
+        hold, to the cent (half up); all of it when refunded twice."""
+        if self.refunded_twice:
+            return self.price
+        value = self.price.amount * self.paid_coins_not_recovered / self.purchase.coins
         return Money(
             value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
             self.price.currency,

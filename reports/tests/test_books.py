@@ -317,3 +317,22 @@ def test_a_sale_and_a_payout_at_midnight_belong_to_the_day_that_starts(monkeypat
     assert [line.payouts for line in june.payouts] == [1]
     assert may.sales == [] and may.payouts == []
     assert june.ties and may.ties
+
+
+def test_a_purchase_refunded_by_the_platform_and_the_store_loses_its_whole_price():
+    bundle, region = on_sale(coins=100, amount="4.99")
+    bought = purchase_buy(user_create(), bundle, region, key="twice", txn="tw-1")
+    bought = bought.purchase
+    wallet_services.purchase_refund(
+        purchase=bought, actor=None, reason="Asked support", source="finance"
+    )
+    wallet_services.store_refund_notification_handle(
+        store=bought.store, transaction_id="tw-1"
+    )
+
+    books = books_for(start=today(), end=today())
+
+    (line,) = books.sales
+    assert (line.refunds, line.refunded) == (1, Money("4.99", "USD"))
+    assert (line.unrecovered, line.unrecovered_paid_coins) == (1, 0)
+    assert line.unrecovered_value == Money("4.99", "USD")

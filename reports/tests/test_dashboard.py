@@ -123,8 +123,8 @@ def test_open_unrecovered_store_refunds_are_counted_and_valued_per_currency(clie
         purchase__store_transaction_id="jp-0"
     ).price == Money("800", "JPY")
     assert "Store refunds not fully recovered" in page
-    assert "¥240 of paid coins spent (1)" in page
-    assert "$3.00 of paid coins spent (2)" in page
+    assert "¥240 lost (1)" in page
+    assert "$3.00 lost (2)" in page
     assert "/admin/wallets/unrecoveredstorerefund/?resolved=no" in page
 
 

@@ -226,7 +226,9 @@ class StoreNotificationResultSerializer(serializers.Serializer):
     )
     detail = serializers.CharField(
         required=False,
-        help_text="With refunded_partly: what could not be taken back, and what was.",
+        help_text="With refunded_partly: what could not be taken back, and what "
+        "was. With already_refunded after the platform's own refund: that the buyer "
+        "now has the price back twice (on record for finance).",
     )
 
 

@@ -271,6 +271,8 @@ class StoreNotificationView(APIView):
             answer = {"status": "ignored"}
         elif not result.refunded:
             answer = {"status": "already_refunded"}
+            if result.shortfall is not None:  # the platform had refunded it
+                answer["detail"] = result.shortfall.description
         elif result.shortfall is not None:
             answer = {
                 "status": "refunded_partly",

@@ -250,10 +250,7 @@ def store_refund_notification_handle(
         accounts = ledger.coin_accounts_lock(purchase.user)
         purchase = Purchase.objects.select_for_update().get(id=purchase.id)
         if purchase.status == Purchase.Status.REFUNDED:
-            UnrecoveredStoreRefund.objects.filter(purchase=purchase).update(
-                notifications=F("notifications") + 1, last_received_at=now
-            )
-            return RefundResult(purchase, refunded=False)
+            return _store_refund_of_refunded(purchase, now=now)
         left = _coins_left(purchase, accounts)
         shortfall = None
         reason = f"Refunded by the {store} store."
@@ -299,6 +296,44 @@ def store_refund_notification_handle(
         paid_taken_back=left.paid,
         shortfall=shortfall,
     )
+
+
+def _store_refund_of_refunded(
+    purchase: Purchase, *, now: datetime.datetime
+) -> RefundResult:
+    """The store refunds a purchase already refunded: a repeat only counts; after
+    the platform's own refund it is a loss (the buyer has the price back twice),
+    put on record for finance. Nothing is left to take back either way."""
+    on_record = UnrecoveredStoreRefund.objects.filter(purchase=purchase)
+    if on_record.update(notifications=F("notifications") + 1, last_received_at=now):
+        # A repeat of a double refund says so again; of a partial one, nothing new.
+        twice = on_record.filter(refunded_twice=True).first()
+        return RefundResult(purchase, refunded=False, shortfall=twice)
+    if purchase.refund_source == Purchase.RefundSource.STORE:
+        return RefundResult(purchase, refunded=False)
+    twice = UnrecoveredStoreRefund.objects.create(
+        purchase=purchase,
+        store=purchase.store,
+        price=purchase.price,
+        paid_coins_spent=0,
+        bonus_coins_missing=0,
+        refunded_twice=True,
+        received_at=now,
+        last_received_at=now,
+    )
+    money_event(
+        "purchase_refunded_twice",
+        level=logging.WARNING,
+        purchase_id=purchase.id,
+        buyer_id=purchase.user_id,
+        store=purchase.store,
+        store_transaction_id=purchase.store_transaction_id,
+        first_refund_source=purchase.refund_source,
+        price=str(purchase.price.amount),
+        currency=str(purchase.price.currency),
+        unrecovered=twice.description,
+    )
+    return RefundResult(purchase, refunded=False, shortfall=twice)
 
 
 RESOLVE_UNRECOVERED_PERMISSION = "wallets.change_unrecoveredstorerefund"

@@ -15,6 +15,7 @@ from djmoney.money import Money
 
 from accounts.roles import CATALOG_EDITORS, FINANCE, SUPPORT
 from audit.models import AuditRecord
+from core import display
 from core.errors import ServiceError
 from wallets import ledger, services
 from wallets.models import Transfer, UnrecoveredStoreRefund
@@ -271,20 +272,86 @@ def test_a_store_that_notifies_again_moves_nothing_and_is_counted(client):
     assert bought.refund_reason == f"Refunded by the apple store. {first.description}"
 
 
-def test_a_purchase_refunded_by_finance_then_by_the_store_moves_nothing_more(client):
+@pytest.mark.parametrize("source", ["finance", "request"])
+def test_a_purchase_refunded_by_the_platform_then_by_the_store_is_a_loss_on_record(
+    client, caplog, django_capture_on_commit_callbacks, source
+):
+    user = user_create()
+    bundle, region = on_sale(coins=100, amount="4.99", bonus_coins=10)
+    bought = purchase(user, bundle, region, txn="fin-1")
+    services.purchase_refund(
+        purchase=bought, actor=None, reason="Asked support", source=source
+    )
+    transfers = Transfer.objects.count()
+    caplog.set_level(logging.WARNING, logger="money")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = notify(client, "apple", refund_of("fin-1")).json()
+
+    # Nothing is left to take back: the platform's refund took every coin.
+    assert Transfer.objects.count() == transfers
+    bought.refresh_from_db()
+    assert (bought.refund_source, bought.refund_reason) == (source, "Asked support")
+    # But the buyer has USD 4.99 back twice: on record, open, for finance.
+    record = UnrecoveredStoreRefund.objects.get()
+    assert (record.purchase, record.refunded_twice, record.is_resolved) == (
+        bought,
+        True,
+        False,
+    )
+    assert record.paid_value_not_recovered == Money(Decimal("4.99"), "USD")
+    assert (record.paid_coins_taken_back, record.bonus_coins_taken_back) == (0, 0)
+    assert record.description == (
+        f"Refunded twice: refunded here on {display.when(bought.refunded_at)} "
+        f"({bought.get_refund_source_display()}), then by App Store; the buyer got "
+        "$4.99 back twice."
+    )
+    assert answer == {"status": "already_refunded", "detail": record.description}
+    (logged,) = [r.msg for r in caplog.records if r.name == "money"]
+    assert (logged["event"], logged["purchase_id"], logged["first_refund_source"]) == (
+        "purchase_refunded_twice",
+        bought.id,
+        source,
+    )
+    assert ledger_reconcile().is_clean
+
+    # The store's repeats only count on the record.
+    assert notify(client, "apple", refund_of("fin-1")).json() == answer
+    record.refresh_from_db()
+    assert record.notifications == 2
+    assert UnrecoveredStoreRefund.objects.count() == 1
+
+
+def test_a_purchase_the_store_refunded_in_full_repeats_without_a_record(client):
     user = user_create()
     bundle, region = on_sale()
-    bought = purchase(user, bundle, region, txn="fin-1")
+    purchase(user, bundle, region, txn="st-1")
+    assert notify(client, "apple", refund_of("st-1")).json() == {"status": "refunded"}
+
+    again = notify(client, "apple", refund_of("st-1")).json()
+
+    assert again == {"status": "already_refunded"}
+    assert not UnrecoveredStoreRefund.objects.exists()
+
+
+def test_the_database_keeps_a_double_refund_open_until_finance_resolves_it():
+    user = user_create()
+    bundle, region = on_sale()
+    bought = purchase(user, bundle, region, txn="fin-2")
     services.purchase_refund(
         purchase=bought, actor=None, reason="Asked support", source="finance"
     )
+    record = store_refund("fin-2").shortfall
+    assert record.refunded_twice
 
-    answer = notify(client, "apple", refund_of("fin-1")).json()
-
-    assert answer == {"status": "already_refunded"}
-    bought.refresh_from_db()
-    assert (bought.refund_source, bought.refund_reason) == ("finance", "Asked support")
-    assert not UnrecoveredStoreRefund.objects.exists()
+    # Only a person closes it: never the platform, as it closes a hold's full recovery.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        UnrecoveredStoreRefund.objects.filter(id=record.id).update(
+            resolved_at=timezone.now(), resolution_note="Recovered"
+        )
+    # And a double refund never claims coins were spent.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        UnrecoveredStoreRefund.objects.filter(id=record.id).update(paid_coins_spent=1)
 
 
 def test_finance_cannot_refund_again_what_the_store_refunded_partly():
