@@ -270,6 +270,12 @@ if EXPORTS_ROOT.resolve().is_relative_to(MEDIA_ROOT.resolve()):
         f"DJANGO_EXPORTS_ROOT must lie outside DJANGO_MEDIA_ROOT ({MEDIA_ROOT}): "
         "export files are private."
     )
+# Export files are deleted this many days after they were made (the record stays).
+EXPORTS_KEEP_DAYS = env_int("EXPORTS_KEEP_DAYS", 30)
+if EXPORTS_KEEP_DAYS < 1:
+    raise ImproperlyConfigured(
+        f"EXPORTS_KEEP_DAYS must be 1 or more (got {EXPORTS_KEEP_DAYS})."
+    )
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -298,6 +299,15 @@ class BooksAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         export = Export.objects.filter(pk=export_id).first()
         if export is None:
             raise Http404("No such export.")
+        if export.status == Export.Status.EXPIRED:
+            self.message_user(
+                request,
+                f"The file of {export} was deleted "
+                f"{display.when(export.expired_at)}, {settings.EXPORTS_KEEP_DAYS} days "
+                "after it was made: ask for it again.",
+                messages.WARNING,
+            )
+            return redirect(reverse("admin:reports_books_changelist") + "#exports")
         if export.status != Export.Status.DONE:
             self.message_user(
                 request,

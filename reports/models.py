@@ -125,6 +125,8 @@ class Export(models.Model):
         RUNNING = "running", "Running"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
+        # Its file deleted after settings.EXPORTS_KEEP_DAYS (`exports_expire`).
+        EXPIRED = "expired", "Expired"
 
     # A running export silent this long (no progress written) is taken to be dead,
     # and a new delivery of its task may run it again; far above a week's query.
@@ -152,6 +154,7 @@ class Export(models.Model):
     # The running task's last sign of life: a run silent for long may be taken over.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -166,6 +169,11 @@ class Export(models.Model):
             models.CheckConstraint(
                 condition=~Q(status="done") | ~Q(file=""),
                 name="reports_export_done_has_file",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="expired")
+                | Q(file="", expired_at__isnull=False, finished_at__isnull=False),
+                name="reports_export_expired_has_no_file",
             ),
         ]
 

@@ -10,6 +10,7 @@ Reports change no money; incidents, the record of each export of the books
 import datetime
 import logging
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -232,6 +233,34 @@ def export_run(*, export_id: int) -> Export | None:
         # Taken over meanwhile: the newer attempt writes its own file.
         Export.file.field.storage.delete(file_name)
     return Export.objects.get(pk=export_id)
+
+
+def exports_expire(*, now: datetime.datetime | None = None) -> int:
+    """Delete the files of exports made more than settings.EXPORTS_KEEP_DAYS ago,
+    keeping their records (who asked, who downloaded); returns how many expired.
+
+    Each one is marked expired first and its file deleted once that commits, so a
+    download never finds a "done" export without its file. Safe to run twice."""
+    now = now or timezone.now()
+    cutoff = now - datetime.timedelta(days=settings.EXPORTS_KEEP_DAYS)
+    due = Export.objects.filter(status=Export.Status.DONE, finished_at__lt=cutoff)
+    storage = Export.file.field.storage
+    expired = 0
+    for export_id, file_name in due.values_list("id", "file").iterator():
+        with transaction.atomic():
+            claimed = Export.objects.filter(
+                pk=export_id, status=Export.Status.DONE
+            ).update(status=Export.Status.EXPIRED, file="", expired_at=now)
+            if claimed:
+                transaction.on_commit(lambda name=file_name: storage.delete(name))
+        expired += claimed
+    if expired:
+        logger.info(
+            "Expired %s export files older than %s days",
+            expired,
+            settings.EXPORTS_KEEP_DAYS,
+        )
+    return expired
 
 
 def export_download_record(*, export: Export, actor) -> ExportEvent:

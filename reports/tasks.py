@@ -39,3 +39,9 @@ def run_export(export_id: int) -> str | None:
     """Make an export's file; a second delivery finds it claimed and does nothing."""
     export = services.export_run(export_id=export_id)
     return export.status if export else None
+
+
+@shared_task(name="reports.expire_exports")
+def expire_exports() -> int:
+    """Delete export files past their keeping time (daily, by beat)."""
+    return services.exports_expire()

@@ -7,12 +7,13 @@ asks for or downloads a file, which is never served from MEDIA."""
 import csv
 import datetime
 import io
+import os
 import threading
 from decimal import Decimal
 
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from openpyxl import load_workbook
 
@@ -422,3 +423,96 @@ def test_a_file_gone_from_the_directory_is_said_and_not_recorded(client, finance
 
     assert "is gone from the exports directory" in response.content.decode()
     assert not ExportEvent.objects.exists()
+
+
+def _made(finance, *, days_ago: float) -> Export:
+    export = Export.objects.create(
+        what="journal",
+        first_day=today(),
+        last_day=today(),
+        format="csv",
+        requested_by=finance,
+    )
+    tasks.run_export(export.pk)
+    Export.objects.filter(pk=export.pk).update(
+        finished_at=timezone.now() - datetime.timedelta(days=days_ago)
+    )
+    export.refresh_from_db()
+    assert export.status == "done" and export.file.storage.exists(export.file.name)
+    return export
+
+
+def test_files_past_their_keeping_time_are_deleted_and_their_records_stay(
+    client, finance, settings, django_capture_on_commit_callbacks
+):
+    settings.EXPORTS_KEEP_DAYS = 30
+    old, young = _made(finance, days_ago=30.01), _made(finance, days_ago=29.9)
+    failed = Export.objects.create(
+        what="journal",
+        first_day=today(),
+        last_day=today(),
+        format="csv",
+        requested_by=finance,
+        status="failed",
+        finished_at=timezone.now() - 60 * DAY,
+    )
+    old_name = old.file.name
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.expire_exports() == 1
+
+    old.refresh_from_db()
+    assert (old.status, old.file.name, old.rows) == ("expired", "", young.rows)
+    assert old.expired_at is not None
+    assert not old.file.storage.exists(old_name)
+    young.refresh_from_db()
+    assert young.status == "done" and young.file.storage.exists(young.file.name)
+    failed.refresh_from_db()
+    assert failed.status == "failed"
+    # A second run finds nothing more to do.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.exports_expire() == 0
+
+    # The page says so, and a download is refused with why, on record as nothing.
+    page = client.get(URL, {"start": today(), "end": today()}).content.decode()
+    assert f"Expired: file deleted {old.expired_at:%Y-%m-%d}" in page
+    assert _download_url(old) not in page and _download_url(young) in page
+    response = client.post(_download_url(old), follow=True)
+    assert "deleted" in response.content.decode()
+    assert "30 days after it was made: ask for it again" in response.content.decode()
+    assert not ExportEvent.objects.filter(action="downloaded").exists()
+
+
+def test_an_expired_export_never_claims_a_file(finance):
+    export = _made(finance, days_ago=40)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Export.objects.filter(pk=export.pk).update(status="expired", expired_at=None)
+
+
+def test_expiry_runs_nightly_by_beat():
+    from django_celery_beat.models import PeriodicTask
+
+    task = PeriodicTask.objects.get(task="reports.expire_exports")
+    assert task.enabled and (task.crontab.hour, task.crontab.minute) == ("3", "40")
+
+
+@pytest.mark.parametrize("raw", ["0", "-1", "a month"])
+def test_a_bad_keeping_time_stops_the_settings_with_one_line(raw):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env={
+            **os.environ,
+            "EXPORTS_KEEP_DAYS": raw,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+        },
+        capture_output=True,
+        text=True,
+        cwd=settings.BASE_DIR,
+    )
+
+    assert done.returncode != 0
+    assert "EXPORTS_KEEP_DAYS must be" in done.stderr
