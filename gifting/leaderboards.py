@@ -1,8 +1,9 @@
 """Leaderboards: a creator's top gifters per stream and per UTC period
 (docs/rankings.md).
 
-The database holds the truth: a stream's board is `StreamGifter` (one upsert per
-live gift, as before), a period's board is the creator's gift sends summed on read.
+The database holds the truth: a stream's board and the creator's all-time board are
+`StreamGifter` rows (one upsert statement per gift, as before; one more row), a
+day's, week's or month's board is the creator's gift sends summed on read.
 When a Redis cache server is configured, each board is also a sorted set, added to
 after the gift commits and rebuilt from the database when missing; Redis is a
 cache, so while it is down boards are read from the database and gifts still send.
@@ -21,6 +22,9 @@ from django.db.models import F, Max, Q, Sum
 from .models import GiftSend, StreamGifter
 
 logger = logging.getLogger(__name__)
+
+# `StreamGifter`'s row for no stream: the creator's all-time board.
+ALL_TIME = ""
 
 
 class Period(models.TextChoices):
@@ -111,9 +115,10 @@ def boards_of_gift(
 def _db_totals(board: Board):
     """(sender_id, coins, reached_at) rows of the board, best first: more coins,
     then who reached their total first, then the lower id."""
-    if board.period == Period.STREAM:
+    if board.period in (Period.STREAM, Period.ALL):
         rows = StreamGifter.objects.filter(
-            creator_id=board.creator_id, stream_id=board.stream_id
+            creator_id=board.creator_id,
+            stream_id=board.stream_id if board.period == Period.STREAM else ALL_TIME,
         ).values("sender_id", "coins", "reached_at")
     else:
         sends = GiftSend.objects.filter(creator_id=board.creator_id)

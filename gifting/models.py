@@ -427,7 +427,8 @@ class GiftSend(models.Model):
 class StreamGifter(models.Model):
     """Running total of coins one sender gave one creator in one live stream: the
     stream's leaderboard. Keyed by creator too: two creators may use the same
-    stream id, and each has a board of their own."""
+    stream id, and each has a board of their own. The row with an empty stream id
+    is the sender's total to the creator over all time (every placement)."""
 
     # No index of its own: the (creator, stream, sender) key leads with it.
     creator = models.ForeignKey(

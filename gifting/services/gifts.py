@@ -22,6 +22,7 @@ from wallets.selectors import (
 from wallets.units import units_from_diamonds
 
 from .. import leaderboards
+from ..leaderboards import ALL_TIME
 from ..metrics import gift_send_counted
 from ..models import (
     CreatorProfile,
@@ -241,8 +242,7 @@ def _gift_send_through_orm(
             now=row["created_at"],
         )
         with connection.cursor() as cursor:
-            if row["stream_id"]:
-                cursor.execute(_LEADERBOARD_ADD, _leaderboard_params(row))
+            cursor.execute(_leaderboard_add(row), _leaderboard_params(row))
             cursor.execute(_GIFTED_ADD, _gifted_params(row))
     return send
 
@@ -278,12 +278,9 @@ def _gift_send_in_one_statement(
         )
         columns = ["id", *row]
         values = [facts.next_id, *_db_values(row)]
-        # The sender's coins gifted (their gifter level), and the stream's board.
-        board = f", gifted AS ({_GIFTED_ADD})"
-        board_params: list = _gifted_params(row)
-        if row["stream_id"]:
-            board += f", board AS ({_LEADERBOARD_ADD})"
-            board_params += _leaderboard_params(row)
+        # The sender's coins gifted (their gifter level), and the creator's boards.
+        board = f", gifted AS ({_GIFTED_ADD}), board AS ({_leaderboard_add(row)})"
+        board_params = _gifted_params(row) + _leaderboard_params(row)
         # Row locks in the order every other writer takes them: the creator's
         # profile before the creator's account. A foreign key is checked (and its
         # row locked) only at the end of the statement that inserts the row, which
@@ -412,13 +409,23 @@ def _check_region(facts: GiftFacts, *, named: Region | None) -> None:
 
 
 # One statement that creates or adds: no read-then-write race between senders.
+# The row with no stream is the creator's all-time board (a live gift always
+# names its stream, so no stream's row is ever that one).
+_LEADERBOARD_ROW = "(%s, %s, %s, %s, %s)"
 _LEADERBOARD_ADD = (
     f"INSERT INTO {StreamGifter._meta.db_table} (creator_id, stream_id, sender_id, "
-    "coins, reached_at) VALUES (%s, %s, %s, %s, %s) "
+    "coins, reached_at) VALUES {rows} "
     "ON CONFLICT (creator_id, stream_id, sender_id) DO UPDATE "
     f"SET coins = {StreamGifter._meta.db_table}.coins + EXCLUDED.coins, "
     "reached_at = EXCLUDED.reached_at"
 )
+
+
+def _leaderboard_add(row: dict) -> str:
+    """The all-time row, and the stream's when the gift is in one."""
+    rows = 2 if row["stream_id"] else 1
+    return _LEADERBOARD_ADD.replace("{rows}", ", ".join([_LEADERBOARD_ROW] * rows))
+
 
 # The sender's row: only their own gifts add to it, and those are serialised by the
 # debit's lock on their coin accounts already.
@@ -435,12 +442,17 @@ def _given(row: dict) -> int:
 
 
 def _leaderboard_params(row: dict) -> list:
+    streams = [ALL_TIME, row["stream_id"]] if row["stream_id"] else [ALL_TIME]
     return [
-        row["creator_id"],
-        row["stream_id"],
-        row["sender_id"],
-        _given(row),
-        row["created_at"],
+        param
+        for stream_id in streams
+        for param in (
+            row["creator_id"],
+            stream_id,
+            row["sender_id"],
+            _given(row),
+            row["created_at"],
+        )
     ]
 
 

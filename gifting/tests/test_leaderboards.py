@@ -355,7 +355,7 @@ def test_every_board_and_coins_gifted_match_the_gifts_sent(
         leaderboards.boards_forget()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.skipif(
     os.environ.get("DATABASE_URL", "").startswith("postgres") is False,
     reason="Real concurrent gift sends need PostgreSQL.",
@@ -397,3 +397,33 @@ def test_many_senders_gifting_one_creator_at_once_add_up_exactly(no_redis):
     assert {t.user_id: t.coins for t in totals} == {s.id: 15 for s in senders}
     result = board(creator, Period.ALL, at=timezone.now(), limit=100)
     assert sum(coins for _, coins in coins_of(result)) == 12 * 15
+
+
+def test_the_forget_command_drops_boards_and_they_come_back_from_the_database(
+    with_redis, django_capture_on_commit_callbacks
+):
+    from django.core.management import call_command
+
+    creator, sender = creator_create(), funded_sender(100)
+    send(sender, creator, quantity=2, at=MONDAY)
+    before = coins_of(board(creator, Period.WEEK, at=MONDAY))
+
+    call_command("leaderboards_forget", creator=creator.id)
+
+    assert not leaderboards.redis_client().exists(
+        leaderboards.board_of(creator_id=creator.id, period="week", now=MONDAY).key
+    )
+    assert coins_of(board(creator, Period.WEEK, at=MONDAY)) == before
+
+
+def test_the_forget_command_refuses_an_unknown_creator_or_no_redis(settings):
+    from django.core.management import CommandError, call_command
+
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    }
+    with pytest.raises(CommandError, match="No Redis cache"):
+        call_command("leaderboards_forget")
+    _use_cache(settings, REDIS_URL)
+    with pytest.raises(CommandError, match="No creator with id 999999"):
+        call_command("leaderboards_forget", creator=999999)
