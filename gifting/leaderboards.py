@@ -11,11 +11,12 @@ cache, so while it is down boards are read from the database and gifts still sen
 
 import calendar
 import datetime
+import functools
 import logging
 from dataclasses import dataclass
 
+import redis
 from django.conf import settings
-from django.core.cache import caches
 from django.db import models
 from django.db.models import F, Max, Q, Sum
 
@@ -181,9 +182,19 @@ _KEEP_OPEN_ENDED = datetime.timedelta(days=7)
 
 def redis_client():
     """The cache server's client, or None when no Redis cache is configured."""
-    if not settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    cache = settings.CACHES["default"]
+    if not cache["BACKEND"].endswith("RedisCache"):
         return None
-    return caches["default"]._cache.get_client(write=True)
+    location = cache["LOCATION"]
+    first = location[0] if isinstance(location, list | tuple) else location
+    return _client_for(first.split(",")[0])
+
+
+@functools.cache
+def _client_for(url: str):
+    # Short timeouts: a gift's request waits on Redis after its commit, and a
+    # board read falls back to the database; a hung Redis must not hold either.
+    return redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
 
 
 def _micros(moment: datetime.datetime) -> int:
