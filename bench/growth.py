@@ -16,7 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from catalog.models import Gift
-from gifting.models import CreatorProfile, GiftSend, StreamGifter
+from gifting.models import CreatorProfile, GifterTotal, GiftSend, StreamGifter
 from wallets import ledger
 from wallets.models import (
     DIAMOND_SCALE,
@@ -98,6 +98,7 @@ LEDGER_TABLES = (
     PendingCredit,
     GiftSend,
     StreamGifter,
+    GifterTotal,
     Purchase,
     LedgerAccount,
 )
@@ -179,11 +180,24 @@ FROM (
 WHERE account.id = earned.id
 """
 
+# The creators' stream and all-time boards, and the senders' coins gifted.
 _LEADERBOARD = """
-INSERT INTO payouts_streamgifter (stream_id, sender_id, coins, reached_at)
-SELECT stream_id, sender_id, SUM(coins), MAX(created_at)
-FROM payouts_giftsend
-WHERE idempotency_key LIKE %(prefix)s || '%%'
-    AND sender_id = ANY(%(senders)s::bigint[])
-GROUP BY stream_id, sender_id
+WITH given AS (
+    SELECT creator_id, stream_id, sender_id, SUM(coins - subsidy_coins) AS coins,
+        MAX(created_at) AS reached_at
+    FROM payouts_giftsend
+    WHERE idempotency_key LIKE %(prefix)s || '%%'
+        AND sender_id = ANY(%(senders)s::bigint[])
+    GROUP BY creator_id, stream_id, sender_id
+), boards AS (
+    INSERT INTO payouts_streamgifter (creator_id, stream_id, sender_id, coins,
+        reached_at)
+    SELECT creator_id, stream_id, sender_id, coins, reached_at FROM given
+    UNION ALL
+    SELECT creator_id, '', sender_id, SUM(coins), MAX(reached_at) FROM given
+    GROUP BY creator_id, sender_id
+)
+INSERT INTO gifting_giftertotal (user_id, coins)
+SELECT sender_id, SUM(coins) FROM given GROUP BY sender_id
+ON CONFLICT (user_id) DO UPDATE SET coins = gifting_giftertotal.coins + EXCLUDED.coins
 """

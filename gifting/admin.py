@@ -22,16 +22,19 @@ from .forms import (
     CreatorLevelForm,
     CreatorLevelListFormSet,
     EarningsHoldForm,
+    GifterLevelForm,
     LevelShareForm,
 )
 from .models import (
     CreatorLevel,
     EarningsHold,
+    GifterLevel,
     GiftSend,
     HoldRecovery,
     SponsorCampaign,
     SponsorFunding,
 )
+from .services.gifter_levels import gifter_level_save
 from .services.holds import earnings_hold_set
 from .services.sponsors import (
     CONFIRM_FUNDING_PERMISSION,
@@ -83,6 +86,34 @@ class CreatorLevelAdmin(HistoryAdmin):
 
     def has_delete_permission(self, request, obj=None):
         # Creators and past gift sends point at levels; retire a level by editing it.
+        return False
+
+
+@admin.register(GifterLevel)
+class GifterLevelAdmin(HistoryAdmin):
+    """The 50 gifter levels and the coins gifted each needs; only thresholds change."""
+
+    form = GifterLevelForm
+    list_display = ("number", "needs")
+    readonly_fields = ("number",)
+    fields = ("number", "coins_needed")
+    ordering = ("number",)
+
+    needs = column(
+        "coins_needed",
+        display.number,
+        description="Coins gifted",
+        ordering="coins_needed",
+    )
+
+    def save_model(self, request, obj, form, change):
+        gifter_level_save(level=obj)
+
+    def has_add_permission(self, request):
+        # Levels 1 to 50 exist from the start (seeded); staff move their thresholds.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 

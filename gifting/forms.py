@@ -8,7 +8,8 @@ from django.utils import timezone
 from core import display
 
 from . import selectors
-from .models import CreatorLevel, EarningsHold
+from .models import CreatorLevel, EarningsHold, GifterLevel
+from .services.gifter_levels import gifter_level_errors
 from .services.holds import earnings_hold_errors
 
 SHARE_APPLIES = (
@@ -121,5 +122,27 @@ class EarningsHoldForm(forms.ModelForm):
         )
         for field, message in errors.items():
             if field not in self.errors:
+                self.add_error(field, message)
+        return cleaned
+
+
+class GifterLevelForm(forms.ModelForm):
+    """A gifter level's threshold: refused beside the field unless thresholds keep
+    rising strictly with the level."""
+
+    class Meta:
+        model = GifterLevel
+        fields = ("coins_needed",)
+        help_texts = {
+            "coins_needed": "Coins gifted, all time, that reach this level: more "
+            "than the level below, less than the level above. Applies to everyone at "
+            "once: levels are read from coins gifted, never stored."
+        }
+
+    def clean(self):
+        cleaned = super().clean()
+        if "coins_needed" in cleaned:
+            level = construct_instance(self, copy.copy(self.instance))
+            for field, message in gifter_level_errors(level=level).items():
                 self.add_error(field, message)
         return cleaned

@@ -425,8 +425,15 @@ class GiftSend(models.Model):
 
 
 class StreamGifter(models.Model):
-    """Running total of coins one sender gave in one live stream: the leaderboard."""
+    """Running total of coins one sender gave one creator in one live stream: the
+    stream's leaderboard. Keyed by creator too: two creators may use the same
+    stream id, and each has a board of their own. The row with an empty stream id
+    is the sender's total to the creator over all time (every placement)."""
 
+    # No index of its own: the (creator, stream, sender) key leads with it.
+    creator = models.ForeignKey(
+        "CreatorProfile", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
     stream_id = models.CharField(max_length=64)
     sender = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
@@ -440,18 +447,19 @@ class StreamGifter(models.Model):
         db_table = "payouts_streamgifter"
         constraints = [
             models.UniqueConstraint(
-                fields=["stream_id", "sender"],
-                name="payouts_streamgifter_once_per_stream",
+                fields=["creator", "stream_id", "sender"],
+                name="gifting_streamgifter_once_per_creator_stream",
             ),
         ]
         indexes = [
             models.Index(
-                fields=["stream_id", "-coins", "reached_at"], name="payouts_leaderboard"
+                fields=["creator", "stream_id", "-coins", "reached_at"],
+                name="gifting_stream_leaderboard",
             ),
         ]
 
     def __str__(self):
-        return f"{self.stream_id}: {self.sender} {self.coins} coins"
+        return f"{self.creator_id}/{self.stream_id}: {self.sender} {self.coins} coins"
 
 
 # The hold when no rule of finance's is in force (settings.EARNINGS_HOLD_DAYS).
@@ -715,3 +723,63 @@ class SponsorFunding(models.Model):
         if self.pk is not None and not self._state.adding:
             raise TypeError("A funding changes only by its decision (the services).")
         super().save(*args, **kwargs)
+
+
+GIFTER_LEVEL_MAX = 50
+
+
+class GifterLevel(models.Model):
+    """A gifter level (1 to 50) and the coins a user must have gifted to reach it.
+
+    Staff edit the thresholds; every change is kept in history. A user's level is
+    computed when read from their coins gifted (`GifterTotal`), so a change applies
+    to everyone at once and nothing is recomputed. Thresholds rise strictly with
+    the level (`services.gifter_levels.gifter_level_errors`, checked on save).
+    """
+
+    number = models.PositiveSmallIntegerField(
+        unique=True,
+        validators=[MinValueValidator(1), MaxValueValidator(GIFTER_LEVEL_MAX)],
+    )
+    coins_needed = models.PositiveBigIntegerField(
+        help_text="Coins gifted, all time, that reach this level; level 1 needs 0."
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(number__gte=1, number__lte=GIFTER_LEVEL_MAX),
+                name="gifting_gifterlevel_number_in_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(number=1, coins_needed=0)
+                | Q(number__gt=1, coins_needed__gt=0),
+                name="gifting_gifterlevel_first_needs_nothing",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Gifter level {self.number}: {display.number(self.coins_needed)} coins"
+
+
+class GifterTotal(models.Model):
+    """Coins a user has given in gifts, all time: what their gifter level goes by.
+
+    Added to in the gift send's own transaction (the sender's rows are locked by
+    the debit already), so it always equals the sum of the sender's gift sends'
+    coins less what sponsors paid of them. Bonus coins count; subsidies do not.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="+",
+    )
+    coins = models.PositiveBigIntegerField(default=0)
+
+    def __str__(self):
+        return f"{self.user_id}: {self.coins} coins gifted"

@@ -3,7 +3,7 @@ import itertools
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, F, OuterRef, Subquery, Sum
+from django.db.models import Count, F, Max, OuterRef, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
@@ -14,6 +14,7 @@ from wallets import ledger
 from wallets.models import AccountKind, HomeRegion, LedgerAccount
 from wallets.selectors import wallet_balances
 
+from . import leaderboards
 from .holds import hold_rules
 from .models import (
     CreatorLevel,
@@ -56,13 +57,78 @@ def level_shares_out_of_order(*, changed: list[CreatorLevel]) -> list[str]:
     ]
 
 
-def stream_leaderboard(*, stream_id: str, limit: int):
-    """Top gifters of a stream by coins; a tie goes to who reached the total first."""
-    return (
+def stream_leaderboard(*, stream_id: str, limit: int) -> "list[NamedPlace]":
+    """Top gifters of a stream id across every creator who used it: the deprecated
+    board (`creator_leaderboard` keeps creators apart). A tie goes to who reached
+    the total first."""
+    rows = (
         StreamGifter.objects.filter(stream_id=stream_id)
-        .select_related("sender__creator")
-        .order_by("-coins", "reached_at", "sender_id")[:limit]
+        .values("sender_id")
+        .annotate(total=Sum("coins"), reached=Max("reached_at"))
+        .order_by("-total", "reached", "sender_id")[:limit]
     )
+    return _named(
+        [
+            leaderboards.Place(rank, row["sender_id"], row["total"])
+            for rank, row in enumerate(rows, start=1)
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class NamedPlace:
+    rank: int
+    display_name: str
+    coins: int
+
+
+@dataclass(frozen=True)
+class CreatorLeaderboard:
+    board: leaderboards.Board
+    entries: list[NamedPlace]
+    # The viewer's place: None for an anonymous viewer; rank None when they gave
+    # nothing on this board.
+    me: tuple[int | None, int] | None
+
+
+def public_name(user) -> str:
+    """What others see of a user: a creator's display name, else the public name;
+    never the username, half of a login."""
+    creator = getattr(user, "creator", None)
+    return creator.display_name if creator else user.public_name
+
+
+def _named(places: list[leaderboards.Place]) -> list[NamedPlace]:
+    users = User.objects.select_related("creator").in_bulk(
+        [place.sender_id for place in places]
+    )
+    return [
+        NamedPlace(place.rank, public_name(users[place.sender_id]), place.coins)
+        for place in places
+    ]
+
+
+def creator_leaderboard(
+    *,
+    creator_id: int,
+    period: str,
+    stream_id: str = "",
+    limit: int,
+    viewer_id: int | None,
+    now: datetime.datetime | None = None,
+) -> CreatorLeaderboard:
+    """A creator's top gifters on a stream or in the UTC period holding `now`, and
+    the viewer's own place even when outside the top (docs/rankings.md)."""
+    now = now or timezone.now()
+    board = leaderboards.board_of(
+        creator_id=creator_id, period=period, now=now, stream_id=stream_id
+    )
+    entries = _named(leaderboards.board_top(board, limit=limit, now=now))
+    me = None
+    if viewer_id is not None:
+        place = leaderboards.board_place(board, sender_id=viewer_id, now=now)
+        me = (place.rank, place.coins) if place else (None, 0)
+    return CreatorLeaderboard(board, entries, me)
 
 
 @dataclass(frozen=True)

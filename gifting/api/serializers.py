@@ -4,6 +4,7 @@ from catalog.models import GIFT_QUANTITY_MAX
 from wallets.serializers import WalletSerializer
 from wallets.units import diamonds_from_units
 
+from ..leaderboards import Period
 from ..models import GiftSend
 from ..selectors import gift_send_subjects
 
@@ -170,3 +171,72 @@ class LeaderboardEntrySerializer(serializers.Serializer):
     rank = serializers.IntegerField(help_text="1 for the top gifter.")
     display_name = serializers.CharField(help_text="The gifter's public name.")
     coins = serializers.IntegerField(help_text="Coins gifted in this stream.")
+
+
+class CreatorLeaderboardQuerySerializer(LeaderboardQuerySerializer):
+    period = serializers.ChoiceField(
+        choices=Period.choices,
+        default=Period.ALL,
+        help_text="stream (needs `stream_id`), day, week (ISO, from Monday), month "
+        "(all UTC) or all time.",
+    )
+    stream_id = serializers.CharField(
+        max_length=64,
+        required=False,
+        default="",
+        help_text="The live stream, with `period=stream` only.",
+    )
+
+    def validate(self, attrs):
+        if attrs["period"] == Period.STREAM and not attrs["stream_id"]:
+            raise serializers.ValidationError(
+                {"stream_id": ["Name the stream for its board."]}
+            )
+        if attrs["period"] != Period.STREAM and attrs["stream_id"]:
+            raise serializers.ValidationError(
+                {"stream_id": ["A stream has a board of its own: use period=stream."]}
+            )
+        return attrs
+
+
+class LeaderboardMeSerializer(serializers.Serializer):
+    rank = serializers.IntegerField(
+        allow_null=True, help_text="Your place; null when you gave nothing here."
+    )
+    coins = serializers.IntegerField(help_text="Coins you gave on this board.")
+
+
+class CreatorLeaderboardSerializer(serializers.Serializer):
+    period = serializers.ChoiceField(choices=Period.choices, help_text="The board's.")
+    stream_id = serializers.CharField(help_text="The stream, for period=stream.")
+    starts_at = serializers.DateTimeField(
+        allow_null=True, help_text="The period's start (UTC); null for all time."
+    )
+    ends_at = serializers.DateTimeField(
+        allow_null=True, help_text="The period's end, excluded; null for all time."
+    )
+    entries = LeaderboardEntrySerializer(many=True, help_text="Best first.")
+    me = LeaderboardMeSerializer(
+        allow_null=True, help_text="The signed-in viewer's place; null when anonymous."
+    )
+
+
+class GifterLevelSerializer(serializers.Serializer):
+    level = serializers.IntegerField(help_text="1 to 50.")
+    coins_gifted = serializers.IntegerField(
+        help_text="Coins you gave in gifts, all time (bonus coins count; what a "
+        "sponsor paid does not)."
+    )
+    level_coins = serializers.IntegerField(help_text="Coins gifted this level needs.")
+    next_level = serializers.IntegerField(
+        allow_null=True, help_text="Null at the top level."
+    )
+    next_level_coins = serializers.IntegerField(
+        allow_null=True, help_text="Coins gifted the next level needs."
+    )
+    coins_to_next_level = serializers.IntegerField(
+        allow_null=True, help_text="Coins still to give to reach the next level."
+    )
+    progress_percent = serializers.IntegerField(
+        help_text="Of the way from this level to the next, rounded down."
+    )

@@ -1,6 +1,12 @@
 from django.urls import path
 
-from .views import CreatorGiftListView, GiftSendCreateView, LeaderboardView
+from .views import (
+    CreatorGiftListView,
+    CreatorLeaderboardView,
+    GifterLevelView,
+    GiftSendCreateView,
+    LeaderboardView,
+)
 
 urlpatterns = [
     path("gift-sends/", GiftSendCreateView.as_view(), name="gift-send-create"),
@@ -9,5 +15,11 @@ urlpatterns = [
         LeaderboardView.as_view(),
         name="stream-leaderboard",
     ),
+    path(
+        "creators/<int:creator_id>/leaderboard/",
+        CreatorLeaderboardView.as_view(),
+        name="creator-leaderboard",
+    ),
+    path("me/gifter-level/", GifterLevelView.as_view(), name="gifter-level"),
     path("creator/gifts/", CreatorGiftListView.as_view(), name="creator-gifts"),
 ]

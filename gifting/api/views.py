@@ -1,3 +1,4 @@
+from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -17,9 +18,13 @@ from core.api.throttles import MoneyMovingThrottle
 from wallets.serializers import wallet_data
 
 from .. import selectors, services
-from ..models import GiftSend
+from ..gifter_levels import gifter_standing
+from ..models import CreatorProfile, GiftSend
 from ..selectors import creator_of
 from .serializers import (
+    CreatorLeaderboardQuerySerializer,
+    CreatorLeaderboardSerializer,
+    GifterLevelSerializer,
     GiftSendCreateSerializer,
     GiftSendResultSerializer,
     GiftSendSerializer,
@@ -79,7 +84,13 @@ class LeaderboardView(APIView):
     permission_classes = [AllowAny]
 
     @extend_schema(
-        summary="Top gifters of a live stream",
+        summary="Top gifters of a stream id, across creators (deprecated)",
+        description=(
+            "Deprecated: two creators using the same stream id share this board. Use "
+            "`GET /api/v1/creators/{id}/leaderboard/?period=stream&stream_id=…`, "
+            "named in the `Link` header. Kept while clients move."
+        ),
+        deprecated=True,
         parameters=[LeaderboardQuerySerializer],
         responses={
             status.HTTP_200_OK: LeaderboardEntrySerializer(many=True),
@@ -95,21 +106,71 @@ class LeaderboardView(APIView):
         entries = selectors.stream_leaderboard(
             stream_id=stream_id, limit=query.validated_data["limit"]
         )
-        rows = [
-            {
-                "rank": rank,
-                "display_name": _public_name(entry.sender),
-                "coins": entry.coins,
-            }
-            for rank, entry in enumerate(entries, start=1)
-        ]
-        return Response(LeaderboardEntrySerializer(rows, many=True).data)
+        response = Response(LeaderboardEntrySerializer(entries, many=True).data)
+        response["Deprecation"] = "true"
+        response["Link"] = (
+            "</api/v1/creators/{id}/leaderboard/?period=stream>; "
+            'rel="successor-version"'
+        )
+        return response
 
 
-def _public_name(user) -> str:
-    # Never the username: that is half of a login.
-    creator = getattr(user, "creator", None)
-    return creator.display_name if creator else user.public_name
+class CreatorLeaderboardView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        summary="A creator's top gifters: on a stream, today, this week, month, ever",
+        description=(
+            "Ranked by coins given (a sponsor's share of a gift is not the sender's); "
+            "a tie goes to who reached the total first. Periods are UTC; weeks are "
+            "ISO weeks from Monday. `me` is the signed-in viewer's own place, also "
+            "when outside the top."
+        ),
+        parameters=[CreatorLeaderboardQuerySerializer],
+        responses={
+            status.HTTP_200_OK: CreatorLeaderboardSerializer,
+            status.HTTP_400_BAD_REQUEST: OpenApiResponse(
+                description="`period`, `stream_id` or `limit` is wrong: "
+                "`{field: [message]}`."
+            ),
+            status.HTTP_404_NOT_FOUND: OpenApiResponse(description="No such creator."),
+        },
+        tags=["gifts"],
+    )
+    def get(self, request, creator_id):
+        query = CreatorLeaderboardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        get_object_or_404(CreatorProfile.objects.only("id"), id=creator_id)
+        viewer = request.user
+        board = selectors.creator_leaderboard(
+            creator_id=creator_id,
+            viewer_id=viewer.id if viewer.is_authenticated else None,
+            **query.validated_data,
+        )
+        body = {
+            "period": board.board.period,
+            "stream_id": board.board.stream_id,
+            "starts_at": board.board.starts_at,
+            "ends_at": board.board.ends_at,
+            "entries": board.entries,
+            "me": None
+            if board.me is None
+            else {"rank": board.me[0], "coins": board.me[1]},
+        }
+        return Response(CreatorLeaderboardSerializer(body).data)
+
+
+class GifterLevelView(APIView):
+    @extend_schema(
+        summary="Your gifter level (1 to 50) and progress to the next",
+        description="Levels go by the coins you gave in gifts, all time; staff set "
+        "the coins each level needs.",
+        responses={status.HTTP_200_OK: GifterLevelSerializer},
+        tags=["gifts"],
+    )
+    def get(self, request):
+        standing = gifter_standing(user_id=request.user.id)
+        return Response(GifterLevelSerializer(standing).data)
 
 
 def _signed_in_creator(request):

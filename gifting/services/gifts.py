@@ -21,9 +21,12 @@ from wallets.selectors import (
 )
 from wallets.units import units_from_diamonds
 
+from .. import leaderboards
+from ..leaderboards import ALL_TIME
 from ..metrics import gift_send_counted
 from ..models import (
     CreatorProfile,
+    GifterTotal,
     GiftSend,
     StreamGifter,
 )
@@ -182,6 +185,16 @@ def gift_send(
         region=facts.home_code,
     )
     gift_send_counted(gift=gift.slug, region=facts.home_code, coins=coins)
+    # Redis hears of a gift only once it is committed: a rolled-back gift never ranks.
+    transaction.on_commit(
+        lambda: leaderboards.redis_add(
+            creator_id=creator.id,
+            stream_id=stream_id,
+            sender_id=sender.id,
+            coins=_given(row | {"subsidy_coins": send.subsidy_coins}),
+            now=now,
+        )
+    )
     return GiftSendResult(send, created=True, wallet=wallet)
 
 
@@ -228,9 +241,9 @@ def _gift_send_through_orm(
             sponsor_budget=sponsor_budget,
             now=row["created_at"],
         )
-        if row["stream_id"]:
-            with connection.cursor() as cursor:
-                cursor.execute(_LEADERBOARD_ADD, _leaderboard_params(row))
+        with connection.cursor() as cursor:
+            cursor.execute(_leaderboard_add(row), _leaderboard_params(row))
+            cursor.execute(_GIFTED_ADD, _gifted_params(row))
     return send
 
 
@@ -265,11 +278,9 @@ def _gift_send_in_one_statement(
         )
         columns = ["id", *row]
         values = [facts.next_id, *_db_values(row)]
-        board = ""
-        board_params: list = []
-        if row["stream_id"]:
-            board = f", board AS ({_LEADERBOARD_ADD})"
-            board_params = _leaderboard_params(row)
+        # The sender's coins gifted (their gifter level), and the creator's boards.
+        board = f", gifted AS ({_GIFTED_ADD}), board AS ({_leaderboard_add(row)})"
+        board_params = _gifted_params(row) + _leaderboard_params(row)
         # Row locks in the order every other writer takes them: the creator's
         # profile before the creator's account. A foreign key is checked (and its
         # row locked) only at the end of the statement that inserts the row, which
@@ -398,15 +409,52 @@ def _check_region(facts: GiftFacts, *, named: Region | None) -> None:
 
 
 # One statement that creates or adds: no read-then-write race between senders.
+# The row with no stream is the creator's all-time board (a live gift always
+# names its stream, so no stream's row is ever that one).
+_LEADERBOARD_ROW = "(%s, %s, %s, %s, %s)"
 _LEADERBOARD_ADD = (
-    f"INSERT INTO {StreamGifter._meta.db_table} (stream_id, sender_id, coins, "
-    "reached_at) VALUES (%s, %s, %s, %s) ON CONFLICT (stream_id, sender_id) DO UPDATE "
+    f"INSERT INTO {StreamGifter._meta.db_table} (creator_id, stream_id, sender_id, "
+    "coins, reached_at) VALUES {rows} "
+    "ON CONFLICT (creator_id, stream_id, sender_id) DO UPDATE "
     f"SET coins = {StreamGifter._meta.db_table}.coins + EXCLUDED.coins, "
     "reached_at = EXCLUDED.reached_at"
 )
 
 
+def _leaderboard_add(row: dict) -> str:
+    """The all-time row, and the stream's when the gift is in one."""
+    rows = 2 if row["stream_id"] else 1
+    return _LEADERBOARD_ADD.replace("{rows}", ", ".join([_LEADERBOARD_ROW] * rows))
+
+
+# The sender's row: only their own gifts add to it, and those are serialised by the
+# debit's lock on their coin accounts already.
+_GIFTED_ADD = (
+    f"INSERT INTO {GifterTotal._meta.db_table} (user_id, coins) VALUES (%s, %s) "
+    f"ON CONFLICT (user_id) DO UPDATE SET coins = {GifterTotal._meta.db_table}.coins "
+    "+ EXCLUDED.coins"
+)
+
+
+def _given(row: dict) -> int:
+    # A sender is credited with the coins they gave: a sponsor's subsidy is not theirs.
+    return row["coins"] - row.get("subsidy_coins", 0)
+
+
 def _leaderboard_params(row: dict) -> list:
-    # A sender ranks by the coins they gave: a sponsor's subsidy is not theirs.
-    given = row["coins"] - row.get("subsidy_coins", 0)
-    return [row["stream_id"], row["sender_id"], given, row["created_at"]]
+    streams = [ALL_TIME, row["stream_id"]] if row["stream_id"] else [ALL_TIME]
+    return [
+        param
+        for stream_id in streams
+        for param in (
+            row["creator_id"],
+            stream_id,
+            row["sender_id"],
+            _given(row),
+            row["created_at"],
+        )
+    ]
+
+
+def _gifted_params(row: dict) -> list:
+    return [row["sender_id"], _given(row)]

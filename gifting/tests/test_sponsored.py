@@ -15,7 +15,13 @@ from accounts.roles import FINANCE, SUPPORT
 from catalog.tests.factories import gift_create
 from core.errors import ServiceError
 from gifting import selectors, services
-from gifting.models import GiftSend, SponsorCampaign, SponsorFunding, StreamGifter
+from gifting.models import (
+    GifterTotal,
+    GiftSend,
+    SponsorCampaign,
+    SponsorFunding,
+    StreamGifter,
+)
 from gifting.services import sponsors
 from gifting.tests.factories import creator_create, funded_sender
 from wallets import ledger
@@ -112,8 +118,11 @@ def test_a_sponsored_gift_costs_the_sender_less_and_the_creator_earns_its_value(
     }
     # The sender's purchase gave only the sender's part: the rest stays refundable.
     assert Purchase.objects.get(user=sender).paid_coins_remaining == 1000 - 18
-    # The leaderboard counts what the sender gave.
-    assert StreamGifter.objects.get(sender=sender).coins == 18
+    # The leaderboards (the stream's, all time) and the level count what the
+    # sender gave.
+    boards = StreamGifter.objects.filter(sender=sender)
+    assert sorted(boards.values_list("stream_id", "coins")) == [("", 18), ("s-1", 18)]
+    assert GifterTotal.objects.get(user=sender).coins == 18
     assert ledger_reconcile().is_clean
 
 
