@@ -8,7 +8,8 @@ from django.utils import timezone
 from core import display
 
 from . import selectors
-from .models import CreatorLevel, EarningsHold
+from .models import CreatorLevel, EarningsHold, EligibilityRule
+from .services.applications import eligibility_rule_errors
 from .services.holds import earnings_hold_errors
 
 SHARE_APPLIES = (
@@ -123,3 +124,54 @@ class EarningsHoldForm(forms.ModelForm):
             if field not in self.errors:
                 self.add_error(field, message)
         return cleaned
+
+
+class EligibilityRuleForm(forms.ModelForm):
+    """A new eligibility rule; the service's own checks, shown beside their fields."""
+
+    class Meta:
+        model = EligibilityRule
+        fields = (
+            "region",
+            "min_age",
+            "min_followers",
+            "review_all",
+            "facts_max_age_days",
+            "effective_from",
+            "reason",
+        )
+        help_texts = {
+            "effective_from": "Empty: now. Applications decided before it keep "
+            "their rule.",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "effective_from" in self.fields:
+            self.fields["effective_from"].required = False
+        if "region" in self.fields:
+            self.fields["region"].empty_label = "All regions without their own rule"
+        self.now = timezone.now()
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("effective_from") is None:
+            cleaned["effective_from"] = self.now
+        errors = eligibility_rule_errors(
+            region=cleaned.get("region"),
+            effective_from=cleaned["effective_from"],
+            reason=cleaned.get("reason") or "",
+            now=self.now,
+        )
+        for field, message in errors.items():
+            if field not in self.errors:
+                self.add_error(field, message)
+        return cleaned
+
+
+class RefuseApplicationForm(forms.Form):
+    reason = forms.CharField(
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Shown to the applicant.",
+    )

@@ -1,5 +1,10 @@
 from django.urls import path
 
+from .creators import (
+    AccountFactsBatchView,
+    AccountFactsView,
+    ApplicationListCreateView,
+)
 from .views import CreatorGiftListView, GiftSendCreateView, LeaderboardView
 
 urlpatterns = [
@@ -10,4 +15,19 @@ urlpatterns = [
         name="stream-leaderboard",
     ),
     path("creator/gifts/", CreatorGiftListView.as_view(), name="creator-gifts"),
+    path(
+        "creator/applications/",
+        ApplicationListCreateView.as_view(),
+        name="creator-applications",
+    ),
+    path(
+        "service/account-facts/",
+        AccountFactsBatchView.as_view(),
+        name="service-account-facts",
+    ),
+    path(
+        "service/account-facts/<int:user_id>/",
+        AccountFactsView.as_view(),
+        name="service-account-facts-one",
+    ),
 ]
