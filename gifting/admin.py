@@ -642,18 +642,18 @@ REFUSE_APPLICATIONS_PAGE = ConfirmPage(
 class CreatorApplicationAdmin(DecideEachMixin, HistoryAdmin):
     """The review queue: applications the rules did not decide, oldest first."""
 
+    # What a reviewer decides on fits beside the menu and filters; the region,
+    # the rule and who decided are on the application's page.
     list_display = (
-        "id",
         "name_short",
         "user",
         "status",
         "followers_then",
         "age_then",
-        "region",
         "queued_because",
-        "created_at",
-        "decided_by",
+        "applied",
     )
+    list_display_links = ("name_short",)
     list_filter = (ApplicationStatusFilter, "region")
     list_select_related = ("user", "region", "decided_by")
     search_fields = ("display_name", "=user__username")
@@ -715,7 +715,10 @@ class CreatorApplicationAdmin(DecideEachMixin, HistoryAdmin):
     name_short = column(
         "display_name", description="Name", ordering="display_name", width="10em"
     )
-    queued_because = column("review_reason", description="Queued because", width="16em")
+    queued_because = column("review_reason", description="Queued because", width="14em")
+    applied = column(
+        "created_at", display.when, description="Applied", ordering="created_at"
+    )
 
     @admin.display(description="Followers", ordering="follower_count")
     def followers_then(self, application):
