@@ -198,8 +198,27 @@ class GiftSendAdmin(ListExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return f"{display.coins(send.coin_price, unit='coin')} each, as stamped"
 
 
+class RegionRuleAdmin(admin.ModelAdmin):
+    """A region rule's screen (earnings holds, eligibility rules): a change is a
+    new rule from now or later; one is never edited or deleted, as it explains
+    what was decided under it."""
+
+    list_filter = ("region",)
+    list_select_related = ("region", "set_by")
+    starts = column(
+        "effective_from", display.when, description="From", ordering="effective_from"
+    )
+    reason_short = column("reason", description="Why", width="16em")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(EarningsHold)
-class EarningsHoldAdmin(admin.ModelAdmin):
+class EarningsHoldAdmin(RegionRuleAdmin):
     """Finance's hold rules: a change is a new rule from now or later."""
 
     form = EarningsHoldForm
@@ -212,8 +231,6 @@ class EarningsHoldAdmin(admin.ModelAdmin):
         "set_when",
         "reason_short",
     )
-    list_filter = ("region",)
-    list_select_related = ("region", "set_by")
 
     @admin.display(description="Gifts bought in", ordering="region__code")
     def where(self, rule):
@@ -223,11 +240,7 @@ class EarningsHoldAdmin(admin.ModelAdmin):
     def days_shown(self, rule):
         return "Off" if rule.days == 0 else f"{rule.days} day{'s' * (rule.days != 1)}"
 
-    starts = column(
-        "effective_from", display.when, description="From", ordering="effective_from"
-    )
     set_when = column("set_at", display.when, description="Set", ordering="set_at")
-    reason_short = column("reason", description="Why", width="16em")
 
     @admin.display(description="In force now", boolean=True)
     def in_force(self, rule):
@@ -248,13 +261,6 @@ class EarningsHoldAdmin(admin.ModelAdmin):
             now=form.now,
         )
         obj.pk, obj.set_by, obj.set_at = rule.pk, rule.set_by, rule.set_at
-
-    def has_change_permission(self, request, obj=None):
-        # A rule explains the hold of every gift sent under it: never edited.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(HoldRecovery)
@@ -540,7 +546,7 @@ class SponsorFundingAdmin(DecideEachMixin, admin.ModelAdmin):
 
 
 @admin.register(EligibilityRule)
-class EligibilityRuleAdmin(admin.ModelAdmin):
+class EligibilityRuleAdmin(RegionRuleAdmin):
     """Who may become a creator, per region: a change is a new rule from now on."""
 
     form = EligibilityRuleForm
@@ -554,8 +560,6 @@ class EligibilityRuleAdmin(admin.ModelAdmin):
         "set_by",
         "reason_short",
     )
-    list_filter = ("region",)
-    list_select_related = ("region", "set_by")
 
     @admin.display(description="Applicants in", ordering="region__code")
     def where(self, rule):
@@ -567,10 +571,6 @@ class EligibilityRuleAdmin(admin.ModelAdmin):
         description="Min. followers",
         ordering="min_followers",
     )
-    starts = column(
-        "effective_from", display.when, description="From", ordering="effective_from"
-    )
-    reason_short = column("reason", description="Why", width="16em")
 
     def save_model(self, request, obj, form, change):
         data = form.cleaned_data
@@ -586,13 +586,6 @@ class EligibilityRuleAdmin(admin.ModelAdmin):
             now=form.now,
         )
         obj.pk, obj.set_by, obj.set_at = rule.pk, rule.set_by, rule.set_at
-
-    def has_change_permission(self, request, obj=None):
-        # A rule explains every application decided under it: never edited.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AccountFacts)

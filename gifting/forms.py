@@ -89,15 +89,9 @@ class CreatorLevelListFormSet(BaseModelFormSet):
             )
 
 
-class EarningsHoldForm(forms.ModelForm):
-    """A new hold rule; the service's own checks, shown beside their fields."""
-
-    class Meta:
-        model = EarningsHold
-        fields = ("region", "days", "effective_from", "reason")
-        help_texts = {
-            "effective_from": "Empty: now. Gifts sent before it keep their hold.",
-        }
+class RegionRuleForm(forms.ModelForm):
+    """A new region rule (an earnings hold, an eligibility rule): effective from
+    now when left empty, with the service's own checks shown beside their fields."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -109,26 +103,38 @@ class EarningsHoldForm(forms.ModelForm):
         # The moment the form was checked: the service checks against the same one.
         self.now = timezone.now()
 
+    def rule_errors(self, cleaned) -> dict[str, str]:
+        raise NotImplementedError
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("effective_from") is None:
             cleaned["effective_from"] = self.now
-        errors = earnings_hold_errors(
+        for field, message in self.rule_errors(cleaned).items():
+            if field not in self.errors:
+                self.add_error(field, message)
+        return cleaned
+
+
+class EarningsHoldForm(RegionRuleForm):
+    class Meta:
+        model = EarningsHold
+        fields = ("region", "days", "effective_from", "reason")
+        help_texts = {
+            "effective_from": "Empty: now. Gifts sent before it keep their hold.",
+        }
+
+    def rule_errors(self, cleaned):
+        return earnings_hold_errors(
             region=cleaned.get("region"),
             days=cleaned.get("days"),
             effective_from=cleaned["effective_from"],
             reason=cleaned.get("reason") or "",
             now=self.now,
         )
-        for field, message in errors.items():
-            if field not in self.errors:
-                self.add_error(field, message)
-        return cleaned
 
 
-class EligibilityRuleForm(forms.ModelForm):
-    """A new eligibility rule; the service's own checks, shown beside their fields."""
-
+class EligibilityRuleForm(RegionRuleForm):
     class Meta:
         model = EligibilityRule
         fields = (
@@ -145,28 +151,13 @@ class EligibilityRuleForm(forms.ModelForm):
             "their rule.",
         }
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if "effective_from" in self.fields:
-            self.fields["effective_from"].required = False
-        if "region" in self.fields:
-            self.fields["region"].empty_label = "All regions without their own rule"
-        self.now = timezone.now()
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("effective_from") is None:
-            cleaned["effective_from"] = self.now
-        errors = eligibility_rule_errors(
+    def rule_errors(self, cleaned):
+        return eligibility_rule_errors(
             region=cleaned.get("region"),
             effective_from=cleaned["effective_from"],
             reason=cleaned.get("reason") or "",
             now=self.now,
         )
-        for field, message in errors.items():
-            if field not in self.errors:
-                self.add_error(field, message)
-        return cleaned
 
 
 class RefuseApplicationForm(forms.Form):

@@ -458,7 +458,56 @@ class StreamGifter(models.Model):
 EARNINGS_HOLD_MAX_DAYS = 90
 
 
-class EarningsHold(models.Model):
+class RegionRule(models.Model):
+    """A rule for `region` (or, with no region, every region without a rule of its
+    own) from `effective_from` on. Append-only: a change is a new row taking effect
+    now or later, never earlier, set by someone with a reason."""
+
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    effective_from = models.DateTimeField(
+        help_text="When it takes effect: now or later, never in the past."
+    )
+    reason = models.TextField()
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["-effective_from", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(effective_from__gte=F("set_at")),
+                name="%(app_label)s_%(class)s_not_backdated",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason=""), name="%(app_label)s_%(class)s_says_why"
+            ),
+            models.UniqueConstraint(
+                fields=["region", "effective_from"],
+                condition=Q(region__isnull=False),
+                name="%(app_label)s_%(class)s_one_per_region_moment",
+            ),
+            models.UniqueConstraint(
+                fields=["effective_from"],
+                condition=Q(region__isnull=True),
+                name="%(app_label)s_%(class)s_one_global_per_moment",
+            ),
+        ]
+
+    def __str__(self):
+        where = self.region.code if self.region_id else "All regions"
+        return f"{where}: {self.terms} from {self.effective_from:%Y-%m-%d %H:%M}"
+
+
+class EarningsHold(RegionRule):
     """How many days a gift's diamonds stay on hold before the creator may cash them
     out, for gifts sent from `region` (or, with no region, from any region without a
     rule of its own) from `effective_from` on.
@@ -480,45 +529,20 @@ class EarningsHold(models.Model):
         validators=[MaxValueValidator(EARNINGS_HOLD_MAX_DAYS)],
         help_text="Days a gift's diamonds are held; 0 turns the hold off.",
     )
-    effective_from = models.DateTimeField(
-        help_text="When it takes effect: now or later, never in the past."
-    )
-    reason = models.TextField()
-    set_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    set_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["-effective_from", "-id"]
+    class Meta(RegionRule.Meta):
         verbose_name = "earnings hold"
         constraints = [
             models.CheckConstraint(
                 condition=Q(days__gte=0, days__lte=EARNINGS_HOLD_MAX_DAYS),
                 name="gifting_earningshold_days_in_range",
             ),
-            models.CheckConstraint(
-                condition=Q(effective_from__gte=F("set_at")),
-                name="gifting_earningshold_not_backdated",
-            ),
-            models.CheckConstraint(
-                condition=~Q(reason=""), name="gifting_earningshold_says_why"
-            ),
-            models.UniqueConstraint(
-                fields=["region", "effective_from"],
-                condition=Q(region__isnull=False),
-                name="gifting_earningshold_one_per_region_moment",
-            ),
-            models.UniqueConstraint(
-                fields=["effective_from"],
-                condition=Q(region__isnull=True),
-                name="gifting_earningshold_one_global_per_moment",
-            ),
+            *RegionRule.Meta.constraints,
         ]
 
-    def __str__(self):
-        where = self.region.code if self.region_id else "All regions"
-        return f"{where}: {self.days} days from {self.effective_from:%Y-%m-%d %H:%M}"
+    @property
+    def terms(self) -> str:
+        return f"{self.days} days"
 
 
 class HoldRecoveryQuerySet(models.QuerySet):
@@ -756,7 +780,7 @@ class AccountFacts(models.Model):
         return f"{self.user}: {self.follower_count:,} followers as of {self.as_of}"
 
 
-class EligibilityRule(models.Model):
+class EligibilityRule(RegionRule):
     """Who may become a creator in `region` (or, with no region, in any region
     without a rule of its own) from `effective_from` on: the age, the followers,
     and whether every application waits for a person.
@@ -794,17 +818,8 @@ class EligibilityRule(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(365)],
         help_text="Older platform facts send the application to review.",
     )
-    effective_from = models.DateTimeField(
-        help_text="When it takes effect: now or later, never in the past."
-    )
-    reason = models.TextField()
-    set_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    set_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["-effective_from", "-id"]
+    class Meta(RegionRule.Meta):
         constraints = [
             models.CheckConstraint(
                 condition=Q(min_age__gte=18, min_age__lte=99),
@@ -818,28 +833,8 @@ class EligibilityRule(models.Model):
                 condition=Q(facts_max_age_days__gte=1, facts_max_age_days__lte=365),
                 name="gifting_eligibilityrule_facts_age_in_range",
             ),
-            models.CheckConstraint(
-                condition=Q(effective_from__gte=F("set_at")),
-                name="gifting_eligibilityrule_not_backdated",
-            ),
-            models.CheckConstraint(
-                condition=~Q(reason=""), name="gifting_eligibilityrule_says_why"
-            ),
-            models.UniqueConstraint(
-                fields=["region", "effective_from"],
-                condition=Q(region__isnull=False),
-                name="gifting_eligibilityrule_one_per_region_moment",
-            ),
-            models.UniqueConstraint(
-                fields=["effective_from"],
-                condition=Q(region__isnull=True),
-                name="gifting_eligibilityrule_one_global_per_moment",
-            ),
+            *RegionRule.Meta.constraints,
         ]
-
-    def __str__(self):
-        where = self.region.code if self.region_id else "All regions"
-        return f"{where}: {self.terms} from {self.effective_from:%Y-%m-%d %H:%M}"
 
     @property
     def terms(self) -> str:

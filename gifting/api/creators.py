@@ -23,7 +23,9 @@ AS_OF_LEEWAY = datetime.timedelta(minutes=5)
 
 
 class AccountFactsSerializer(serializers.Serializer):
-    follower_count = serializers.IntegerField(min_value=0, max_value=2_000_000_000)
+    follower_count = serializers.IntegerField(
+        min_value=0, max_value=2_000_000_000, help_text="Followers on the platform."
+    )
     birth_date = serializers.DateField(
         allow_null=True, help_text="Verified by the platform; null: unknown."
     )
@@ -52,12 +54,17 @@ class AccountFactsSerializer(serializers.Serializer):
 
 
 class AccountFactsItemSerializer(AccountFactsSerializer):
-    user_id = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
+    user_id = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, help_text="The user's id here."
+    )
 
 
 class AccountFactsBatchSerializer(serializers.Serializer):
     facts = AccountFactsItemSerializer(
-        many=True, min_length=1, max_length=services.FACTS_BATCH_MAX
+        many=True,
+        min_length=1,
+        max_length=services.FACTS_BATCH_MAX,
+        help_text="One report per user, each user at most once.",
     )
 
     def validate_facts(self, items):
@@ -78,14 +85,16 @@ class AccountFactsBatchSerializer(serializers.Serializer):
 
 
 class FactsResultSerializer(serializers.Serializer):
-    user_id = serializers.IntegerField()
+    user_id = serializers.IntegerField(help_text="The user's id here.")
     applied = serializers.BooleanField(
         help_text="False: the stored facts are as new or newer; nothing changed."
     )
 
 
 class FactsBatchResultSerializer(serializers.Serializer):
-    results = FactsResultSerializer(many=True)
+    results = FactsResultSerializer(
+        many=True, help_text="Per report, in the order sent."
+    )
 
 
 def _report(user_id: int, data: dict) -> services.FactsReport:
@@ -119,6 +128,7 @@ class ServiceView(APIView):
 
 class AccountFactsBatchView(ServiceView):
     @extend_schema(
+        operation_id="service_account_facts_report",
         summary="Report account facts for many users (the platform)",
         description=(
             f"Up to {services.FACTS_BATCH_MAX} users. All or nothing: an unknown "
@@ -154,6 +164,7 @@ class AccountFactsBatchView(ServiceView):
 
 class AccountFactsView(ServiceView):
     @extend_schema(
+        operation_id="service_account_facts_report_one",
         summary="Report one user's account facts (the platform)",
         request=AccountFactsSerializer,
         responses={
@@ -191,7 +202,7 @@ class ApplicationCreateSerializer(serializers.Serializer):
 
 class ReasonSerializer(serializers.Serializer):
     code = serializers.CharField(help_text="too_young, too_few_followers or suspended.")
-    message = serializers.CharField()
+    message = serializers.CharField(help_text="The reason in words, to show.")
 
 
 class ApplicationSerializer(serializers.ModelSerializer):
@@ -214,6 +225,13 @@ class ApplicationSerializer(serializers.ModelSerializer):
             "decided_at",
         )
         read_only_fields = fields
+        extra_kwargs = {
+            "id": {"help_text": "The application's id."},
+            "display_name": {"help_text": "The name viewers will see."},
+            "status": {"help_text": "pending (waits for review), approved or refused."},
+            "created_at": {"help_text": "When the user applied."},
+            "decided_at": {"help_text": "When it was decided; null while pending."},
+        }
 
 
 class ApplicationListCreateView(ListAPIView):

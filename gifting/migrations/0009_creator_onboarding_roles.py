@@ -24,10 +24,16 @@ def forwards(apps, schema_editor):
 
 def backwards(apps, schema_editor):
     revoke(apps, GRANTS)
-    # The models go with the migration before this one: so do their permissions.
+    # The models go with the migration before this one: so do their content types
+    # and permissions (the move of gifting out of payouts, unapplied, expects none).
     apps.get_model("contenttypes", "ContentType").objects.filter(
         app_label="gifting",
-        model__in=["creatorapplication", "eligibilityrule", "accountfacts"],
+        model__in=[
+            "creatorapplication",
+            "historicalcreatorapplication",
+            "eligibilityrule",
+            "accountfacts",
+        ],
     ).delete()
 
 

@@ -20,6 +20,7 @@ from ..models import (
     EligibilityRule,
 )
 from .levels import creators_set_suspended, level_for
+from .rules import region_rule_errors
 
 logger = logging.getLogger(__name__)
 
@@ -266,19 +267,17 @@ def eligibility_rule_errors(
 ) -> dict[str, str]:
     """What is wrong with a new rule's timing and reason, per field (the model's
     validators bound the numbers)."""
-    errors = {}
-    if effective_from < now:
-        errors["effective_from"] = (
-            "A rule takes effect now or later: applications already decided keep "
-            "the rule they were decided by."
-        )
-    elif EligibilityRule.objects.filter(
-        region=region, effective_from=effective_from
-    ).exists():
-        errors["effective_from"] = "A rule for this region starts at this moment."
-    if not reason.strip():
-        errors["reason"] = "Say why the rule changes."
-    return errors
+    return region_rule_errors(
+        EligibilityRule,
+        region=region,
+        effective_from=effective_from,
+        reason=reason,
+        now=now,
+        backdated="A rule takes effect now or later: applications already decided "
+        "keep the rule they were decided by.",
+        taken="A rule for this region starts at this moment.",
+        no_reason="Say why the rule changes.",
+    )
 
 
 def eligibility_rule_set(
