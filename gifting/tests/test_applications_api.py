@@ -250,3 +250,22 @@ def test_two_applications_at_once_make_one():
     assert sorted(statuses) == [201, 409, 409, 409]
     assert CreatorApplication.objects.filter(user=user).count() == 1
     assert CreatorProfile.objects.filter(user=user).count() == 1
+
+
+def test_my_applications_take_the_same_queries_for_one_or_many(
+    api_client, django_assert_max_num_queries
+):
+    user = user_create()
+    api_client.force_authenticate(user)
+    api_client.post(APPLY, {"display_name": "First"}, format="json")
+    for n in range(5):
+        CreatorApplication.objects.create(
+            user=user,
+            display_name=f"Old {n}",
+            status=CreatorApplication.Status.REFUSED,
+            rule_terms="18+",
+            decided_at=timezone.now(),
+        )
+    with django_assert_max_num_queries(2):
+        rows = api_client.get(APPLY).json()["results"]
+    assert len(rows) == 6
