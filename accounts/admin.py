@@ -1,8 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 
-from .models import User
+from .models import ServiceToken, User
+from .services import service_tokens_revoke
 
 
 @admin.register(User)
@@ -56,3 +57,40 @@ def _operators_only(model, model_admin):
 for _model, _model_admin in list(admin.site._registry.items()):
     if _model._meta.app_label == "django_celery_beat":
         _operators_only(_model, type(_model_admin))
+
+
+@admin.register(ServiceToken)
+class ServiceTokenAdmin(admin.ModelAdmin):
+    """Other services' keys: made by `manage.py service_token_create` (the key is
+    printed once), revoked here; never edited or deleted (requests name them)."""
+
+    list_display = ("name", "scope", "key_prefix", "created_at", "revoked_at")
+    list_filter = ("scope",)
+    readonly_fields = (
+        "name",
+        "scope",
+        "key_prefix",
+        "created_by",
+        "created_at",
+        "revoked_at",
+    )
+    actions = ("revoke",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_revoke_permission(self, request):
+        return request.user.is_active and request.user.is_superuser
+
+    @admin.action(description="Revoke selected service tokens", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        revoked = service_tokens_revoke(tokens=queryset)
+        self.message_user(
+            request, f"Revoked {revoked} service token(s).", messages.SUCCESS
+        )

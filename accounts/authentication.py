@@ -6,10 +6,18 @@ from typing import NamedTuple
 from django.conf import settings
 from django.db import connections, router
 from django.db.models.base import ModelState
-from rest_framework.authentication import TokenAuthentication
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import (
+    BaseAuthentication,
+    TokenAuthentication,
+    get_authorization_header,
+)
 from rest_framework.authtoken.models import Token
+from rest_framework.permissions import BasePermission
 
-from .models import User
+from .models import ServiceToken, User
+from .services import service_key_hash
 
 
 class _Entry(NamedTuple):
@@ -134,3 +142,80 @@ class CachedTokenAuthentication(TokenAuthentication):
             generation=generation,
         )
         return user, token
+
+
+class ServiceCaller:
+    """Who a service token's request is: a service, never a user. It has no
+    permissions, so no user endpoint and no admin page serves it."""
+
+    is_authenticated = True
+    is_anonymous = False
+    is_active = True
+    is_staff = False
+    is_superuser = False
+    pk = id = None
+
+    def __init__(self, token):
+        self.token = token
+        self.username = f"service:{token.name}"
+
+    def __str__(self):
+        return self.username
+
+    def has_perm(self, perm, obj=None) -> bool:
+        return False
+
+
+class ServiceTokenAuthentication(BaseAuthentication):
+    """`Authorization: Service <key>`: another service's token, looked up by the
+    key's hash on every request (a revoked key fails at once). Only the service
+    endpoints use it; a user's `Token` there is no credential, and a service key
+    is no `Token` on user endpoints."""
+
+    keyword = "Service"
+
+    def authenticate(self, request):
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() != self.keyword.lower().encode():
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Invalid service header: `Service <key>` with no spaces in the key."
+            )
+        try:
+            key = parts[1].decode()
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed("Invalid service key.") from None
+        token = ServiceToken.objects.filter(
+            key_hash=service_key_hash(key), revoked_at__isnull=True
+        ).first()
+        if token is None:
+            raise exceptions.AuthenticationFailed("Invalid or revoked service key.")
+        return ServiceCaller(token), token
+
+    def authenticate_header(self, request):
+        return self.keyword
+
+
+class HasServiceScope(BasePermission):
+    """The request carries a service token for the view's `service_scope`."""
+
+    message = "This service token's scope does not cover this endpoint."
+
+    def has_permission(self, request, view):
+        token = request.auth
+        return isinstance(token, ServiceToken) and token.scope == view.service_scope
+
+
+class ServiceTokenScheme(OpenApiAuthenticationExtension):
+    target_class = ServiceTokenAuthentication
+    name = "serviceToken"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Service <key>`: a service token (`manage.py "
+            "service_token_create`), never a user's.",
+        }

@@ -4,6 +4,7 @@ import secrets
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 ADULT_AGE = 18
 
@@ -64,3 +65,44 @@ class User(AbstractUser):
 
     def is_adult_on(self, day: datetime.date) -> bool:
         return self.birth_date is not None and self.birth_date <= adult_born_by(day)
+
+
+class ServiceToken(models.Model):
+    """A key another service (the main platform, not a person) calls the service
+    API with, for one scope.
+
+    Only the key's SHA-256 is kept: the key is shown once, when it is made
+    (`service_token_create`), and a lost key is revoked and replaced. A key is
+    32 random bytes, so a fast hash is enough (nothing to guess from a word list).
+    """
+
+    class Scope(models.TextChoices):
+        ACCOUNT_FACTS = "account_facts", "Report account facts"
+
+    name = models.CharField(max_length=60, unique=True)
+    scope = models.CharField(max_length=20, choices=Scope.choices)
+    key_prefix = models.CharField(
+        max_length=12, help_text="The key's first characters, to tell keys apart."
+    )
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        "User", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(name="") & ~Q(key_hash=""),
+                name="accounts_servicetoken_named_and_hashed",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.scope})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -111,6 +111,25 @@ AUDITED = (
         frozen=("requested_by", "what", "first_day", "last_day", "format"),
     ),
     Audited("reports.ExportEvent", frozen=("export", "actor", "action")),
+    # Creators join (issue 18): who may call as the platform, the rules that let
+    # users in, and each application's decision and who took it. The platform's
+    # facts change all day (like follower counts): not audited, only the latest.
+    Audited("accounts.ServiceToken", frozen=("name", "scope", "key_hash")),
+    Audited(
+        "gifting.EligibilityRule",
+        frozen=(
+            "region",
+            "min_age",
+            "min_followers",
+            "review_all",
+            "facts_max_age_days",
+            "effective_from",
+            "reason",
+            "set_by",
+            "set_at",
+        ),
+    ),
+    Audited("gifting.CreatorApplication", frozen=("user", "created_at")),
 )
 
 

@@ -7,6 +7,7 @@ from core.admin import (
     DecideEachMixin,
     EstimatedCountPaginator,
     ListExportMixin,
+    OpensOnFilter,
     ReadOnlyAdminMixin,
     column,
     numbered_when,
@@ -18,21 +19,33 @@ from core.history import HistoryAdmin
 from wallets.units import diamonds_from_units
 
 from . import selectors
+from .eligibility import age_on
 from .forms import (
     CreatorLevelForm,
     CreatorLevelListFormSet,
     EarningsHoldForm,
+    EligibilityRuleForm,
     GifterLevelForm,
     LevelShareForm,
+    RefuseApplicationForm,
 )
 from .models import (
+    AccountFacts,
+    CreatorApplication,
     CreatorLevel,
     EarningsHold,
+    EligibilityRule,
     GifterLevel,
     GiftSend,
     HoldRecovery,
     SponsorCampaign,
     SponsorFunding,
+)
+from .services.applications import (
+    DECIDE_PERMISSION,
+    creator_application_approve,
+    creator_application_refuse,
+    eligibility_rule_set,
 )
 from .services.gifter_levels import gifter_level_save
 from .services.holds import earnings_hold_set
@@ -216,8 +229,27 @@ class GiftSendAdmin(ListExportMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         return f"{display.coins(send.coin_price, unit='coin')} each, as stamped"
 
 
+class RegionRuleAdmin(admin.ModelAdmin):
+    """A region rule's screen (earnings holds, eligibility rules): a change is a
+    new rule from now or later; one is never edited or deleted, as it explains
+    what was decided under it."""
+
+    list_filter = ("region",)
+    list_select_related = ("region", "set_by")
+    starts = column(
+        "effective_from", display.when, description="From", ordering="effective_from"
+    )
+    reason_short = column("reason", description="Why", width="16em")
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(EarningsHold)
-class EarningsHoldAdmin(admin.ModelAdmin):
+class EarningsHoldAdmin(RegionRuleAdmin):
     """Finance's hold rules: a change is a new rule from now or later."""
 
     form = EarningsHoldForm
@@ -230,8 +262,6 @@ class EarningsHoldAdmin(admin.ModelAdmin):
         "set_when",
         "reason_short",
     )
-    list_filter = ("region",)
-    list_select_related = ("region", "set_by")
 
     @admin.display(description="Gifts bought in", ordering="region__code")
     def where(self, rule):
@@ -241,11 +271,7 @@ class EarningsHoldAdmin(admin.ModelAdmin):
     def days_shown(self, rule):
         return "Off" if rule.days == 0 else f"{rule.days} day{'s' * (rule.days != 1)}"
 
-    starts = column(
-        "effective_from", display.when, description="From", ordering="effective_from"
-    )
     set_when = column("set_at", display.when, description="Set", ordering="set_at")
-    reason_short = column("reason", description="Why", width="16em")
 
     @admin.display(description="In force now", boolean=True)
     def in_force(self, rule):
@@ -266,13 +292,6 @@ class EarningsHoldAdmin(admin.ModelAdmin):
             now=form.now,
         )
         obj.pk, obj.set_by, obj.set_at = rule.pk, rule.set_by, rule.set_at
-
-    def has_change_permission(self, request, obj=None):
-        # A rule explains the hold of every gift sent under it: never edited.
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(HoldRecovery)
@@ -553,5 +572,230 @@ class SponsorFundingAdmin(DecideEachMixin, admin.ModelAdmin):
             verb="Rejected",
             call=lambda funding, reason: sponsor_funding_reject(
                 funding=funding, actor=request.user, reason=reason
+            ),
+        )
+
+
+@admin.register(EligibilityRule)
+class EligibilityRuleAdmin(RegionRuleAdmin):
+    """Who may become a creator, per region: a change is a new rule from now on."""
+
+    form = EligibilityRuleForm
+    list_display = (
+        "where",
+        "min_age",
+        "followers_shown",
+        "review_all",
+        "facts_max_age_days",
+        "starts",
+        "set_by",
+        "reason_short",
+    )
+
+    @admin.display(description="Applicants in", ordering="region__code")
+    def where(self, rule):
+        return rule.region.code if rule.region_id else "All regions"
+
+    followers_shown = column(
+        "min_followers",
+        display.coins,
+        description="Min. followers",
+        ordering="min_followers",
+    )
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        rule = eligibility_rule_set(
+            region=data["region"],
+            min_age=data["min_age"],
+            min_followers=data["min_followers"],
+            review_all=data["review_all"],
+            facts_max_age_days=data["facts_max_age_days"],
+            effective_from=data["effective_from"],
+            reason=data["reason"],
+            actor=request.user,
+            now=form.now,
+        )
+        obj.pk, obj.set_by, obj.set_at = rule.pk, rule.set_by, rule.set_at
+
+
+@admin.register(AccountFacts)
+class AccountFactsAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """What the platform last reported per user; written only by its endpoint."""
+
+    list_display = ("user", "followers_shown", "birth_date", "suspended", "region")
+    list_display += ("as_of",)
+    list_filter = ("suspended", "region")
+    list_select_related = ("user", "region")
+    search_fields = ("=user__username",)
+    followers_shown = column(
+        "follower_count",
+        display.coins,
+        description="Followers",
+        ordering="follower_count",
+    )
+
+
+class ApplicationStatusFilter(OpensOnFilter):
+    title = "status"
+    parameter_name = "status"
+    default = CreatorApplication.Status.PENDING
+
+    def lookups(self, request, model_admin):
+        return [*CreatorApplication.Status.choices, ("all", "All")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "all":
+            return queryset
+        return queryset.filter(status=self.value())
+
+
+REFUSE_APPLICATIONS_PAGE = ConfirmPage(
+    title="Refuse creator applications",
+    crumb="Refuse",
+    intro="The reason is shown to each applicant; an application already decided, "
+    "or your own, is left as it is.",
+    line=lambda application: (
+        f"#{application.id} · {application.display_name} · {application.user}"
+    ),
+    submit="Refuse {count} application(s)",
+)
+
+
+@admin.register(CreatorApplication)
+class CreatorApplicationAdmin(DecideEachMixin, HistoryAdmin):
+    """The review queue: applications the rules did not decide, oldest first."""
+
+    # What a reviewer decides on fits beside the menu and filters; the region,
+    # the rule and who decided are on the application's page.
+    list_display = (
+        "name_short",
+        "user",
+        "status",
+        "followers_then",
+        "age_then",
+        "queued_because",
+        "applied",
+    )
+    list_display_links = ("name_short",)
+    list_filter = (ApplicationStatusFilter, "region")
+    list_select_related = ("user", "region", "decided_by")
+    search_fields = ("display_name", "=user__username")
+    ordering = ("created_at", "id")
+    actions = ("approve", "refuse")
+    each_noun = "application"
+    fieldsets = (
+        ("Applicant", {"fields": ("user", "display_name", "created_at")}),
+        (
+            "Platform facts when applying",
+            {
+                "fields": (
+                    "followers_then",
+                    "birth_date",
+                    "age_then",
+                    "platform_suspended",
+                    "region",
+                    "facts_as_of",
+                )
+            },
+        ),
+        (
+            "Rule",
+            {"fields": ("rule", "rule_terms", "reasons_shown", "review_reason")},
+        ),
+        (
+            "Decision",
+            {
+                "fields": (
+                    "status",
+                    "decided_by",
+                    "decided_at",
+                    "decision_note",
+                    "creator",
+                )
+            },
+        ),
+    )
+    readonly_fields = (
+        "user",
+        "display_name",
+        "created_at",
+        "followers_then",
+        "birth_date",
+        "age_then",
+        "platform_suspended",
+        "region",
+        "facts_as_of",
+        "rule",
+        "rule_terms",
+        "reasons_shown",
+        "review_reason",
+        "status",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+        "creator",
+    )
+    name_short = column(
+        "display_name", description="Name", ordering="display_name", width="10em"
+    )
+    queued_because = column("review_reason", description="Queued because", width="14em")
+    applied = column(
+        "created_at", display.when, description="Applied", ordering="created_at"
+    )
+
+    @admin.display(description="Followers", ordering="follower_count")
+    def followers_then(self, application):
+        return display.coins(application.follower_count)
+
+    @admin.display(description="Age")
+    def age_then(self, application):
+        if application.birth_date is None:
+            return display.NONE
+        return age_on(application.birth_date, application.created_at.date())
+
+    @admin.display(description="Refused because")
+    def reasons_shown(self, application):
+        return "; ".join(reason["message"] for reason in application.reasons) or (
+            display.NONE
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_decide_permission(self, request):
+        return request.user.has_perm(DECIDE_PERMISSION)
+
+    def each_name(self, application) -> str:
+        return f"#{application.id}"
+
+    @admin.action(description="Approve selected applications", permissions=["decide"])
+    def approve(self, request, queryset):
+        self._each(
+            request,
+            queryset.order_by("id"),
+            "Approved",
+            lambda application: creator_application_approve(
+                application=application, actor=request.user
+            ),
+        )
+
+    @admin.action(description="Refuse selected applications", permissions=["decide"])
+    def refuse(self, request, queryset):
+        return self._with_reason(
+            request,
+            queryset.select_related("user").order_by("id"),
+            action="refuse",
+            form_class=RefuseApplicationForm,
+            page=REFUSE_APPLICATIONS_PAGE,
+            verb="Refused",
+            call=lambda application, reason: creator_application_refuse(
+                application=application, actor=request.user, reason=reason
             ),
         )

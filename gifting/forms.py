@@ -8,7 +8,8 @@ from django.utils import timezone
 from core import display
 
 from . import selectors
-from .models import CreatorLevel, EarningsHold, GifterLevel
+from .models import CreatorLevel, EarningsHold, EligibilityRule, GifterLevel
+from .services.applications import eligibility_rule_errors
 from .services.gifter_levels import gifter_level_errors
 from .services.holds import earnings_hold_errors
 
@@ -89,15 +90,9 @@ class CreatorLevelListFormSet(BaseModelFormSet):
             )
 
 
-class EarningsHoldForm(forms.ModelForm):
-    """A new hold rule; the service's own checks, shown beside their fields."""
-
-    class Meta:
-        model = EarningsHold
-        fields = ("region", "days", "effective_from", "reason")
-        help_texts = {
-            "effective_from": "Empty: now. Gifts sent before it keep their hold.",
-        }
+class RegionRuleForm(forms.ModelForm):
+    """A new region rule (an earnings hold, an eligibility rule): effective from
+    now when left empty, with the service's own checks shown beside their fields."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -109,21 +104,35 @@ class EarningsHoldForm(forms.ModelForm):
         # The moment the form was checked: the service checks against the same one.
         self.now = timezone.now()
 
+    def rule_errors(self, cleaned) -> dict[str, str]:
+        raise NotImplementedError
+
     def clean(self):
         cleaned = super().clean()
         if cleaned.get("effective_from") is None:
             cleaned["effective_from"] = self.now
-        errors = earnings_hold_errors(
+        for field, message in self.rule_errors(cleaned).items():
+            if field not in self.errors:
+                self.add_error(field, message)
+        return cleaned
+
+
+class EarningsHoldForm(RegionRuleForm):
+    class Meta:
+        model = EarningsHold
+        fields = ("region", "days", "effective_from", "reason")
+        help_texts = {
+            "effective_from": "Empty: now. Gifts sent before it keep their hold.",
+        }
+
+    def rule_errors(self, cleaned):
+        return earnings_hold_errors(
             region=cleaned.get("region"),
             days=cleaned.get("days"),
             effective_from=cleaned["effective_from"],
             reason=cleaned.get("reason") or "",
             now=self.now,
         )
-        for field, message in errors.items():
-            if field not in self.errors:
-                self.add_error(field, message)
-        return cleaned
 
 
 class GifterLevelForm(forms.ModelForm):
@@ -146,3 +155,37 @@ class GifterLevelForm(forms.ModelForm):
             for field, message in gifter_level_errors(level=level).items():
                 self.add_error(field, message)
         return cleaned
+
+
+class EligibilityRuleForm(RegionRuleForm):
+    class Meta:
+        model = EligibilityRule
+        fields = (
+            "region",
+            "min_age",
+            "min_followers",
+            "review_all",
+            "facts_max_age_days",
+            "effective_from",
+            "reason",
+        )
+        help_texts = {
+            "effective_from": "Empty: now. Applications decided before it keep "
+            "their rule.",
+        }
+
+    def rule_errors(self, cleaned):
+        return eligibility_rule_errors(
+            region=cleaned.get("region"),
+            effective_from=cleaned["effective_from"],
+            reason=cleaned.get("reason") or "",
+            now=self.now,
+        )
+
+
+class RefuseApplicationForm(forms.Form):
+    reason = forms.CharField(
+        max_length=200,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 60}),
+        help_text="Shown to the applicant.",
+    )

@@ -466,7 +466,56 @@ class StreamGifter(models.Model):
 EARNINGS_HOLD_MAX_DAYS = 90
 
 
-class EarningsHold(models.Model):
+class RegionRule(models.Model):
+    """A rule for `region` (or, with no region, every region without a rule of its
+    own) from `effective_from` on. Append-only: a change is a new row taking effect
+    now or later, never earlier, set by someone with a reason."""
+
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    effective_from = models.DateTimeField(
+        help_text="When it takes effect: now or later, never in the past."
+    )
+    reason = models.TextField()
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["-effective_from", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(effective_from__gte=F("set_at")),
+                name="%(app_label)s_%(class)s_not_backdated",
+            ),
+            models.CheckConstraint(
+                condition=~Q(reason=""), name="%(app_label)s_%(class)s_says_why"
+            ),
+            models.UniqueConstraint(
+                fields=["region", "effective_from"],
+                condition=Q(region__isnull=False),
+                name="%(app_label)s_%(class)s_one_per_region_moment",
+            ),
+            models.UniqueConstraint(
+                fields=["effective_from"],
+                condition=Q(region__isnull=True),
+                name="%(app_label)s_%(class)s_one_global_per_moment",
+            ),
+        ]
+
+    def __str__(self):
+        where = self.region.code if self.region_id else "All regions"
+        return f"{where}: {self.terms} from {self.effective_from:%Y-%m-%d %H:%M}"
+
+
+class EarningsHold(RegionRule):
     """How many days a gift's diamonds stay on hold before the creator may cash them
     out, for gifts sent from `region` (or, with no region, from any region without a
     rule of its own) from `effective_from` on.
@@ -488,45 +537,20 @@ class EarningsHold(models.Model):
         validators=[MaxValueValidator(EARNINGS_HOLD_MAX_DAYS)],
         help_text="Days a gift's diamonds are held; 0 turns the hold off.",
     )
-    effective_from = models.DateTimeField(
-        help_text="When it takes effect: now or later, never in the past."
-    )
-    reason = models.TextField()
-    set_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
-    )
-    set_at = models.DateTimeField(default=timezone.now)
 
-    class Meta:
-        ordering = ["-effective_from", "-id"]
+    class Meta(RegionRule.Meta):
         verbose_name = "earnings hold"
         constraints = [
             models.CheckConstraint(
                 condition=Q(days__gte=0, days__lte=EARNINGS_HOLD_MAX_DAYS),
                 name="gifting_earningshold_days_in_range",
             ),
-            models.CheckConstraint(
-                condition=Q(effective_from__gte=F("set_at")),
-                name="gifting_earningshold_not_backdated",
-            ),
-            models.CheckConstraint(
-                condition=~Q(reason=""), name="gifting_earningshold_says_why"
-            ),
-            models.UniqueConstraint(
-                fields=["region", "effective_from"],
-                condition=Q(region__isnull=False),
-                name="gifting_earningshold_one_per_region_moment",
-            ),
-            models.UniqueConstraint(
-                fields=["effective_from"],
-                condition=Q(region__isnull=True),
-                name="gifting_earningshold_one_global_per_moment",
-            ),
+            *RegionRule.Meta.constraints,
         ]
 
-    def __str__(self):
-        where = self.region.code if self.region_id else "All regions"
-        return f"{where}: {self.days} days from {self.effective_from:%Y-%m-%d %H:%M}"
+    @property
+    def terms(self) -> str:
+        return f"{self.days} days"
 
 
 class HoldRecoveryQuerySet(models.QuerySet):
@@ -783,3 +807,201 @@ class GifterTotal(models.Model):
 
     def __str__(self):
         return f"{self.user_id}: {self.coins} coins gifted"
+
+
+class AccountFacts(models.Model):
+    """What the main platform last said about a user's account (docs/creators.md).
+
+    One row per user, replaced whole only by a report with a later `as_of`, so a
+    report delivered late never overwrites a newer one. The platform is the source
+    of these facts: staff do not edit them.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="account_facts"
+    )
+    follower_count = models.PositiveIntegerField()
+    birth_date = models.DateField(
+        null=True, blank=True, help_text="As the platform verified it; empty: unknown."
+    )
+    suspended = models.BooleanField(
+        default=False, help_text="Suspended on the platform."
+    )
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    as_of = models.DateTimeField(help_text="When the platform read these facts.")
+    reported_at = models.DateTimeField(default=timezone.now)
+    reported_by = models.ForeignKey(
+        "accounts.ServiceToken",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name_plural = "account facts"
+        ordering = ["-as_of", "-id"]
+
+    def __str__(self):
+        return f"{self.user}: {self.follower_count:,} followers as of {self.as_of}"
+
+
+class EligibilityRule(RegionRule):
+    """Who may become a creator in `region` (or, with no region, in any region
+    without a rule of its own) from `effective_from` on: the age, the followers,
+    and whether every application waits for a person.
+
+    Append-only, like `EarningsHold`: a change is a new row taking effect now or
+    later; an application stamps the rule it was decided by. A rule may only be
+    stricter than the platform's floor (18+, `MIN_FOLLOWERS_TO_RECEIVE`), which
+    gift sends keep checking (docs/creators.md).
+    """
+
+    region = models.ForeignKey(
+        Region,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="Applicants in this region; empty: every region without a rule.",
+    )
+    min_age = models.PositiveSmallIntegerField(
+        default=18, validators=[MinValueValidator(18), MaxValueValidator(99)]
+    )
+    min_followers = models.PositiveIntegerField(
+        default=MIN_FOLLOWERS_TO_RECEIVE,
+        validators=[MinValueValidator(MIN_FOLLOWERS_TO_RECEIVE)],
+    )
+    review_all = models.BooleanField(
+        "review every application",
+        default=False,
+        help_text="Send every application to the review queue, even one that "
+        "meets the rule.",
+    )
+    facts_max_age_days = models.PositiveSmallIntegerField(
+        "facts at most (days old)",
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Older platform facts send the application to review.",
+    )
+
+    class Meta(RegionRule.Meta):
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_age__gte=18, min_age__lte=99),
+                name="gifting_eligibilityrule_adults_only",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_followers__gte=MIN_FOLLOWERS_TO_RECEIVE),
+                name="gifting_eligibilityrule_followers_floor",
+            ),
+            models.CheckConstraint(
+                condition=Q(facts_max_age_days__gte=1, facts_max_age_days__lte=365),
+                name="gifting_eligibilityrule_facts_age_in_range",
+            ),
+            *RegionRule.Meta.constraints,
+        ]
+
+    @property
+    def terms(self) -> str:
+        review = ", every application reviewed" if self.review_all else ""
+        return (
+            f"{self.min_age}+, {self.min_followers:,} followers, facts at most "
+            f"{self.facts_max_age_days} days old{review}"
+        )
+
+
+class CreatorApplication(models.Model):
+    """A user asks to become a creator. The rule in force decides at once, or the
+    application waits in the review queue for a person with the permission (never
+    the applicant). The facts and the rule it was decided on are stamped.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for review"
+        APPROVED = "approved", "Approved"
+        REFUSED = "refused", "Refused"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="creator_applications",
+        db_index=False,  # the (user, -created_at) index leads with it
+    )
+    display_name = models.CharField(max_length=60)
+    status = models.CharField(max_length=8, choices=Status.choices)
+    follower_count = models.PositiveIntegerField(null=True, blank=True)
+    birth_date = models.DateField(null=True, blank=True)
+    platform_suspended = models.BooleanField(null=True, blank=True)
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    facts_as_of = models.DateTimeField(
+        null=True, blank=True, help_text="Empty: the platform reported nothing."
+    )
+    rule = models.ForeignKey(
+        EligibilityRule,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="applications",
+        help_text="Empty: the built-in default rule.",
+    )
+    rule_terms = models.CharField(max_length=200)
+    reasons = models.JSONField(
+        default=list, blank=True, help_text="[{code, message}]: why it was refused."
+    )
+    review_reason = models.CharField(max_length=200, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.CharField(
+        max_length=200, blank=True, help_text="The reviewer's words to the applicant."
+    )
+    creator = models.OneToOneField(
+        CreatorProfile,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="application",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [
+            ("decide_creatorapplication", "Can approve or refuse creator applications")
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(status="pending"),
+                name="gifting_creatorapplication_one_open_per_user",
+            ),
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("user")),
+                name="gifting_creatorapplication_not_self_decided",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending", decided_at__isnull=True)
+                | Q(status="approved", creator__isnull=False, decided_at__isnull=False)
+                | Q(status="refused", creator__isnull=True, decided_at__isnull=False),
+                name="gifting_creatorapplication_state_consistent",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="gifting_app_queue"),
+            models.Index(fields=["user", "-created_at"], name="gifting_app_user"),
+        ]
+
+    def __str__(self):
+        return f"Application #{self.pk} by {self.user}: {self.get_status_display()}"

@@ -137,6 +137,7 @@ class CreatorProfileAdmin(UnfilterableFieldsMixin, ConfirmFormMixin, HistoryAdmi
     autocomplete_fields = ("user",)
     # Where the money goes changes only through a confirmed method change.
     readonly_fields = (
+        "followers_reported",
         "level",
         "level_pinned",
         "payout_method",
@@ -153,7 +154,10 @@ class CreatorProfileAdmin(UnfilterableFieldsMixin, ConfirmFormMixin, HistoryAdmi
     inlines = (LevelChangeInline,)
     show_full_result_count = False
     fieldsets = (
-        (None, {"fields": ("user", "display_name", "follower_count", "verification")}),
+        (
+            None,
+            {"fields": ("user", "display_name", "followers_reported", "verification")},
+        ),
         ("Gifts", {"fields": ("gifts_enabled", "suspended", "level", "level_pinned")}),
         (
             "Payout method",
@@ -239,6 +243,17 @@ class CreatorProfileAdmin(UnfilterableFieldsMixin, ConfirmFormMixin, HistoryAdmi
         description="Followers",
         ordering="follower_count",
     )
+
+    @admin.display(description="Followers")
+    def followers_reported(self, creator):
+        # Reported by the platform (the account facts endpoint), never typed here.
+        facts = getattr(creator.user, "account_facts", None) if creator.pk else None
+        if facts is None:
+            return f"{figures.number(creator.follower_count)} (not reported yet)"
+        return (
+            f"{figures.number(creator.follower_count)} as of "
+            f"{figures.when(facts.as_of)}, reported by the platform"
+        )
 
     @admin.display(description="Paid to")
     def destination_full(self, creator):

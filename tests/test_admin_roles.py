@@ -187,6 +187,32 @@ def _hold_things():
         store_refund("walk-hold")
 
 
+def _onboarding_things():
+    from accounts.services import service_token_create
+    from gifting.services.applications import (
+        FactsReport,
+        account_facts_report,
+        creator_application_submit,
+        eligibility_rule_set,
+    )
+
+    service_token_create(name="walk-platform", scope="account_facts")
+    eligibility_rule_set(
+        region=None,
+        min_age=18,
+        min_followers=1000,
+        review_all=True,
+        facts_max_age_days=30,
+        reason="walk",
+        actor=user_create(is_superuser=True),
+    )
+    applicant = user_create()
+    account_facts_report(
+        reports=[FactsReport(applicant.pk, 5000, None, False, timezone.now())]
+    )
+    creator_application_submit(user=applicant, display_name="Walk")
+
+
 def _report_things():
     from reports.models import Incident
 
@@ -206,6 +232,7 @@ MAKERS = (
     _payout_things,
     _hold_things,
     _sponsor_things,
+    _onboarding_things,
     _wallet_things,
     _catalog_things,
     _report_things,

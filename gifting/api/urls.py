@@ -1,5 +1,10 @@
 from django.urls import path
 
+from .creators import (
+    AccountFactsBatchView,
+    AccountFactsView,
+    ApplicationListCreateView,
+)
 from .views import (
     CreatorGiftListView,
     CreatorLeaderboardView,
@@ -22,4 +27,19 @@ urlpatterns = [
     ),
     path("me/gifter-level/", GifterLevelView.as_view(), name="gifter-level"),
     path("creator/gifts/", CreatorGiftListView.as_view(), name="creator-gifts"),
+    path(
+        "creator/applications/",
+        ApplicationListCreateView.as_view(),
+        name="creator-applications",
+    ),
+    path(
+        "service/account-facts/",
+        AccountFactsBatchView.as_view(),
+        name="service-account-facts",
+    ),
+    path(
+        "service/account-facts/<int:user_id>/",
+        AccountFactsView.as_view(),
+        name="service-account-facts-one",
+    ),
 ]

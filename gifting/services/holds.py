@@ -29,6 +29,7 @@ from ..models import (
     GiftSend,
     HoldRecovery,
 )
+from .rules import region_rule_errors
 
 logger = logging.getLogger(__name__)
 
@@ -47,18 +48,17 @@ def earnings_hold_errors(
     errors = {}
     if days is None or not 0 <= days <= EARNINGS_HOLD_MAX_DAYS:
         errors["days"] = f"A hold is 0 to {EARNINGS_HOLD_MAX_DAYS} days."
-    if effective_from < now:
-        errors["effective_from"] = (
-            "A hold takes effect now or later: gifts already sent keep the hold "
-            "they were sent under."
-        )
-    elif EarningsHold.objects.filter(
-        region=region, effective_from=effective_from
-    ).exists():
-        errors["effective_from"] = "A hold for these gifts starts at this moment."
-    if not reason.strip():
-        errors["reason"] = "Say why the hold changes."
-    return errors
+    return errors | region_rule_errors(
+        EarningsHold,
+        region=region,
+        effective_from=effective_from,
+        reason=reason,
+        now=now,
+        backdated="A hold takes effect now or later: gifts already sent keep the "
+        "hold they were sent under.",
+        taken="A hold for these gifts starts at this moment.",
+        no_reason="Say why the hold changes.",
+    )
 
 
 def earnings_hold_set(

@@ -158,9 +158,7 @@ def sponsor_funding_request(
 
 def _funding_locked(funding: SponsorFunding, actor: User, action: str):
     if not actor.has_perm(CONFIRM_FUNDING_PERMISSION):
-        raise SponsorRefused(
-            "Only finance decides sponsor fundings.", status_code=403
-        )
+        raise SponsorRefused("Only finance decides sponsor fundings.", status_code=403)
     funding = SponsorFunding.objects.select_for_update().get(id=funding.id)
     if funding.status != SponsorFunding.Status.REQUESTED:
         raise SponsorRefused(
