@@ -384,3 +384,15 @@ def test_a_too_long_translation_is_its_columns_error(tmp_path, rose):
     assert [(bad.line, bad.column) for bad in result.bad_rows] == [(2, "name_zh-hans")]
     rose.refresh_from_db()
     assert rose.name_zh_hans is None
+
+
+def test_the_seed_names_some_gifts_in_other_languages(api_client):
+    from catalog.seed import seed_catalog
+
+    seed_catalog()
+
+    names = {
+        gift["slug"]: gift["name"]
+        for gift in api_client.get(GIFTS, HTTP_ACCEPT_LANGUAGE="de-DE").json()
+    }
+    assert (names["lion-dance"], names["live"]) == ("Löwentanz", "Live")
