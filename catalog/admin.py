@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
@@ -12,12 +13,13 @@ from django.utils.html import format_html, format_html_join
 from djmoney.contrib.exchange import admin as exchange_admin
 from djmoney.contrib.exchange.models import ExchangeBackend, Rate
 from import_export.admin import ImportExportModelAdmin
+from modeltranslation.admin import TranslationAdmin
 
 from core import display
 from core.admin import ReadOnlyAdminMixin, column, nowrap
 from core.history import ReadableHistoryAdmin
 
-from . import imports, selectors, services
+from . import imports, languages, selectors, services
 from .exchange import exchange_backend_class
 from .forms import (
     CoinBundleForm,
@@ -203,8 +205,24 @@ class LargeImportMixin:
         return super().changelist_view(request, extra_context)
 
 
+class MissingLanguageFilter(admin.SimpleListFilter):
+    title = "translation missing"
+    parameter_name = "missing_language"
+
+    def lookups(self, request, model_admin):
+        names = dict(settings.LANGUAGES)
+        return [(code, names[code]) for code in languages.others()]
+
+    def queryset(self, request, queryset):
+        if self.value() in languages.others():
+            return queryset.filter(languages.missing_filter(self.value()))
+        return queryset
+
+
 @admin.register(Gift)
-class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin):
+class GiftAdmin(
+    LargeImportMixin, TranslationAdmin, CatalogImportExportAdmin, ReadableHistoryAdmin
+):
     resource_classes = [GiftResource]
     large_import_kind = ImportJob.Kind.GIFTS
     import_permissions = imports.IMPORT_PERMISSIONS[ImportJob.Kind.GIFTS]
@@ -220,6 +238,7 @@ class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin
         "live_now",
         "sponsored",
         "window",
+        "missing_languages",
     )
     list_display_links = ("name",)
     list_editable = ("coin_price",)
@@ -230,9 +249,10 @@ class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin
         SponsoredFilter,
         LiveNowFilter,
         "placement",
+        MissingLanguageFilter,
     )
     search_fields = ("name", "slug")
-    prepopulated_fields = {"slug": ("name",)}
+    prepopulated_fields = {"slug": ("name_en",)}
     filter_horizontal = ("regions",)
     readonly_fields = ("price_schedule", "created_at", "updated_at")
     actions = ("activate", "deactivate")
@@ -248,7 +268,7 @@ class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin
             None,
             {
                 "fields": (
-                    "name",
+                    "name_en",
                     "slug",
                     "coin_price",
                     "price_schedule",
@@ -258,7 +278,20 @@ class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin
                 )
             },
         ),
-        ("Artwork", {"fields": ("icon", "animation", "sound", "description")}),
+        ("Artwork", {"fields": ("icon", "animation", "sound", "description_en")}),
+        (
+            "Other languages",
+            {
+                "fields": [
+                    (
+                        languages.column("name", code),
+                        languages.column("description", code),
+                    )
+                    for code in languages.others()
+                ],
+                "description": "Empty: the app shows the English text.",
+            },
+        ),
         (
             "Availability",
             {"fields": ("available_from", "available_until", "placement", "regions")},
@@ -275,6 +308,19 @@ class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin
 
     def get_queryset(self, request):
         return selectors.gifts_with_pending_price_changes(super().get_queryset(request))
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        language = getattr(db_field, "language", None)
+        if field is not None and language is not None:
+            # "Name in Indonesian", not the library's "Name [ind]"; Arabic written
+            # right to left; short boxes, as ten languages stand one under another.
+            original = db_field.translated_field.verbose_name.capitalize()
+            field.label = f"{original} in {dict(settings.LANGUAGES)[language]}"
+            field.widget.attrs["dir"] = "auto"
+            if isinstance(field.widget, forms.Textarea):
+                field.widget.attrs["rows"] = 3
+        return field
 
     @admin.display(description="Next price")
     def scheduled_price(self, gift):
@@ -351,6 +397,17 @@ class GiftAdmin(LargeImportMixin, CatalogImportExportAdmin, ReadableHistoryAdmin
     @admin.display(description="Sponsored", boolean=True, ordering="sponsor_name")
     def sponsored(self, gift):
         return bool(gift.sponsor_name)
+
+    @admin.display(description="Missing languages")
+    def missing_languages(self, gift):
+        missing = languages.missing(gift)
+        if not missing:
+            return display.NONE
+        shown = ", ".join(missing[:3])
+        more = f" +{len(missing) - 3}" if len(missing) > 3 else ""
+        return format_html(
+            '<span title="{}">{}{}</span>', ", ".join(missing), shown, more
+        )
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not GiftPriceChange:

@@ -21,6 +21,8 @@ from simple_history.models import HistoricalRecords
 from core import display
 from core.fields import MinorUnitsMoneyField
 
+from . import languages
+
 # The dearest gift in the market sells for tens of thousands of coins; a price past
 # this cap is a typing mistake, not a product decision.
 GIFT_COIN_PRICE_MAX = 100_000
@@ -190,7 +192,11 @@ class Gift(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    history = HistoricalRecords(excluded_fields=["updated_at"])
+    # The history keeps the English text (`name`); every language's columns are in
+    # the audit trail (docs/gifts.md, "Languages").
+    history = HistoricalRecords(
+        excluded_fields=["updated_at", *languages.translation_columns()]
+    )
     objects = GiftQuerySet.as_manager()
 
     class Meta:
@@ -395,9 +401,7 @@ class BundlePrice(models.Model):
         Region, on_delete=models.PROTECT, related_name="bundle_prices"
     )
     channel = models.CharField(max_length=8, choices=Channel.choices)
-    price = MinorUnitsMoneyField(
-        max_digits=14, decimal_places=2, default_currency=None
-    )
+    price = MinorUnitsMoneyField(max_digits=14, decimal_places=2, default_currency=None)
     effective_at = models.DateTimeField(default=timezone.now)
     source = models.CharField(
         max_length=8, choices=Source.choices, default=Source.MANUAL

@@ -77,6 +77,21 @@ class RegionCodesWidget(ManyToManyWidget):
         )
 
 
+class TranslationWidget(CharWidget):
+    """A translation cell: empty is no translation (null, as the admin saves it)."""
+
+    def clean(self, value, row=None, **kwargs):
+        return rules.translation_parse("" if value is None else str(value).strip())
+
+
+class TranslationField(fields.Field):
+    """A translation column; empty and null read alike, so an export imports back
+    as unchanged whichever a gift holds."""
+
+    def get_value(self, instance):
+        return super().get_value(instance) or None
+
+
 class GiftResource(CatalogResource):
     regions = fields.Field(
         attribute="regions", column_name="regions", widget=RegionCodesWidget()
@@ -91,11 +106,29 @@ class GiftResource(CatalogResource):
     class Meta:
         model = Gift
         import_id_fields = ("slug",)
-        fields = rules.GIFT_COLUMNS
-        export_order = fields
+        # The translation columns are added per language in __init__.
+        fields = tuple(
+            name for name in rules.GIFT_COLUMNS if name not in rules.TRANSLATION_COLUMNS
+        )
+        export_order = rules.GIFT_COLUMNS
         skip_unchanged = True
         report_skipped = True
         clean_model_instances = True
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        for column, attribute in rules.TRANSLATION_COLUMNS.items():
+            self.fields[column] = TranslationField(
+                attribute=attribute, column_name=column, widget=TranslationWidget()
+            )
+
+    def before_import(self, dataset, **kwargs):
+        # A column for a language we do not have would be dropped without a word.
+        for header in dataset.headers or ():
+            problem = rules.unknown_language(str(header).strip().lower())
+            if problem:
+                raise ValueError(problem)
+        super().before_import(dataset, **kwargs)
 
     def import_instance(self, instance, row, **kwargs):
         # Many-to-many columns are only read after the save; check the region codes

@@ -12,7 +12,7 @@ from djmoney.money import Money
 from PIL import Image, ImageDraw
 from simple_history.utils import update_change_reason
 
-from . import services
+from . import languages, services
 from .exchange import StaffRatesBackend
 from .models import CoinBundle, Gift, Region
 
@@ -81,6 +81,14 @@ GIFTS = [
     ),
 ]
 
+# Some names in other languages, so the demo answers `Accept-Language: de` (the rest
+# read English, as a gift staff have not translated yet does).
+TRANSLATED_NAMES = {
+    "rose": {"de": "Rose", "es": "Rosa", "ja": "バラ", "pt-br": "Rosa"},
+    "applause": {"de": "Applaus", "es": "Aplausos", "ja": "拍手"},
+    "lion-dance": {"de": "Löwentanz", "es": "Danza del león", "ja": "獅子舞"},
+}
+
 
 # The change reason of what the seed writes, on the history pages.
 SEED_REASON = "Seed catalog"
@@ -128,6 +136,8 @@ def seed_catalog() -> dict[str, int]:
             description=description,
             sort_order=(sort_order + 1) * 10,
         )
+        for code, translated in TRANSLATED_NAMES.get(slug, {}).items():
+            setattr(gift, languages.column("name", code), translated)
         gift.icon.save(f"{slug}.png", ContentFile(_icon_png(slug)), save=False)
         gift.full_clean()
         gift._change_reason = SEED_REASON

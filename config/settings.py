@@ -95,6 +95,8 @@ INSTALLED_APPS = [
     # Next: refuses production mode with a sandbox adapter (core/production.py)
     # before any other app starts.
     "core",
+    # Before the admin, as it asks: translated gift fields (catalog/translation.py).
+    "modeltranslation",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -489,6 +491,24 @@ RATES_CACHE_TIMEOUT = 0
 # The public catalog answers from each web process's memory for up to this long
 # (catalog/api/conditional.py); a change shows in every process within it.
 CATALOG_CACHE_SECONDS = env_int("CATALOG_CACHE_SECONDS", 5)
+
+# Gift names and descriptions per language (docs/gifts.md, "Languages"): a column
+# per language on the gift; the API serves the client's `Accept-Language`, English
+# where a translation is empty. Adding a language is a migration (new columns).
+LANGUAGES = [
+    ("en", "English"),
+    ("de", "German"),
+    ("es", "Spanish"),
+    ("fr", "French"),
+    ("pt-br", "Portuguese (Brazil)"),
+    ("ja", "Japanese"),
+    ("ko", "Korean"),
+    ("zh-hans", "Simplified Chinese"),
+    ("id", "Indonesian"),
+    ("ar", "Arabic"),
+]
+MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
+MODELTRANSLATION_FALLBACK_LANGUAGES = ("en",)
 
 # Each web process keeps a token's lookup (the token and its user) for up to this
 # long (accounts/authentication.py): a revoked token or a deactivated user is refused

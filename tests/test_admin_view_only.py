@@ -80,4 +80,4 @@ def test_the_walk_sees_an_input_where_there_is_one(client):
     page = client.get(reverse("admin:catalog_gift_change", args=[gift.pk]))
 
     assert page.context["has_change_permission"]
-    assert "<input name='name'>" in visible_inputs(page.content.decode())
+    assert "<input name='name_en'>" in visible_inputs(page.content.decode())

@@ -940,14 +940,14 @@ def _inlines(prefixes) -> dict:
 
 ROLES = ["editor", "superuser"]
 GOOD_GIFT = {
-    "name": "Golden Rose",
+    "name_en": "Golden Rose",
     "slug": "golden-rose",
     "coin_price": "10",
     "category": "basic",
     "sort_order": "0",
     "is_active": "on",
     "placement": "both",
-    "description": "",
+    "description_en": "",
     "sponsor_name": "",
     **_inlines(["price_changes", "price_changes-2"]),
 }
@@ -996,9 +996,12 @@ GIFT_FORM_FIELDS = [
     ({"slug": "rose\x00"}, "slug"),
     ({"slug": ""}, "slug"),
     ({"slug": "rose"}, "slug"),  # taken
-    ({"name": "n" * 81}, "name"),
-    ({"name": "nul\x00"}, "name"),
-    ({"name": ""}, "name"),
+    ({"name_en": "n" * 81}, "name_en"),
+    ({"name_en": "nul\x00"}, "name_en"),
+    ({"name_en": ""}, "name_en"),
+    ({"name_de": "n" * 81}, "name_de"),
+    ({"name_ar": "nul\x00"}, "name_ar"),
+    ({"description_ja": "nul\x00"}, "description_ja"),
     ({"category": "mythic"}, "category"),
     ({"placement": "everywhere"}, "placement"),
     ({"sort_order": "-1"}, "sort_order"),
@@ -1037,7 +1040,7 @@ def test_the_gift_add_form_refuses_bad_fields(catalog_staff, change, field):
             ({"coin_price": "-5"}, "coin_price"),
             ({"coin_price": str(HUGE)}, "coin_price"),
             ({"slug": "🌹"}, "slug"),
-            ({"name": ""}, "name"),
+            ({"name_en": ""}, "name_en"),
         ]
     ),
 )
@@ -1062,7 +1065,7 @@ def test_the_gift_change_form_refuses_bad_fields(catalog_staff, change, field):
 )
 def test_a_gift_name_in_any_script_is_saved_intact(catalog_staff, name):
     response = catalog_staff.post(
-        reverse("admin:catalog_gift_add"), {**GOOD_GIFT, "name": name}
+        reverse("admin:catalog_gift_add"), {**GOOD_GIFT, "name_en": name}
     )
     assert response.status_code == 302
     assert Gift.objects.get(slug="golden-rose").name == name

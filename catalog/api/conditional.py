@@ -13,8 +13,11 @@ from django.utils.http import quote_etag
 from rest_framework.response import Response
 
 
-def etag_of(data) -> str:
-    body = json.dumps(data, sort_keys=True, cls=DjangoJSONEncoder)
+def etag_of(data, variant: str = "") -> str:
+    """A tag of the answer: its data and the variant (the language) it is in, so
+    two languages never share a tag even where their data happen to agree."""
+    tagged = [variant, data] if variant else data
+    body = json.dumps(tagged, sort_keys=True, cls=DjangoJSONEncoder)
     return quote_etag(hashlib.sha256(body.encode()).hexdigest()[:32])
 
 
@@ -67,12 +70,21 @@ class ConditionalGetMixin:
     """ETag from the response data, and 304 Not Modified when the client has it.
 
     The tag hashes what the client would receive, so anything that changes the
-    answer (a price, a window opening, a region) changes the tag. Lists are answered
-    from `answers` while they are fresh (`cached_list`).
+    answer (a price, a window opening, a region, the language) changes the tag.
+    Lists are answered from `answers` while they are fresh (`cached_list`).
     """
 
+    def answer_variant(self) -> str:
+        """What besides the URL picks the answer (a language), from a small set."""
+        return ""
+
     def cached_list(self, request, build: Callable[[], Response]) -> Response:
-        key = (type(self).__name__, request.get_host(), request.get_full_path())
+        key = (
+            type(self).__name__,
+            request.get_host(),
+            request.get_full_path(),
+            self.answer_variant(),
+        )
         hit = answers.get(key)
         if hit is not None:
             data, etag = hit
@@ -82,7 +94,7 @@ class ConditionalGetMixin:
         now = timezone.now()
         response = build()
         if response.status_code == 200:
-            response.etag = etag_of(response.data)
+            response.etag = etag_of(response.data, self.answer_variant())
             seconds = settings.CATALOG_CACHE_SECONDS
             next_change = self.next_change_after(now)
             if next_change is not None:
@@ -97,7 +109,9 @@ class ConditionalGetMixin:
 
     def finalize_response(self, request, response, *args, **kwargs):
         if request.method in ("GET", "HEAD") and response.status_code == 200:
-            etag = getattr(response, "etag", None) or etag_of(response.data)
+            etag = getattr(response, "etag", None) or etag_of(
+                response.data, self.answer_variant()
+            )
             response["ETag"] = etag
             patch_cache_control(response, no_cache=True)
             not_modified = get_conditional_response(

@@ -1,7 +1,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from .. import pricing
+from .. import languages, pricing
 from ..models import BundlePrice, Gift, Region
 
 
@@ -55,7 +55,26 @@ class SponsorSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_field({"type": "string"})
+class TranslatedField(serializers.Field):
+    """A translated gift field in the answer's language (the `language` in the
+    context), English where that translation is empty."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="*", read_only=True, **kwargs)
+
+    def to_representation(self, instance):
+        language = self.context.get("language", languages.DEFAULT)
+        return languages.text(instance, self.field_name, language)
+
+
 class GiftSerializer(serializers.ModelSerializer):
+    name = TranslatedField(
+        help_text="Display name, in the answer's language (`Content-Language`)."
+    )
+    description = TranslatedField(
+        help_text="Short text shown with the gift, in the answer's language."
+    )
     coin_price = serializers.IntegerField(help_text="Price of one gift in coins.")
     icon_url = serializers.SerializerMethodField(help_text="Icon image, or null.")
     animation_url = serializers.SerializerMethodField(help_text="Animation, or null.")
@@ -96,8 +115,6 @@ class GiftSerializer(serializers.ModelSerializer):
         extra_kwargs = {
             "id": {"help_text": "Numeric id of the gift."},
             "slug": {"help_text": "Stable text id, used in URLs."},
-            "name": {"help_text": "Display name."},
-            "description": {"help_text": "Short text shown with the gift."},
             "category": {"help_text": "Tier the client groups gifts by."},
         }
 

@@ -1,11 +1,18 @@
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.utils.functional import cached_property
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import status, viewsets
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from .. import selectors
+from .. import languages, selectors
 from ..models import Gift
 from .conditional import ConditionalGetMixin
 from .serializers import (
@@ -18,6 +25,28 @@ from .serializers import (
 NOT_MODIFIED = OpenApiResponse(
     description="Not Modified: the `If-None-Match` ETag still matches."
 )
+LANGUAGE_PARAMETERS = [
+    OpenApiParameter(
+        "Accept-Language",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description=(
+            "Languages the client reads, with q-values, e.g. `de-AT, en;q=0.5`. "
+            "Names and descriptions come in the first supported one ("
+            + ", ".join(f"`{code}`" for code in languages.codes())
+            + "; a region variant reads its language: `de-AT` is `de`), field by "
+            "field in English where a translation is missing; English without "
+            "a match."
+        ),
+    ),
+    OpenApiParameter(
+        "Content-Language",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=[200, 304],
+        description="The language the answer is in, e.g. `de`.",
+    ),
+]
 
 
 @extend_schema_view(
@@ -25,10 +54,11 @@ NOT_MODIFIED = OpenApiResponse(
         summary="Gifts a client may send now",
         description=(
             "Active gifts inside their availability window, offered in the region, "
-            "ordered by sort order. Send the last `ETag` as `If-None-Match` to get "
-            "`304 Not Modified` while nothing changed."
+            "ordered by sort order, named in the client's language "
+            "(`Accept-Language`). Send the last `ETag` as `If-None-Match` to get "
+            "`304 Not Modified` while nothing changed in that language."
         ),
-        parameters=[GiftListQuerySerializer],
+        parameters=[GiftListQuerySerializer, *LANGUAGE_PARAMETERS],
         responses={
             status.HTTP_200_OK: GiftSerializer(many=True),
             status.HTTP_304_NOT_MODIFIED: NOT_MODIFIED,
@@ -40,7 +70,11 @@ NOT_MODIFIED = OpenApiResponse(
     ),
     retrieve=extend_schema(
         summary="One gift by slug",
-        description="Any active gift, also outside its window (see `available_now`).",
+        description=(
+            "Any active gift, also outside its window (see `available_now`), named "
+            "in the client's language (`Accept-Language`)."
+        ),
+        parameters=LANGUAGE_PARAMETERS,
         responses={
             status.HTTP_200_OK: GiftSerializer,
             status.HTTP_304_NOT_MODIFIED: NOT_MODIFIED,
@@ -77,6 +111,23 @@ class GiftViewSet(ConditionalGetMixin, viewsets.ReadOnlyModelViewSet):
     def list(self, request, *args, **kwargs):
         return self.cached_list(request, lambda: super(GiftViewSet, self).list(request))
 
+    @cached_property
+    def language(self) -> str:
+        # One of the supported few, so caches and tags cannot be flooded by headers.
+        return languages.from_accept_language(
+            self.request.META.get("HTTP_ACCEPT_LANGUAGE")
+        )
+
+    def answer_variant(self) -> str:
+        return self.language
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code in (200, 304):
+            response["Content-Language"] = self.language
+        patch_vary_headers(response, ["Accept-Language"])
+        return response
+
     def next_change_after(self, now):
         return selectors.gift_next_change_after(now)
 
@@ -86,7 +137,11 @@ class GiftViewSet(ConditionalGetMixin, viewsets.ReadOnlyModelViewSet):
         return timezone.now()
 
     def get_serializer_context(self):
-        return {**super().get_serializer_context(), "now": self.now}
+        return {
+            **super().get_serializer_context(),
+            "now": self.now,
+            "language": self.language,
+        }
 
 
 class BundleViewSet(ConditionalGetMixin, viewsets.ViewSet):

@@ -138,7 +138,9 @@ def _header_check(header: list[str], kind: "Kind", report: Report) -> None:
     ]
     known = set(kind.required) | set(kind.optional)
     problems += [
-        (name or "(empty)", "Unknown column.") for name in header if name not in known
+        (name or "(empty)", kind.unknown_column(name))
+        for name in header
+        if name not in known
     ]
     problems += [
         (name, "The column appears twice.")

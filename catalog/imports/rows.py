@@ -46,6 +46,9 @@ class Kind:
     def before_write(self, *, now) -> None:
         pass
 
+    def unknown_column(self, name: str) -> str:
+        return "Unknown column."
+
 
 _GIFT_PARSERS = {
     "coin_price": rules.integer_parse,
@@ -55,6 +58,7 @@ _GIFT_PARSERS = {
     "available_until": rules.datetime_parse,
     "sponsor_starts_at": rules.datetime_parse,
     "sponsor_ends_at": rules.datetime_parse,
+    **dict.fromkeys(rules.TRANSLATION_COLUMNS, rules.translation_parse),
 }
 
 
@@ -73,8 +77,11 @@ class Gifts(Kind):
     def key(self, row):
         return "slug", row["slug"]
 
+    def unknown_column(self, name):
+        return rules.unknown_language(name) or super().unknown_column(name)
+
     def _fields(self) -> list[str]:
-        """The gift fields the file sets; the others keep their values."""
+        """The gift columns the file sets; the others keep their values."""
         return [n for n in rules.GIFT_COLUMNS if n in self.header and n != "regions"]
 
     def check(self, chunk, report, *, now, counts):
@@ -91,11 +98,13 @@ class Gifts(Kind):
         ops = []
         for line, row in chunk:
             gift = existing.get(row["slug"]) or Gift()
-            before = {name: getattr(gift, name) for name in fields}
+            attributes = rules.gift_attributes(fields)
+            before = {name: rules.gift_value(gift, name) for name in attributes}
             errors = {}
             for name in fields:
+                attribute = rules.TRANSLATION_COLUMNS.get(name, name)
                 try:
-                    setattr(gift, name, _GIFT_PARSERS.get(name, str)(row[name]))
+                    setattr(gift, attribute, _GIFT_PARSERS.get(name, str)(row[name]))
                 except ValueError as error:
                     errors[name] = [str(error)]
             region_ids = None
@@ -108,14 +117,16 @@ class Gifts(Kind):
                     errors["regions"] = [str(error)]
             try:
                 gift.full_clean(
-                    exclude=list(errors),
+                    exclude=[*errors, *rules.ENGLISH_MIRRORS],
                     validate_unique=False,
                     validate_constraints=False,
                 )
             except ValidationError as error:
                 errors = error.update_error_dict(errors)
             if errors:
-                report.add_validation(line, ValidationError(errors), {}, row)
+                report.add_validation(
+                    line, ValidationError(errors), rules.TRANSLATION_COLUMN_OF, row
+                )
                 continue
             if gift.pk is None:
                 counts.created += 1
@@ -128,7 +139,9 @@ class Gifts(Kind):
                 if region_ids is None
                 else [links[r] for r in links.keys() - region_ids]
             )
-            changed = any(getattr(gift, name) != before[name] for name in fields)
+            changed = any(
+                rules.gift_value(gift, name) != before[name] for name in attributes
+            )
             if changed or added or removed:
                 counts.updated += 1
                 ops.append(writes.GiftOp(gift, added, removed))
@@ -139,7 +152,7 @@ class Gifts(Kind):
     def write(self, ops, *, now, counts):
         writes.gifts_write(
             ops,
-            fields=self._fields(),
+            fields=rules.gift_attributes(self._fields()),
             now=now,
             actor=self.actor,
             reason=self.reason,

@@ -9,7 +9,7 @@ from typing import TypeVar
 from djmoney.money import Money
 from import_export.widgets import BooleanWidget, DateTimeWidget
 
-from .. import selectors
+from .. import languages, selectors
 from ..models import BundlePrice
 
 T = TypeVar("T")
@@ -31,8 +31,62 @@ GIFT_COLUMNS = (
     "sponsor_starts_at",
     "sponsor_ends_at",
 )
+# `name` and `description` are English; each other language has a column per
+# translated field, named by its code: `name_de`, `description_pt-br`.
+TRANSLATION_COLUMNS = {
+    f"{field}_{code}": languages.column(field, code)
+    for code in languages.others()
+    for field in languages.TRANSLATED
+}
+GIFT_COLUMNS = (*GIFT_COLUMNS, *TRANSLATION_COLUMNS)
+# Model field -> file column, for the model's validation errors.
+TRANSLATION_COLUMN_OF = {attr: column for column, attr in TRANSLATION_COLUMNS.items()}
+# What an English column writes besides the field itself (the English column,
+# which the field mirrors), so the text reads the same in every language.
+_ENGLISH_COLUMNS = {
+    field: languages.column(field, languages.DEFAULT) for field in languages.TRANSLATED
+}
+# Checked as the field they mirror, so an error is said once, in its column.
+ENGLISH_MIRRORS = tuple(_ENGLISH_COLUMNS.values())
+_TRANSLATED_PREFIXES = tuple(f"{field}_" for field in languages.TRANSLATED)
 # The export adds `source`; an import always adds hand-set rows.
 PRICE_COLUMNS = ("sku", "region", "channel", "price", "currency", "effective_at")
+
+
+def gift_attributes(columns: Iterable[str]) -> list[str]:
+    """The gift fields a file's gift columns write."""
+    attributes = []
+    for name in columns:
+        attributes.append(TRANSLATION_COLUMNS.get(name, name))
+        if name in _ENGLISH_COLUMNS:
+            attributes.append(_ENGLISH_COLUMNS[name])
+    return attributes
+
+
+def translation_parse(value: str) -> str | None:
+    """An empty translation is no translation (null, as the admin saves it)."""
+    return value or None
+
+
+_TRANSLATION_ATTRIBUTES = frozenset(TRANSLATION_COLUMNS.values())
+
+
+def gift_value(gift, attribute: str):
+    """What a gift holds in `attribute`, as a file compares it: an empty
+    translation is none, whether it is stored empty or null."""
+    value = getattr(gift, attribute)
+    return (value or None) if attribute in _TRANSLATION_ATTRIBUTES else value
+
+
+def unknown_language(column: str) -> str | None:
+    """What is wrong with a column that looks like a translation of a language we
+    do not have (`name_xx`, or `name_en`: English is `name`), or None."""
+    if column in TRANSLATION_COLUMNS or not column.startswith(_TRANSLATED_PREFIXES):
+        return None
+    return (
+        f"Unknown language in column {column}: the languages are "
+        f"{', '.join(languages.others())} (English is the column without a suffix)."
+    )
 
 
 def import_reason(file_name: str | None) -> str:

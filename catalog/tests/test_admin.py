@@ -46,13 +46,13 @@ def changelist_post_data(response, **prices_by_slug):
 
 def change_form_data(gift, **overrides):
     data = {
-        "name": gift.name,
+        "name_en": gift.name,
         "slug": gift.slug,
         "coin_price": str(gift.coin_price),
         "category": gift.category,
         "sort_order": str(gift.sort_order),
         "is_active": "on",
-        "description": "",
+        "description_en": "",
         "placement": gift.placement,
         "sponsor_name": "",
     }
