@@ -198,6 +198,12 @@ class Transfer(models.Model):
         HOLD_TAKE_BACK = "hold_take_back", "Taken back from the earnings hold"
         SPONSOR_FUNDING = "sponsor_funding", "Sponsor funding"
         GIFT_SUBSIDY = "gift_subsidy", "Gift subsidized by a sponsor"
+        SUBSCRIPTION = "subscription", "Subscription"
+        SUBSCRIPTION_EARNING = "sub_earning", "Subscription earning"
+        SUBSCRIPTION_PLATFORM_SHARE = (
+            "sub_platform_share",
+            ("Platform share of a subscription"),
+        )
 
     debit_account = models.ForeignKey(
         LedgerAccount, on_delete=models.PROTECT, related_name="debits"
@@ -937,9 +943,7 @@ class UnrecoveredStoreRefund(models.Model):
     def paid_value_not_recovered(self) -> Money:
         """The price of the paid coins spent and not recovered by the earnings
         hold, to the cent (half up)."""
-        value = (
-            self.price.amount * self.paid_coins_not_recovered / self.purchase.coins
-        )
+        value = self.price.amount * self.paid_coins_not_recovered / self.purchase.coins
         return Money(
             value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP),
             self.price.currency,
