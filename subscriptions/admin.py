@@ -100,9 +100,7 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, ReadableHistoryAdmin):
         "creator_short",
         "tier_short",
         "status",
-        "period",
-        "period_ends_at",
-        "next_charge_at",
+        "paid_until",
         "notice_short",
     )
     list_filter = ("status",)
@@ -139,7 +137,13 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, ReadableHistoryAdmin):
         "creator", description="Creator", ordering="creator__display_name", width="10em"
     )
     tier_short = column("tier.name", description="Tier", width="8em")
-    notice_short = column("notice", description="Notice", width="14em")
+    notice_short = column("notice", description="Notice", width="10em")
+    paid_until = column(
+        "period_ends_at",
+        display.when,
+        description="Paid until",
+        ordering="period_ends_at",
+    )
 
     @admin.display(description="Subscription, since", ordering="created_at")
     def when(self, subscription):
