@@ -73,6 +73,7 @@ def test_renewals_charge_each_period_once_although_the_worker_is_killed(tmp_path
         stack.kill_worker("renewals-1")
         killed_at = renewed()
         assert killed_at < SIZE, "the worker finished before it could be killed"
+        print(f"worker killed after {killed_at:,} of {SIZE:,} renewals")
 
         stack.start_worker("renewals-2", concurrency=2, **worker_env)
         done = False
