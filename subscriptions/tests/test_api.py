@@ -168,3 +168,13 @@ def test_signed_out_reaches_nothing(api_client):
     assert api_client.get(SUBS).status_code in (401, 403)
     assert subscribe(api_client, tier_create().id).status_code in (401, 403)
     user_create()
+
+
+def test_my_subscriptions_list_reads_in_a_fixed_number_of_queries(
+    api_client, viewer, django_assert_max_num_queries
+):
+    for n in range(3):
+        subscribe(api_client, tier_create().id, key=f"k{n}")
+    with django_assert_max_num_queries(4):
+        response = api_client.get(SUBS)
+    assert len(response.json()["results"]) == 3
