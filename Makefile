@@ -55,7 +55,7 @@ clean:
 ## SIGKILLed mid-run and restarted; needs DATABASE_URL and CELERY_BROKER_URL
 soak-renewals: install
 	SUBSCRIPTION_SOAK_SIZE=$(or $(SIZE),10000) $(PY) -m pytest -p no:cacheprovider \
-		--create-db subscriptions/tests/test_renewal_faults.py $(PYTEST_ARGS)
+		--create-db tests/test_renewal_faults.py $(PYTEST_ARGS)
 
 ## bench: the benchmark on the real stack: gunicorn, PostgreSQL, wrk, Celery on Redis,
 ## the admin at 1 M rows (bench/README.md; BENCH_ADMIN=0 / BENCH_CELERY=0 skip steps)

@@ -17,13 +17,13 @@ from config.celery import app as celery_app
 from gifting.tests.factories import creator_create
 from subscriptions import services, tasks
 from subscriptions.models import PERIOD, Subscription, SubscriptionCharge
-from tests.soak_helpers import REAL_STACK, Stack, database_url, wait_for
+from subscriptions.tests.factories import tier_create
 from wallets import ledger
 from wallets.models import AccountKind, LedgerAccount
 from wallets.reconciliation import ledger_reconcile
 from wallets.tests.factories import user_create
 
-from .factories import tier_create
+from .soak_helpers import REAL_STACK, Stack, database_url, wait_for
 
 pytestmark = REAL_STACK
 SIZE = int(os.environ.get("SUBSCRIPTION_SOAK_SIZE", "500"))
