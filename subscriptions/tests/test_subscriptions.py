@@ -15,6 +15,7 @@ from subscriptions.models import (
     RETRY_EVERY,
     Subscription,
     SubscriptionCharge,
+    Tier,
 )
 from subscriptions.services import Renewal
 from wallets import ledger
@@ -296,3 +297,20 @@ def test_the_batch_renews_due_ones_and_a_second_run_changes_nothing():
     }
     assert services.subscriptions_due(now=NOW + PERIOD) == []
     assert SubscriptionCharge.objects.count() == 6
+
+
+def test_a_tier_switched_off_or_outside_narrowed_limits_takes_no_new_subscriber():
+    viewer = funded_sender(1000)
+    tier = tier_create(coin_price=100)
+    tier = services.tier_update(tier=tier, is_active=False)
+    with pytest.raises(services.SubscriptionRefused, match="not offered"):
+        subscribe(viewer, tier)
+    services.tier_update(tier=tier, is_active=True)
+    limit = limit_of(1)
+    limit.min_coins = 200
+    limit.save()
+    tier = Tier.objects.select_related("limit", "creator").get(id=tier.id)
+    with pytest.raises(services.SubscriptionRefused, match="outside the limits"):
+        subscribe(viewer, tier)
+    assert not Subscription.objects.exists()
+    assert coins_of(viewer) == 1000
