@@ -49,7 +49,13 @@ lint: install
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-wal db.sqlite3-shm media staticfiles .pytest_cache .ruff_cache .import_linter_cache
 
-.PHONY: bench bench-smoke bench-journal
+.PHONY: bench bench-smoke bench-journal soak-renewals
+
+## soak-renewals: SIZE (default 10,000) due subscriptions renewed by a Celery worker
+## SIGKILLed mid-run and restarted; needs DATABASE_URL and CELERY_BROKER_URL
+soak-renewals: install
+	SUBSCRIPTION_SOAK_SIZE=$(or $(SIZE),10000) $(PY) -m pytest -p no:cacheprovider \
+		--create-db tests/test_renewal_faults.py $(PYTEST_ARGS)
 
 ## bench: the benchmark on the real stack: gunicorn, PostgreSQL, wrk, Celery on Redis,
 ## the admin at 1 M rows (bench/README.md; BENCH_ADMIN=0 / BENCH_CELERY=0 skip steps)

@@ -58,6 +58,7 @@ def _no_rate_limits(monkeypatch):
             "gift_sends": None,
             "payouts": None,
             "refund_requests": None,
+            "subscriptions": None,
         },
     )
 

@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "wallets",
     "gifting",
     "payouts",
+    "subscriptions",
     "reports",
 ]
 
@@ -388,6 +389,7 @@ REST_FRAMEWORK = {
         "gift_sends": os.environ.get("THROTTLE_GIFT_SENDS", "600/minute"),
         "payouts": os.environ.get("THROTTLE_PAYOUTS", "10/minute"),
         "refund_requests": os.environ.get("THROTTLE_REFUND_REQUESTS", "10/minute"),
+        "subscriptions": os.environ.get("THROTTLE_SUBSCRIPTIONS", "30/minute"),
     },
 }
 
@@ -529,6 +531,7 @@ PAYOUT_PROVIDER_SANDBOX_SECRET = os.environ.get("PAYOUT_PROVIDER_SANDBOX_SECRET"
     "sandbox-payout-secret" if DEBUG else ""
 )
 PAYOUT_BATCH_SIZE = env_int("PAYOUT_BATCH_SIZE", 50)
+SUBSCRIPTION_RENEWAL_BATCH = env_int("SUBSCRIPTION_RENEWAL_BATCH", 200)
 # A payout processing for longer than this is handed to the provider again.
 PAYOUT_STUCK_AFTER_SECONDS = env_int("PAYOUT_STUCK_AFTER_SECONDS", 600)
 # Milliseconds the sandbox takes per payout, so tests can kill a worker mid-batch.

@@ -42,6 +42,7 @@ urlpatterns = [
     path("api/v1/", include("wallets.api.urls")),
     path("api/v1/", include("gifting.api.urls")),
     path("api/v1/", include("payouts.api.urls")),
+    path("api/v1/", include("subscriptions.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -228,8 +228,19 @@ def _sponsor_things():
     campaign_create(Gift.objects.first(), budget=100)
 
 
+def _subscription_things():
+    from gifting.tests.factories import funded_sender
+    from subscriptions import services as subscription_services
+    from subscriptions.tests.factories import tier_create
+
+    subscription_services.subscription_subscribe(
+        subscriber=funded_sender(1000), tier=tier_create(), idempotency_key="walk"
+    )
+
+
 MAKERS = (
     _payout_things,
+    _subscription_things,
     _hold_things,
     _sponsor_things,
     _onboarding_things,

@@ -13,8 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = [
-    "bench", "tests", "config", "reports", "payouts", "gifting", "wallets", "catalog",
-    "audit", "accounts", "core",
+    "bench", "tests", "config", "reports", "payouts", "subscriptions", "gifting",
+    "wallets", "catalog", "audit", "accounts", "core",
 ]
 LINT_IMPORTS = (
     "import sys; from importlinter.cli import lint_imports_command; "

@@ -432,7 +432,6 @@ def gift_legs(
     if not 0 <= subsidy <= coins or (subsidy > 0) != (sponsor_budget is not None):
         raise ValueError("A subsidy is within the gift's coins, from a budget.")
     reference = gift_reference(gift_send_id)
-    issuance = system_account(AccountKind.DIAMOND_ISSUANCE)
     spent = system_account(AccountKind.COINS_SPENT)
     legs: list[Leg | CoinSpend] = []
     if coins > subsidy:
@@ -455,24 +454,47 @@ def gift_legs(
                 idempotency_key=f"{reference}:sponsor",
             )
         )
-    legs.append(
+    legs.extend(
+        _earning_legs(
+            key=reference,
+            creator_diamonds=creator_diamonds,
+            creator_units=creator_units,
+            platform_units=platform_units,
+            kinds=(Transfer.Kind.GIFT_EARNING, Transfer.Kind.GIFT_PLATFORM_SHARE),
+        )
+    )
+    return legs
+
+
+def _earning_legs(
+    *,
+    key: str,
+    creator_diamonds: LedgerAccount,
+    creator_units: int,
+    platform_units: int,
+    kinds: tuple[str, str],
+) -> list[Leg]:
+    """The diamonds a spend of coins issues: the creator's part as a pending
+    credit (`<key>:creator`), the platform's (`<key>:platform`) when there is one."""
+    issuance = system_account(AccountKind.DIAMOND_ISSUANCE)
+    legs = [
         Leg(
             debit=issuance,
             credit=creator_diamonds,
             amount=creator_units,
-            kind=Transfer.Kind.GIFT_EARNING,
-            idempotency_key=f"{reference}:creator",
+            kind=kinds[0],
+            idempotency_key=f"{key}:creator",
             defer_credit=True,
         )
-    )
+    ]
     if platform_units:
         legs.append(
             Leg(
                 debit=issuance,
                 credit=system_account(AccountKind.PLATFORM_REVENUE),
                 amount=platform_units,
-                kind=Transfer.Kind.GIFT_PLATFORM_SHARE,
-                idempotency_key=f"{reference}:platform",
+                kind=kinds[1],
+                idempotency_key=f"{key}:platform",
             )
         )
     return legs
@@ -488,6 +510,51 @@ def gift_posted(reference: str, transfers: list[Transfer]) -> GiftPosted:
 
 def _spent_from(transfers: list[Transfer], key: str) -> int:
     return sum(t.amount for t in transfers if t.idempotency_key == key)
+
+
+def subscription_charge_post(
+    *,
+    subscription_id: int,
+    period: int,
+    subscriber_id: int,
+    creator_diamonds: LedgerAccount,
+    coins: int,
+    creator_units: int,
+    platform_units: int,
+    now: datetime.datetime | None = None,
+) -> GiftPosted:
+    """Post one period's charge of a subscription, as a gift posts: `coins` leave
+    the subscriber (bonus first, then paid from their oldest purchases), the
+    creator earns `creator_units` as a pending credit, the platform the rest.
+
+    Keyed by subscription and period, so a period's coins move at most once."""
+    reference = f"subscription:{subscription_id}"
+    key = f"{reference}:{period}"
+    legs: list[Leg | CoinSpend] = [
+        CoinSpend(
+            spender_id=subscriber_id,
+            credit=system_account(AccountKind.COINS_SPENT),
+            amount=coins,
+            kind=Transfer.Kind.SUBSCRIPTION,
+            idempotency_key=key,
+        ),
+        *_earning_legs(
+            key=key,
+            creator_diamonds=creator_diamonds,
+            creator_units=creator_units,
+            platform_units=platform_units,
+            kinds=(
+                Transfer.Kind.SUBSCRIPTION_EARNING,
+                Transfer.Kind.SUBSCRIPTION_PLATFORM_SHARE,
+            ),
+        ),
+    ]
+    transfers = transfers_post(legs, reference=reference, now=now)
+    return GiftPosted(
+        bonus=_spent_from(transfers, f"{key}:bonus"),
+        paid=_spent_from(transfers, f"{key}:paid"),
+        transfers=transfers,
+    )
 
 
 # The system account that balances a manual adjustment of each kind of user account.

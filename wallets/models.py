@@ -198,6 +198,12 @@ class Transfer(models.Model):
         HOLD_TAKE_BACK = "hold_take_back", "Taken back from the earnings hold"
         SPONSOR_FUNDING = "sponsor_funding", "Sponsor funding"
         GIFT_SUBSIDY = "gift_subsidy", "Gift subsidized by a sponsor"
+        SUBSCRIPTION = "subscription", "Subscription"
+        SUBSCRIPTION_EARNING = "sub_earning", "Subscription earning"
+        SUBSCRIPTION_PLATFORM_SHARE = (
+            "sub_platform_share",
+            ("Platform share of a subscription"),
+        )
 
     debit_account = models.ForeignKey(
         LedgerAccount, on_delete=models.PROTECT, related_name="debits"

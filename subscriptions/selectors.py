@@ -1,0 +1,46 @@
+"""Reads for the subscriptions' API and admin."""
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncMonth
+
+from gifting.models import CreatorProfile
+
+from .models import Subscription, SubscriptionCharge, Tier
+
+
+def tiers_offered(*, creator_id: int):
+    """A creator's tiers open to new subscribers, by rank."""
+    return (
+        Tier.objects.filter(creator_id=creator_id, is_active=True)
+        .select_related("limit")
+        .order_by("limit__rank")
+    )
+
+
+def subscriber_counts(*, creator: CreatorProfile) -> dict[str, int]:
+    """How many subscribe to `creator` now: active and in grace."""
+    counts = Subscription.objects.filter(creator=creator).aggregate(
+        active=Count("id", filter=Q(status=Subscription.Status.ACTIVE)),
+        in_grace=Count("id", filter=Q(status=Subscription.Status.GRACE)),
+    )
+    return {**counts, "total": counts["active"] + counts["in_grace"]}
+
+
+def revenue_by_month(*, creator_id: int | None = None) -> list[dict]:
+    """Charges per calendar month (UTC), newest first: how many, the coins, the
+    creators' and the platform's diamond units."""
+    charges = SubscriptionCharge.objects.all()
+    if creator_id is not None:
+        charges = charges.filter(creator_id=creator_id)
+    return list(
+        charges.annotate(month=TruncMonth("created_at"))
+        .values("month")
+        .annotate(
+            charges=Count("id"),
+            coins=Sum("coins"),
+            paid_coins=Sum("paid_coins"),
+            creator_diamond_units=Sum("creator_diamond_units"),
+            platform_diamond_units=Sum("platform_diamond_units"),
+        )
+        .order_by("-month")
+    )

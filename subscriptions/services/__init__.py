@@ -1,0 +1,28 @@
+"""The subscriptions' services: tiers, and subscriptions with their renewals."""
+
+from .renewals import subscriptions_due, subscriptions_renew
+from .subscriptions import (
+    AlreadySubscribed,
+    Renewal,
+    SubscribeResult,
+    SubscriptionRefused,
+    subscription_cancel,
+    subscription_renew,
+    subscription_subscribe,
+)
+from .tiers import TierRefused, tier_create, tier_update
+
+__all__ = [
+    "AlreadySubscribed",
+    "Renewal",
+    "SubscribeResult",
+    "SubscriptionRefused",
+    "TierRefused",
+    "subscription_cancel",
+    "subscription_renew",
+    "subscription_subscribe",
+    "subscriptions_due",
+    "subscriptions_renew",
+    "tier_create",
+    "tier_update",
+]

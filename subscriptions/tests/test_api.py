@@ -1,0 +1,180 @@
+import pytest
+
+from gifting.tests.factories import creator_create, funded_sender
+from subscriptions.models import Subscription, SubscriptionCharge, Tier
+from wallets.tests.factories import user_create
+
+from .factories import tier_create
+
+pytestmark = pytest.mark.django_db
+SUBS = "/api/v1/subscriptions/"
+
+
+def subscribe(client, tier_id, key="k1"):
+    headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
+    return client.post(SUBS, {"tier": tier_id}, format="json", **headers)
+
+
+@pytest.fixture
+def viewer(api_client):
+    viewer = funded_sender(1000)
+    api_client.force_authenticate(viewer)
+    return viewer
+
+
+def test_a_creators_tiers_on_offer_are_listed(api_client, viewer):
+    tier = tier_create(coin_price=120)
+    hidden = tier_create(tier.creator, rank=2, coin_price=200)
+    Tier.objects.filter(id=hidden.id).update(is_active=False)
+
+    body = api_client.get(f"/api/v1/creators/{tier.creator_id}/subscription-tiers/")
+
+    assert body.json() == [
+        {
+            "id": tier.id,
+            "creator": tier.creator_id,
+            "rank": 1,
+            "name": "Tier 1",
+            "coin_price": 120,
+            "is_active": True,
+        }
+    ]
+
+
+def test_subscribing_answers_201_then_200_for_a_repeat(api_client, viewer):
+    tier = tier_create(coin_price=100)
+
+    first = subscribe(api_client, tier.id)
+    again = subscribe(api_client, tier.id)
+
+    assert first.status_code == 201
+    body = first.json()
+    assert body["subscription"]["status"] == "active"
+    assert body["subscription"]["notice"] == ""
+    assert body["wallet"]["coins"] == 900
+    assert again.status_code == 200
+    assert again.json()["subscription"]["id"] == body["subscription"]["id"]
+    assert again.json()["wallet"]["coins"] == 900
+
+
+def test_a_second_subscription_to_a_creator_is_a_409(api_client, viewer):
+    tier = tier_create()
+    subscribe(api_client, tier.id)
+
+    response = subscribe(api_client, tier.id, key="k2")
+
+    assert response.status_code == 409
+    assert response.json()["tier"] == ["You already subscribe to this creator."]
+    assert SubscriptionCharge.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "body, field", [({"tier": 999999}, "tier"), ({}, "tier"), ({"tier": "x"}, "tier")]
+)
+def test_bad_input_is_a_400_with_the_field(api_client, viewer, body, field):
+    response = api_client.post(SUBS, body, format="json", HTTP_IDEMPOTENCY_KEY="k")
+    assert response.status_code == 400
+    assert field in response.json()
+    assert not Subscription.objects.exists()
+
+
+def test_without_a_key_it_is_a_400_naming_the_header(api_client, viewer):
+    response = subscribe(api_client, tier_create().id, key=None)
+    assert response.status_code == 400
+    assert "Idempotency-Key" in response.json()
+
+
+def test_too_few_coins_is_a_409_and_nothing_is_written(api_client):
+    poor = funded_sender(10)
+    api_client.force_authenticate(poor)
+    response = subscribe(api_client, tier_create(coin_price=100).id)
+    assert response.status_code == 409
+    assert response.json()["code"] == "insufficient_balance"
+    assert not Subscription.objects.exists()
+
+
+def test_my_subscriptions_and_cancel(api_client, viewer):
+    sub_id = subscribe(api_client, tier_create().id).json()["subscription"]["id"]
+
+    listed = api_client.get(SUBS).json()["results"]
+    cancelled = api_client.post(f"{SUBS}{sub_id}/cancel/")
+
+    assert [s["id"] for s in listed] == [sub_id]
+    assert cancelled.status_code == 200
+    assert cancelled.json()["status"] == "active"
+    assert cancelled.json()["cancelled_at"] is not None
+    assert "active until" in cancelled.json()["notice"]
+
+
+def test_someone_elses_subscription_is_a_404(api_client, viewer):
+    sub_id = subscribe(api_client, tier_create().id).json()["subscription"]["id"]
+    api_client.force_authenticate(funded_sender(10))
+
+    assert api_client.get(f"{SUBS}{sub_id}/").status_code == 404
+    assert api_client.post(f"{SUBS}{sub_id}/cancel/").status_code == 404
+    assert api_client.get(SUBS).json()["results"] == []
+    assert Subscription.objects.get(id=sub_id).cancelled_at is None
+
+
+def test_a_creator_offers_and_edits_tiers_within_limits(api_client):
+    creator = creator_create()
+    api_client.force_authenticate(creator.user)
+    url = "/api/v1/creator/subscription-tiers/"
+
+    too_dear = api_client.post(
+        url, {"rank": 1, "name": "Fans", "coin_price": 999_999}, format="json"
+    )
+    created = api_client.post(
+        url, {"rank": 1, "name": "Fans", "coin_price": 100}, format="json"
+    )
+    tier_id = created.json()["id"]
+    bad_edit = api_client.patch(f"{url}{tier_id}/", {"coin_price": 1}, format="json")
+    edited = api_client.patch(f"{url}{tier_id}/", {"coin_price": 150}, format="json")
+
+    assert too_dear.status_code == 400 and "coin_price" in too_dear.json()
+    assert created.status_code == 201
+    assert bad_edit.status_code == 400 and "coin_price" in bad_edit.json()
+    assert edited.json()["coin_price"] == 150
+    assert api_client.get(url).json()[0]["coin_price"] == 150
+
+
+def test_a_creator_cannot_edit_another_creators_tier(api_client):
+    other = tier_create(coin_price=100)
+    api_client.force_authenticate(creator_create().user)
+    response = api_client.patch(
+        f"/api/v1/creator/subscription-tiers/{other.id}/",
+        {"coin_price": 50},
+        format="json",
+    )
+    assert response.status_code == 404
+    other.refresh_from_db()
+    assert other.coin_price == 100
+
+
+def test_only_creators_have_tiers_and_subscribers(api_client, viewer):
+    assert api_client.get("/api/v1/creator/subscription-tiers/").status_code == 403
+    assert api_client.get("/api/v1/creator/subscribers/").status_code == 403
+
+
+def test_a_creator_reads_their_subscriber_count(api_client, viewer):
+    tier = tier_create()
+    subscribe(api_client, tier.id)
+    api_client.force_authenticate(tier.creator.user)
+    body = api_client.get("/api/v1/creator/subscribers/").json()
+    assert body == {"active": 1, "in_grace": 0, "total": 1}
+
+
+def test_signed_out_reaches_nothing(api_client):
+    assert api_client.get(SUBS).status_code in (401, 403)
+    assert subscribe(api_client, tier_create().id).status_code in (401, 403)
+    user_create()
+
+
+def test_my_subscriptions_list_reads_in_a_fixed_number_of_queries(
+    api_client, viewer, django_assert_max_num_queries
+):
+    for n in range(3):
+        subscribe(api_client, tier_create().id, key=f"k{n}")
+    with django_assert_max_num_queries(4):
+        response = api_client.get(SUBS)
+    assert len(response.json()["results"]) == 3
