@@ -33,9 +33,10 @@ class AccountFactsSerializer(serializers.Serializer):
     region = serializers.SlugRelatedField(
         slug_field="code",
         queryset=Region.objects.all(),
-        required=False,
         allow_null=True,
-        help_text="Region code (e.g. US); decides which eligibility rule applies.",
+        help_text="Region code (e.g. US); decides which eligibility rule applies. "
+        "Required, null when unknown: a report replaces the stored facts whole, so a "
+        "left-out region would silently move the user to the global rule.",
     )
     as_of = serializers.DateTimeField(
         help_text="When the platform read these facts: a report older than the "

@@ -12,7 +12,7 @@ from accounts.models import ServiceToken, User
 from catalog.models import Region
 from core.errors import ServiceError
 
-from ..eligibility import age_on, application_verdict, rule_in_force
+from ..eligibility import application_verdict, rule_in_force
 from ..models import (
     AccountFacts,
     CreatorApplication,
@@ -124,6 +124,8 @@ def _make_creator(application: CreatorApplication) -> CreatorProfile:
         user_id=application.user_id,
         display_name=application.display_name,
         follower_count=facts.follower_count if facts else 0,
+        # Suspended on the platform, suspended here: as a later report would do.
+        suspended=bool(facts and facts.suspended),
         # Where the daily recomputation would put a creator with no earnings.
         level=level_for(0),
     )
@@ -138,6 +140,12 @@ def creator_application_submit(
     display_name = display_name.strip()
     if not display_name:
         raise ServiceError("Give the name viewers will see.", field="display_name")
+    # Viewers see it (leaderboards, gift lists): never the login, as public names.
+    if display_name.casefold() == user.username.casefold():
+        raise ServiceError(
+            "Choose a name other than your login: viewers see it.",
+            field="display_name",
+        )
     with transaction.atomic():
         # One decision per user at a time: a second request waits here, then sees
         # the first application (or creator).
@@ -218,15 +226,22 @@ def creator_application_approve(
     note: str = "",
     now: datetime.datetime | None = None,
 ) -> CreatorApplication:
-    """A reviewer lets the applicant in. Never a minor by the platform's facts:
-    gift sends would refuse them anyway (18+ is the law, not a rule to waive)."""
+    """A reviewer lets the applicant in: one the rules queued for want of facts,
+    or because every application is reviewed. Never one the platform's facts, as
+    they are now, refuse under the rule in force (too young for the region, too
+    few followers, suspended): a reviewer judges what the facts cannot say, and
+    does not waive what they do."""
     now = now or timezone.now()
     application = _decision_start(application=application, actor=actor)
     _refuse_if_creator(application.user_id)
     facts = AccountFacts.objects.filter(user_id=application.user_id).first()
-    if facts and facts.birth_date and age_on(facts.birth_date, now.date()) < 18:
+    rule = rule_in_force(region_id=facts.region_id if facts else None, now=now)
+    verdict = application_verdict(facts=facts, rule=rule, now=now)
+    if verdict.reasons:
         raise ServiceError(
-            "The platform reports this applicant under 18.", code="too_young"
+            " ".join(reason.message for reason in verdict.reasons)
+            + " Refuse it, or wait for the platform's newer facts.",
+            code=verdict.reasons[0].code,
         )
     application.creator = _make_creator(application)
     application.status = CreatorApplication.Status.APPROVED

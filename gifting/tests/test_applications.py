@@ -312,6 +312,47 @@ def test_a_reviewer_cannot_approve_a_minor():
     assert not CreatorProfile.objects.exists()
 
 
+def test_a_reviewer_cannot_approve_whom_the_platform_reports_suspended():
+    user = user_create()
+    report(user, born=None, suspended=True)
+    application = apply(user)
+    assert application.status == Status.PENDING  # no birth date: a person looks
+    with pytest.raises(ServiceError) as refusal:
+        creator_application_approve(
+            application=application, actor=staff_create(SUPPORT)
+        )
+    assert refusal.value.code == "suspended"
+    assert "suspended on the platform" in refusal.value.message
+    application.refresh_from_db()
+    assert application.status == Status.PENDING
+    assert not CreatorProfile.objects.exists()
+
+
+def test_a_reviewer_cannot_approve_below_the_regions_own_age():
+    region = region_create(code="KR")
+    rule(region=region, min_age=21)
+    user = user_create()
+    born = NOW.date().replace(year=NOW.year - 19)
+    report(user, born=born, region=region, ago=40)
+    application = apply(user)
+    assert application.status == Status.PENDING  # stale facts: a person looks
+    with pytest.raises(ServiceError) as refusal:
+        creator_application_approve(
+            application=application, actor=staff_create(SUPPORT)
+        )
+    assert refusal.value.code == "too_young"
+    assert not CreatorProfile.objects.exists()
+
+
+def test_the_name_viewers_see_is_never_the_login():
+    user = user_create(username="mia.login")
+    report(user)
+    with pytest.raises(ServiceError) as refusal:
+        apply(user, name=" MIA.Login ")
+    assert refusal.value.field == "display_name"
+    assert not CreatorApplication.objects.exists()
+
+
 def test_a_refusal_needs_a_reason():
     user = user_create()
     application = apply(user)

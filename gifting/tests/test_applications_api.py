@@ -78,8 +78,8 @@ def test_the_platform_reports_facts_in_bulk_and_a_late_report_changes_nothing():
 
 def test_one_user_is_reported_on_its_own_address():
     user = user_create()
-    body = fact(user)
-    del body["user_id"], body["region"]
+    body = {**fact(user), "region": None}
+    del body["user_id"]
     answer = platform().put(f"{FACTS}{user.pk}/", body, format="json")
     missing = platform(name="p2").put(f"{FACTS}999999/", body, format="json")
     assert answer.json() == {"user_id": user.pk, "applied": True}
@@ -116,6 +116,24 @@ def test_bad_facts_are_a_400_with_the_field(field, value):
     assert answer.status_code == 400
     assert field in answer.json()["facts"]["0"]
     assert not AccountFacts.objects.exists()
+
+
+def test_a_report_must_say_the_region_even_when_unknown():
+    # Left out, it would replace a stored region with none: the global rule.
+    region_create("US")
+    user = user_create()
+    client = platform()
+    client.put(FACTS, {"facts": [fact(user)]}, format="json")
+    body = fact(
+        user, as_of=(timezone.now() + datetime.timedelta(seconds=1)).isoformat()
+    )
+    del body["region"]
+
+    answer = client.put(FACTS, {"facts": [body]}, format="json")
+
+    assert answer.status_code == 400
+    assert "region" in answer.json()["facts"]["0"]
+    assert AccountFacts.objects.get(user=user).region.code == "US"
 
 
 def test_a_batch_is_bounded():
