@@ -398,13 +398,14 @@ class GiftAdmin(
     def sponsored(self, gift):
         return bool(gift.sponsor_name)
 
-    @admin.display(description="Missing languages")
+    # Narrow: the list with a scheduled price must still fit a laptop.
+    @admin.display(description="Missing in")
     def missing_languages(self, gift):
         missing = languages.missing(gift)
         if not missing:
             return display.NONE
-        shown = ", ".join(missing[:3])
-        more = f" +{len(missing) - 3}" if len(missing) > 3 else ""
+        shown = ", ".join(missing[:2])
+        more = f" +{len(missing) - 2}" if len(missing) > 2 else ""
         return format_html(
             '<span title="{}">{}{}</span>', ", ".join(missing), shown, more
         )
