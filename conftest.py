@@ -47,9 +47,11 @@ def _no_rate_limits(monkeypatch):
     """Tests fire requests far faster than people; the throttle tests set their own."""
     from django.core.cache import cache
 
-    from core.api.throttles import MoneyMovingThrottle
+    from core.api.throttles import LEADERBOARD_THROTTLES, MoneyMovingThrottle
 
     cache.clear()
+    for throttle in LEADERBOARD_THROTTLES:
+        monkeypatch.setattr(throttle, "THROTTLE_RATES", {throttle.scope: None})
     monkeypatch.setattr(
         MoneyMovingThrottle,
         "THROTTLE_RATES",

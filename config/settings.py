@@ -390,6 +390,9 @@ REST_FRAMEWORK = {
         "payouts": os.environ.get("THROTTLE_PAYOUTS", "10/minute"),
         "refund_requests": os.environ.get("THROTTLE_REFUND_REQUESTS", "10/minute"),
         "subscriptions": os.environ.get("THROTTLE_SUBSCRIPTIONS", "30/minute"),
+        # Leaderboard reads (anyone may read): per address, and per signed-in user.
+        "leaderboards_anon": os.environ.get("THROTTLE_LEADERBOARDS_ANON", "60/minute"),
+        "leaderboards": os.environ.get("THROTTLE_LEADERBOARDS", "120/minute"),
     },
 }
 

@@ -12,6 +12,7 @@ cache, so while it is down boards are read from the database and gifts still sen
 import calendar
 import datetime
 import functools
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -50,7 +51,10 @@ class Board:
     @property
     def key(self) -> str:
         if self.period == Period.STREAM:
-            which = f"stream:{self.stream_id}"
+            # Hashed: a stream id is the client's text, and one holding `:` must
+            # not name another key (`stream:s1:reached`).
+            digest = hashlib.sha1(self.stream_id.encode(), usedforsecurity=False)
+            which = f"stream:{digest.hexdigest()[:16]}"
         elif self.period == Period.ALL:
             which = "all"
         else:
@@ -163,19 +167,38 @@ def _db_place(board: Board, sender_id: int) -> Place | None:
 
 # A board's sorted set scores coins; its hash keeps when each sender reached their
 # total (microseconds), which breaks ties; its marker says it was built from the
-# database. Every key of a board lives until its period is over and a day more (a
-# week for a stream and all time), so a board Redis got wrong heals by then.
+# database and holds the build's watermark: the highest gift send id committed
+# when the build had read the database. A gift at or below the watermark is in
+# the build already and is not added again. Every key of a board lives until its
+# period is over and a day more (a week for a stream and all time), so a board
+# Redis got wrong heals by then; the add sets that expiry itself, so no key it
+# writes lives forever.
+# KEYS: per board, its set, hash and marker; ARGV: sender, coins, reached, gift
+# send id, then each board's seconds to keep.
 _ADD = """
 for i = 1, #KEYS, 3 do
-  if redis.call('EXISTS', KEYS[i + 2]) == 1 then
+  local built = redis.call('GET', KEYS[i + 2])
+  if built and tonumber(ARGV[4]) > (tonumber(built) or 0) then
+    local keep = ARGV[4 + (i + 2) / 3]
     redis.call('ZINCRBY', KEYS[i], ARGV[2], ARGV[1])
     local old = redis.call('HGET', KEYS[i + 1], ARGV[1])
     if (not old) or tonumber(old) < tonumber(ARGV[3]) then
       redis.call('HSET', KEYS[i + 1], ARGV[1], ARGV[3])
     end
+    redis.call('EXPIRE', KEYS[i], keep)
+    redis.call('EXPIRE', KEYS[i + 1], keep)
   end
 end
 """
+
+# A read fetches at most this many members tied at a cut-off; past it the board is
+# read from the database (exact, and each tied member gave real coins).
+TIES_READ_AT_MOST = 1000
+
+
+class _TooManyTies(Exception):
+    pass
+
 
 _KEEP_OPEN_ENDED = datetime.timedelta(days=7)
 
@@ -213,6 +236,7 @@ def _seconds_to_keep(board: Board, now: datetime.datetime) -> int:
 
 def redis_add(
     *,
+    gift_send_id: int,
     creator_id: int,
     stream_id: str,
     sender_id: int,
@@ -225,31 +249,49 @@ def redis_add(
     client = redis_client()
     if client is None or coins <= 0:
         return
-    keys = [
-        key
-        for board in boards_of_gift(creator_id=creator_id, stream_id=stream_id, now=now)
-        for key in _keys(board)
-    ]
+    boards = boards_of_gift(creator_id=creator_id, stream_id=stream_id, now=now)
+    keys = [key for board in boards for key in _keys(board)]
+    keeps = [_seconds_to_keep(board, now) for board in boards]
     try:
-        client.eval(_ADD, len(keys), *keys, sender_id, coins, _micros(now))
+        client.eval(
+            _ADD, len(keys), *keys, sender_id, coins, _micros(now), gift_send_id, *keeps
+        )
     except Exception:
         # It heals when the board expires, or at once by `leaderboards_forget`.
         logger.warning("leaderboard_cache_add_failed", exc_info=True)
 
 
 def _redis_build(client, board: Board, now: datetime.datetime) -> None:
+    """The board from the database into Redis; nothing is written for a board
+    the database has no rows for (reads of made-up streams must not grow Redis)."""
     rows = list(_db_totals(board).values_list("sender_id", "coins", "reached_at"))
+    if not rows:
+        return
+    # Read after the rows: every gift in them is at or below it. A gift committing
+    # between the two reads (or holding a lower id but committing later) is below
+    # it without being in the rows: missed until the board expires or is forgotten
+    # (docs/rankings.md), never counted twice.
+    watermark = GiftSend.objects.order_by("-id").values_list("id", flat=True).first()
     board_key, reached_key, built_key = _keys(board)
     keep = _seconds_to_keep(board, now)
     pipe = client.pipeline(transaction=True)
     pipe.delete(board_key, reached_key)
-    if rows:
-        pipe.zadd(board_key, {sender: coins for sender, coins, _ in rows})
-        pipe.hset(reached_key, mapping={s: _micros(r) for s, _, r in rows})
-        pipe.expire(board_key, keep)
-        pipe.expire(reached_key, keep)
-    pipe.set(built_key, 1, ex=keep)
+    pipe.zadd(board_key, {sender: coins for sender, coins, _ in rows})
+    pipe.hset(reached_key, mapping={s: _micros(r) for s, _, r in rows})
+    pipe.expire(board_key, keep)
+    pipe.expire(reached_key, keep)
+    pipe.set(built_key, watermark or 0, ex=keep)
     pipe.execute()
+
+
+def _tied(client, key: str, score) -> list:
+    """Every member scoring `score`, or _TooManyTies past TIES_READ_AT_MOST."""
+    tied = client.zrangebyscore(
+        key, score, score, start=0, num=TIES_READ_AT_MOST + 1, withscores=True
+    )
+    if len(tied) > TIES_READ_AT_MOST:
+        raise _TooManyTies(key)
+    return tied
 
 
 def _redis_order(client, board: Board, scored: list[tuple[bytes, float]]):
@@ -271,7 +313,7 @@ def _redis_top(client, board: Board, limit: int) -> list[Place]:
     if len(top) == limit:
         # Who ties with the last place may rank above a member Redis listed.
         last = top[-1][1]
-        tied = client.zrangebyscore(board_key, last, last, withscores=True)
+        tied = _tied(client, board_key, last)
         top = [(m, s) for m, s in top if s > last] + tied
     ordered = _redis_order(client, board, top)[:limit]
     return [
@@ -285,7 +327,7 @@ def _redis_place(client, board: Board, sender_id: int) -> Place | None:
     if score is None:
         return None
     above = client.zcount(board.key, f"({score}", "+inf")
-    tied = client.zrangebyscore(board.key, score, score, withscores=True)
+    tied = _tied(client, board.key, score)
     ordered = _redis_order(client, board, tied)
     ahead = next(i for i, (_, _, s) in enumerate(ordered) if s == sender_id)
     return Place(above + ahead + 1, sender_id, int(score))
@@ -301,6 +343,8 @@ def _from_redis(board: Board, now: datetime.datetime, read):
         if not client.exists(_keys(board)[2]):
             _redis_build(client, board, now)
         return (read(client),)
+    except _TooManyTies:
+        return None
     except Exception:
         logger.warning("leaderboard_cache_read_failed", exc_info=True)
         return None

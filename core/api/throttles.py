@@ -1,5 +1,9 @@
 from rest_framework.permissions import SAFE_METHODS
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import (
+    AnonRateThrottle,
+    ScopedRateThrottle,
+    UserRateThrottle,
+)
 
 
 class MoneyMovingThrottle(ScopedRateThrottle):
@@ -13,3 +17,19 @@ class MoneyMovingThrottle(ScopedRateThrottle):
         if request.method in SAFE_METHODS:
             return True
         return super().allow_request(request, view)
+
+
+class LeaderboardAnonThrottle(AnonRateThrottle):
+    """Anonymous reads of leaderboards, per client address: each may query the
+    database (a board not cached yet)."""
+
+    scope = "leaderboards_anon"
+
+
+class LeaderboardUserThrottle(UserRateThrottle):
+    """Signed-in reads of leaderboards, per user."""
+
+    scope = "leaderboards"
+
+
+LEADERBOARD_THROTTLES = [LeaderboardAnonThrottle, LeaderboardUserThrottle]

@@ -14,7 +14,7 @@ from core.api.idempotency import (
 )
 from core.api.pagination import NewestFirst
 from core.api.responses import NOT_A_CREATOR, ONLY_CREATORS, present_or_forbidden
-from core.api.throttles import MoneyMovingThrottle
+from core.api.throttles import LEADERBOARD_THROTTLES, MoneyMovingThrottle
 from wallets.serializers import wallet_data
 
 from .. import selectors, services
@@ -82,6 +82,7 @@ class GiftSendCreateView(APIView):
 
 class LeaderboardView(APIView):
     permission_classes = [AllowAny]
+    throttle_classes = LEADERBOARD_THROTTLES
 
     @extend_schema(
         summary="Top gifters of a stream id, across creators (deprecated)",
@@ -117,6 +118,7 @@ class LeaderboardView(APIView):
 
 class CreatorLeaderboardView(APIView):
     permission_classes = [AllowAny]
+    throttle_classes = LEADERBOARD_THROTTLES
 
     @extend_schema(
         summary="A creator's top gifters: on a stream, today, this week, month, ever",

@@ -188,6 +188,7 @@ def gift_send(
     # Redis hears of a gift only once it is committed: a rolled-back gift never ranks.
     transaction.on_commit(
         lambda: leaderboards.redis_add(
+            gift_send_id=send.id,
             creator_id=creator.id,
             stream_id=stream_id,
             sender_id=sender.id,

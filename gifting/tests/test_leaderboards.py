@@ -201,14 +201,19 @@ def test_the_viewer_sees_their_own_place_outside_the_top(
 
 
 def test_a_rolled_back_gift_never_ranks(with_redis, django_capture_on_commit_callbacks):
-    creator, sender = creator_create(), funded_sender(100)
-    assert board(creator, Period.ALL, at=MONDAY).entries == []  # built, empty
+    creator, sender, first = creator_create(), funded_sender(100), funded_sender(10)
+    with django_capture_on_commit_callbacks(execute=True):
+        send(first, creator, quantity=1, at=MONDAY)
+    built = [(first.public_name, 1)]
+    assert coins_of(board(creator, Period.ALL, at=MONDAY)) == built
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         with pytest.raises(RuntimeError), transaction.atomic():
             send(sender, creator, quantity=5, at=MONDAY)
             raise RuntimeError("the request failed after the send")
     assert callbacks == []
-    assert board(creator, Period.ALL, at=MONDAY).entries == []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(leaderboards, "_db_totals", None)  # from Redis
+        assert coins_of(board(creator, Period.ALL, at=MONDAY)) == built
 
 
 def test_redis_adds_to_a_built_board_and_a_lost_board_is_rebuilt(
@@ -427,3 +432,175 @@ def test_the_forget_command_refuses_an_unknown_creator_or_no_redis(settings):
     _use_cache(settings, REDIS_URL)
     with pytest.raises(CommandError, match="No creator with id 999999"):
         call_command("leaderboards_forget", creator=999999)
+
+
+# The attacker review's findings (F3-F7).
+
+
+def _board_keys(creator) -> list[bytes]:
+    client = leaderboards.redis_client()
+    return list(client.scan_iter(match=f"leaderboard:{creator.id}:*", count=1000))
+
+
+def test_reading_boards_nobody_gifted_on_writes_nothing_to_redis(
+    with_redis, api_client
+):
+    creator = creator_create()
+    for n in range(20):
+        answer = api_client.get(
+            f"/api/v1/creators/{creator.id}/leaderboard/",
+            {"period": "stream", "stream_id": f"made-up-{n}"},
+        )
+        assert answer.status_code == 200
+        assert answer.json()["entries"] == []
+    for period in ("day", "week", "month", "all"):
+        assert board(creator, period, at=MONDAY).entries == []
+    assert _board_keys(creator) == []
+
+
+def test_leaderboard_reads_past_the_rate_limit_are_429(
+    no_redis, api_client, monkeypatch
+):
+    from core.api.throttles import LeaderboardAnonThrottle, LeaderboardUserThrottle
+
+    creator, reader = creator_create(), funded_sender(10)
+    monkeypatch.setattr(
+        LeaderboardAnonThrottle, "THROTTLE_RATES", {"leaderboards_anon": "2/minute"}
+    )
+    monkeypatch.setattr(
+        LeaderboardUserThrottle, "THROTTLE_RATES", {"leaderboards": "3/minute"}
+    )
+    paths = [
+        f"/api/v1/creators/{creator.id}/leaderboard/",
+        "/api/v1/streams/s1/leaderboard/",
+    ]
+
+    anonymous = [api_client.get(paths[n % 2]).status_code for n in range(3)]
+    assert anonymous == [200, 200, 429]
+
+    api_client.force_authenticate(reader)
+    signed_in = [api_client.get(paths[n % 2]).status_code for n in range(4)]
+    assert signed_in == [200, 200, 200, 429]
+
+
+def test_a_gift_on_a_built_board_sets_its_keys_expiry(
+    with_redis, django_capture_on_commit_callbacks
+):
+    creator, ann, bob = creator_create(), funded_sender(100), funded_sender(100)
+    with django_capture_on_commit_callbacks(execute=True):
+        send(ann, creator, quantity=1, at=MONDAY)
+    day = leaderboards.board_of(creator_id=creator.id, period="day", now=MONDAY)
+    assert coins_of(board(creator, Period.DAY, at=MONDAY)) == [(ann.public_name, 1)]
+    client = leaderboards.redis_client()
+    # As a board built empty once was: the marker without the set and hash.
+    board_key, reached_key, _ = leaderboards._keys(day)
+    client.delete(board_key, reached_key)
+
+    later = MONDAY + datetime.timedelta(hours=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        send(bob, creator, quantity=2, at=later)
+
+    # Until the day is over, and a day more.
+    keep = (day.ends_at - later).total_seconds() + 86_400
+    for key in (board_key, reached_key):
+        assert client.exists(key)
+        assert keep - 60 <= client.ttl(key) <= keep
+    # Not only the day's: no key of the creator's boards lives forever.
+    assert all(client.ttl(key) > 0 for key in _board_keys(creator))
+
+
+def test_a_gift_in_a_board_built_before_its_add_runs_counts_once(
+    with_redis, django_capture_on_commit_callbacks
+):
+    creator, ann, bob = creator_create(), funded_sender(100), funded_sender(100)
+    with django_capture_on_commit_callbacks(execute=True):
+        send(ann, creator, quantity=1, at=MONDAY)
+    for period in Period.values:
+        board(creator, period, at=MONDAY, stream_id="s1")  # built
+
+    with django_capture_on_commit_callbacks() as late_adds:
+        send(bob, creator, quantity=5, at=MONDAY)
+        send(ann, creator, quantity=2, at=MONDAY + datetime.timedelta(seconds=1))
+    # Committed; a reader rebuilds every board (they hold both gifts) before the
+    # gifts' adds run.
+    leaderboards.boards_forget(creator_id=creator.id)
+    for period in Period.values:
+        board(creator, period, at=MONDAY, stream_id="s1")
+    for add in late_adds:
+        add()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(leaderboards, "_db_totals", None)  # read from Redis only
+        for period in Period.values:
+            result = board(creator, period, at=MONDAY, stream_id="s1")
+            assert coins_of(result) == [(bob.public_name, 5), (ann.public_name, 3)]
+    # A gift after the build is still added.
+    with django_capture_on_commit_callbacks(execute=True):
+        send(ann, creator, quantity=4, at=MONDAY + datetime.timedelta(seconds=2))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(leaderboards, "_db_totals", None)
+        result = board(creator, Period.DAY, at=MONDAY)
+        assert coins_of(result) == [(ann.public_name, 7), (bob.public_name, 5)]
+
+
+@pytest.mark.parametrize("stream", ["s1:reached", "s1:built", "x:*", "ü\n:"])
+def test_any_stream_id_names_a_board_of_its_own(
+    with_redis, django_capture_on_commit_callbacks, stream
+):
+    creator, ann, bob = creator_create(), funded_sender(100), funded_sender(100)
+    with django_capture_on_commit_callbacks(execute=True):
+        send(ann, creator, quantity=3, at=MONDAY, stream_id="s1")
+        send(bob, creator, quantity=4, at=MONDAY, stream_id=stream)
+    s1 = leaderboards.board_of(
+        creator_id=creator.id, period="stream", now=MONDAY, stream_id="s1"
+    )
+    other = leaderboards.board_of(
+        creator_id=creator.id, period="stream", now=MONDAY, stream_id=stream
+    )
+    assert not set(leaderboards._keys(s1)) & set(leaderboards._keys(other))
+    assert other.key.startswith(f"leaderboard:{creator.id}:stream:")
+    assert len(other.key.rsplit(":", 1)[1]) == 16
+
+    board(creator, Period.STREAM, at=MONDAY, stream_id="s1")
+    board(creator, Period.STREAM, at=MONDAY, stream_id=stream)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(leaderboards, "_db_totals", None)  # both from Redis
+        on_s1 = board(creator, Period.STREAM, at=MONDAY, stream_id="s1")
+        on_other = board(creator, Period.STREAM, at=MONDAY, stream_id=stream)
+    assert coins_of(on_s1) == [(ann.public_name, 3)]
+    assert coins_of(on_other) == [(bob.public_name, 4)]
+
+
+def test_a_read_fetches_a_bounded_number_of_ties_then_asks_the_database(
+    with_redis, django_capture_on_commit_callbacks, monkeypatch
+):
+    creator = creator_create()
+    senders = [funded_sender(100) for _ in range(4)]
+    minute = datetime.timedelta(minutes=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        # All tie on 5 coins; the last to gift first reached it first.
+        for n, sender in enumerate(senders):
+            send(sender, creator, quantity=5, at=MONDAY + (4 - n) * minute)
+    expected_first = senders[-1]
+    assert coins_of(board(creator, Period.ALL, at=MONDAY, limit=1)) == [
+        (expected_first.public_name, 5)
+    ]
+
+    monkeypatch.setattr(leaderboards, "TIES_READ_AT_MOST", 2)
+    fetched = []
+    real = leaderboards._tied
+
+    def spy(client, key, score):
+        try:
+            result = real(client, key, score)
+        except leaderboards._TooManyTies:
+            fetched.append("too many")
+            raise
+        fetched.append(len(result))
+        return result
+
+    monkeypatch.setattr(leaderboards, "_tied", spy)
+    result = board(creator, Period.ALL, at=MONDAY, limit=1, viewer=senders[0])
+    assert coins_of(result) == [(expected_first.public_name, 5)]
+    assert result.me == (4, 5)
+    assert fetched == ["too many", "too many"]  # top and place, each from the db
