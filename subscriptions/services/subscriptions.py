@@ -15,7 +15,7 @@ from gifting.models import CreatorProfile
 from gifting.services import diamond_split
 from wallets import ledger
 from wallets.ledger import InsufficientBalance
-from wallets.models import AccountKind
+from wallets.models import AccountKind, HomeRegion
 
 from ..models import GRACE, PERIOD, RETRY_EVERY, Subscription, SubscriptionCharge, Tier
 from .tiers import creator_may_offer_check, tier_price_check
@@ -239,6 +239,12 @@ def _charge(
         now=now,
     )
     starts = subscription.period_starts_at + PERIOD * (period - subscription.period)
+    # The hold's region, stamped as a gift send stamps it (docs/holds.md).
+    region_id = (
+        HomeRegion.objects.filter(user_id=subscription.subscriber_id)
+        .values_list("region_id", flat=True)
+        .first()
+    )
     charge = SubscriptionCharge.objects.create(
         subscription=subscription,
         period=period,
@@ -254,6 +260,7 @@ def _charge(
         period_starts_at=starts,
         period_ends_at=starts + PERIOD,
         created_at=now,
+        sender_region_id=region_id,
     )
     money_event(
         "subscription_charged",
