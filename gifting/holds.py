@@ -10,10 +10,12 @@ goes by the global rule.
 """
 
 import datetime
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Q, Sum
+from django.db.models.functions import TruncDate
 
 from .models import EarningsHold
 
@@ -79,6 +81,38 @@ class HoldRules:
             where = segment.query(own_regions=self.own_regions, prefix=prefix)
             held.append((segment, where & Q(**{f"{prefix}created_at__gt": cut})))
         return held
+
+
+# Earnings of apps above gifting that the hold covers as it covers gifts (a
+# subscription's charges): gifting may not import them, so each registers a source
+# from its `AppConfig.ready()`. A source is called as `source(creator=, where=)`,
+# `where` a segment's filter on `sender_region_id` and `created_at` (its rows stamp
+# both as a gift send does), and returns [(UTC day earned, units)] of the creator's
+# earnings it covers, less anything a store refund took back from them.
+HeldSource = Callable[..., Iterable[tuple[datetime.date, int]]]
+_held_sources: list[HeldSource] = []
+
+
+def units_by_day(rows, *, at: str = "created_at", units: str) -> Iterable[tuple]:
+    """[(UTC day of `at`, sum of `units`)] of `rows` (a queryset), one grouped
+    query: how the hold counts what each day's earnings hold."""
+    return (
+        rows.annotate(day=TruncDate(at, tzinfo=datetime.UTC))
+        .values("day")
+        .annotate(units=Sum(units))
+        .order_by()
+        .values_list("day", "units")
+    )
+
+
+def held_source_register(source: HeldSource) -> None:
+    """Put another source of earnings under the hold; once."""
+    if source not in _held_sources:
+        _held_sources.append(source)
+
+
+def held_sources() -> tuple[HeldSource, ...]:
+    return tuple(_held_sources)
 
 
 def _timeline(rules, *, starts, ends, before: int) -> list[tuple]:

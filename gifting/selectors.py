@@ -15,7 +15,7 @@ from wallets.models import AccountKind, HomeRegion, LedgerAccount
 from wallets.selectors import wallet_balances
 
 from . import leaderboards
-from .holds import hold_rules
+from .holds import held_sources, hold_rules, units_by_day
 from .models import (
     CreatorLevel,
     CreatorProfile,
@@ -161,7 +161,8 @@ def creator_hold(
     *, creator: CreatorProfile, now: datetime.datetime | None = None
 ) -> CreatorHold:
     """The creator's gifts still on hold at `now` (docs/holds.md): their earnings,
-    less what store refunds took back from them, by the day they free.
+    less what store refunds took back from them, by the day they free; with the
+    registered sources' earnings (subscription charges) under the same rules.
 
     One grouped query per hold rule in force over the last days (usually one),
     over the (creator, created_at) index, plus as many over take-backs.
@@ -175,26 +176,23 @@ def creator_hold(
         strict=True,
     ):
         later = datetime.timedelta(days=segment.days)
-        earned = (
-            GiftSend.objects.filter(where, creator=creator)
-            .annotate(day=TruncDate("created_at", tzinfo=datetime.UTC))
-            .values("day")
-            .annotate(units=Sum("creator_diamond_units"))
-            .order_by()
-            .values_list("day", "units")
+        earned = units_by_day(
+            GiftSend.objects.filter(where, creator=creator),
+            units="creator_diamond_units",
         )
-        taken = (
-            HoldRecovery.objects.filter(via_gift, gift_send__creator=creator)
-            .annotate(day=TruncDate("gift_send__created_at", tzinfo=datetime.UTC))
-            .values("day")
-            .annotate(units=Sum("diamond_units"))
-            .order_by()
-            .values_list("day", "units")
+        taken = units_by_day(
+            HoldRecovery.objects.filter(via_gift, gift_send__creator=creator),
+            at="gift_send__created_at",
+            units="diamond_units",
         )
         for day, units in earned:
             freeing[day + later] = freeing.get(day + later, 0) + int(units)
         for day, units in taken:
             freeing[day + later] -= int(units)
+        # Earnings of the apps above (subscription charges) by the same segment.
+        for source in held_sources():
+            for day, units in source(creator=creator, where=where):
+                freeing[day + later] = freeing.get(day + later, 0) + int(units)
     frees = sorted((day, units) for day, units in freeing.items() if units)
     return CreatorHold(on_hold_units=sum(units for _, units in frees), frees=frees)
 

@@ -219,6 +219,15 @@ class SubscriptionCharge(models.Model):
     period_starts_at = models.DateTimeField()
     period_ends_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Stamped, as a gift send stamps it: the earnings hold goes by the subscriber's
+    # home region when charged (docs/holds.md); named as the gift send's field so
+    # the hold's segments filter both. An id, not a foreign key, as there.
+    sender_region_id = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Id of the subscriber's home region when charged: its earnings "
+        "hold applies.",
+    )
 
     objects = SubscriptionChargeQuerySet.as_manager()
 
@@ -244,6 +253,12 @@ class SubscriptionCharge(models.Model):
                     - F("platform_diamond_units"),
                 ),
                 name="subscriptions_charge_split_exact",
+            ),
+        ]
+        indexes = [
+            # The earnings hold reads a creator's charges of the last hold days.
+            models.Index(
+                fields=["creator", "created_at"], name="subscriptions_charge_held"
             ),
         ]
 

@@ -3,6 +3,7 @@
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncMonth
 
+from gifting.holds import units_by_day
 from gifting.models import CreatorProfile
 
 from .models import Subscription, SubscriptionCharge, Tier
@@ -43,4 +44,17 @@ def revenue_by_month(*, creator_id: int | None = None) -> list[dict]:
             platform_diamond_units=Sum("platform_diamond_units"),
         )
         .order_by("-month")
+    )
+
+
+def charges_held(*, creator: CreatorProfile, where: Q) -> list[tuple]:
+    """[(UTC day charged, creator's units)] of the creator's charges `where` (an
+    earnings-hold segment's filter, still on hold): registered with the hold
+    (`gifting.holds.held_source_register`, docs/holds.md). Store refunds take
+    nothing back from charges yet, so there is nothing to subtract."""
+    return list(
+        units_by_day(
+            SubscriptionCharge.objects.filter(where, creator=creator),
+            units="creator_diamond_units",
+        )
     )

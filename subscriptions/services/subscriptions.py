@@ -4,17 +4,18 @@ once, as a gift's do (docs/subscriptions.md)."""
 import datetime
 from dataclasses import dataclass
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from accounts.models import User
 from core.errors import ServiceError
 from core.idempotency import replay_check, request_fingerprint
 from core.logs import money_event
+from gifting.models import CreatorProfile
 from gifting.services import diamond_split
 from wallets import ledger
 from wallets.ledger import InsufficientBalance
-from wallets.models import AccountKind
+from wallets.models import AccountKind, HomeRegion
 
 from ..models import GRACE, PERIOD, RETRY_EVERY, Subscription, SubscriptionCharge, Tier
 from .tiers import creator_may_offer_check, tier_price_check
@@ -223,6 +224,7 @@ def _charge(
     """Charge `period` of `subscription`: the subscriber's coins to the creator's
     diamonds at the creator's level share now, and the platform's part; stamped."""
     creator = subscription.creator
+    _creator_key_share(creator.id)
     coins = subscription.coin_price
     share = creator.level.share_percent
     creator_units, platform_units = diamond_split(coins=coins, share_percent=share)
@@ -237,6 +239,12 @@ def _charge(
         now=now,
     )
     starts = subscription.period_starts_at + PERIOD * (period - subscription.period)
+    # The hold's region, stamped as a gift send stamps it (docs/holds.md).
+    region_id = (
+        HomeRegion.objects.filter(user_id=subscription.subscriber_id)
+        .values_list("region_id", flat=True)
+        .first()
+    )
     charge = SubscriptionCharge.objects.create(
         subscription=subscription,
         period=period,
@@ -252,6 +260,7 @@ def _charge(
         period_starts_at=starts,
         period_ends_at=starts + PERIOD,
         created_at=now,
+        sender_region_id=region_id,
     )
     money_event(
         "subscription_charged",
@@ -265,6 +274,21 @@ def _charge(
         platform_diamond_units=platform_units,
     )
     return charge
+
+
+def _creator_key_share(creator_id: int) -> None:
+    """Lock the creator's profile as the charge's foreign key would, but before the
+    posting locks the creator's diamonds account: the order a payout request (the
+    profile, then the account) and a gift send take them. Taken at the end, by
+    the charge's insert, a payout request racing a renewal deadlocked."""
+    if connection.vendor != "postgresql":
+        return  # SQLite locks the whole database: no order to keep.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {CreatorProfile._meta.db_table} WHERE id = %s "
+            "FOR KEY SHARE",
+            [creator_id],
+        )
 
 
 def _end(subscription: Subscription, *, status: str, at: datetime.datetime) -> None:
