@@ -2,7 +2,10 @@
 asks for. The answer is always one of `settings.LANGUAGES`, so whatever a header
 says, caches and ETags see at most that many variants."""
 
+import unicodedata
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation.trans_real import parse_accept_lang_header
 from modeltranslation.utils import build_localized_fieldname
@@ -11,7 +14,8 @@ DEFAULT = "en"
 # Tags that name a supported language under another name. Traditional Chinese
 # (zh-tw, zh-hk, zh-hant) is not Simplified: it falls through to the next choice.
 _ALIASES = {"zh": "zh-hans", "zh-cn": "zh-hans", "zh-sg": "zh-hans"}
-_NOT_PREFIX = {"zh-tw", "zh-hk", "zh-mo", "zh-hant"}
+# Cantonese (zh-yue) is written in Traditional characters, not Simplified ones.
+_NOT_PREFIX = {"zh-tw", "zh-hk", "zh-mo", "zh-hant", "zh-yue"}
 
 
 def codes() -> list[str]:
@@ -99,3 +103,53 @@ def missing_filter(language: str):
             & (Q(**{f"{description}__isnull": True}) | Q(**{description: ""}))
         )
     )
+
+
+# The joiners some scripts need (Persian, Hindi, emoji sequences); every other
+# control (Unicode Cc) and format character (Cf: U+202E RIGHT-TO-LEFT OVERRIDE
+# that reverses what follows, U+200B ZERO WIDTH SPACE) is refused.
+JOINERS = frozenset("\u200c\u200d")
+# Lines a description may have; a name is one line.
+_LINE_BREAKS = frozenset("\n\r\t")
+
+
+def _refused(character: str, allowed: frozenset) -> bool:
+    if character in allowed:
+        return False
+    return unicodedata.category(character) in ("Cc", "Cf")
+
+
+def invisible(value: str) -> bool:
+    """Nothing a reader sees: only spaces and joiners."""
+    return all(character.isspace() or character in JOINERS for character in value)
+
+
+def _validate_text(value: str, allowed: frozenset) -> None:
+    refused = sorted({f"U+{ord(c):04X}" for c in value if _refused(c, allowed)})
+    if refused:
+        raise ValidationError(
+            "Remove the control or invisible characters (%(characters)s): they can "
+            "hide or reverse text.",
+            code="control_characters",
+            params={"characters": ", ".join(refused)},
+        )
+    if value and invisible(value):
+        raise ValidationError(
+            "Enter visible text, not only spaces or joiners.", code="invisible"
+        )
+
+
+def validate_name_text(value: str) -> None:
+    """A gift's name in any language: one line, no control or format characters."""
+    _validate_text(value, JOINERS | {"\u0020"})
+
+
+def validate_description_text(value: str) -> None:
+    """A gift's description in any language: lines, no other control characters."""
+    _validate_text(value, JOINERS | _LINE_BREAKS)
+
+
+TEXT_VALIDATORS = {
+    "name": validate_name_text,
+    "description": validate_description_text,
+}

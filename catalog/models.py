@@ -137,13 +137,15 @@ class Gift(models.Model):
         COMMENT = "comment", "Video comment"
         BOTH = "both", "Live stream and video comment"
 
-    name = models.CharField(max_length=80)
+    name = models.CharField(max_length=80, validators=[languages.validate_name_text])
     slug = models.SlugField(max_length=80, unique=True)
     coin_price = models.PositiveIntegerField(
         validators=[MinValueValidator(1), MaxValueValidator(GIFT_COIN_PRICE_MAX)],
         help_text=f"Coins, 1 to {GIFT_COIN_PRICE_MAX:,}.",
     )
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, validators=[languages.validate_description_text]
+    )
     icon = models.ImageField(upload_to="gifts/icons/", blank=True)
     animation = models.FileField(
         upload_to="gifts/animations/",

@@ -12,6 +12,8 @@ from import_export.widgets import (
     ManyToManyWidget,
 )
 
+from core.exports import importable_text, imported_text
+
 from . import pricing, selectors, services
 from .imports import rules
 from .imports.quick import ChangesDiff
@@ -60,6 +62,33 @@ class CatalogResource(resources.ModelResource):
     def get_diff_class(self):
         return ChangesDiff
 
+    def export_field(self, field, instance, **kwargs):
+        # Every cell of a CSV or XLSX export: no text a spreadsheet runs as a
+        # formula, none XLSX refuses; an import takes the added quote off.
+        return importable_text(super().export_field(field, instance, **kwargs))
+
+    def before_import(self, dataset, **kwargs):
+        # Columns as the large import reads them (`Name_DE ` is `name_de`); a column
+        # that is not the file's would otherwise be dropped without a word.
+        headers = [str(header or "").strip().lower() for header in dataset.headers]
+        known = {field.column_name for field in self.fields.values()}
+        for header in headers:
+            if header not in known:
+                raise ValueError(
+                    rules.unknown_language(header)
+                    or f"Unknown column {header or '(empty)'}: the columns are "
+                    f"{', '.join(sorted(known))}."
+                )
+        duplicated = sorted({header for header in headers if headers.count(header) > 1})
+        if duplicated:
+            raise ValueError(f"The column {duplicated[0]} appears twice.")
+        dataset.headers = headers
+        super().before_import(dataset, **kwargs)
+
+    def import_row(self, row, instance_loader, **kwargs):
+        row = type(row)((column, imported_text(value)) for column, value in row.items())
+        return super().import_row(row, instance_loader, **kwargs)
+
     def before_save_instance(self, instance, row, **kwargs):
         instance._history_user = kwargs.get("user")
         instance._change_reason = rules.import_reason(kwargs.get("file_name"))
@@ -80,8 +109,13 @@ class RegionCodesWidget(ManyToManyWidget):
 class TranslationWidget(CharWidget):
     """A translation cell: empty is no translation (null, as the admin saves it)."""
 
+    def __init__(self, field: str):
+        super().__init__()
+        self.field = field
+
     def clean(self, value, row=None, **kwargs):
-        return rules.translation_parse("" if value is None else str(value).strip())
+        value = "" if value is None else str(value).strip()
+        return rules.translation_parse(value, self.field)
 
 
 class TranslationField(fields.Field):
@@ -119,16 +153,10 @@ class GiftResource(CatalogResource):
         super().__init__(**kwargs)
         for column, attribute in rules.TRANSLATION_COLUMNS.items():
             self.fields[column] = TranslationField(
-                attribute=attribute, column_name=column, widget=TranslationWidget()
+                attribute=attribute,
+                column_name=column,
+                widget=TranslationWidget(rules.TRANSLATED_FIELD_OF[column]),
             )
-
-    def before_import(self, dataset, **kwargs):
-        # A column for a language we do not have would be dropped without a word.
-        for header in dataset.headers or ():
-            problem = rules.unknown_language(str(header).strip().lower())
-            if problem:
-                raise ValueError(problem)
-        super().before_import(dataset, **kwargs)
 
     def import_instance(self, instance, row, **kwargs):
         # Many-to-many columns are only read after the save; check the region codes

@@ -51,6 +51,33 @@ def xlsx_text(value):
     return spreadsheet_safe(value)
 
 
+def _formula_like(value: str) -> bool:
+    return spreadsheet_safe(value) != value
+
+
+def importable_text(value):
+    """`value` as `xlsx_text` makes it safe, in a form `imported_text` reads back
+    exactly: text that is already quoted before a formula sign (`'=x`) gets one
+    more apostrophe, so the quote added on export is the only one taken off."""
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        if _formula_like(value.lstrip("'")):
+            return "'" + value
+    return value
+
+
+def imported_text(value):
+    """The text an `importable_text` cell was: its added apostrophe taken off.
+    A cell that does not start with one before a formula is left as it is."""
+    if (
+        isinstance(value, str)
+        and value.startswith("'")
+        and _formula_like(value.lstrip("'"))
+    ):
+        return value[1:]
+    return value
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of an export: its header and what it reads from a row, a dotted

@@ -7,6 +7,8 @@ import itertools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
+from core.exports import imported_text
+
 from .report import Report
 
 if TYPE_CHECKING:
@@ -107,7 +109,9 @@ def records(
                 f"{len(header)} columns.",
             )
             continue
-        row = dict(zip(header, map(str.strip, cells), strict=True))
+        # An export quotes text a spreadsheet would run; the quote is taken off.
+        cells = [imported_text(cell.strip()) for cell in cells]
+        row = dict(zip(header, cells, strict=True))
         if lines.undecodable or lines.nul:
             _unreadable_report(line, row, report, undecodable=lines.undecodable)
         else:

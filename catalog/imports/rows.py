@@ -58,7 +58,10 @@ _GIFT_PARSERS = {
     "available_until": rules.datetime_parse,
     "sponsor_starts_at": rules.datetime_parse,
     "sponsor_ends_at": rules.datetime_parse,
-    **dict.fromkeys(rules.TRANSLATION_COLUMNS, rules.translation_parse),
+    **{
+        column: functools.partial(rules.translation_parse, field=field)
+        for column, field in rules.TRANSLATED_FIELD_OF.items()
+    },
 }
 
 

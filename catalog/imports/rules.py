@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import TypeVar
 
+from django.core.exceptions import ValidationError
 from djmoney.money import Money
 from import_export.widgets import BooleanWidget, DateTimeWidget
 
@@ -39,6 +40,12 @@ TRANSLATION_COLUMNS = {
     for field in languages.TRANSLATED
 }
 GIFT_COLUMNS = (*GIFT_COLUMNS, *TRANSLATION_COLUMNS)
+# File column -> the translated field it writes (`name_pt-br` -> `name`).
+TRANSLATED_FIELD_OF = {
+    f"{field}_{code}": field
+    for code in languages.others()
+    for field in languages.TRANSLATED
+}
 # Model field -> file column, for the model's validation errors.
 TRANSLATION_COLUMN_OF = {attr: column for column, attr in TRANSLATION_COLUMNS.items()}
 # What an English column writes besides the field itself (the English column,
@@ -63,9 +70,22 @@ def gift_attributes(columns: Iterable[str]) -> list[str]:
     return attributes
 
 
-def translation_parse(value: str) -> str | None:
-    """An empty translation is no translation (null, as the admin saves it)."""
-    return value or None
+def translation_parse(value: str, field: str) -> str | None:
+    """An empty translation is no translation (null, as the admin saves it), also
+    one of only spaces or joiners, so the English text shows instead; control and
+    format characters are refused with the model's message."""
+    if languages.invisible(value):
+        return None
+    return text_parse(value, languages.TEXT_VALIDATORS[field])
+
+
+def text_parse(value: str, validate) -> str:
+    """`value` if `validate` takes it; its message as the cell's error if not."""
+    try:
+        validate(value)
+    except ValidationError as error:
+        raise ValueError(error.messages[0]) from None
+    return value
 
 
 _TRANSLATION_ATTRIBUTES = frozenset(TRANSLATION_COLUMNS.values())
