@@ -24,9 +24,13 @@ def _redis_database_for_worker(url: str, worker: int) -> str:
     return urlunsplit(parts._replace(path=f"/{base - worker}"))
 
 
+# The Redis tests that need a server when no cache is configured (the leaderboards'):
+# one database per worker too, or two workers' boards of creator 1 would be one.
+os.environ.setdefault("TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+
 _worker = os.environ.get("PYTEST_XDIST_WORKER", "")
 if _worker.startswith("gw"):
-    for _name in ("CELERY_BROKER_URL", "CACHE_URL"):
+    for _name in ("CELERY_BROKER_URL", "CACHE_URL", "TEST_REDIS_URL"):
         if os.environ.get(_name):
             os.environ[_name] = _redis_database_for_worker(
                 os.environ[_name], int(_worker[2:])

@@ -24,7 +24,8 @@ from .factories import creator_create, funded_sender, rose
 
 pytestmark = pytest.mark.django_db
 
-REDIS_URL = os.environ.get("CACHE_URL") or "redis://127.0.0.1:6379/9"
+# Per pytest-xdist worker (tests/xdist_worker_env.py), as CACHE_URL is.
+REDIS_URL = os.environ.get("CACHE_URL") or os.environ["TEST_REDIS_URL"]
 # A port nothing listens on: Redis is down.
 REDIS_DOWN = "redis://127.0.0.1:1/0"
 MONDAY = datetime.datetime(2030, 1, 7, tzinfo=datetime.UTC)  # an ISO week's start
@@ -56,7 +57,7 @@ def no_redis(settings):
 @pytest.fixture
 def with_redis(settings):
     if not _redis_answers():
-        pytest.skip("No Redis server answers at CACHE_URL or redis://…:6379/9.")
+        pytest.skip(f"No Redis server answers at {REDIS_URL}.")
     _use_cache(settings, REDIS_URL)
     # Ids repeat between tests rolled back: no board of an earlier test stays.
     leaderboards.boards_forget()
