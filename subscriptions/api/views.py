@@ -90,7 +90,10 @@ class SubscriptionListCreateView(ListAPIView):
         description=(
             "The first period's coins leave the subscriber at once (bonus coins "
             "first), the creator earns diamonds at their level's share. It renews "
-            "every 30 days at the price subscribed. A repeat with the same "
+            "every 30 days at the price subscribed. `coin_price` is the price you "
+            "were shown: if the creator changed it since, nothing moves and the "
+            "answer is 409 `price_changed` with the current `coin_price`. A repeat "
+            "with the same "
             "`Idempotency-Key` returns the first subscription with `200` and moves "
             "nothing."
         ),
@@ -106,8 +109,10 @@ class SubscriptionListCreateView(ListAPIView):
             status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Under 18."),
             status.HTTP_409_CONFLICT: OpenApiResponse(
                 description="Already subscribed to this creator "
-                "(`already_subscribed`), or not enough coins "
-                "(`insufficient_balance`, with balance and needed)."
+                "(`already_subscribed`), the tier's price is no longer the "
+                "`coin_price` sent (`price_changed`, with the current `coin_price`), "
+                "or not enough coins (`insufficient_balance`, with balance and "
+                "needed)."
             ),
             status.HTTP_422_UNPROCESSABLE_ENTITY: KEY_REUSED,
         },
@@ -120,6 +125,7 @@ class SubscriptionListCreateView(ListAPIView):
         result = services.subscription_subscribe(
             subscriber=request.user,
             tier=form.validated_data["tier"],
+            coin_price=form.validated_data["coin_price"],
             idempotency_key=key,
         )
         body = {

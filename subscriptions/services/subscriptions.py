@@ -24,6 +24,11 @@ class SubscriptionRefused(ServiceError):
     code = "subscription_refused"
 
 
+class PriceChanged(ServiceError):
+    status_code = 409
+    code = "price_changed"
+
+
 class AlreadySubscribed(ServiceError):
     status_code = 409
     code = "already_subscribed"
@@ -39,16 +44,22 @@ def subscription_subscribe(
     *,
     subscriber: User,
     tier: Tier,
+    coin_price: int,
     idempotency_key: str,
     now: datetime.datetime | None = None,
 ) -> SubscribeResult:
-    """Subscribe to `tier` and pay its first period at once.
+    """Subscribe to `tier` at `coin_price`, the price the subscriber was shown,
+    and pay its first period at once.
 
-    A repeat with the same key answers with the first subscription and moves
+    The tier is read locked in the transaction: a price the creator changed since
+    is refused (409 `price_changed`, with the current price) and nothing moves. A
+    repeat with the same key answers with the first subscription and moves
     nothing; a second live subscription to the same creator is refused (409), by
     the database when two race."""
     now = now or timezone.now()
-    fingerprint = request_fingerprint("subscription_subscribe", tier=tier)
+    fingerprint = request_fingerprint(
+        "subscription_subscribe", tier=tier, coin_price=coin_price
+    )
     replay = _by_key(subscriber, idempotency_key)
     if replay is not None:
         replay_check(replay, fingerprint=fingerprint)
@@ -60,19 +71,11 @@ def subscription_subscribe(
         raise SubscriptionRefused(
             "Subscribing requires age 18 or over.", code="under_age", status_code=403
         )
-    if not tier.is_active:
-        raise SubscriptionRefused("This tier is not offered.", field="tier")
-    creator_may_offer_check(creator, day=now.date(), field="tier")
-    try:
-        tier_price_check(tier.limit, tier.coin_price)
-    except ServiceError:
-        raise SubscriptionRefused(
-            "This tier's price is outside the limits: it cannot be subscribed to "
-            "until the creator sets it again.",
-            field="tier",
-        ) from None
     try:
         with transaction.atomic():
+            # The tier as it is now, locked: a creator's price change waits for
+            # this charge or is seen by it.
+            tier = _offered_tier_locked(tier.id, coin_price=coin_price, now=now)
             # The row first: a repeat or a second subscription fails on its unique
             # constraints before any coin moves.
             subscription = Subscription.objects.create(
@@ -102,6 +105,37 @@ def subscription_subscribe(
             ) from None
         raise
     return SubscribeResult(subscription, created=True)
+
+
+def _offered_tier_locked(
+    tier_id: int, *, coin_price: int, now: datetime.datetime
+) -> Tier:
+    """The tier locked, refused unless offered at `coin_price` within its limits
+    by a creator who may receive subscriptions."""
+    tier = (
+        Tier.objects.select_for_update(of=("self",))
+        .select_related("creator__user", "creator__level", "limit")
+        .get(id=tier_id)
+    )
+    if not tier.is_active:
+        raise SubscriptionRefused("This tier is not offered.", field="tier")
+    creator_may_offer_check(tier.creator, day=now.date(), field="tier")
+    try:
+        tier_price_check(tier.limit, tier.coin_price)
+    except ServiceError:
+        raise SubscriptionRefused(
+            "This tier's price is outside the limits: it cannot be subscribed to "
+            "until the creator sets it again.",
+            field="tier",
+        ) from None
+    if tier.coin_price != coin_price:
+        raise PriceChanged(
+            f"The tier's price is now {tier.coin_price:,} coins, not "
+            f"{coin_price:,}: nothing was charged. Subscribe again at the new price "
+            "if you still want to.",
+            extra={"coin_price": tier.coin_price},
+        )
+    return tier
 
 
 def subscription_cancel(

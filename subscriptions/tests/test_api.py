@@ -1,4 +1,5 @@
 import pytest
+from rest_framework.test import APIClient
 
 from gifting.tests.factories import creator_create, funded_sender
 from subscriptions.models import Subscription, SubscriptionCharge, Tier
@@ -10,9 +11,13 @@ pytestmark = pytest.mark.django_db
 SUBS = "/api/v1/subscriptions/"
 
 
-def subscribe(client, tier_id, key="k1"):
+def subscribe(client, tier_id, key="k1", coin_price=None):
+    """Subscribe at `coin_price`, by default the tier's price now (as shown)."""
+    if coin_price is None:
+        coin_price = Tier.objects.get(id=tier_id).coin_price
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
-    return client.post(SUBS, {"tier": tier_id}, format="json", **headers)
+    body = {"tier": tier_id, "coin_price": coin_price}
+    return client.post(SUBS, body, format="json", **headers)
 
 
 @pytest.fixture
@@ -69,13 +74,53 @@ def test_a_second_subscription_to_a_creator_is_a_409(api_client, viewer):
 
 
 @pytest.mark.parametrize(
-    "body, field", [({"tier": 999999}, "tier"), ({}, "tier"), ({"tier": "x"}, "tier")]
+    "body, field",
+    [
+        ({"tier": 999999, "coin_price": 100}, "tier"),
+        ({"coin_price": 100}, "tier"),
+        ({"tier": "x", "coin_price": 100}, "tier"),
+        ({"tier": "TIER"}, "coin_price"),
+        ({"tier": "TIER", "coin_price": 0}, "coin_price"),
+        ({"tier": "TIER", "coin_price": "x"}, "coin_price"),
+        ({"tier": "TIER", "coin_price": 2**31}, "coin_price"),
+    ],
 )
 def test_bad_input_is_a_400_with_the_field(api_client, viewer, body, field):
+    if body.get("tier") == "TIER":
+        body = {**body, "tier": tier_create().id}
     response = api_client.post(SUBS, body, format="json", HTTP_IDEMPOTENCY_KEY="k")
     assert response.status_code == 400
     assert field in response.json()
     assert not Subscription.objects.exists()
+
+
+def test_a_price_raised_since_it_was_shown_is_a_409_and_charges_nothing(
+    api_client, viewer
+):
+    tier = tier_create(coin_price=100)
+    creator = APIClient()
+    creator.force_authenticate(tier.creator.user)
+    raised = creator.patch(
+        f"/api/v1/creator/subscription-tiers/{tier.id}/",
+        {"coin_price": 150},
+        format="json",
+    )
+    assert raised.status_code == 200
+
+    response = subscribe(api_client, tier.id, coin_price=100)
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "price_changed"
+    assert response.json()["coin_price"] == 150
+    assert not Subscription.objects.exists()
+    assert not SubscriptionCharge.objects.exists()
+    assert response.json().get("subscription") is None
+    # At the price now shown it goes through; the same key with another price is
+    # another request.
+    assert subscribe(api_client, tier.id, key="k2", coin_price=150).status_code == 201
+    reused = subscribe(api_client, tier.id, key="k2", coin_price=100)
+    assert reused.status_code == 422
+    assert SubscriptionCharge.objects.get().coins == 150
 
 
 def test_without_a_key_it_is_a_400_naming_the_header(api_client, viewer):

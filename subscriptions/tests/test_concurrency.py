@@ -52,6 +52,7 @@ def test_renewals_of_one_subscription_at_once_charge_the_period_once():
     sub = services.subscription_subscribe(
         subscriber=viewer,
         tier=tier_create(coin_price=100),
+        coin_price=100,
         idempotency_key="k",
         now=now,
     ).subscription
@@ -75,7 +76,10 @@ def test_subscribes_at_once_make_one_subscription():
     outcomes = _at_once(
         lambda n: (
             services.subscription_subscribe(
-                subscriber=viewer, tier=tier, idempotency_key=f"k{n}"
+                subscriber=viewer,
+                tier=tier,
+                coin_price=tier.coin_price,
+                idempotency_key=f"k{n}",
             ).created
         )
     )
@@ -95,7 +99,10 @@ def test_the_same_key_at_once_subscribes_once():
     outcomes = _at_once(
         lambda n: (
             services.subscription_subscribe(
-                subscriber=viewer, tier=tier, idempotency_key="same"
+                subscriber=viewer,
+                tier=tier,
+                coin_price=tier.coin_price,
+                idempotency_key="same",
             ).subscription.id
         )
     )

@@ -44,7 +44,11 @@ def diamond_units_of(creator: CreatorProfile) -> int:
 
 def subscribe(viewer, tier, key="k1", now=NOW):
     return services.subscription_subscribe(
-        subscriber=viewer, tier=tier, idempotency_key=key, now=now
+        subscriber=viewer,
+        tier=tier,
+        coin_price=tier.coin_price,
+        idempotency_key=key,
+        now=now,
     ).subscription
 
 
@@ -52,11 +56,58 @@ def renew(subscription, now):
     return services.subscription_renew(subscription_id=subscription.id, now=now)
 
 
+def test_a_price_changed_after_it_was_shown_is_refused_and_moves_nothing():
+    viewer = funded_sender(1000)
+    tier = tier_create(coin_price=100)
+    shown = tier.coin_price
+    services.tier_update(tier=tier, coin_price=tier.limit.max_coins)
+
+    with pytest.raises(services.PriceChanged) as refused:
+        services.subscription_subscribe(
+            subscriber=viewer,
+            tier=tier,
+            coin_price=shown,
+            idempotency_key="k",
+            now=NOW,
+        )
+
+    assert refused.value.status_code == 409
+    assert refused.value.extra == {"coin_price": tier.limit.max_coins}
+    assert coins_of(viewer) == 1000
+    assert not Subscription.objects.exists()
+    assert not Transfer.objects.filter(kind="subscription").exists()
+
+
+def test_the_price_read_is_the_tiers_now_not_the_callers_copy():
+    """The caller's tier object may be stale: the locked row decides."""
+    viewer = funded_sender(1000)
+    tier = tier_create(coin_price=100)
+    Tier.objects.filter(id=tier.id).update(coin_price=150)
+
+    with pytest.raises(services.PriceChanged):
+        services.subscription_subscribe(
+            subscriber=viewer, tier=tier, coin_price=100, idempotency_key="k"
+        )
+    sub = services.subscription_subscribe(
+        subscriber=viewer, tier=tier, coin_price=150, idempotency_key="k"
+    ).subscription
+    assert (sub.coin_price, sub.charges.get().coins) == (150, 150)
+    assert coins_of(viewer) == 850
+    with pytest.raises(IdempotencyKeyReused):
+        services.subscription_subscribe(
+            subscriber=viewer, tier=tier, coin_price=100, idempotency_key="k"
+        )
+
+
 def test_subscribing_charges_the_first_period_at_the_creators_share():
     viewer = funded_sender(1000)
     tier = tier_create(coin_price=120)
     result = services.subscription_subscribe(
-        subscriber=viewer, tier=tier, idempotency_key="k1", now=NOW
+        subscriber=viewer,
+        tier=tier,
+        coin_price=tier.coin_price,
+        idempotency_key="k1",
+        now=NOW,
     )
     sub = result.subscription
     assert result.created
@@ -80,7 +131,11 @@ def test_a_repeat_with_the_same_key_moves_nothing():
     tier = tier_create()
     first = subscribe(viewer, tier)
     again = services.subscription_subscribe(
-        subscriber=viewer, tier=tier, idempotency_key="k1", now=NOW
+        subscriber=viewer,
+        tier=tier,
+        coin_price=tier.coin_price,
+        idempotency_key="k1",
+        now=NOW,
     )
     assert not again.created and again.subscription.id == first.id
     assert coins_of(viewer) == 900
