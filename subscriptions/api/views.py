@@ -14,6 +14,7 @@ from core.api.idempotency import (
 from core.api.pagination import NewestFirst
 from core.api.responses import NOT_A_CREATOR, present_or_forbidden
 from core.api.throttles import MoneyMovingThrottle
+from gifting.models import CreatorProfile
 from gifting.selectors import creator_of
 from wallets.serializers import wallet_data
 
@@ -42,10 +43,16 @@ def _signed_in_creator(request):
 class CreatorTierListView(APIView):
     @extend_schema(
         summary="A creator's subscription tiers on offer",
-        responses={status.HTTP_200_OK: TierSerializer(many=True)},
+        responses={
+            status.HTTP_200_OK: TierSerializer(many=True),
+            status.HTTP_404_NOT_FOUND: OpenApiResponse(description="No such creator."),
+        },
         tags=TAGS,
     )
     def get(self, request, creator_id):
+        # The creator first, as the leaderboard does: an unknown (or out of range)
+        # id is a 404, never a query the database cannot take.
+        get_object_or_404(CreatorProfile.objects.only("id"), id=creator_id)
         tiers = selectors.tiers_offered(creator_id=creator_id)
         return Response(TierSerializer(tiers, many=True).data)
 
