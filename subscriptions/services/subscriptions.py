@@ -91,7 +91,7 @@ def subscription_subscribe(
                 request_fingerprint=fingerprint,
                 created_at=now,
             )
-            _charge(subscription, period=1, now=now)
+            _charge(subscription, period=1, starts=now, now=now)
     except IntegrityError:
         first = _by_key(subscriber, idempotency_key)
         if first is not None:
@@ -213,18 +213,36 @@ def _renew_locked(subscription: Subscription, *, now: datetime.datetime) -> str:
         _end(subscription, status=Status.ENDED, at=subscription.period_ends_at)
         subscription.notice = "Ended at the end of the period, as cancelled."
         return Renewal.ENDED
+    subscriber = subscription.subscriber
+    if not subscriber.is_active:
+        _end(subscription, status=Status.ENDED, at=now)
+        subscription.notice = "Ended without a charge: the account is deactivated."
+        return Renewal.ENDED
+    if not subscriber.is_adult_on(now.date()):
+        _end(subscription, status=Status.ENDED, at=now)
+        subscription.notice = (
+            "Ended without a charge: subscribing requires age 18 or over."
+        )
+        return Renewal.ENDED
     reason = subscription.creator.ineligibility_reason(now.date())
     if reason:
         _end(subscription, status=Status.ENDED, at=now)
         subscription.notice = f"Ended: {reason}"
         return Renewal.ENDED
     period = subscription.period + 1
+    # Periods are contiguous, but a renewal that runs more than GRACE late (an
+    # outage) charges one period from now: past periods are never charged back to
+    # back.
     starts = subscription.period_ends_at
+    if now - starts > GRACE:
+        starts = now
     try:
         with transaction.atomic():
-            _charge(subscription, period=period, now=now)
+            _charge(subscription, period=period, starts=starts, now=now)
     except InsufficientBalance as refusal:
-        grace_until = starts + GRACE
+        # Grace runs from the first failed attempt, so a late first attempt still
+        # gets its full grace period.
+        grace_until = subscription.grace_until or max(starts, now) + GRACE
         if now >= grace_until:
             _end(subscription, status=Status.LAPSED, at=now)
             subscription.notice = (
@@ -252,10 +270,15 @@ def _renew_locked(subscription: Subscription, *, now: datetime.datetime) -> str:
 
 
 def _charge(
-    subscription: Subscription, *, period: int, now: datetime.datetime
+    subscription: Subscription,
+    *,
+    period: int,
+    starts: datetime.datetime,
+    now: datetime.datetime,
 ) -> SubscriptionCharge:
-    """Charge `period` of `subscription`: the subscriber's coins to the creator's
-    diamonds at the creator's level share now, and the platform's part; stamped."""
+    """Charge `period` of `subscription`, starting at `starts`: the subscriber's
+    coins to the creator's diamonds at the creator's level share now, and the
+    platform's part; stamped."""
     creator = subscription.creator
     coins = subscription.coin_price
     share = creator.level.share_percent
@@ -270,7 +293,6 @@ def _charge(
         platform_units=platform_units,
         now=now,
     )
-    starts = subscription.period_starts_at + PERIOD * (period - subscription.period)
     charge = SubscriptionCharge.objects.create(
         subscription=subscription,
         period=period,

@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from accounts.models import User
 from core.idempotency import IdempotencyKeyReused
 from gifting.models import CreatorProfile
 from gifting.tests.factories import creator_create, funded_sender
@@ -54,6 +55,15 @@ def subscribe(viewer, tier, key="k1", now=NOW):
 
 def renew(subscription, now):
     return services.subscription_renew(subscription_id=subscription.id, now=now)
+
+
+def retry_until_over(subscription, at):
+    """Run each retry of a subscription in grace when it is due; the last one's time."""
+    while subscription.status == "grace":
+        at = subscription.next_charge_at
+        renew(subscription, at)
+        subscription.refresh_from_db()
+    return at
 
 
 def test_a_price_changed_after_it_was_shown_is_refused_and_moves_nothing():
@@ -281,11 +291,7 @@ def test_a_renewal_short_of_coins_enters_grace_retries_and_lapses():
     assert sub.grace_until == due + GRACE
     assert sub.next_charge_at == due + RETRY_EVERY
     assert "100 coins needed, 50 in your wallet" in sub.notice
-    at = due
-    while sub.status == "grace":
-        at = sub.next_charge_at
-        renew(sub, at)
-        sub.refresh_from_db()
+    at = retry_until_over(sub, due)
     assert sub.status == "lapsed" and at == due + GRACE
     assert "Lapsed" in sub.notice
     assert sub.charges.count() == 1
@@ -325,6 +331,94 @@ def test_a_creator_who_becomes_ineligible_is_not_renewed():
     sub.refresh_from_db()
     assert sub.status == "ended" and "suspended" in sub.notice
     assert coins_of(viewer) == 900
+
+
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"is_active": False}, "deactivated"),
+        (
+            {"birth_date": datetime.date.today() - datetime.timedelta(days=365)},
+            "18 or over",
+        ),
+    ],
+)
+def test_a_deactivated_or_under_age_subscriber_is_ended_without_a_charge(change, words):
+    viewer = funded_sender(1000)
+    sub = subscribe(viewer, tier_create())
+    User.objects.filter(id=viewer.id).update(**change)
+
+    assert renew(sub, NOW + PERIOD) == Renewal.ENDED
+
+    sub.refresh_from_db()
+    assert (sub.status, sub.next_charge_at) == ("ended", None)
+    assert words in sub.notice and "without a charge" in sub.notice
+    assert sub.charges.count() == 1
+    assert coins_of(viewer) == 900
+    assert renew(sub, NOW + 2 * PERIOD) == Renewal.NOT_DUE
+
+
+def test_a_renewal_after_an_outage_charges_one_period_from_now_not_the_backlog():
+    viewer = funded_sender(1000)
+    sub = subscribe(viewer, tier_create(coin_price=100))
+    late = NOW + 4 * PERIOD + datetime.timedelta(hours=1)
+
+    for minute in range(5):
+        renew(sub, late + datetime.timedelta(minutes=minute))
+
+    sub.refresh_from_db()
+    assert (sub.status, sub.period) == ("active", 2)
+    assert (sub.period_starts_at, sub.period_ends_at) == (late, late + PERIOD)
+    assert sub.next_charge_at == late + PERIOD
+    charge = sub.charges.get(period=2)
+    assert (charge.period_starts_at, charge.period_ends_at) == (late, late + PERIOD)
+    assert sub.charges.count() == 2
+    assert coins_of(viewer) == 800
+    assert ledger_reconcile().is_clean
+
+
+def test_a_renewal_on_time_keeps_periods_contiguous():
+    viewer = funded_sender(1000)
+    sub = subscribe(viewer, tier_create(coin_price=100))
+    a_bit_late = NOW + PERIOD + GRACE - datetime.timedelta(minutes=1)
+    assert renew(sub, a_bit_late) == Renewal.RENEWED
+    sub.refresh_from_db()
+    assert sub.period_starts_at == NOW + PERIOD
+    assert sub.charges.get(period=2).period_starts_at == NOW + PERIOD
+
+
+def test_a_late_first_failure_gets_the_full_grace_period():
+    viewer = funded_sender(150)
+    sub = subscribe(viewer, tier_create(coin_price=100))
+    late = NOW + PERIOD + GRACE + datetime.timedelta(days=2)
+
+    assert renew(sub, late) == Renewal.GRACE
+
+    sub.refresh_from_db()
+    assert sub.grace_until == late + GRACE
+    assert sub.next_charge_at == late + RETRY_EVERY
+    # A second failure keeps the grace period of the first.
+    assert renew(sub, late + RETRY_EVERY) == Renewal.GRACE
+    sub.refresh_from_db()
+    assert sub.grace_until == late + GRACE
+    bundle, region = on_sale(coins=100, amount="0.99")
+    purchase_buy(viewer, bundle, region, key="top-up")
+    retried = late + 2 * RETRY_EVERY
+    assert renew(sub, retried) == Renewal.RENEWED
+    sub.refresh_from_db()
+    assert (sub.status, sub.period, sub.period_starts_at) == ("active", 2, retried)
+    assert sub.charges.count() == 2
+
+
+def test_a_late_first_failure_lapses_only_when_its_grace_runs_out():
+    viewer = funded_sender(150)
+    sub = subscribe(viewer, tier_create(coin_price=100))
+    late = NOW + 3 * PERIOD
+    renew(sub, late)
+    sub.refresh_from_db()
+    at = retry_until_over(sub, late)
+    assert sub.status == "lapsed" and at == late + GRACE
+    assert sub.charges.count() == 1 and coins_of(viewer) == 50
 
 
 def test_bonus_coins_go_first_as_in_gifts():
