@@ -18,7 +18,8 @@ from subscriptions.models import (
     SubscriptionCharge,
     Tier,
 )
-from subscriptions.services import Renewal
+from subscriptions.services import Renewal, renewals
+from subscriptions.services import subscriptions as subscribing
 from wallets import ledger
 from wallets.ledger import InsufficientBalance
 from wallets.models import DIAMOND_SCALE, AccountKind, LedgerAccount, Transfer
@@ -446,6 +447,40 @@ def test_the_batch_renews_due_ones_and_a_second_run_changes_nothing():
     }
     assert services.subscriptions_due(now=NOW + PERIOD) == []
     assert SubscriptionCharge.objects.count() == 6
+
+
+def test_a_renewal_that_raises_is_logged_and_counted_and_the_batch_goes_on(
+    monkeypatch, caplog
+):
+    viewers = [funded_sender(1000) for _ in range(3)]
+    tier = tier_create()
+    subs = [subscribe(v, tier, key=f"k{n}") for n, v in enumerate(viewers)]
+    broken = subs[0].id
+    real_charge = subscribing._charge
+
+    def charge(subscription, **kwargs):
+        if subscription.id == broken:
+            raise RuntimeError("the database went away")
+        return real_charge(subscription, **kwargs)
+
+    monkeypatch.setattr(subscribing, "_charge", charge)
+    due = renewals.subscriptions_due(now=NOW + PERIOD)
+
+    with caplog.at_level("ERROR", logger="subscriptions.services.renewals"):
+        outcome = renewals.subscriptions_renew(subscription_ids=due, now=NOW + PERIOD)
+
+    assert outcome == {"error": 1, "renewed": 2}
+    assert f"Renewal of subscription {broken} failed" in caplog.text
+    assert SubscriptionCharge.objects.filter(subscription_id=broken).count() == 1
+    assert coins_of(viewers[0]) == 900 and coins_of(viewers[1]) == 800
+    # The next run, the fault gone, renews it.
+    monkeypatch.setattr(subscribing, "_charge", real_charge)
+    assert renewals.subscriptions_due(now=NOW + PERIOD) == [broken]
+    assert renewals.subscriptions_renew(subscription_ids=due, now=NOW + PERIOD) == {
+        "renewed": 1,
+        "not_due": 2,
+    }
+    assert ledger_reconcile().is_clean
 
 
 def test_a_tier_switched_off_or_outside_narrowed_limits_takes_no_new_subscriber():
