@@ -1,4 +1,5 @@
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -43,6 +44,9 @@ def _signed_in_creator(request):
 class CreatorTierListView(APIView):
     @extend_schema(
         summary="A creator's subscription tiers on offer",
+        description="Only tiers a viewer can subscribe to now: switched on, priced "
+        "within the rank's limits, and none while the creator may not receive "
+        "subscriptions (suspended, too young, too few followers).",
         responses={
             status.HTTP_200_OK: TierSerializer(many=True),
             status.HTTP_404_NOT_FOUND: OpenApiResponse(description="No such creator."),
@@ -52,8 +56,10 @@ class CreatorTierListView(APIView):
     def get(self, request, creator_id):
         # The creator first, as the leaderboard does: an unknown (or out of range)
         # id is a 404, never a query the database cannot take.
-        get_object_or_404(CreatorProfile.objects.only("id"), id=creator_id)
-        tiers = selectors.tiers_offered(creator_id=creator_id)
+        creator = get_object_or_404(
+            CreatorProfile.objects.select_related("user"), id=creator_id
+        )
+        tiers = selectors.tiers_offered(creator=creator, day=timezone.now().date())
         return Response(TierSerializer(tiers, many=True).data)
 
 
@@ -179,6 +185,9 @@ class SubscriptionCancelView(APIView):
 
 
 class CreatorTiersView(APIView):
+    throttle_classes = [MoneyMovingThrottle]
+    throttle_scope = "subscriptions"
+
     @extend_schema(
         summary="My tiers (creator)",
         responses={
@@ -217,13 +226,17 @@ class CreatorTiersView(APIView):
 
 
 class CreatorTierDetailView(APIView):
+    throttle_classes = [MoneyMovingThrottle]
+    throttle_scope = "subscriptions"
+
     @extend_schema(
         summary="Edit one of my tiers (creator)",
         request=TierUpdateSerializer,
         responses={
             status.HTTP_200_OK: TierSerializer,
             status.HTTP_400_BAD_REQUEST: OpenApiResponse(
-                description="`{coin_price: [message]}`: outside the rank's limits."
+                description="`{coin_price: [message]}`: outside the rank's limits, "
+                "or a price change while you may not receive subscriptions."
             ),
             status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
             404: OpenApiResponse(description="No such tier of yours."),

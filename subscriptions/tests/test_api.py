@@ -1,11 +1,18 @@
 import pytest
 from rest_framework.test import APIClient
 
+from core.api.throttles import MoneyMovingThrottle
+from gifting.models import CreatorProfile
 from gifting.tests.factories import creator_create, funded_sender
-from subscriptions.models import Subscription, SubscriptionCharge, Tier
+from subscriptions.models import (
+    Subscription,
+    SubscriptionCharge,
+    Tier,
+    TierPriceLimit,
+)
 from wallets.tests.factories import user_create
 
-from .factories import tier_create
+from .factories import limit_of, tier_create
 
 pytestmark = pytest.mark.django_db
 SUBS = "/api/v1/subscriptions/"
@@ -181,6 +188,48 @@ def test_a_creator_offers_and_edits_tiers_within_limits(api_client):
     assert bad_edit.status_code == 400 and "coin_price" in bad_edit.json()
     assert edited.json()["coin_price"] == 150
     assert api_client.get(url).json()[0]["coin_price"] == 150
+
+
+def test_only_tiers_one_can_subscribe_to_are_listed(api_client, viewer):
+    tier = tier_create(coin_price=100)
+    dear = tier_create(tier.creator, rank=2, coin_price=limit_of(2).max_coins)
+    url = f"/api/v1/creators/{tier.creator_id}/subscription-tiers/"
+    assert [t["id"] for t in api_client.get(url).json()] == [tier.id, dear.id]
+
+    TierPriceLimit.objects.filter(rank=2).update(max_coins=dear.coin_price - 1)
+    assert [t["id"] for t in api_client.get(url).json()] == [tier.id]
+
+    CreatorProfile.objects.filter(id=tier.creator_id).update(suspended=True)
+    assert api_client.get(url).json() == []
+
+
+def test_a_suspended_creator_cannot_reprice_a_tier(api_client):
+    tier = tier_create(coin_price=100)
+    CreatorProfile.objects.filter(id=tier.creator_id).update(suspended=True)
+    api_client.force_authenticate(tier.creator.user)
+    response = api_client.patch(
+        f"/api/v1/creator/subscription-tiers/{tier.id}/",
+        {"coin_price": 150},
+        format="json",
+    )
+    assert response.status_code == 400 and "coin_price" in response.json()
+    assert Tier.objects.get(id=tier.id).coin_price == 100
+
+
+def test_tier_edits_past_the_rate_limit_are_429(api_client, monkeypatch):
+    monkeypatch.setattr(
+        MoneyMovingThrottle, "THROTTLE_RATES", {"subscriptions": "2/minute"}
+    )
+    tier = tier_create(coin_price=100)
+    api_client.force_authenticate(tier.creator.user)
+    url = f"/api/v1/creator/subscription-tiers/{tier.id}/"
+    answers = [
+        api_client.patch(url, {"coin_price": 100 + n}, format="json").status_code
+        for n in range(3)
+    ]
+    assert answers == [200, 200, 429]
+    assert Tier.objects.get(id=tier.id).coin_price == 101
+    assert api_client.get("/api/v1/creator/subscription-tiers/").status_code == 200
 
 
 def test_a_creator_cannot_edit_another_creators_tier(api_client):

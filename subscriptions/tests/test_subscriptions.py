@@ -483,6 +483,17 @@ def test_a_renewal_that_raises_is_logged_and_counted_and_the_batch_goes_on(
     assert ledger_reconcile().is_clean
 
 
+def test_an_ineligible_creator_cannot_reprice_a_tier():
+    tier = tier_create(coin_price=100)
+    CreatorProfile.objects.filter(id=tier.creator_id).update(suspended=True)
+    with pytest.raises(services.TierRefused) as refused:
+        services.tier_update(tier=tier, coin_price=200)
+    assert refused.value.field == "coin_price"
+    assert Tier.objects.get(id=tier.id).coin_price == 100
+    # Switching it off stays possible.
+    assert not services.tier_update(tier=tier, is_active=False).is_active
+
+
 def test_a_tier_switched_off_or_outside_narrowed_limits_takes_no_new_subscriber():
     viewer = funded_sender(1000)
     tier = tier_create(coin_price=100)
