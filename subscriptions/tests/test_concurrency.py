@@ -109,3 +109,26 @@ def test_the_same_key_at_once_subscribes_once():
 
     assert len(set(outcomes)) == 1
     assert SubscriptionCharge.objects.count() == 1
+
+
+def test_a_price_raised_while_viewers_subscribe_is_never_charged_to_them():
+    """Half the threads raise the price, half subscribe at the price shown: each
+    subscriber pays the price shown or is refused with price_changed."""
+    tier = tier_create(coin_price=100)
+    viewers = [funded_sender(1000) for _ in range(THREADS)]
+
+    def work(n):
+        if n % 2:
+            return services.tier_update(tier=tier, coin_price=100 + n).coin_price
+        return services.subscription_subscribe(
+            subscriber=viewers[n], tier=tier, coin_price=100, idempotency_key="k"
+        ).created
+
+    outcomes = _at_once(work)
+
+    subscribed = outcomes.count(True)
+    assert subscribed + outcomes.count("price_changed") == THREADS // 2
+    assert set(SubscriptionCharge.objects.values_list("coins", flat=True)) <= {100}
+    assert SubscriptionCharge.objects.count() == subscribed
+    assert set(Subscription.objects.values_list("coin_price", flat=True)) <= {100}
+    assert ledger_reconcile().is_clean
