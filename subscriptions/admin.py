@@ -20,6 +20,10 @@ from core.history import ReadableHistoryAdmin
 from . import selectors
 from .models import Subscription, SubscriptionCharge, Tier, TierPriceLimit
 
+# Finance's (granted by migration 0003): the revenue per month and the subscribers'
+# request keys; support reads subscriptions and charges without them.
+REVENUE_PERMISSION = "subscriptions.revenue_subscription"
+
 
 @admin.register(TierPriceLimit)
 class TierPriceLimitAdmin(ReadableHistoryAdmin):
@@ -145,6 +149,15 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, ReadableHistoryAdmin):
         ordering="period_ends_at",
     )
 
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if request.user.has_perm(REVENUE_PERMISSION):
+            return fields
+        return [f for f in fields if f != "idempotency_key"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
     @admin.display(description="Subscription, since", ordering="created_at")
     def when(self, subscription):
         return numbered_when(subscription, subscription.created_at)
@@ -221,8 +234,15 @@ class SubscriptionChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "may_read_revenue": request.user.has_perm(REVENUE_PERMISSION),
+        }
+        return super().changelist_view(request, extra_context)
+
     def revenue_view(self, request):
-        if not self.has_view_permission(request):
+        if not request.user.has_perm(REVENUE_PERMISSION):
             raise PermissionDenied
         months = [
             {

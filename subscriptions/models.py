@@ -143,6 +143,12 @@ class Subscription(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        permissions = [
+            (
+                "revenue_subscription",
+                "Can read subscription revenue and subscribers' request keys",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["subscriber", "idempotency_key"],

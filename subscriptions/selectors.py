@@ -1,6 +1,8 @@
 """Reads for the subscriptions' API and admin."""
 
-from django.db.models import Count, Q, Sum
+import datetime
+
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncMonth
 
 from gifting.holds import units_by_day
@@ -9,10 +11,19 @@ from gifting.models import CreatorProfile
 from .models import Subscription, SubscriptionCharge, Tier
 
 
-def tiers_offered(*, creator_id: int):
-    """A creator's tiers open to new subscribers, by rank."""
+def tiers_offered(*, creator: CreatorProfile, day: datetime.date):
+    """A creator's tiers open to new subscribers, by rank: none while the creator
+    may not receive subscriptions, and none priced outside its rank's limits as
+    staff set them now (those cannot be subscribed to)."""
+    if creator.ineligibility_reason(day):
+        return Tier.objects.none()
     return (
-        Tier.objects.filter(creator_id=creator_id, is_active=True)
+        Tier.objects.filter(
+            creator=creator,
+            is_active=True,
+            coin_price__gte=F("limit__min_coins"),
+            coin_price__lte=F("limit__max_coins"),
+        )
         .select_related("limit")
         .order_by("limit__rank")
     )

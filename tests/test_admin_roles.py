@@ -233,8 +233,12 @@ def _subscription_things():
     from subscriptions import services as subscription_services
     from subscriptions.tests.factories import tier_create
 
+    tier = tier_create()
     subscription_services.subscription_subscribe(
-        subscriber=funded_sender(1000), tier=tier_create(), idempotency_key="walk"
+        subscriber=funded_sender(1000),
+        tier=tier,
+        coin_price=tier.coin_price,
+        idempotency_key="walk",
     )
 
 

@@ -855,6 +855,10 @@ def test_another_creators_payout_is_a_404_like_one_that_does_not_exist():
         "/api/v1/payouts/abc/",
         f"/api/v1/payouts/{HUGE}/",
         "/api/v1/payouts/%00/",
+        f"/api/v1/creators/{HUGE}/subscription-tiers/",
+        f"/api/v1/creators/{2**63}/subscription-tiers/",
+        "/api/v1/creators/999999/subscription-tiers/",
+        f"/api/v1/subscriptions/{2**63}/",
     ],
 )
 def test_a_malformed_id_on_a_detail_route_is_a_404(path):

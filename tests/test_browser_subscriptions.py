@@ -35,7 +35,10 @@ def test_the_subscription_screens_fit_a_laptop_and_a_phone(
         creator = creator_create(display_name=f"A creator with a long name {n}")
         tier = tier_create(creator, coin_price=150 + n)
         services.subscription_subscribe(
-            subscriber=funded_sender(1000), tier=tier, idempotency_key=f"k{n}"
+            subscriber=funded_sender(1000),
+            tier=tier,
+            coin_price=tier.coin_price,
+            idempotency_key=f"k{n}",
         )
     page = browser_page
     admin_login(page, live_server.url, "finance", "pw")

@@ -48,6 +48,7 @@ def _due_subscriptions(size: int) -> list[int]:
         services.subscription_subscribe(
             subscriber=viewer,
             tier=tiers[n % CREATORS],
+            coin_price=tiers[n % CREATORS].coin_price,
             idempotency_key="soak",
             now=started,
         )

@@ -76,6 +76,13 @@ class SubscribeSerializer(serializers.Serializer):
         ),
         help_text="The tier's id.",
     )
+    coin_price = serializers.IntegerField(
+        min_value=1,
+        max_value=2**31 - 1,
+        help_text="The tier's price you were shown: if the creator has changed it "
+        "since, nothing is charged and the answer is 409 `price_changed` with the "
+        "current `coin_price`.",
+    )
 
 
 class SubscriptionSerializer(serializers.ModelSerializer):

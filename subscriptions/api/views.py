@@ -1,4 +1,5 @@
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.generics import ListAPIView
@@ -14,6 +15,7 @@ from core.api.idempotency import (
 from core.api.pagination import NewestFirst
 from core.api.responses import NOT_A_CREATOR, present_or_forbidden
 from core.api.throttles import MoneyMovingThrottle
+from gifting.models import CreatorProfile
 from gifting.selectors import creator_of
 from wallets.serializers import wallet_data
 
@@ -42,11 +44,22 @@ def _signed_in_creator(request):
 class CreatorTierListView(APIView):
     @extend_schema(
         summary="A creator's subscription tiers on offer",
-        responses={status.HTTP_200_OK: TierSerializer(many=True)},
+        description="Only tiers a viewer can subscribe to now: switched on, priced "
+        "within the rank's limits, and none while the creator may not receive "
+        "subscriptions (suspended, too young, too few followers).",
+        responses={
+            status.HTTP_200_OK: TierSerializer(many=True),
+            status.HTTP_404_NOT_FOUND: OpenApiResponse(description="No such creator."),
+        },
         tags=TAGS,
     )
     def get(self, request, creator_id):
-        tiers = selectors.tiers_offered(creator_id=creator_id)
+        # The creator first, as the leaderboard does: an unknown (or out of range)
+        # id is a 404, never a query the database cannot take.
+        creator = get_object_or_404(
+            CreatorProfile.objects.select_related("user"), id=creator_id
+        )
+        tiers = selectors.tiers_offered(creator=creator, day=timezone.now().date())
         return Response(TierSerializer(tiers, many=True).data)
 
 
@@ -90,7 +103,10 @@ class SubscriptionListCreateView(ListAPIView):
         description=(
             "The first period's coins leave the subscriber at once (bonus coins "
             "first), the creator earns diamonds at their level's share. It renews "
-            "every 30 days at the price subscribed. A repeat with the same "
+            "every 30 days at the price subscribed. `coin_price` is the price you "
+            "were shown: if the creator changed it since, nothing moves and the "
+            "answer is 409 `price_changed` with the current `coin_price`. A repeat "
+            "with the same "
             "`Idempotency-Key` returns the first subscription with `200` and moves "
             "nothing."
         ),
@@ -106,8 +122,10 @@ class SubscriptionListCreateView(ListAPIView):
             status.HTTP_403_FORBIDDEN: OpenApiResponse(description="Under 18."),
             status.HTTP_409_CONFLICT: OpenApiResponse(
                 description="Already subscribed to this creator "
-                "(`already_subscribed`), or not enough coins "
-                "(`insufficient_balance`, with balance and needed)."
+                "(`already_subscribed`), the tier's price is no longer the "
+                "`coin_price` sent (`price_changed`, with the current `coin_price`), "
+                "or not enough coins (`insufficient_balance`, with balance and "
+                "needed)."
             ),
             status.HTTP_422_UNPROCESSABLE_ENTITY: KEY_REUSED,
         },
@@ -120,6 +138,7 @@ class SubscriptionListCreateView(ListAPIView):
         result = services.subscription_subscribe(
             subscriber=request.user,
             tier=form.validated_data["tier"],
+            coin_price=form.validated_data["coin_price"],
             idempotency_key=key,
         )
         body = {
@@ -166,6 +185,9 @@ class SubscriptionCancelView(APIView):
 
 
 class CreatorTiersView(APIView):
+    throttle_classes = [MoneyMovingThrottle]
+    throttle_scope = "subscriptions"
+
     @extend_schema(
         summary="My tiers (creator)",
         responses={
@@ -204,13 +226,17 @@ class CreatorTiersView(APIView):
 
 
 class CreatorTierDetailView(APIView):
+    throttle_classes = [MoneyMovingThrottle]
+    throttle_scope = "subscriptions"
+
     @extend_schema(
         summary="Edit one of my tiers (creator)",
         request=TierUpdateSerializer,
         responses={
             status.HTTP_200_OK: TierSerializer,
             status.HTTP_400_BAD_REQUEST: OpenApiResponse(
-                description="`{coin_price: [message]}`: outside the rank's limits."
+                description="`{coin_price: [message]}`: outside the rank's limits, "
+                "or a price change while you may not receive subscriptions."
             ),
             status.HTTP_403_FORBIDDEN: NOT_A_CREATOR,
             404: OpenApiResponse(description="No such tier of yours."),

@@ -3,6 +3,7 @@
 from .renewals import subscriptions_due, subscriptions_renew
 from .subscriptions import (
     AlreadySubscribed,
+    PriceChanged,
     Renewal,
     SubscribeResult,
     SubscriptionRefused,
@@ -14,6 +15,7 @@ from .tiers import TierRefused, tier_create, tier_update
 
 __all__ = [
     "AlreadySubscribed",
+    "PriceChanged",
     "Renewal",
     "SubscribeResult",
     "SubscriptionRefused",

@@ -1,12 +1,18 @@
 """Renewals in batches, for the beat task and its workers."""
 
 import datetime
+import logging
 from collections import Counter
 
 from django.utils import timezone
 
+from core.logs import money_event
+
 from ..models import Subscription
 from .subscriptions import subscription_renew
+
+logger = logging.getLogger(__name__)
+RENEWAL_ERROR = "error"
 
 
 def subscriptions_due(
@@ -28,11 +34,23 @@ def subscriptions_renew(
 ) -> dict[str, int]:
     """Renew each due subscription in its own transaction; returns how many had
     each outcome. One that is not due (any more) is left as it is, so a batch
-    delivered twice, or two batches naming the same subscription, charge once."""
+    delivered twice, or two batches naming the same subscription, charge once. One
+    that raises is logged and counted as "error", and the batch goes on."""
     now = now or timezone.now()
-    return dict(
-        Counter(
-            subscription_renew(subscription_id=subscription_id, now=now)
-            for subscription_id in subscription_ids
-        )
-    )
+    outcomes = Counter()
+    for subscription_id in subscription_ids:
+        try:
+            outcome = subscription_renew(subscription_id=subscription_id, now=now)
+        except Exception:
+            # One renewal that raises (its transaction rolled back, nothing moved)
+            # must not block the rest of its batch run after run: logged, counted,
+            # retried by the next run.
+            logger.exception("Renewal of subscription %s failed", subscription_id)
+            money_event(
+                "subscription_renewal_failed",
+                level=logging.ERROR,
+                subscription_id=subscription_id,
+            )
+            outcome = RENEWAL_ERROR
+        outcomes[outcome] += 1
+    return dict(outcomes)

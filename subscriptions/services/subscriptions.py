@@ -25,6 +25,11 @@ class SubscriptionRefused(ServiceError):
     code = "subscription_refused"
 
 
+class PriceChanged(ServiceError):
+    status_code = 409
+    code = "price_changed"
+
+
 class AlreadySubscribed(ServiceError):
     status_code = 409
     code = "already_subscribed"
@@ -40,16 +45,22 @@ def subscription_subscribe(
     *,
     subscriber: User,
     tier: Tier,
+    coin_price: int,
     idempotency_key: str,
     now: datetime.datetime | None = None,
 ) -> SubscribeResult:
-    """Subscribe to `tier` and pay its first period at once.
+    """Subscribe to `tier` at `coin_price`, the price the subscriber was shown,
+    and pay its first period at once.
 
-    A repeat with the same key answers with the first subscription and moves
+    The tier is read locked in the transaction: a price the creator changed since
+    is refused (409 `price_changed`, with the current price) and nothing moves. A
+    repeat with the same key answers with the first subscription and moves
     nothing; a second live subscription to the same creator is refused (409), by
     the database when two race."""
     now = now or timezone.now()
-    fingerprint = request_fingerprint("subscription_subscribe", tier=tier)
+    fingerprint = request_fingerprint(
+        "subscription_subscribe", tier=tier, coin_price=coin_price
+    )
     replay = _by_key(subscriber, idempotency_key)
     if replay is not None:
         replay_check(replay, fingerprint=fingerprint)
@@ -61,19 +72,11 @@ def subscription_subscribe(
         raise SubscriptionRefused(
             "Subscribing requires age 18 or over.", code="under_age", status_code=403
         )
-    if not tier.is_active:
-        raise SubscriptionRefused("This tier is not offered.", field="tier")
-    creator_may_offer_check(creator, day=now.date(), field="tier")
-    try:
-        tier_price_check(tier.limit, tier.coin_price)
-    except ServiceError:
-        raise SubscriptionRefused(
-            "This tier's price is outside the limits: it cannot be subscribed to "
-            "until the creator sets it again.",
-            field="tier",
-        ) from None
     try:
         with transaction.atomic():
+            # The tier as it is now, locked: a creator's price change waits for
+            # this charge or is seen by it.
+            tier = _offered_tier_locked(tier.id, coin_price=coin_price, now=now)
             # The row first: a repeat or a second subscription fails on its unique
             # constraints before any coin moves.
             subscription = Subscription.objects.create(
@@ -89,7 +92,7 @@ def subscription_subscribe(
                 request_fingerprint=fingerprint,
                 created_at=now,
             )
-            _charge(subscription, period=1, now=now)
+            _charge(subscription, period=1, starts=now, now=now)
     except IntegrityError:
         first = _by_key(subscriber, idempotency_key)
         if first is not None:
@@ -103,6 +106,37 @@ def subscription_subscribe(
             ) from None
         raise
     return SubscribeResult(subscription, created=True)
+
+
+def _offered_tier_locked(
+    tier_id: int, *, coin_price: int, now: datetime.datetime
+) -> Tier:
+    """The tier locked, refused unless offered at `coin_price` within its limits
+    by a creator who may receive subscriptions."""
+    tier = (
+        Tier.objects.select_for_update(of=("self",))
+        .select_related("creator__user", "creator__level", "limit")
+        .get(id=tier_id)
+    )
+    if not tier.is_active:
+        raise SubscriptionRefused("This tier is not offered.", field="tier")
+    creator_may_offer_check(tier.creator, day=now.date(), field="tier")
+    try:
+        tier_price_check(tier.limit, tier.coin_price)
+    except ServiceError:
+        raise SubscriptionRefused(
+            "This tier's price is outside the limits: it cannot be subscribed to "
+            "until the creator sets it again.",
+            field="tier",
+        ) from None
+    if tier.coin_price != coin_price:
+        raise PriceChanged(
+            f"The tier's price is now {tier.coin_price:,} coins, not "
+            f"{coin_price:,}: nothing was charged. Subscribe again at the new price "
+            "if you still want to.",
+            extra={"coin_price": tier.coin_price},
+        )
+    return tier
 
 
 def subscription_cancel(
@@ -180,18 +214,36 @@ def _renew_locked(subscription: Subscription, *, now: datetime.datetime) -> str:
         _end(subscription, status=Status.ENDED, at=subscription.period_ends_at)
         subscription.notice = "Ended at the end of the period, as cancelled."
         return Renewal.ENDED
+    subscriber = subscription.subscriber
+    if not subscriber.is_active:
+        _end(subscription, status=Status.ENDED, at=now)
+        subscription.notice = "Ended without a charge: the account is deactivated."
+        return Renewal.ENDED
+    if not subscriber.is_adult_on(now.date()):
+        _end(subscription, status=Status.ENDED, at=now)
+        subscription.notice = (
+            "Ended without a charge: subscribing requires age 18 or over."
+        )
+        return Renewal.ENDED
     reason = subscription.creator.ineligibility_reason(now.date())
     if reason:
         _end(subscription, status=Status.ENDED, at=now)
         subscription.notice = f"Ended: {reason}"
         return Renewal.ENDED
     period = subscription.period + 1
+    # Periods are contiguous, but a renewal that runs more than GRACE late (an
+    # outage) charges one period from now: past periods are never charged back to
+    # back.
     starts = subscription.period_ends_at
+    if now - starts > GRACE:
+        starts = now
     try:
         with transaction.atomic():
-            _charge(subscription, period=period, now=now)
+            _charge(subscription, period=period, starts=starts, now=now)
     except InsufficientBalance as refusal:
-        grace_until = starts + GRACE
+        # Grace runs from the first failed attempt, so a late first attempt still
+        # gets its full grace period.
+        grace_until = subscription.grace_until or max(starts, now) + GRACE
         if now >= grace_until:
             _end(subscription, status=Status.LAPSED, at=now)
             subscription.notice = (
@@ -219,10 +271,15 @@ def _renew_locked(subscription: Subscription, *, now: datetime.datetime) -> str:
 
 
 def _charge(
-    subscription: Subscription, *, period: int, now: datetime.datetime
+    subscription: Subscription,
+    *,
+    period: int,
+    starts: datetime.datetime,
+    now: datetime.datetime,
 ) -> SubscriptionCharge:
-    """Charge `period` of `subscription`: the subscriber's coins to the creator's
-    diamonds at the creator's level share now, and the platform's part; stamped."""
+    """Charge `period` of `subscription`, starting at `starts`: the subscriber's
+    coins to the creator's diamonds at the creator's level share now, and the
+    platform's part; stamped."""
     creator = subscription.creator
     _creator_key_share(creator.id)
     coins = subscription.coin_price
@@ -238,7 +295,6 @@ def _charge(
         platform_units=platform_units,
         now=now,
     )
-    starts = subscription.period_starts_at + PERIOD * (period - subscription.period)
     # The hold's region, stamped as a gift send stamps it (docs/holds.md).
     region_id = (
         HomeRegion.objects.filter(user_id=subscription.subscriber_id)

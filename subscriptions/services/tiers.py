@@ -71,6 +71,8 @@ def tier_update(
     with transaction.atomic():
         tier = Tier.objects.select_for_update().select_related("limit").get(id=tier.id)
         if coin_price is not None:
+            # A suspended (or otherwise ineligible) creator does not reprice.
+            creator_may_offer_check(tier.creator, day=now.date(), field="coin_price")
             tier_price_check(tier.limit, coin_price)
             tier.coin_price = coin_price
         if is_active:

@@ -1,18 +1,30 @@
 import pytest
+from rest_framework.test import APIClient
 
+from core.api.throttles import MoneyMovingThrottle
+from gifting.models import CreatorProfile
 from gifting.tests.factories import creator_create, funded_sender
-from subscriptions.models import Subscription, SubscriptionCharge, Tier
+from subscriptions.models import (
+    Subscription,
+    SubscriptionCharge,
+    Tier,
+    TierPriceLimit,
+)
 from wallets.tests.factories import user_create
 
-from .factories import tier_create
+from .factories import limit_of, tier_create
 
 pytestmark = pytest.mark.django_db
 SUBS = "/api/v1/subscriptions/"
 
 
-def subscribe(client, tier_id, key="k1"):
+def subscribe(client, tier_id, key="k1", coin_price=None):
+    """Subscribe at `coin_price`, by default the tier's price now (as shown)."""
+    if coin_price is None:
+        coin_price = Tier.objects.get(id=tier_id).coin_price
     headers = {"HTTP_IDEMPOTENCY_KEY": key} if key else {}
-    return client.post(SUBS, {"tier": tier_id}, format="json", **headers)
+    body = {"tier": tier_id, "coin_price": coin_price}
+    return client.post(SUBS, body, format="json", **headers)
 
 
 @pytest.fixture
@@ -69,13 +81,53 @@ def test_a_second_subscription_to_a_creator_is_a_409(api_client, viewer):
 
 
 @pytest.mark.parametrize(
-    "body, field", [({"tier": 999999}, "tier"), ({}, "tier"), ({"tier": "x"}, "tier")]
+    "body, field",
+    [
+        ({"tier": 999999, "coin_price": 100}, "tier"),
+        ({"coin_price": 100}, "tier"),
+        ({"tier": "x", "coin_price": 100}, "tier"),
+        ({"tier": "TIER"}, "coin_price"),
+        ({"tier": "TIER", "coin_price": 0}, "coin_price"),
+        ({"tier": "TIER", "coin_price": "x"}, "coin_price"),
+        ({"tier": "TIER", "coin_price": 2**31}, "coin_price"),
+    ],
 )
 def test_bad_input_is_a_400_with_the_field(api_client, viewer, body, field):
+    if body.get("tier") == "TIER":
+        body = {**body, "tier": tier_create().id}
     response = api_client.post(SUBS, body, format="json", HTTP_IDEMPOTENCY_KEY="k")
     assert response.status_code == 400
     assert field in response.json()
     assert not Subscription.objects.exists()
+
+
+def test_a_price_raised_since_it_was_shown_is_a_409_and_charges_nothing(
+    api_client, viewer
+):
+    tier = tier_create(coin_price=100)
+    creator = APIClient()
+    creator.force_authenticate(tier.creator.user)
+    raised = creator.patch(
+        f"/api/v1/creator/subscription-tiers/{tier.id}/",
+        {"coin_price": 150},
+        format="json",
+    )
+    assert raised.status_code == 200
+
+    response = subscribe(api_client, tier.id, coin_price=100)
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "price_changed"
+    assert response.json()["coin_price"] == 150
+    assert not Subscription.objects.exists()
+    assert not SubscriptionCharge.objects.exists()
+    assert response.json().get("subscription") is None
+    # At the price now shown it goes through; the same key with another price is
+    # another request.
+    assert subscribe(api_client, tier.id, key="k2", coin_price=150).status_code == 201
+    reused = subscribe(api_client, tier.id, key="k2", coin_price=100)
+    assert reused.status_code == 422
+    assert SubscriptionCharge.objects.get().coins == 150
 
 
 def test_without_a_key_it_is_a_400_naming_the_header(api_client, viewer):
@@ -136,6 +188,48 @@ def test_a_creator_offers_and_edits_tiers_within_limits(api_client):
     assert bad_edit.status_code == 400 and "coin_price" in bad_edit.json()
     assert edited.json()["coin_price"] == 150
     assert api_client.get(url).json()[0]["coin_price"] == 150
+
+
+def test_only_tiers_one_can_subscribe_to_are_listed(api_client, viewer):
+    tier = tier_create(coin_price=100)
+    dear = tier_create(tier.creator, rank=2, coin_price=limit_of(2).max_coins)
+    url = f"/api/v1/creators/{tier.creator_id}/subscription-tiers/"
+    assert [t["id"] for t in api_client.get(url).json()] == [tier.id, dear.id]
+
+    TierPriceLimit.objects.filter(rank=2).update(max_coins=dear.coin_price - 1)
+    assert [t["id"] for t in api_client.get(url).json()] == [tier.id]
+
+    CreatorProfile.objects.filter(id=tier.creator_id).update(suspended=True)
+    assert api_client.get(url).json() == []
+
+
+def test_a_suspended_creator_cannot_reprice_a_tier(api_client):
+    tier = tier_create(coin_price=100)
+    CreatorProfile.objects.filter(id=tier.creator_id).update(suspended=True)
+    api_client.force_authenticate(tier.creator.user)
+    response = api_client.patch(
+        f"/api/v1/creator/subscription-tiers/{tier.id}/",
+        {"coin_price": 150},
+        format="json",
+    )
+    assert response.status_code == 400 and "coin_price" in response.json()
+    assert Tier.objects.get(id=tier.id).coin_price == 100
+
+
+def test_tier_edits_past_the_rate_limit_are_429(api_client, monkeypatch):
+    monkeypatch.setattr(
+        MoneyMovingThrottle, "THROTTLE_RATES", {"subscriptions": "2/minute"}
+    )
+    tier = tier_create(coin_price=100)
+    api_client.force_authenticate(tier.creator.user)
+    url = f"/api/v1/creator/subscription-tiers/{tier.id}/"
+    answers = [
+        api_client.patch(url, {"coin_price": 100 + n}, format="json").status_code
+        for n in range(3)
+    ]
+    assert answers == [200, 200, 429]
+    assert Tier.objects.get(id=tier.id).coin_price == 101
+    assert api_client.get("/api/v1/creator/subscription-tiers/").status_code == 200
 
 
 def test_a_creator_cannot_edit_another_creators_tier(api_client):

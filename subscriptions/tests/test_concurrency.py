@@ -52,6 +52,7 @@ def test_renewals_of_one_subscription_at_once_charge_the_period_once():
     sub = services.subscription_subscribe(
         subscriber=viewer,
         tier=tier_create(coin_price=100),
+        coin_price=100,
         idempotency_key="k",
         now=now,
     ).subscription
@@ -75,7 +76,10 @@ def test_subscribes_at_once_make_one_subscription():
     outcomes = _at_once(
         lambda n: (
             services.subscription_subscribe(
-                subscriber=viewer, tier=tier, idempotency_key=f"k{n}"
+                subscriber=viewer,
+                tier=tier,
+                coin_price=tier.coin_price,
+                idempotency_key=f"k{n}",
             ).created
         )
     )
@@ -95,10 +99,36 @@ def test_the_same_key_at_once_subscribes_once():
     outcomes = _at_once(
         lambda n: (
             services.subscription_subscribe(
-                subscriber=viewer, tier=tier, idempotency_key="same"
+                subscriber=viewer,
+                tier=tier,
+                coin_price=tier.coin_price,
+                idempotency_key="same",
             ).subscription.id
         )
     )
 
     assert len(set(outcomes)) == 1
     assert SubscriptionCharge.objects.count() == 1
+
+
+def test_a_price_raised_while_viewers_subscribe_is_never_charged_to_them():
+    """Half the threads raise the price, half subscribe at the price shown: each
+    subscriber pays the price shown or is refused with price_changed."""
+    tier = tier_create(coin_price=100)
+    viewers = [funded_sender(1000) for _ in range(THREADS)]
+
+    def work(n):
+        if n % 2:
+            return services.tier_update(tier=tier, coin_price=100 + n).coin_price
+        return services.subscription_subscribe(
+            subscriber=viewers[n], tier=tier, coin_price=100, idempotency_key="k"
+        ).created
+
+    outcomes = _at_once(work)
+
+    subscribed = outcomes.count(True)
+    assert subscribed + outcomes.count("price_changed") == THREADS // 2
+    assert set(SubscriptionCharge.objects.values_list("coins", flat=True)) <= {100}
+    assert SubscriptionCharge.objects.count() == subscribed
+    assert set(Subscription.objects.values_list("coin_price", flat=True)) <= {100}
+    assert ledger_reconcile().is_clean

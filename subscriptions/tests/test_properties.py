@@ -67,7 +67,11 @@ def test_a_charge_splits_exactly_and_spends_bonus_first(price, share, bonus):
             )
         tier = tier_create(creator_create(), coin_price=price)
         sub = services.subscription_subscribe(
-            subscriber=viewer, tier=tier, idempotency_key="k", now=NOW
+            subscriber=viewer,
+            tier=tier,
+            coin_price=tier.coin_price,
+            idempotency_key="k",
+            now=NOW,
         ).subscription
         charge = sub.charges.get()
         assert charge.share_percent == share
@@ -100,7 +104,11 @@ def test_any_sequence_conserves_coins_and_charges_a_period_once(price, start, st
         now = NOW
         keys = iter(range(1_000))
         services.subscription_subscribe(
-            subscriber=viewer, tier=tier, idempotency_key="first", now=now
+            subscriber=viewer,
+            tier=tier,
+            coin_price=tier.coin_price,
+            idempotency_key="first",
+            now=now,
         )
         for step in steps:
             live = Subscription.objects.filter(
@@ -129,6 +137,7 @@ def test_any_sequence_conserves_coins_and_charges_a_period_once(price, start, st
                         services.subscription_subscribe(
                             subscriber=viewer,
                             tier=tier,
+                            coin_price=tier.coin_price,
                             idempotency_key=f"again-{next(keys)}",
                             now=now,
                         )

@@ -5,6 +5,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from accounts.models import User
 from core.idempotency import IdempotencyKeyReused
 from gifting.models import CreatorProfile
 from gifting.tests.factories import creator_create, funded_sender
@@ -17,7 +18,8 @@ from subscriptions.models import (
     SubscriptionCharge,
     Tier,
 )
-from subscriptions.services import Renewal
+from subscriptions.services import Renewal, renewals
+from subscriptions.services import subscriptions as subscribing
 from wallets import ledger
 from wallets.ledger import InsufficientBalance
 from wallets.models import DIAMOND_SCALE, AccountKind, LedgerAccount, Transfer
@@ -44,7 +46,11 @@ def diamond_units_of(creator: CreatorProfile) -> int:
 
 def subscribe(viewer, tier, key="k1", now=NOW):
     return services.subscription_subscribe(
-        subscriber=viewer, tier=tier, idempotency_key=key, now=now
+        subscriber=viewer,
+        tier=tier,
+        coin_price=tier.coin_price,
+        idempotency_key=key,
+        now=now,
     ).subscription
 
 
@@ -52,11 +58,67 @@ def renew(subscription, now):
     return services.subscription_renew(subscription_id=subscription.id, now=now)
 
 
+def retry_until_over(subscription, at):
+    """Run each retry of a subscription in grace when it is due; the last one's time."""
+    while subscription.status == "grace":
+        at = subscription.next_charge_at
+        renew(subscription, at)
+        subscription.refresh_from_db()
+    return at
+
+
+def test_a_price_changed_after_it_was_shown_is_refused_and_moves_nothing():
+    viewer = funded_sender(1000)
+    tier = tier_create(coin_price=100)
+    shown = tier.coin_price
+    services.tier_update(tier=tier, coin_price=tier.limit.max_coins)
+
+    with pytest.raises(services.PriceChanged) as refused:
+        services.subscription_subscribe(
+            subscriber=viewer,
+            tier=tier,
+            coin_price=shown,
+            idempotency_key="k",
+            now=NOW,
+        )
+
+    assert refused.value.status_code == 409
+    assert refused.value.extra == {"coin_price": tier.limit.max_coins}
+    assert coins_of(viewer) == 1000
+    assert not Subscription.objects.exists()
+    assert not Transfer.objects.filter(kind="subscription").exists()
+
+
+def test_the_price_read_is_the_tiers_now_not_the_callers_copy():
+    """The caller's tier object may be stale: the locked row decides."""
+    viewer = funded_sender(1000)
+    tier = tier_create(coin_price=100)
+    Tier.objects.filter(id=tier.id).update(coin_price=150)
+
+    with pytest.raises(services.PriceChanged):
+        services.subscription_subscribe(
+            subscriber=viewer, tier=tier, coin_price=100, idempotency_key="k"
+        )
+    sub = services.subscription_subscribe(
+        subscriber=viewer, tier=tier, coin_price=150, idempotency_key="k"
+    ).subscription
+    assert (sub.coin_price, sub.charges.get().coins) == (150, 150)
+    assert coins_of(viewer) == 850
+    with pytest.raises(IdempotencyKeyReused):
+        services.subscription_subscribe(
+            subscriber=viewer, tier=tier, coin_price=100, idempotency_key="k"
+        )
+
+
 def test_subscribing_charges_the_first_period_at_the_creators_share():
     viewer = funded_sender(1000)
     tier = tier_create(coin_price=120)
     result = services.subscription_subscribe(
-        subscriber=viewer, tier=tier, idempotency_key="k1", now=NOW
+        subscriber=viewer,
+        tier=tier,
+        coin_price=tier.coin_price,
+        idempotency_key="k1",
+        now=NOW,
     )
     sub = result.subscription
     assert result.created
@@ -80,7 +142,11 @@ def test_a_repeat_with_the_same_key_moves_nothing():
     tier = tier_create()
     first = subscribe(viewer, tier)
     again = services.subscription_subscribe(
-        subscriber=viewer, tier=tier, idempotency_key="k1", now=NOW
+        subscriber=viewer,
+        tier=tier,
+        coin_price=tier.coin_price,
+        idempotency_key="k1",
+        now=NOW,
     )
     assert not again.created and again.subscription.id == first.id
     assert coins_of(viewer) == 900
@@ -226,11 +292,7 @@ def test_a_renewal_short_of_coins_enters_grace_retries_and_lapses():
     assert sub.grace_until == due + GRACE
     assert sub.next_charge_at == due + RETRY_EVERY
     assert "100 coins needed, 50 in your wallet" in sub.notice
-    at = due
-    while sub.status == "grace":
-        at = sub.next_charge_at
-        renew(sub, at)
-        sub.refresh_from_db()
+    at = retry_until_over(sub, due)
     assert sub.status == "lapsed" and at == due + GRACE
     assert "Lapsed" in sub.notice
     assert sub.charges.count() == 1
@@ -272,6 +334,94 @@ def test_a_creator_who_becomes_ineligible_is_not_renewed():
     assert coins_of(viewer) == 900
 
 
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"is_active": False}, "deactivated"),
+        (
+            {"birth_date": datetime.date.today() - datetime.timedelta(days=365)},
+            "18 or over",
+        ),
+    ],
+)
+def test_a_deactivated_or_under_age_subscriber_is_ended_without_a_charge(change, words):
+    viewer = funded_sender(1000)
+    sub = subscribe(viewer, tier_create())
+    User.objects.filter(id=viewer.id).update(**change)
+
+    assert renew(sub, NOW + PERIOD) == Renewal.ENDED
+
+    sub.refresh_from_db()
+    assert (sub.status, sub.next_charge_at) == ("ended", None)
+    assert words in sub.notice and "without a charge" in sub.notice
+    assert sub.charges.count() == 1
+    assert coins_of(viewer) == 900
+    assert renew(sub, NOW + 2 * PERIOD) == Renewal.NOT_DUE
+
+
+def test_a_renewal_after_an_outage_charges_one_period_from_now_not_the_backlog():
+    viewer = funded_sender(1000)
+    sub = subscribe(viewer, tier_create(coin_price=100))
+    late = NOW + 4 * PERIOD + datetime.timedelta(hours=1)
+
+    for minute in range(5):
+        renew(sub, late + datetime.timedelta(minutes=minute))
+
+    sub.refresh_from_db()
+    assert (sub.status, sub.period) == ("active", 2)
+    assert (sub.period_starts_at, sub.period_ends_at) == (late, late + PERIOD)
+    assert sub.next_charge_at == late + PERIOD
+    charge = sub.charges.get(period=2)
+    assert (charge.period_starts_at, charge.period_ends_at) == (late, late + PERIOD)
+    assert sub.charges.count() == 2
+    assert coins_of(viewer) == 800
+    assert ledger_reconcile().is_clean
+
+
+def test_a_renewal_on_time_keeps_periods_contiguous():
+    viewer = funded_sender(1000)
+    sub = subscribe(viewer, tier_create(coin_price=100))
+    a_bit_late = NOW + PERIOD + GRACE - datetime.timedelta(minutes=1)
+    assert renew(sub, a_bit_late) == Renewal.RENEWED
+    sub.refresh_from_db()
+    assert sub.period_starts_at == NOW + PERIOD
+    assert sub.charges.get(period=2).period_starts_at == NOW + PERIOD
+
+
+def test_a_late_first_failure_gets_the_full_grace_period():
+    viewer = funded_sender(150)
+    sub = subscribe(viewer, tier_create(coin_price=100))
+    late = NOW + PERIOD + GRACE + datetime.timedelta(days=2)
+
+    assert renew(sub, late) == Renewal.GRACE
+
+    sub.refresh_from_db()
+    assert sub.grace_until == late + GRACE
+    assert sub.next_charge_at == late + RETRY_EVERY
+    # A second failure keeps the grace period of the first.
+    assert renew(sub, late + RETRY_EVERY) == Renewal.GRACE
+    sub.refresh_from_db()
+    assert sub.grace_until == late + GRACE
+    bundle, region = on_sale(coins=100, amount="0.99")
+    purchase_buy(viewer, bundle, region, key="top-up")
+    retried = late + 2 * RETRY_EVERY
+    assert renew(sub, retried) == Renewal.RENEWED
+    sub.refresh_from_db()
+    assert (sub.status, sub.period, sub.period_starts_at) == ("active", 2, retried)
+    assert sub.charges.count() == 2
+
+
+def test_a_late_first_failure_lapses_only_when_its_grace_runs_out():
+    viewer = funded_sender(150)
+    sub = subscribe(viewer, tier_create(coin_price=100))
+    late = NOW + 3 * PERIOD
+    renew(sub, late)
+    sub.refresh_from_db()
+    at = retry_until_over(sub, late)
+    assert sub.status == "lapsed" and at == late + GRACE
+    assert sub.charges.count() == 1 and coins_of(viewer) == 50
+
+
 def test_bonus_coins_go_first_as_in_gifts():
     viewer = funded_sender(100)
     bonus = ledger.user_account(viewer, AccountKind.BONUS_COINS)
@@ -297,6 +447,51 @@ def test_the_batch_renews_due_ones_and_a_second_run_changes_nothing():
     }
     assert services.subscriptions_due(now=NOW + PERIOD) == []
     assert SubscriptionCharge.objects.count() == 6
+
+
+def test_a_renewal_that_raises_is_logged_and_counted_and_the_batch_goes_on(
+    monkeypatch, caplog
+):
+    viewers = [funded_sender(1000) for _ in range(3)]
+    tier = tier_create()
+    subs = [subscribe(v, tier, key=f"k{n}") for n, v in enumerate(viewers)]
+    broken = subs[0].id
+    real_charge = subscribing._charge
+
+    def charge(subscription, **kwargs):
+        if subscription.id == broken:
+            raise RuntimeError("the database went away")
+        return real_charge(subscription, **kwargs)
+
+    monkeypatch.setattr(subscribing, "_charge", charge)
+    due = renewals.subscriptions_due(now=NOW + PERIOD)
+
+    with caplog.at_level("ERROR", logger="subscriptions.services.renewals"):
+        outcome = renewals.subscriptions_renew(subscription_ids=due, now=NOW + PERIOD)
+
+    assert outcome == {"error": 1, "renewed": 2}
+    assert f"Renewal of subscription {broken} failed" in caplog.text
+    assert SubscriptionCharge.objects.filter(subscription_id=broken).count() == 1
+    assert coins_of(viewers[0]) == 900 and coins_of(viewers[1]) == 800
+    # The next run, the fault gone, renews it.
+    monkeypatch.setattr(subscribing, "_charge", real_charge)
+    assert renewals.subscriptions_due(now=NOW + PERIOD) == [broken]
+    assert renewals.subscriptions_renew(subscription_ids=due, now=NOW + PERIOD) == {
+        "renewed": 1,
+        "not_due": 2,
+    }
+    assert ledger_reconcile().is_clean
+
+
+def test_an_ineligible_creator_cannot_reprice_a_tier():
+    tier = tier_create(coin_price=100)
+    CreatorProfile.objects.filter(id=tier.creator_id).update(suspended=True)
+    with pytest.raises(services.TierRefused) as refused:
+        services.tier_update(tier=tier, coin_price=200)
+    assert refused.value.field == "coin_price"
+    assert Tier.objects.get(id=tier.id).coin_price == 100
+    # Switching it off stays possible.
+    assert not services.tier_update(tier=tier, is_active=False).is_active
 
 
 def test_a_tier_switched_off_or_outside_narrowed_limits_takes_no_new_subscriber():

@@ -28,6 +28,7 @@ def test_the_beat_task_renews_what_is_due_in_batches_once(
         services.subscription_subscribe(
             subscriber=funded_sender(1000),
             tier=tier,
+            coin_price=tier.coin_price,
             idempotency_key=f"k{n}",
             now=start,
         )
