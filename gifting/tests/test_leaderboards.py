@@ -313,9 +313,11 @@ def test_every_board_and_coins_gifted_match_the_gifts_sent(
         senders = [funded_sender(500) for _ in range(3)]
         creators = [creator_create(), creator_create()]
         gift = rose()
+        # Sent in time order, as gifts are sent now: a sender's reach is their
+        # latest gift's moment.
         timed = [
             (w, c, s, q, MONDAY + datetime.timedelta(minutes=m))
-            for w, c, s, q, m in sends
+            for w, c, s, q, m in sorted(sends, key=lambda send: send[4])
         ]
         boards = [
             (creator, period, at, stream)

@@ -42,6 +42,7 @@ def test_a_payout_racing_renewals_takes_only_the_free_diamonds():
         subscription_services.subscription_subscribe(
             subscriber=funded_sender(1000),
             tier=tier,
+            coin_price=tier.coin_price,
             idempotency_key=f"s-{n}",
             now=now - PERIOD,
         ).subscription

@@ -46,7 +46,11 @@ def subscriber_in(region, *, coins=1000, at, txn):
 
 def subscribe(viewer, tier, *, at, key="s-1"):
     return subscription_services.subscription_subscribe(
-        subscriber=viewer, tier=tier, idempotency_key=key, now=at
+        subscriber=viewer,
+        tier=tier,
+        coin_price=tier.coin_price,
+        idempotency_key=key,
+        now=at,
     ).subscription
 
 
