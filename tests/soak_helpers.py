@@ -132,6 +132,11 @@ def stack_env(database_url: str, app_name: str, **overrides: str) -> dict:
         THROTTLE_PURCHASES="1000000/minute",
         THROTTLE_GIFT_SENDS="1000000/minute",
         THROTTLE_PAYOUTS="1000000/minute",
+        # The soak's readers share one address: the leaderboards' per-address
+        # rate would refuse them, as it should refuse one scraper.
+        THROTTLE_LEADERBOARDS_ANON="1000000/minute",
+        THROTTLE_LEADERBOARDS="1000000/minute",
+        THROTTLE_SUBSCRIPTIONS="1000000/minute",
         LOG_LEVEL="WARNING",
         # Small batches, slow sends and a short stuck threshold: a killed worker
         # is likely to die mid-batch, and the sweeper picks its payouts up soon.
