@@ -130,6 +130,12 @@ AUDITED = (
         ),
     ),
     Audited("gifting.CreatorApplication", frozen=("user", "created_at")),
+    # A subscription charge's refund: who asked, who granted (four eyes rest on
+    # both), what it moved. What it refunds and who asked never change.
+    Audited(
+        "subscriptions.ChargeRefund",
+        frozen=("charge", "requested_by", "requested_at", "reason", "window_ends_at"),
+    ),
 )
 
 

@@ -115,6 +115,60 @@ def held_sources() -> tuple[HeldSource, ...]:
     return tuple(_held_sources)
 
 
+@dataclass(frozen=True)
+class HeldSpend:
+    """Paid coins of a refunded purchase that earned a creator diamonds still on
+    hold: what a store refund may take back from one earning."""
+
+    # In the take-back's idempotency key, `purchase:<id>:hold:<key>`; unique per
+    # purchase across every source (a gift's id; `charge:<id>`).
+    key: str
+    creator_user_id: int
+    earned_at: datetime.datetime
+    coins: int
+    # The creator's units for those coins, at most what is left of the earning.
+    units: int
+    # The creator's units per coin the earning stamped: take-backs are whole coins.
+    per_coin: int
+    # The source's own row, handed back to it to record what was taken.
+    row: object
+
+
+@dataclass(frozen=True)
+class HeldSpends:
+    """A source's answer for a refunded purchase: how many of its spent paid
+    coins the source knows it spent (`matched`, on hold or not), and those of its
+    earnings still on hold."""
+
+    matched: int
+    on_hold: list[HeldSpend]
+
+
+@dataclass(frozen=True)
+class TakeBackSource:
+    """A source of earnings above gifting a store refund takes back from.
+
+    `spends(purchase=, rules=, now=) -> HeldSpends` and
+    `recorded(purchase=, taken=[(spend, coins, units, transfer)], now=)`, called
+    inside the refund's transaction (its locks held, the creators locked)."""
+
+    spends: Callable[..., HeldSpends]
+    recorded: Callable[..., None]
+
+
+_take_back_sources: list[TakeBackSource] = []
+
+
+def take_back_source_register(source: TakeBackSource) -> None:
+    """Let store refunds take back from another source's held earnings; once."""
+    if source not in _take_back_sources:
+        _take_back_sources.append(source)
+
+
+def take_back_sources() -> tuple[TakeBackSource, ...]:
+    return tuple(_take_back_sources)
+
+
 def _timeline(rules, *, starts, ends, before: int) -> list[tuple]:
     """[(starts, ends, days)] over [starts, ends): `before` until the first rule,
     then each rule until the next."""

@@ -561,12 +561,30 @@ class HoldRecoveryQuerySet(models.QuerySet):
         raise TypeError("Hold recoveries are append-only.")
 
 
-class HoldRecovery(models.Model):
-    """Diamonds a store refund took back from a gift still on hold: the creator's
-    earning from `paid_coins` of the refunded purchase, moved back by `transfer`.
+class TakenBack(models.Model):
+    """What a store refund took back from one earning still on hold: the creator's
+    earning from `paid_coins` of the refunded purchase. A concrete record adds the
+    purchase, the earning and the transfer (their reverse names differ).
+    Append-only; what the hold saved is the sum of these."""
 
-    Append-only; what the hold saved is the sum of these.
-    """
+    paid_coins = models.PositiveIntegerField(
+        help_text="Paid coins of the refunded purchase taken to have paid for it."
+    )
+    diamond_units = models.PositiveBigIntegerField(
+        help_text=f"Creator's diamonds taken back, in 1/{DIAMOND_SCALE:,}."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = HoldRecoveryQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+        ordering = ["-created_at", "-id"]
+
+
+class HoldRecovery(TakenBack):
+    """Diamonds a store refund took back from a gift still on hold, moved back by
+    `transfer`."""
 
     purchase = models.ForeignKey(
         Purchase, on_delete=models.PROTECT, related_name="hold_recoveries"
@@ -574,21 +592,11 @@ class HoldRecovery(models.Model):
     gift_send = models.ForeignKey(
         GiftSend, on_delete=models.PROTECT, related_name="hold_recoveries"
     )
-    paid_coins = models.PositiveIntegerField(
-        help_text="Paid coins of the refunded purchase taken to have paid for it."
-    )
-    diamond_units = models.PositiveBigIntegerField(
-        help_text=f"Creator's diamonds taken back, in 1/{DIAMOND_SCALE:,}."
-    )
     transfer = models.OneToOneField(
         Transfer, on_delete=models.PROTECT, related_name="hold_recovery"
     )
-    created_at = models.DateTimeField(default=timezone.now)
 
-    objects = HoldRecoveryQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
+    class Meta(TakenBack.Meta):
         verbose_name_plural = "hold recoveries"
         constraints = [
             models.UniqueConstraint(

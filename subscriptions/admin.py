@@ -1,6 +1,9 @@
 """Subscriptions in the admin: price limits staff set, tiers creators offer,
-subscriptions (lapses by status), their charges and the revenue per month."""
+subscriptions (lapses by status), their charges and the revenue per month, the
+refunds of charges (asked for by one, granted by a second finance user) and what
+store refunds took back from held charges."""
 
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
@@ -10,15 +13,27 @@ from django.utils.html import format_html
 
 from core import display
 from core.admin import (
+    ConfirmPage,
+    DecideEachMixin,
     EstimatedCountPaginator,
     ReadOnlyAdminMixin,
     column,
+    html_table,
     numbered_when,
+    truncated,
 )
 from core.history import ReadableHistoryAdmin
 
 from . import selectors
-from .models import Subscription, SubscriptionCharge, Tier, TierPriceLimit
+from .models import (
+    ChargeHoldRecovery,
+    ChargeRefund,
+    Subscription,
+    SubscriptionCharge,
+    Tier,
+    TierPriceLimit,
+)
+from .services import refunds
 
 # Finance's (granted by migration 0003): the revenue per month and the subscribers'
 # request keys; support reads subscriptions and charges without them.
@@ -163,9 +178,40 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, ReadableHistoryAdmin):
         return numbered_when(subscription, subscription.created_at)
 
 
+class RefundReasonForm(forms.Form):
+    reason = forms.CharField(
+        max_length=refunds.REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why, as the subscriber said it; kept on each refund.",
+    )
+
+
+def _charge_line(charge: SubscriptionCharge) -> str:
+    return (
+        f"{charge} · {charge.subscriber} → {charge.creator} · "
+        f"{display.coins(charge.coins)} coins · "
+        f"charged {display.when(charge.created_at)}"
+    )
+
+
+ASK_REFUND_PAGE = ConfirmPage(
+    title="Ask to refund subscription charges",
+    crumb="Ask to refund",
+    intro="A second finance user grants each refund: the charge's coins go back to "
+    "the subscriber and the creator's diamonds from it are taken back. A charge "
+    "past its refund window, or already asked for, is refused beside its name.",
+    line=_charge_line,
+    submit="Ask to refund {count} charge(s)",
+)
+
+
 @admin.register(SubscriptionCharge)
-class SubscriptionChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Each period charged (renewals), and the revenue per month."""
+class SubscriptionChargeAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each period charged (renewals), and the revenue per month; support and
+    finance ask for a charge's refund here."""
+
+    actions = ("ask_refund",)
+    each_noun = "refund request"
 
     change_list_template = "admin/subscriptions/subscriptioncharge/change_list.html"
     list_display = (
@@ -203,6 +249,9 @@ class SubscriptionChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "period_starts_at",
         "period_ends_at",
         "created_at",
+        "paid_from",
+        "refund_window",
+        "refund_state",
     )
     readonly_fields = fields
 
@@ -216,6 +265,61 @@ class SubscriptionChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "creator", description="Creator", ordering="creator__display_name", width="10em"
     )
     coins_shown = column("coins", display.coins, description="Coins", ordering="coins")
+
+    def has_ask_refund_permission(self, request):
+        return request.user.has_perm(refunds.REQUEST_PERMISSION)
+
+    @admin.action(
+        description="Ask to refund selected charges", permissions=["ask_refund"]
+    )
+    def ask_refund(self, request, queryset):
+        return self._with_reason(
+            request,
+            queryset.select_related("subscriber", "creator__user").order_by("id"),
+            action="ask_refund",
+            form_class=RefundReasonForm,
+            page=ASK_REFUND_PAGE,
+            verb="Asked for",
+            call=lambda charge, reason: refunds.charge_refund_request(
+                charge=charge, actor=request.user, reason=reason
+            ),
+        )
+
+    @admin.display(description="Paid coins from")
+    def paid_from(self, charge):
+        rows = [
+            (
+                format_html(
+                    '<a href="{}">Purchase #{}</a>',
+                    reverse("admin:wallets_purchase_change", args=[lot.purchase_id]),
+                    lot.purchase_id,
+                ),
+                display.coins(lot.paid_coins),
+            )
+            for lot in charge.lots.order_by("purchase_id")
+        ]
+        return html_table(("Purchase", "Paid coins"), rows, empty="No paid coins.")
+
+    @admin.display(description="Refund window ends")
+    def refund_window(self, charge):
+        return display.when(refunds.charge_refund_window_ends(charge))
+
+    @admin.display(description="Refunds")
+    def refund_state(self, charge):
+        rows = [
+            (
+                format_html(
+                    '<a href="{}">#{}</a>',
+                    reverse("admin:subscriptions_chargerefund_change", args=[r.id]),
+                    r.id,
+                ),
+                r.get_status_display(),
+                display.when(r.requested_at),
+            )
+            for r in charge.refunds.order_by("-requested_at")
+        ]
+        return html_table(("Refund", "State", "Asked"), rows, empty="None asked for.")
+
     creator_diamonds = column(
         "creator_diamond_units", display.diamonds, description="Creator diamonds"
     )
@@ -263,3 +367,160 @@ class SubscriptionChargeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 "months": months,
             },
         )
+
+
+class RejectRefundForm(forms.Form):
+    reason = forms.CharField(
+        max_length=refunds.REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Kept on each rejected refund.",
+    )
+
+
+def _refund_line(refund: ChargeRefund) -> str:
+    return (
+        f"#{refund.id} · {_charge_line(refund.charge)} · asked by "
+        f"{refund.requested_by} · {refund.get_status_display()}"
+    )
+
+
+REJECT_REFUNDS_PAGE = ConfirmPage(
+    title="Reject subscription refunds",
+    crumb="Reject",
+    intro="These refunds will be rejected and nothing moves; one already decided "
+    "is left as it is.",
+    line=_refund_line,
+    submit="Reject {count} refund(s)",
+)
+
+
+@admin.register(ChargeRefund)
+class ChargeRefundAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Refunds of subscription charges: asked for from the charges list, granted
+    or rejected here by a second finance user."""
+
+    list_display = (
+        "when",
+        "charge_short",
+        "subscriber_short",
+        "coins_shown",
+        "status",
+        "people",
+        "unrecovered",
+        "short_reason",
+    )
+    list_filter = ("status",)
+    list_select_related = (
+        "charge__subscriber",
+        "charge__creator",
+        "requested_by",
+        "decided_by",
+    )
+    search_fields = (
+        "=charge__subscriber__username",
+        "charge__creator__display_name",
+        "=charge__subscription__id",
+    )
+    show_full_result_count = False
+    actions = ("approve", "reject")
+    fields = (
+        "charge",
+        "status",
+        "reason",
+        "requested_by",
+        "requested_at",
+        "window_ends_at",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+        "bonus_coins",
+        "paid_coins",
+        "creator_diamonds",
+        "unrecovered",
+        "platform_diamonds",
+    )
+    readonly_fields = fields
+    each_noun = "refund"
+
+    when = column(
+        "requested_at", display.when, description="Asked", ordering="requested_at"
+    )
+    charge_short = column("charge", description="Charge", width="12em")
+    subscriber_short = column(
+        "charge.subscriber",
+        description="Subscriber",
+        ordering="charge__subscriber__username",
+        width="9em",
+    )
+    coins_shown = column("charge.coins", display.coins, description="Coins")
+    short_reason = column("reason", description="Reason", width="14em")
+    creator_diamonds = column(
+        "creator_units", display.diamonds, description="Creator's diamonds taken back"
+    )
+    platform_diamonds = column(
+        "platform_units", display.diamonds, description="Platform's share taken back"
+    )
+
+    @admin.display(description="Not recovered from the creator")
+    def unrecovered(self, refund):
+        if not refund.creator_units_unrecovered:
+            return "—"
+        return display.diamonds(refund.creator_units_unrecovered, unit=True)
+
+    @admin.display(description="Asked / decided by")
+    def people(self, refund):
+        return format_html(
+            "{}<br>{}",
+            truncated(refund.requested_by, "9em"),
+            truncated(refund.decided_by or "—", "9em"),
+        )
+
+    def each_name(self, refund) -> str:
+        return f"#{refund.id}"
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm(refunds.APPROVE_PERMISSION)
+
+    def has_reject_permission(self, request):
+        return self.has_approve_permission(request)
+
+    @admin.action(description="Grant selected refunds", permissions=["approve"])
+    def approve(self, request, queryset):
+        self._each(
+            request,
+            queryset.order_by("id"),
+            "Granted",
+            lambda refund: refunds.charge_refund_approve(
+                refund=refund, actor=request.user
+            ),
+        )
+
+    @admin.action(description="Reject selected refunds", permissions=["reject"])
+    def reject(self, request, queryset):
+        return self._with_reason(
+            request,
+            queryset.select_related(
+                "charge__subscriber", "charge__creator", "requested_by"
+            ).order_by("id"),
+            action="reject",
+            form_class=RejectRefundForm,
+            page=REJECT_REFUNDS_PAGE,
+            verb="Rejected",
+            call=lambda refund, reason: refunds.charge_refund_reject(
+                refund=refund, actor=request.user, reason=reason
+            ),
+        )
+
+
+@admin.register(ChargeHoldRecovery)
+class ChargeHoldRecoveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Each held subscription charge a store refund took diamonds back from."""
+
+    list_display = ("created_at", "purchase", "charge", "paid_coins", "diamonds")
+    list_select_related = ("purchase", "charge")
+    search_fields = ("=purchase__id", "=charge__subscription__id")
+    show_full_result_count = False
+    fields = ("purchase", "charge", "paid_coins", "diamonds", "transfer", "created_at")
+    readonly_fields = fields
+
+    diamonds = column("diamond_units", display.diamonds, description="Diamonds")

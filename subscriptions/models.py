@@ -10,7 +10,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from gifting.models import CreatorProfile
+from gifting.models import CreatorProfile, TakenBack
+from wallets.models import Purchase, Transfer
 
 # A period is 30 days: every period the same length, so renewals fall due at the
 # same time of day and never on a day some months lack.
@@ -194,6 +195,8 @@ class Subscription(models.Model):
 
 
 class SubscriptionChargeQuerySet(models.QuerySet):
+    """Charges and what they drew on are a record: append-only."""
+
     def update(self, **kwargs):
         raise TypeError("Subscription charges are append-only.")
 
@@ -270,3 +273,144 @@ class SubscriptionCharge(models.Model):
 
     def __str__(self):
         return f"Subscription #{self.subscription_id}, period {self.period}"
+
+
+class SubscriptionChargeLot(models.Model):
+    """The paid coins a charge drew from one purchase (`wallets.ledger` reads
+    them under the subscriber's coin locks). A refund of the charge gives them back
+    to that purchase; a store refund of the purchase finds the charges it paid for.
+    Written with the charge, never changed."""
+
+    charge = models.ForeignKey(
+        SubscriptionCharge, on_delete=models.PROTECT, related_name="lots"
+    )
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="subscription_lots"
+    )
+    paid_coins = models.PositiveIntegerField()
+
+    objects = SubscriptionChargeQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["charge", "purchase"], name="subscriptions_lot_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(paid_coins__gt=0), name="subscriptions_lot_positive"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.paid_coins} paid coins of purchase #{self.purchase_id}"
+
+
+class ChargeHoldRecovery(TakenBack):
+    """Diamonds a store refund took back from a subscription charge still on hold
+    (as `gifting.HoldRecovery` for a gift), moved back by `transfer`."""
+
+    purchase = models.ForeignKey(
+        Purchase, on_delete=models.PROTECT, related_name="charge_hold_recoveries"
+    )
+    charge = models.ForeignKey(
+        SubscriptionCharge, on_delete=models.PROTECT, related_name="hold_recoveries"
+    )
+    transfer = models.OneToOneField(
+        Transfer, on_delete=models.PROTECT, related_name="charge_hold_recovery"
+    )
+
+    class Meta(TakenBack.Meta):
+        verbose_name_plural = "charge hold recoveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purchase", "charge"],
+                name="subscriptions_chargehold_once_per_purchase",
+            ),
+            models.CheckConstraint(
+                condition=Q(paid_coins__gt=0, diamond_units__gt=0),
+                name="subscriptions_chargehold_something_recovered",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Purchase #{self.purchase_id}: charge #{self.charge_id} taken back"
+
+
+class ChargeRefund(models.Model):
+    """A refund of one period's charge: asked for by staff for the subscriber,
+    granted by a second finance user (docs/subscriptions.md, *Refunds*). What it
+    moved is stamped when it is granted."""
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", "Waiting for a second finance user"
+        REFUNDED = "refunded", "Refunded"
+        REJECTED = "rejected", "Rejected"
+
+    charge = models.ForeignKey(
+        SubscriptionCharge, on_delete=models.PROTECT, related_name="refunds"
+    )
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.REQUESTED
+    )
+    reason = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(default=timezone.now)
+    window_ends_at = models.DateTimeField(
+        help_text="The end of the refund window the charge was made under; asked "
+        "for before it."
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    bonus_coins = models.PositiveIntegerField(
+        default=0, help_text="Bonus coins given back."
+    )
+    paid_coins = models.PositiveIntegerField(
+        default=0, help_text="Paid coins given back, to the purchases they came from."
+    )
+    creator_units = models.PositiveBigIntegerField(
+        default=0, help_text="Creator's diamonds taken back."
+    )
+    creator_units_unrecovered = models.PositiveBigIntegerField(
+        default=0,
+        help_text="Creator's diamonds the creator no longer held (cashed out): "
+        "the platform's loss.",
+    )
+    platform_units = models.PositiveBigIntegerField(
+        default=0, help_text="Platform's share taken back."
+    )
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        permissions = [
+            ("approve_chargerefund", "Can grant or reject a subscription refund"),
+        ]
+        constraints = [
+            # One refund open or granted per charge; a rejected one may be asked again.
+            models.UniqueConstraint(
+                fields=["charge"],
+                condition=Q(status__in=["requested", "refunded"]),
+                name="subscriptions_refund_once",
+            ),
+            # Four eyes: nobody grants what they asked for.
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=F("requested_by")),
+                name="subscriptions_refund_four_eyes",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="requested", decided_at__isnull=True)
+                | Q(~Q(status="requested"), decided_at__isnull=False),
+                name="subscriptions_refund_decided_at",
+            ),
+        ]
+
+    def __str__(self):
+        return f"Refund of {self.charge}"

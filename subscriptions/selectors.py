@@ -8,7 +8,13 @@ from django.db.models.functions import TruncMonth
 from gifting.holds import units_by_day
 from gifting.models import CreatorProfile
 
-from .models import Subscription, SubscriptionCharge, Tier
+from .models import (
+    ChargeHoldRecovery,
+    ChargeRefund,
+    Subscription,
+    SubscriptionCharge,
+    Tier,
+)
 
 
 def tiers_offered(*, creator: CreatorProfile, day: datetime.date):
@@ -60,12 +66,19 @@ def revenue_by_month(*, creator_id: int | None = None) -> list[dict]:
 
 def charges_held(*, creator: CreatorProfile, where: Q) -> list[tuple]:
     """[(UTC day charged, creator's units)] of the creator's charges `where` (an
-    earnings-hold segment's filter, still on hold): registered with the hold
-    (`gifting.holds.held_source_register`, docs/holds.md). Store refunds take
-    nothing back from charges yet, so there is nothing to subtract."""
-    return list(
-        units_by_day(
-            SubscriptionCharge.objects.filter(where, creator=creator),
-            units="creator_diamond_units",
-        )
+    earnings-hold segment's filter, still on hold), less what store refunds took
+    back from them (negative rows), and none of a refunded charge (its diamonds
+    went back with it): registered with the hold
+    (`gifting.holds.held_source_register`, docs/holds.md)."""
+    charges = SubscriptionCharge.objects.filter(where, creator=creator).exclude(
+        refunds__status=ChargeRefund.Status.REFUNDED
     )
+    taken = units_by_day(
+        ChargeHoldRecovery.objects.filter(charge__in=charges),
+        at="charge__created_at",
+        units="diamond_units",
+    )
+    return [
+        *units_by_day(charges, units="creator_diamond_units"),
+        *((day, -units) for day, units in taken),
+    ]

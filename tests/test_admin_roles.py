@@ -234,12 +234,39 @@ def _subscription_things():
     from subscriptions.tests.factories import tier_create
 
     tier = tier_create()
-    subscription_services.subscription_subscribe(
+    subscription = subscription_services.subscription_subscribe(
         subscriber=funded_sender(1000),
         tier=tier,
         coin_price=tier.coin_price,
         idempotency_key="walk",
+    ).subscription
+    subscription_services.charge_refund_request(
+        charge=subscription.charges.get(),
+        actor=user_create(is_superuser=True),
+        reason="walk",
     )
+    _charge_taken_back_by_a_store_refund()
+
+
+def _charge_taken_back_by_a_store_refund():
+    from django.test import override_settings
+
+    from payouts.tests.test_holds import buyer_with, store_refund
+    from subscriptions import services as subscription_services
+    from subscriptions.tests.factories import tier_create
+
+    tier = tier_create()
+    with override_settings(EARNINGS_HOLD_DAYS=7):
+        viewer, _ = buyer_with(
+            200, at=timezone.now() - datetime.timedelta(days=1), txn="walk-charge"
+        )
+        subscription_services.subscription_subscribe(
+            subscriber=viewer,
+            tier=tier,
+            coin_price=tier.coin_price,
+            idempotency_key="walk-held",
+        )
+        store_refund("walk-charge")
 
 
 MAKERS = (

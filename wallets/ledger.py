@@ -11,7 +11,7 @@ idempotency keys (docs/ledger.md lists them).
 """
 
 import datetime
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -360,6 +360,8 @@ class GiftPosted:
     bonus: int
     paid: int
     transfers: list[Transfer]
+    # {purchase id: paid coins drawn from it}, where the caller asked for it.
+    lots: dict[int, int] = field(default_factory=dict)
 
 
 def gift_post(
@@ -527,9 +529,15 @@ def subscription_charge_post(
     the subscriber (bonus first, then paid from their oldest purchases), the
     creator earns `creator_units` as a pending credit, the platform the rest.
 
-    Keyed by subscription and period, so a period's coins move at most once."""
+    Keyed by subscription and period, so a period's coins move at most once. The
+    result names the purchases its paid coins came from (`lots`), read before and
+    after the posting under the subscriber's coin locks: a refund of the charge
+    gives them back to those purchases, and a store refund of one of them finds the
+    charges it paid for (docs/subscriptions.md)."""
     reference = f"subscription:{subscription_id}"
     key = f"{reference}:{period}"
+    coin_accounts_lock(User(id=subscriber_id))
+    before = _open_lots(subscriber_id)
     legs: list[Leg | CoinSpend] = [
         CoinSpend(
             spender_id=subscriber_id,
@@ -550,11 +558,100 @@ def subscription_charge_post(
         ),
     ]
     transfers = transfers_post(legs, reference=reference, now=now)
+    paid = _spent_from(transfers, f"{key}:paid")
+    after = _open_lots(subscriber_id) if paid else before
+    lots = {
+        lot: coins - after.get(lot, 0)
+        for lot, coins in before.items()
+        if coins != after.get(lot, 0)
+    }
+    if sum(lots.values()) != paid:
+        raise RuntimeError(f"Charge {key} drew {paid} paid coins, its lots {lots}.")
     return GiftPosted(
         bonus=_spent_from(transfers, f"{key}:bonus"),
-        paid=_spent_from(transfers, f"{key}:paid"),
+        paid=paid,
         transfers=transfers,
+        lots=lots,
     )
+
+
+def _open_lots(user_id: int) -> dict[int, int]:
+    return dict(
+        Purchase.objects.filter(user_id=user_id, paid_coins_remaining__gt=0)
+        .order_by()
+        .values_list("id", "paid_coins_remaining")
+    )
+
+
+def subscription_refund_post(
+    *,
+    subscription_id: int,
+    period: int,
+    accounts: dict[str, LedgerAccount],
+    bonus: int,
+    lots: dict[int, int],
+    creator_diamonds: LedgerAccount,
+    creator_units: int,
+    platform_units: int,
+) -> list[Transfer]:
+    """Refund one period's charge: `bonus` coins and the paid coins of `lots`
+    ({purchase id: coins}, given back to those purchases) return from coins spent
+    to the subscriber's locked `accounts`; `creator_units` leave the creator's
+    diamonds and `platform_units` the platform's revenue, back to diamond issuance.
+    Posts nothing for zero. The caller holds the subscriber's coin locks, then the
+    purchases', then the creator's account (folded); the creator's debit is checked
+    like any other: never below zero."""
+    reference = f"subscription:{subscription_id}"
+    key = f"{reference}:{period}:refund"
+    spent = system_account(AccountKind.COINS_SPENT)
+    issuance = system_account(AccountKind.DIAMOND_ISSUANCE)
+    legs = [
+        Leg(
+            debit=spent,
+            credit=accounts[kind],
+            amount=amount,
+            kind=Transfer.Kind.SUBSCRIPTION_REFUND,
+            idempotency_key=f"{key}:{suffix}",
+        )
+        for kind, amount, suffix in (
+            (AccountKind.BONUS_COINS, bonus, "bonus"),
+            (AccountKind.PAID_COINS, sum(lots.values()), "paid"),
+        )
+        if amount
+    ]
+    if creator_units:
+        legs.append(
+            Leg(
+                debit=creator_diamonds,
+                credit=issuance,
+                amount=creator_units,
+                kind=Transfer.Kind.SUBSCRIPTION_EARNING_BACK,
+                idempotency_key=f"{key}:creator",
+            )
+        )
+    if platform_units:
+        legs.append(
+            Leg(
+                debit=system_account(AccountKind.PLATFORM_REVENUE),
+                credit=issuance,
+                amount=platform_units,
+                kind=Transfer.Kind.SUBSCRIPTION_PLATFORM_BACK,
+                idempotency_key=f"{key}:platform",
+            )
+        )
+    if not legs:
+        return []
+    for purchase_id, coins in sorted(lots.items()):
+        # Back to the purchase it was drawn from: a store refund of that purchase
+        # then takes these coins back as unspent.
+        restored = Purchase.objects.filter(
+            id=purchase_id,
+            status=Purchase.Status.COMPLETED,
+            paid_coins_remaining__lte=F("coins") - coins,
+        ).update(paid_coins_remaining=F("paid_coins_remaining") + coins)
+        if not restored:
+            raise RuntimeError(f"Purchase {purchase_id} cannot take {coins} back.")
+    return transfers_post(legs, reference=reference)
 
 
 # The system account that balances a manual adjustment of each kind of user account.
@@ -659,11 +756,12 @@ def payouts_paid_post(*, units_by_payout: dict[int, int]) -> list[Transfer]:
 
 
 def hold_take_back_post(
-    *, purchase_id: int, account: LedgerAccount, units_by_gift: dict[int, int]
+    *, purchase_id: int, account: LedgerAccount, units_by_key: dict[str, int]
 ) -> list[Transfer]:
-    """Take back a creator's diamonds from gifts still on hold that a refunded
+    """Take back a creator's diamonds from earnings still on hold that a refunded
     purchase paid for: from the creator's `account` back to diamond issuance, one
-    transfer per gift (in the order given), each keyed by purchase and gift.
+    transfer per earning (in the order given), each keyed by purchase and earning
+    (`<gift id>` for a gift, `charge:<id>` for a subscription charge).
 
     The debit is checked like any other: never below zero."""
     issuance = system_account(AccountKind.DIAMOND_ISSUANCE)
@@ -673,9 +771,9 @@ def hold_take_back_post(
             credit=issuance,
             amount=units,
             kind=Transfer.Kind.HOLD_TAKE_BACK,
-            idempotency_key=f"purchase:{purchase_id}:hold:{gift_send_id}",
+            idempotency_key=f"purchase:{purchase_id}:hold:{key}",
         )
-        for gift_send_id, units in units_by_gift.items()
+        for key, units in units_by_key.items()
     ]
     return transfers_post(legs, reference=f"purchase:{purchase_id}")
 

@@ -204,6 +204,15 @@ class Transfer(models.Model):
             "sub_platform_share",
             ("Platform share of a subscription"),
         )
+        SUBSCRIPTION_REFUND = "sub_refund", "Subscription charge refunded"
+        SUBSCRIPTION_EARNING_BACK = (
+            "sub_earning_back",
+            "Subscription earning taken back on refund",
+        )
+        SUBSCRIPTION_PLATFORM_BACK = (
+            "sub_platform_back",
+            "Platform share of a refunded subscription",
+        )
 
     debit_account = models.ForeignKey(
         LedgerAccount, on_delete=models.PROTECT, related_name="debits"

@@ -315,10 +315,16 @@ def refund_terms_for(purchase: Purchase) -> RefundTerms:
     The moment of the purchase, not now: a buyer's right is fixed when they pay,
     and no later rule (they never start in the past) changes it.
     """
+    return refund_terms_at(region_id=purchase.region_id, at=purchase.created_at)
+
+
+def refund_terms_at(*, region_id: int | None, at: datetime.datetime) -> RefundTerms:
+    """The terms in force at `at` for `region_id`: its own latest rule by then, else
+    the default rule then, else the built-in 14 days (a subscription charge is
+    refunded by the terms of the subscriber's home region when charged)."""
     rule = (
         RefundRule.objects.filter(
-            Q(region_id=purchase.region_id) | Q(region__isnull=True),
-            effective_at__lte=purchase.created_at,
+            Q(region_id=region_id) | Q(region__isnull=True), effective_at__lte=at
         )
         .order_by(F("region").asc(nulls_last=True), "-effective_at")
         .first()

@@ -6,9 +6,9 @@ is taken to have paid for.
 
 import datetime
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ from wallets import ledger
 from wallets.hooks import Recovered
 from wallets.models import AccountKind, LedgerAccount, Purchase, Transfer
 
-from ..holds import HoldRules, hold_rules
+from ..holds import HeldSpend, HoldRules, hold_rules, take_back_sources
 from ..models import (
     EARNINGS_HOLD_MAX_DAYS,
     CreatorProfile,
@@ -109,55 +109,64 @@ def earnings_hold_set(
     return rule
 
 
-@dataclass
-class _Planned:
-    send: GiftSend
-    paid_coins: int
-    units: int
-
-
 # Spends are read in pages: a refund walks back only as far as its coins go.
 _PAGE = 200
+
+# What a take-back hands each planned spend's recorder: the source's recorder and
+# the spend.
+_Plan = tuple[Callable[..., None], HeldSpend]
 
 
 def hold_take_back(
     *, purchase: Purchase, paid_coins_spent: int, now: datetime.datetime
 ) -> Recovered:
-    """Take back the creator's diamonds from gifts still on hold that a store
+    """Take back the creators' diamonds from earnings still on hold that a store
     refund's spent paid coins paid for; runs inside the refund (its locks held).
 
-    The ledger does not record which purchase each gift drew on, so the rule
-    (docs/holds.md): the buyer's gifts' paid coins spent since the purchase, newest
-    first, up to `paid_coins_spent`, less what earlier refunds already took from
-    the same gift. Of those, gifts still on hold give back their creator's share of
-    the coins, as far as the creator's balance goes (never below zero).
+    Subscription charges name the purchases they drew on, so theirs are matched
+    exactly (the registered sources, `holds.take_back_source_register`). The
+    ledger does not record which purchase each gift drew on, so the rest goes by
+    the rule (docs/holds.md): the buyer's gifts' paid coins spent since the
+    purchase, newest first, up to what is left of `paid_coins_spent`, less what
+    earlier refunds already took from the same gift. Of those, the earnings still
+    on hold give back their creator's share of the coins, as far as the creator's
+    balance goes (never below zero). Every creator involved is locked first, in
+    one id order, whichever source earned them.
     """
     if paid_coins_spent <= 0:
         return Recovered()
-    planned = _take_back_plan(purchase, paid_coins_spent, now=now)
+    rules = hold_rules()
+    planned: list[_Plan] = []
+    matched = 0
+    for source in take_back_sources():
+        answer = source.spends(purchase=purchase, rules=rules, now=now)
+        matched += answer.matched
+        planned += [(source.recorded, spend) for spend in answer.on_hold]
+    if matched > paid_coins_spent:
+        raise RuntimeError(
+            f"Sources matched {matched} of {paid_coins_spent} spent paid coins."
+        )
+    gifts = _gift_spends(purchase, paid_coins_spent - matched, rules=rules, now=now)
+    planned += [(_gifts_recorded, spend) for spend in gifts]
     if not planned:
         return Recovered()
-    by_creator: dict[int, list[_Planned]] = {}
+    by_creator: dict[int, list[_Plan]] = {}
     for plan in planned:
-        by_creator.setdefault(plan.send.creator.user_id, []).append(plan)
-    # The creators first, by id, as a payout request locks its creator before the
-    # account: a payout and a take-back then queue on the creator, never deadlock.
-    list(
-        CreatorProfile.objects.select_for_update()
-        .filter(user_id__in=by_creator)
-        .order_by("id")
-        .values_list("id", flat=True)
-    )
+        by_creator.setdefault(plan[1].creator_user_id, []).append(plan)
+    creators_key_share(user_ids=by_creator)
     accounts = LedgerAccount.objects.filter(
         owner_id__in=by_creator, kind=AccountKind.DIAMONDS
     ).order_by("id")
-    coins, units = 0, 0
+    taken: dict[Callable[..., None], list[tuple]] = {}
     for account in accounts:
-        got = _creator_take_back(
-            purchase, account, by_creator[account.owner_id], now=now
-        )
-        coins += got.paid_coins
-        units += got.diamond_units
+        for recorded, row in _creator_take_back(
+            purchase, account, by_creator[account.owner_id]
+        ):
+            taken.setdefault(recorded, []).append(row)
+    coins = sum(row[1] for rows in taken.values() for row in rows)
+    units = sum(row[2] for rows in taken.values() for row in rows)
+    for recorded, rows in taken.items():
+        recorded(purchase=purchase, taken=rows, now=now)
     if coins:
         money_event(
             "hold_taken_back",
@@ -169,12 +178,28 @@ def hold_take_back(
     return Recovered(paid_coins=coins, diamond_units=units)
 
 
-def _take_back_plan(
-    purchase: Purchase, budget: int, *, now: datetime.datetime
-) -> list[_Planned]:
+def creators_key_share(*, user_ids) -> None:
+    """Lock the creators' profiles `FOR KEY SHARE`, by id, before their diamonds
+    accounts: a payout request (which takes its creator `FOR UPDATE`, then the
+    account) queues behind, never deadlocks; gift sends, renewals and refunds of
+    charges (which take the same share) never wait on it. A `FOR UPDATE` here
+    deadlocked against a renewal or a charge's refund that held the share while
+    waiting for the buyer's coins this refund holds."""
+    if connection.vendor != "postgresql":
+        return  # SQLite locks the whole database: no order to keep.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {CreatorProfile._meta.db_table} "
+            "WHERE user_id = ANY(%s) ORDER BY id FOR KEY SHARE",
+            [sorted(user_ids)],
+        )
+
+
+def _gift_spends(
+    purchase: Purchase, budget: int, *, rules: HoldRules, now: datetime.datetime
+) -> list[HeldSpend]:
     """The gifts the purchase's spent coins are taken to have paid for that are
     still on hold, with the coins and diamonds to take back from each."""
-    rules = hold_rules()
     spends = (
         Transfer.objects.filter(
             debit_account__owner_id=purchase.user_id,
@@ -208,10 +233,20 @@ def _take_back_plan(
             budget -= coins
             if send is not None and _on_hold(send, rules, now=now):
                 per_coin = send.creator_diamond_units // send.coins
-                units = min(
-                    coins * per_coin, send.creator_diamond_units - earlier["units"]
+                planned.append(
+                    HeldSpend(
+                        key=str(send.id),
+                        creator_user_id=send.creator.user_id,
+                        earned_at=send.created_at,
+                        coins=coins,
+                        units=min(
+                            coins * per_coin,
+                            send.creator_diamond_units - earlier["units"],
+                        ),
+                        per_coin=per_coin,
+                        row=send,
+                    )
                 )
-                planned.append(_Planned(send, coins, units))
             if not budget:
                 break
     return planned
@@ -222,58 +257,61 @@ def _on_hold(send: GiftSend, rules: HoldRules, *, now: datetime.datetime) -> boo
     return send.created_at + datetime.timedelta(days=days) > now
 
 
+def _gifts_recorded(*, purchase: Purchase, taken: list[tuple], now) -> None:
+    HoldRecovery.objects.bulk_create(
+        [
+            HoldRecovery(
+                purchase=purchase,
+                gift_send=spend.row,
+                paid_coins=coins,
+                diamond_units=units,
+                transfer=transfer,
+                created_at=now,
+            )
+            for spend, coins, units, transfer in taken
+        ]
+    )
+
+
 def _creator_take_back(
-    purchase: Purchase,
-    account: LedgerAccount,
-    planned: list[_Planned],
-    *,
-    now: datetime.datetime,
-) -> Recovered:
+    purchase: Purchase, account: LedgerAccount, planned: list[_Plan]
+) -> list[tuple[Callable[..., None], tuple]]:
     """Take back from one creator's account what it holds of `planned`, newest
-    gift first, never below zero (a payout in progress holds the rest)."""
-    # Held gifts may still be pending credits: fold them in, then lock the row.
+    earning first, never below zero (a payout in progress holds the rest):
+    [(recorder, (spend, coins, units, transfer))]."""
+    # Held earnings may still be pending credits: fold them in, then lock the row.
     ledger.pending_credits_fold(account_id=account.id)
     balance = (
         LedgerAccount.objects.select_for_update(no_key=True)
         .values_list("balance", flat=True)
         .get(id=account.id)
     )
-    taking: list[tuple[_Planned, int, int]] = []
-    for plan in planned:
-        per_coin = plan.send.creator_diamond_units // plan.send.coins
-        # Whole coins only: coins and diamonds taken back keep the gift's share.
-        coins = min(plan.units, balance) // per_coin
+    taking: list[tuple[Callable[..., None], HeldSpend, int, int]] = []
+    for recorded, spend in sorted(
+        planned, key=lambda plan: (plan[1].earned_at, plan[1].key), reverse=True
+    ):
+        # Whole coins only: coins and diamonds taken back keep the earning's share.
+        coins = min(spend.units, balance) // spend.per_coin
         if not coins:
             continue
-        taking.append((plan, coins, coins * per_coin))
-        balance -= coins * per_coin
+        taking.append((recorded, spend, coins, coins * spend.per_coin))
+        balance -= coins * spend.per_coin
     if not taking:
-        return Recovered()
+        return []
     transfers = ledger.hold_take_back_post(
         purchase_id=purchase.id,
         account=account,
-        units_by_gift={plan.send.id: units for plan, _, units in taking},
-    )
-    HoldRecovery.objects.bulk_create(
-        [
-            HoldRecovery(
-                purchase=purchase,
-                gift_send=plan.send,
-                paid_coins=coins,
-                diamond_units=units,
-                transfer=transfer,
-                created_at=now,
-            )
-            for (plan, coins, units), transfer in zip(taking, transfers, strict=True)
-        ]
+        units_by_key={spend.key: units for _, spend, _, units in taking},
     )
     logger.info(
         "Took back %s from creator %s for purchase %s",
-        display.diamonds(sum(units for _, _, units in taking), unit=True),
+        display.diamonds(sum(units for *_, units in taking), unit=True),
         account.owner_id,
         purchase.id,
     )
-    return Recovered(
-        paid_coins=sum(coins for _, coins, _ in taking),
-        diamond_units=sum(units for _, _, units in taking),
-    )
+    return [
+        (recorded, (spend, coins, units, transfer))
+        for (recorded, spend, coins, units), transfer in zip(
+            taking, transfers, strict=True
+        )
+    ]

@@ -1,5 +1,11 @@
 """The subscriptions' services: tiers, and subscriptions with their renewals."""
 
+from .refunds import (
+    ChargeRefundRefused,
+    charge_refund_approve,
+    charge_refund_reject,
+    charge_refund_request,
+)
 from .renewals import subscriptions_due, subscriptions_renew
 from .subscriptions import (
     AlreadySubscribed,
@@ -15,11 +21,15 @@ from .tiers import TierRefused, tier_create, tier_update
 
 __all__ = [
     "AlreadySubscribed",
+    "ChargeRefundRefused",
     "PriceChanged",
     "Renewal",
     "SubscribeResult",
     "SubscriptionRefused",
     "TierRefused",
+    "charge_refund_approve",
+    "charge_refund_reject",
+    "charge_refund_request",
     "subscription_cancel",
     "subscription_renew",
     "subscription_subscribe",

@@ -17,7 +17,15 @@ from wallets import ledger
 from wallets.ledger import InsufficientBalance
 from wallets.models import AccountKind, HomeRegion
 
-from ..models import GRACE, PERIOD, RETRY_EVERY, Subscription, SubscriptionCharge, Tier
+from ..models import (
+    GRACE,
+    PERIOD,
+    RETRY_EVERY,
+    Subscription,
+    SubscriptionCharge,
+    SubscriptionChargeLot,
+    Tier,
+)
 from .tiers import creator_may_offer_check, tier_price_check
 
 
@@ -317,6 +325,10 @@ def _charge(
         period_ends_at=starts + PERIOD,
         created_at=now,
         sender_region_id=region_id,
+    )
+    SubscriptionChargeLot.objects.bulk_create(
+        SubscriptionChargeLot(charge=charge, purchase_id=purchase_id, paid_coins=coins)
+        for purchase_id, coins in sorted(posted.lots.items())
     )
     money_event(
         "subscription_charged",
