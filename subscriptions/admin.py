@@ -428,10 +428,10 @@ class ChargeRefundAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "status",
         "reason",
         "requested_by",
-        "requested_at",
-        "window_ends_at",
+        "asked_at",
+        "window_ends",
         "decided_by",
-        "decided_at",
+        "decided",
         "decision_note",
         "bonus_coins",
         "paid_coins",
@@ -445,7 +445,7 @@ class ChargeRefundAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     when = column(
         "requested_at", display.when, description="Asked", ordering="requested_at"
     )
-    charge_short = column("charge", description="Charge", width="12em")
+    charge_short = column("charge", description="Charge", width="8em")
     subscriber_short = column(
         "charge.subscriber",
         description="Subscriber",
@@ -453,7 +453,12 @@ class ChargeRefundAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         width="9em",
     )
     coins_shown = column("charge.coins", display.coins, description="Coins")
-    short_reason = column("reason", description="Reason", width="14em")
+    short_reason = column("reason", description="Reason", width="10em")
+    asked_at = column("requested_at", display.when, description="Requested at")
+    window_ends = column(
+        "window_ends_at", display.when, description="Refund window ends"
+    )
+    decided = column("decided_at", display.when, description="Decided at")
     creator_diamonds = column(
         "creator_units", display.diamonds, description="Creator's diamonds taken back"
     )

@@ -342,7 +342,7 @@ class ChargeRefund(models.Model):
     moved is stamped when it is granted."""
 
     class Status(models.TextChoices):
-        REQUESTED = "requested", "Waiting for a second finance user"
+        REQUESTED = "requested", "Waiting for approval"
         REFUNDED = "refunded", "Refunded"
         REJECTED = "rejected", "Rejected"
 

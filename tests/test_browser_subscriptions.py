@@ -7,15 +7,18 @@ Screenshots land in SCREENSHOT_DIR (else the test's tmp_path) for people to look
 """
 
 import pytest
+from playwright.sync_api import expect
 
-from accounts.roles import FINANCE
+from accounts.roles import FINANCE, SUPPORT
 from gifting.tests.factories import creator_create, funded_sender
 from subscriptions import services
-from subscriptions.models import TierPriceLimit
+from subscriptions.models import ChargeRefund, TierPriceLimit
 from subscriptions.tests.factories import tier_create
+from wallets.selectors import wallet_balances
 from wallets.tests.factories import staff_create
 
 from .conftest import admin_login
+from .test_browser_adjustments import SIZES, fits
 from .test_browser_lists import MEASURE
 
 LISTS = {
@@ -70,3 +73,68 @@ def test_the_subscription_screens_fit_a_laptop_and_a_phone(
     assert "at least the lowest" in error
     limit.refresh_from_db()
     assert limit.max_coins == 5_000
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize("size", SIZES)
+def test_support_asks_for_a_charge_refund_and_another_finance_user_grants_it(
+    live_server, browser_page, shots, size
+):
+    width, height = SIZES[size]
+    staff_create(SUPPORT, username="support")
+    staff_create(FINANCE, username="finance")
+    viewer = funded_sender(1000)
+    tier = tier_create(
+        creator_create(display_name="A creator with a long name"), coin_price=150
+    )
+    subscription = services.subscription_subscribe(
+        subscriber=viewer,
+        tier=tier,
+        coin_price=tier.coin_price,
+        idempotency_key="k",
+    ).subscription
+    page = browser_page
+    page.set_viewport_size({"width": width, "height": height})
+
+    admin_login(page, live_server.url, "support", "pw")
+    page.goto(f"{live_server.url}{LISTS['charges']}")
+    page.locator("#result_list tbody tr input.action-select").first.check()
+    page.select_option('select[name="action"]', "ask_refund")
+    page.click('button[name="index"]')
+    # The reason is required: the browser holds the form at the field.
+    page.click('input[type="submit"][value^="Ask to refund"]')
+    expect(page.locator("#id_reason:invalid")).to_have_count(1)
+    assert not ChargeRefund.objects.exists()
+    page.fill("#id_reason", "Renewed after the viewer cancelled in the app")
+    fits(page)
+    page.screenshot(path=shots / f"subs-ask-refund-{width}.png", full_page=True)
+    page.click('input[type="submit"][value^="Ask to refund"]')
+    expect(page.locator(".messagelist")).to_contain_text("Asked for 1 refund request")
+    assert wallet_balances(user=viewer).paid_coins == 850
+
+    page.context.clear_cookies()
+    admin_login(page, live_server.url, "finance", "pw")
+    page.goto(f"{live_server.url}/admin/subscriptions/chargerefund/")
+    row = page.locator("#result_list tbody tr").first
+    expect(row).to_contain_text("150")
+    fits(page)
+    page.screenshot(path=shots / f"subs-refunds-list-{width}.png", full_page=True)
+    measured = page.evaluate(MEASURE)
+    assert measured["page"] <= 0, measured
+    if width >= 1280:
+        assert measured["tableRight"] <= measured["viewport"], measured
+    row.locator("input.action-select").check()
+    page.select_option('select[name="action"]', "approve")
+    page.click('button[name="index"]')
+    expect(page.locator(".messagelist")).to_contain_text("Granted 1 refund(s).")
+    assert wallet_balances(user=viewer).paid_coins == 1000
+    subscription.refresh_from_db()
+    assert subscription.status == "ended"
+    page.goto(
+        f"{live_server.url}/admin/subscriptions/chargerefund/"
+        f"{ChargeRefund.objects.get().id}/change/"
+    )
+    fits(page)
+    page.screenshot(path=shots / f"subs-refund-page-{width}.png", full_page=True)
+    expect(page.locator("body")).to_contain_text("Refunded")

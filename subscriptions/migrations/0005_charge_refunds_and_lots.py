@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
             name='ChargeRefund',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('status', models.CharField(choices=[('requested', 'Waiting for a second finance user'), ('refunded', 'Refunded'), ('rejected', 'Rejected')], default='requested', max_length=12)),
+                ('status', models.CharField(choices=[('requested', 'Waiting for approval'), ('refunded', 'Refunded'), ('rejected', 'Rejected')], default='requested', max_length=12)),
                 ('reason', models.TextField()),
                 ('requested_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('window_ends_at', models.DateTimeField(help_text='The end of the refund window the charge was made under; asked for before it.')),
