@@ -9,6 +9,7 @@ from .subscriptions import (
     SubscriptionRefused,
     subscription_cancel,
     subscription_renew,
+    subscription_resume,
     subscription_subscribe,
 )
 from .tiers import TierRefused, tier_create, tier_update
@@ -22,6 +23,7 @@ __all__ = [
     "TierRefused",
     "subscription_cancel",
     "subscription_renew",
+    "subscription_resume",
     "subscription_subscribe",
     "subscriptions_due",
     "subscriptions_renew",
