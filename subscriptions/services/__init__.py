@@ -1,6 +1,6 @@
 """The subscriptions' services: tiers, and subscriptions with their renewals."""
 
-from .renewals import subscriptions_due, subscriptions_renew
+from .renewals import subscriptions_due, subscriptions_queue_due, subscriptions_renew
 from .subscriptions import (
     AlreadySubscribed,
     PriceChanged,
@@ -26,6 +26,7 @@ __all__ = [
     "subscription_resume",
     "subscription_subscribe",
     "subscriptions_due",
+    "subscriptions_queue_due",
     "subscriptions_renew",
     "tier_create",
     "tier_update",
