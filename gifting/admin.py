@@ -108,6 +108,8 @@ class GifterLevelAdmin(HistoryAdmin):
 
     form = GifterLevelForm
     list_display = ("number", "needs")
+    # Right-aligned (core's change list), so the thresholds' digits line up.
+    figure_columns = ("needs",)
     readonly_fields = ("number",)
     fields = ("number", "coins_needed")
     ordering = ("number",)
