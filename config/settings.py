@@ -535,6 +535,15 @@ PAYOUT_PROVIDER_SANDBOX_SECRET = os.environ.get("PAYOUT_PROVIDER_SANDBOX_SECRET"
 )
 PAYOUT_BATCH_SIZE = env_int("PAYOUT_BATCH_SIZE", 50)
 SUBSCRIPTION_RENEWAL_BATCH = env_int("SUBSCRIPTION_RENEWAL_BATCH", 200)
+# A due subscription queued for renewal is not queued again by the beat (every
+# minute) for this long, so a backlog is queued once; a lost batch is retried after.
+_REQUEUE_MINUTES = env_int("SUBSCRIPTION_RENEWAL_REQUEUE_AFTER_MINUTES", 10)
+if _REQUEUE_MINUTES < 1:
+    raise ImproperlyConfigured(
+        "SUBSCRIPTION_RENEWAL_REQUEUE_AFTER_MINUTES must be 1 or more "
+        f"(got {_REQUEUE_MINUTES})."
+    )
+SUBSCRIPTION_RENEWAL_REQUEUE_AFTER = datetime.timedelta(minutes=_REQUEUE_MINUTES)
 # A payout processing for longer than this is handed to the provider again.
 PAYOUT_STUCK_AFTER_SECONDS = env_int("PAYOUT_STUCK_AFTER_SECONDS", 600)
 # Milliseconds the sandbox takes per payout, so tests can kill a worker mid-batch.

@@ -1,5 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
 
 from core import display
 from core.admin import (
@@ -108,6 +110,8 @@ class GifterLevelAdmin(HistoryAdmin):
 
     form = GifterLevelForm
     list_display = ("number", "needs")
+    # Right-aligned (core's change list), so the thresholds' digits line up.
+    figure_columns = ("needs",)
     readonly_fields = ("number",)
     fields = ("number", "coins_needed")
     ordering = ("number",)
@@ -778,12 +782,7 @@ class CreatorApplicationAdmin(DecideEachMixin, HistoryAdmin):
     @admin.action(description="Approve selected applications", permissions=["decide"])
     def approve(self, request, queryset):
         self._each(
-            request,
-            queryset.order_by("id"),
-            "Approved",
-            lambda application: creator_application_approve(
-                application=application, actor=request.user
-            ),
+            request, queryset.order_by("id"), "Approved", self._approver(request)
         )
 
     @admin.action(description="Refuse selected applications", permissions=["decide"])
@@ -795,7 +794,55 @@ class CreatorApplicationAdmin(DecideEachMixin, HistoryAdmin):
             form_class=RefuseApplicationForm,
             page=REFUSE_APPLICATIONS_PAGE,
             verb="Refused",
-            call=lambda application, reason: creator_application_refuse(
-                application=application, actor=request.user, reason=reason
-            ),
+            call=self._refuser(request),
         )
+
+    def _approver(self, request):
+        return lambda application: creator_application_approve(
+            application=application, actor=request.user
+        )
+
+    def _refuser(self, request):
+        return lambda application, reason: creator_application_refuse(
+            application=application, actor=request.user, reason=reason
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """One application's page: Approve and Refuse (with the reason) beside it,
+        for who may decide, while it waits; they run what the list's actions run."""
+        if request.method == "POST" and {"_approve", "_refuse"} & set(request.POST):
+            return self._decide_one(request, object_id)
+        application = self.get_object(request, object_id)
+        waiting = (
+            application is not None
+            and application.status == CreatorApplication.Status.PENDING
+        )
+        if waiting and self.has_decide_permission(request):
+            extra_context = {
+                **(extra_context or {}),
+                "decide_form": RefuseApplicationForm(),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _decide_one(self, request, object_id):
+        application = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_decide_permission(request):
+            raise PermissionDenied
+        if "_approve" in request.POST:
+            self._each(request, [application], "Approved", self._approver(request))
+            return redirect(request.path)
+        form = RefuseApplicationForm(request.POST)
+        if form.is_valid():
+            refuse = self._refuser(request)
+            reason = form.cleaned_data["reason"]
+            self._each(
+                request, [application], "Refused", lambda one: refuse(one, reason)
+            )
+        else:
+            self.message_user(
+                request,
+                f"{self.each_name(application)}: not refused. Reason: "
+                + " ".join(form.errors["reason"]),
+                messages.ERROR,
+            )
+        return redirect(request.path)

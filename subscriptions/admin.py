@@ -137,6 +137,7 @@ class SubscriptionAdmin(ReadOnlyAdminMixin, ReadableHistoryAdmin):
         "period_starts_at",
         "period_ends_at",
         "next_charge_at",
+        "renewal_queued_at",
         "grace_until",
         "cancelled_at",
         "ended_at",

@@ -132,6 +132,12 @@ class Subscription(models.Model):
     period_starts_at = models.DateTimeField()
     period_ends_at = models.DateTimeField()
     next_charge_at = models.DateTimeField(null=True, blank=True)
+    renewal_queued_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the beat last queued it for renewal: not queued again "
+        "within SUBSCRIPTION_RENEWAL_REQUEUE_AFTER.",
+    )
     grace_until = models.DateTimeField(null=True, blank=True)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -9,9 +9,9 @@ from . import services
 def renew_due() -> int:
     """Queue due subscriptions in batches for renewal; returns how many were queued.
 
-    Running twice at once queues some twice: harmless, a renewal charges a period
-    once."""
-    due = services.subscriptions_due()
+    One queued within SUBSCRIPTION_RENEWAL_REQUEUE_AFTER is not queued again; one
+    queued twice anyway is harmless, a renewal charges a period once."""
+    due = services.subscriptions_queue_due()
     size = settings.SUBSCRIPTION_RENEWAL_BATCH
     for start in range(0, len(due), size):
         batch = due[start : start + size]

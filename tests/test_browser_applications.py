@@ -1,6 +1,7 @@
 """Support's creator review queue in a real browser: the waiting applications and
 why they wait fit a 1280 x 800 laptop (a phone's 390 x 844 scrolls the list in its
-box, never the page); a reviewer refuses one with a reason and it leaves the queue.
+box, never the page); a reviewer refuses one with a reason and it leaves the queue,
+and refuses another on its own page with the buttons there.
 
 Screenshots land in SCREENSHOT_DIR (else the test's tmp_path) for people to look at.
 """
@@ -23,6 +24,18 @@ from .conftest import admin_login
 from .test_browser_lists import MEASURE
 
 URL = "/admin/gifting/creatorapplication/"
+# How far the page is wider than the window (0 or less: it fits).
+PAGE_OVERFLOW = (
+    "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+)
+
+
+def submit(page, button: str, shot) -> str:
+    """Click `button`, keep a screenshot of the answer, return its messages."""
+    page.click(button)
+    page.wait_for_selector(".messagelist")
+    page.screenshot(path=shot, full_page=True)
+    return page.inner_text(".messagelist")
 
 
 @pytest.mark.browser
@@ -76,10 +89,32 @@ def test_the_review_queue_fits_and_a_refusal_leaves_it(
     page.click('button[name="index"]')
     page.fill("#id_reason", "The account was bought.")
     page.screenshot(path=shots / "review-refuse-1280.png", full_page=True)
-    page.click('input[type="submit"]')
-    page.wait_for_selector(".messagelist")
-    page.screenshot(path=shots / "review-after-refuse-1280.png", full_page=True)
-    assert "Refused 1 application(s)." in page.inner_text(".messagelist")
+    said = submit(page, 'input[type="submit"]', shots / "review-after-refuse-1280.png")
+    assert "Refused 1 application(s)." in said
     assert page.locator("#result_list tbody tr").count() == 2
     first.refresh_from_db()
     assert first.decision_note == "The account was bought."
+
+    # One application's page decides it too: its buttons fit both sizes.
+    other = CreatorApplication.objects.get(user__username="applicant2")
+    for width, height in ((1280, 800), (390, 844)):
+        page.set_viewport_size({"width": width, "height": height})
+        page.goto(f"{live_server.url}{URL}{other.pk}/change/")
+        page.screenshot(path=shots / f"review-decide-page-{width}.png", full_page=True)
+        assert page.evaluate(PAGE_OVERFLOW) <= 0, width
+        for button in ('input[name="_approve"]', 'input[name="_refuse"]'):
+            box = page.locator(button).bounding_box()
+            assert box and box["x"] >= 0 and box["x"] + box["width"] <= width, (
+                width,
+                button,
+                box,
+            )
+    page.fill("#id_reason", "Followers bought in bulk.")
+    said = submit(page, 'input[name="_refuse"]', shots / "review-on-page-390.png")
+    assert "Refused 1 application(s)." in said
+    assert page.locator('input[name="_refuse"]').count() == 0
+    other.refresh_from_db()
+    assert (other.status, other.decision_note) == (
+        CreatorApplication.Status.REFUSED,
+        "Followers bought in bulk.",
+    )

@@ -411,14 +411,18 @@ def _check_region(facts: GiftFacts, *, named: Region | None) -> None:
 
 # One statement that creates or adds: no read-then-write race between senders.
 # The row with no stream is the creator's all-time board (a live gift always
-# names its stream, so no stream's row is ever that one).
+# names its stream, so no stream's row is ever that one). An older gift committing
+# after a newer one keeps the later reach time (a CASE: PostgreSQL's GREATEST is
+# SQLite's max, and both read the same).
 _LEADERBOARD_ROW = "(%s, %s, %s, %s, %s)"
+_LEADERBOARD_TABLE = StreamGifter._meta.db_table
 _LEADERBOARD_ADD = (
-    f"INSERT INTO {StreamGifter._meta.db_table} (creator_id, stream_id, sender_id, "
+    f"INSERT INTO {_LEADERBOARD_TABLE} (creator_id, stream_id, sender_id, "
     "coins, reached_at) VALUES {rows} "
     "ON CONFLICT (creator_id, stream_id, sender_id) DO UPDATE "
-    f"SET coins = {StreamGifter._meta.db_table}.coins + EXCLUDED.coins, "
-    "reached_at = EXCLUDED.reached_at"
+    f"SET coins = {_LEADERBOARD_TABLE}.coins + EXCLUDED.coins, "
+    f"reached_at = CASE WHEN EXCLUDED.reached_at > {_LEADERBOARD_TABLE}.reached_at "
+    f"THEN EXCLUDED.reached_at ELSE {_LEADERBOARD_TABLE}.reached_at END"
 )
 
 

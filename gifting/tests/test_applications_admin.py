@@ -87,6 +87,72 @@ def test_refusing_asks_for_the_reason_the_applicant_reads(client):
     assert application.decision_note == "The account looks bought."
 
 
+def test_a_reviewer_approves_on_the_applications_page(client):
+    application = queued()
+    reviewer = staff_create(SUPPORT)
+    client.force_login(reviewer)
+    page = f"{QUEUE}{application.pk}/change/"
+    shown = client.get(page).content.decode()
+
+    response = client.post(page, {"_approve": "Approve"}, follow=True)
+
+    assert 'name="_approve"' in shown and 'name="_refuse"' in shown
+    assert "Approved 1 application(s)." in messages_of(response)
+    assert response.redirect_chain[-1][0] == page
+    application.refresh_from_db()
+    assert (application.status, application.decided_by) == (Status.APPROVED, reviewer)
+    assert CreatorProfile.objects.filter(user=application.user).exists()
+    # Decided: no buttons any more.
+    assert 'name="_approve"' not in response.content.decode()
+
+
+def test_a_reviewer_refuses_on_the_applications_page_with_a_reason(client):
+    application = queued()
+    client.force_login(staff_create(SUPPORT))
+    page = f"{QUEUE}{application.pk}/change/"
+
+    blank = client.post(page, {"_refuse": "Refuse", "reason": " "}, follow=True)
+    application.refresh_from_db()
+    assert application.status == Status.PENDING
+    done = client.post(
+        page, {"_refuse": "Refuse", "reason": "The account looks bought."}, follow=True
+    )
+
+    assert f"#{application.pk}: not refused. Reason: This field is required." in (
+        messages_of(blank)
+    )
+    assert "Refused 1 application(s)." in messages_of(done)
+    application.refresh_from_db()
+    assert (application.status, application.decision_note) == (
+        Status.REFUSED,
+        "The account looks bought.",
+    )
+
+
+def test_the_applications_page_reports_a_refusal_of_the_service(client):
+    reviewer = staff_create(SUPPORT)
+    own = queued(user=reviewer)
+    client.force_login(reviewer)
+    response = client.post(
+        f"{QUEUE}{own.pk}/change/", {"_approve": "Approve"}, follow=True
+    )
+    assert f"#{own.pk}: Nobody decides their own application." in messages_of(response)
+    own.refresh_from_db()
+    assert own.status == Status.PENDING
+
+
+def test_finance_reads_an_application_without_deciding_it(client):
+    application = queued()
+    client.force_login(staff_create(FINANCE))
+    page = f"{QUEUE}{application.pk}/change/"
+    shown = client.get(page)
+    posted = client.post(page, {"_approve": "Approve"})
+    assert shown.status_code == 200 and 'name="_approve"' not in shown.content.decode()
+    assert posted.status_code == 403
+    application.refresh_from_db()
+    assert application.status == Status.PENDING
+
+
 def test_a_reviewer_cannot_decide_their_own_application(client):
     reviewer = staff_create(SUPPORT)
     own = queued(user=reviewer)

@@ -51,6 +51,14 @@ def test_the_level_is_the_highest_whose_threshold_was_reached(coins, steps):
         assert 0 <= standing.progress_percent < 100
 
 
+def test_the_levels_list_right_aligns_its_coin_column(client, catalog_editor):
+    client.force_login(catalog_editor)
+    html = client.get(LEVELS).content.decode()
+    assert (
+        "#result_list th.column-needs, #result_list td.field-needs { text-align: right;"
+    ) in html
+
+
 def test_a_threshold_not_above_the_level_below_is_refused_beside_it(
     client, catalog_editor
 ):

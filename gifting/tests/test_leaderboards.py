@@ -145,6 +145,30 @@ def test_ties_go_to_who_reached_the_total_first_on_every_board(
         assert coins_of(top_two) == [(c.public_name, 7), (a.public_name, 5)]
 
 
+def test_an_older_gift_committing_later_keeps_the_senders_latest_reach(
+    backend, django_capture_on_commit_callbacks
+):
+    creator = creator_create()
+    early, late = funded_sender(100), funded_sender(100)
+    minute = datetime.timedelta(minutes=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        # `late` reaches 5 at minute 3, then a slow request of minute 0 commits.
+        send(late, creator, quantity=4, at=MONDAY + 3 * minute)
+        send(early, creator, quantity=5, at=MONDAY + 2 * minute)
+        send(late, creator, quantity=1, at=MONDAY)
+
+    assert set(
+        StreamGifter.objects.filter(sender=late).values_list("reached_at", flat=True)
+    ) == {MONDAY + 3 * minute}
+    on_every_board = [(early.public_name, 5), (late.public_name, 5)]
+    assert {
+        period: coins_of(
+            board(creator, period, at=MONDAY, stream_id="s1" * (period == "stream"))
+        )
+        for period in Period.values
+    } == dict.fromkeys(Period.values, on_every_board)
+
+
 def test_periods_are_utc_days_iso_weeks_from_monday_and_months(
     backend, django_capture_on_commit_callbacks
 ):
@@ -313,11 +337,11 @@ def test_every_board_and_coins_gifted_match_the_gifts_sent(
         senders = [funded_sender(500) for _ in range(3)]
         creators = [creator_create(), creator_create()]
         gift = rose()
-        # Sent in time order, as gifts are sent now: a sender's reach is their
-        # latest gift's moment.
+        # In any order: an older gift committing after a newer one (a slow
+        # request) leaves the sender's reach at their latest gift's moment.
         timed = [
             (w, c, s, q, MONDAY + datetime.timedelta(minutes=m))
-            for w, c, s, q, m in sorted(sends, key=lambda send: send[4])
+            for w, c, s, q, m in sends
         ]
         boards = [
             (creator, period, at, stream)

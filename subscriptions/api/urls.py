@@ -29,6 +29,11 @@ urlpatterns = [
         name="subscription-cancel",
     ),
     path(
+        "subscriptions/<int:pk>/resume/",
+        views.SubscriptionResumeView.as_view(),
+        name="subscription-resume",
+    ),
+    path(
         "creator/subscription-tiers/",
         views.CreatorTiersView.as_view(),
         name="creator-tiers",

@@ -184,6 +184,30 @@ class SubscriptionCancelView(APIView):
         return Response(SubscriptionSerializer(subscription).data)
 
 
+class SubscriptionResumeView(APIView):
+    @extend_schema(
+        summary="Resume (un-cancel) one of my subscriptions",
+        description="A cancelled subscription still in its paid period renews "
+        "again at the period's end; nothing is charged now and the period is kept. "
+        "Resuming one not cancelled is a no-op.",
+        request=None,
+        responses={
+            status.HTTP_200_OK: SubscriptionSerializer,
+            404: NOT_FOUND,
+            status.HTTP_409_CONFLICT: OpenApiResponse(
+                description="Cannot be resumed: `not_live` (already over) or "
+                "`period_over` (the paid period has ended)."
+            ),
+        },
+        tags=TAGS,
+    )
+    def post(self, request, pk):
+        subscription = services.subscription_resume(
+            subscription=_mine(request, pk), subscriber=request.user
+        )
+        return Response(SubscriptionSerializer(subscription).data)
+
+
 class CreatorTiersView(APIView):
     throttle_classes = [MoneyMovingThrottle]
     throttle_scope = "subscriptions"

@@ -6,7 +6,7 @@ from .refunds import (
     charge_refund_reject,
     charge_refund_request,
 )
-from .renewals import subscriptions_due, subscriptions_renew
+from .renewals import subscriptions_due, subscriptions_queue_due, subscriptions_renew
 from .subscriptions import (
     AlreadySubscribed,
     PriceChanged,
@@ -15,6 +15,7 @@ from .subscriptions import (
     SubscriptionRefused,
     subscription_cancel,
     subscription_renew,
+    subscription_resume,
     subscription_subscribe,
 )
 from .tiers import TierRefused, tier_create, tier_update
@@ -32,8 +33,10 @@ __all__ = [
     "charge_refund_request",
     "subscription_cancel",
     "subscription_renew",
+    "subscription_resume",
     "subscription_subscribe",
     "subscriptions_due",
+    "subscriptions_queue_due",
     "subscriptions_renew",
     "tier_create",
     "tier_update",

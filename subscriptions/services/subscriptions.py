@@ -178,6 +178,49 @@ def subscription_cancel(
     return subscription
 
 
+def subscription_resume(
+    *,
+    subscription: Subscription,
+    subscriber: User,
+    now: datetime.datetime | None = None,
+) -> Subscription:
+    """Un-cancel: a cancelled subscription still in its paid period renews again at
+    the period's end. The period is kept and nothing is charged now; resuming one
+    not cancelled is a no-op."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Locked as cancel and renew lock it: a renewal at the period's end either
+        # ends it first (then this refuses) or waits and renews it after.
+        subscription = Subscription.objects.select_for_update().get(id=subscription.id)
+        if subscription.subscriber_id != subscriber.id:
+            raise SubscriptionRefused(
+                "No such subscription of yours.", code="not_found", status_code=404
+            )
+        if subscription.status not in Subscription.LIVE:
+            raise SubscriptionRefused(
+                "This subscription has already ended: subscribe again instead.",
+                code="not_live",
+                status_code=409,
+            )
+        if subscription.cancelled_at is None:
+            return subscription
+        if now >= subscription.period_ends_at:
+            raise SubscriptionRefused(
+                "The paid period is over: this subscription ends and cannot be "
+                "resumed; subscribe again instead.",
+                code="period_over",
+                status_code=409,
+            )
+        subscription.cancelled_at = None
+        subscription.notice = ""
+        subscription._change_reason = "Resumed by the subscriber"
+        subscription.save()
+    money_event(
+        "subscription_resumed", subscription_id=subscription.id, at=now.isoformat()
+    )
+    return subscription
+
+
 class Renewal:
     """What a renewal did."""
 

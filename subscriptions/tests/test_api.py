@@ -158,12 +158,39 @@ def test_my_subscriptions_and_cancel(api_client, viewer):
     assert "active until" in cancelled.json()["notice"]
 
 
+def test_resume_a_cancelled_subscription(api_client, viewer):
+    sub_id = subscribe(api_client, tier_create().id).json()["subscription"]["id"]
+    api_client.post(f"{SUBS}{sub_id}/cancel/")
+
+    resumed = api_client.post(f"{SUBS}{sub_id}/resume/")
+    again = api_client.post(f"{SUBS}{sub_id}/resume/")
+
+    assert resumed.status_code == 200 and again.status_code == 200
+    assert resumed.json()["status"] == "active"
+    assert resumed.json()["cancelled_at"] is None and resumed.json()["notice"] == ""
+    assert again.json() == resumed.json()
+    assert SubscriptionCharge.objects.filter(subscription_id=sub_id).count() == 1
+
+
+def test_resuming_a_subscription_over_is_a_409(api_client, viewer):
+    sub_id = subscribe(api_client, tier_create().id).json()["subscription"]["id"]
+    Subscription.objects.filter(id=sub_id).update(
+        status=Subscription.Status.ENDED, next_charge_at=None
+    )
+
+    refused = api_client.post(f"{SUBS}{sub_id}/resume/")
+
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "not_live"
+
+
 def test_someone_elses_subscription_is_a_404(api_client, viewer):
     sub_id = subscribe(api_client, tier_create().id).json()["subscription"]["id"]
     api_client.force_authenticate(funded_sender(10))
 
     assert api_client.get(f"{SUBS}{sub_id}/").status_code == 404
     assert api_client.post(f"{SUBS}{sub_id}/cancel/").status_code == 404
+    assert api_client.post(f"{SUBS}{sub_id}/resume/").status_code == 404
     assert api_client.get(SUBS).json()["results"] == []
     assert Subscription.objects.get(id=sub_id).cancelled_at is None
 

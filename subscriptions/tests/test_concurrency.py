@@ -1,5 +1,6 @@
 """Renewals and subscribes at once: threads against PostgreSQL."""
 
+import datetime
 import threading
 
 import pytest
@@ -46,16 +47,19 @@ def _at_once(work):
     return outcomes
 
 
-def test_renewals_of_one_subscription_at_once_charge_the_period_once():
-    viewer = funded_sender(1000)
-    now = timezone.now()
-    sub = services.subscription_subscribe(
+def _subscribed(viewer, now) -> Subscription:
+    return services.subscription_subscribe(
         subscriber=viewer,
         tier=tier_create(coin_price=100),
         coin_price=100,
         idempotency_key="k",
         now=now,
     ).subscription
+
+
+def test_renewals_of_one_subscription_at_once_charge_the_period_once():
+    now = timezone.now()
+    sub = _subscribed(funded_sender(1000), now)
 
     outcomes = _at_once(
         lambda n: services.subscription_renew(subscription_id=sub.id, now=now + PERIOD)
@@ -131,4 +135,44 @@ def test_a_price_raised_while_viewers_subscribe_is_never_charged_to_them():
     assert set(SubscriptionCharge.objects.values_list("coins", flat=True)) <= {100}
     assert SubscriptionCharge.objects.count() == subscribed
     assert set(Subscription.objects.values_list("coin_price", flat=True)) <= {100}
+    assert ledger_reconcile().is_clean
+
+
+@pytest.mark.parametrize("resume_before_end", [True, False])
+def test_a_resume_racing_the_renewal_at_the_periods_end_has_one_outcome(
+    resume_before_end,
+):
+    """One thread resumes a cancelled subscription, the others renew it at the
+    period's end: either it was resumed (and is renewed, once) or the renewal ended
+    it (and the resume is refused); an ended subscription is never charged."""
+    viewer = funded_sender(1000)
+    start = timezone.now()
+    sub = _subscribed(viewer, start)
+    services.subscription_cancel(subscription=sub, now=start)
+    ends = start + PERIOD
+    resume_at = ends - datetime.timedelta(seconds=1) if resume_before_end else ends
+
+    def work(n):
+        if n == 0:
+            return services.subscription_resume(
+                subscription=sub, subscriber=viewer, now=resume_at
+            ).status
+        return services.subscription_renew(subscription_id=sub.id, now=ends)
+
+    outcomes = _at_once(work)
+    # A renewal skipped while the resume held the row is the next run's.
+    services.subscription_renew(subscription_id=sub.id, now=ends)
+
+    sub.refresh_from_db()
+    periods = list(sub.charges.values_list("period", flat=True).order_by("period"))
+    # One renewal acted at most; the others found it locked or not due.
+    assert len([o for o in outcomes if o in ("renewed", "ended")]) <= 1
+    if "active" in outcomes:
+        assert resume_before_end
+        assert (sub.status, sub.cancelled_at, sub.period) == ("active", None, 2)
+        assert periods == [1, 2]
+    else:
+        assert ("not_live" in outcomes) or ("period_over" in outcomes)
+        assert (sub.status, sub.ended_at) == ("ended", ends)
+        assert periods == [1]
     assert ledger_reconcile().is_clean

@@ -282,6 +282,66 @@ def test_cancelled_stays_active_until_the_period_ends_then_ends_without_charge()
     assert subscribe(viewer, sub.tier, key="again", now=NOW + PERIOD).period == 1
 
 
+def resume(subscription, now, by=None):
+    return services.subscription_resume(
+        subscription=subscription, subscriber=by or subscription.subscriber, now=now
+    )
+
+
+def resume_refused(subscription, now, by=None) -> tuple[int, str]:
+    with pytest.raises(services.SubscriptionRefused) as refused:
+        resume(subscription, now, by)
+    subscription.refresh_from_db()
+    return refused.value.status_code, refused.value.code
+
+
+def test_a_cancelled_subscription_resumed_in_its_period_renews_at_its_end():
+    viewer = funded_sender(1000)
+    sub = subscribe(viewer, tier_create())
+    cancelled = services.subscription_cancel(subscription=sub, now=NOW)
+    resumed = resume(sub, NOW + PERIOD / 2)
+    assert (resumed.status, resumed.cancelled_at, resumed.notice) == (
+        "active",
+        None,
+        "",
+    )
+    assert (resumed.period, resumed.period_ends_at, resumed.next_charge_at) == (
+        1,
+        cancelled.period_ends_at,
+        cancelled.period_ends_at,
+    )
+    # No charge now.
+    assert sub.charges.count() == 1 and coins_of(viewer) == 900
+    assert renew(sub, NOW + PERIOD) == Renewal.RENEWED
+    assert sub.charges.count() == 2 and coins_of(viewer) == 800
+
+
+def test_resuming_one_not_cancelled_is_a_no_op():
+    sub = subscribe(funded_sender(1000), tier_create())
+    services.subscription_cancel(subscription=sub, now=NOW)
+    resume(sub, NOW)
+    history = sub.history.count()
+    assert resume(sub, NOW).cancelled_at is None and sub.history.count() == history
+
+
+def test_a_subscription_past_its_paid_period_or_over_cannot_be_resumed():
+    sub = subscribe(funded_sender(1000), tier_create())
+    services.subscription_cancel(subscription=sub, now=NOW)
+    # The period is over but the renewal has not ended it yet.
+    assert resume_refused(sub, NOW + PERIOD) == (409, "period_over")
+    assert sub.cancelled_at == NOW and "active until" in sub.notice
+    renew(sub, NOW + PERIOD)
+    assert resume_refused(sub, NOW + PERIOD) == (409, "not_live")
+    assert sub.status == "ended" and sub.charges.count() == 1
+
+
+def test_only_the_subscriber_resumes():
+    sub = subscribe(funded_sender(1000), tier_create())
+    services.subscription_cancel(subscription=sub, now=NOW)
+    assert resume_refused(sub, NOW, by=funded_sender(10)) == (404, "not_found")
+    assert sub.cancelled_at == NOW
+
+
 def test_a_renewal_short_of_coins_enters_grace_retries_and_lapses():
     viewer = funded_sender(150)
     sub = subscribe(viewer, tier_create(coin_price=100))
