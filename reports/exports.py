@@ -103,6 +103,43 @@ def books_rows(books: Books) -> list[tuple]:
             "diamonds",
             diamonds_from_units(books.diamonds_taken_back_by_hold),
         ),
+        *(
+            ("Subscriptions", what, "", "", unit, value)
+            for what, unit, value in (
+                ("Bonus coins spent", "coins", books.subscription_bonus_coins),
+                ("Paid coins spent", "coins", books.subscription_paid_coins),
+                (
+                    "Bonus coins refunded",
+                    "coins",
+                    books.subscription_refunded_bonus_coins,
+                ),
+                (
+                    "Paid coins refunded",
+                    "coins",
+                    books.subscription_refunded_paid_coins,
+                ),
+                (
+                    "Diamonds issued to creators",
+                    "diamonds",
+                    diamonds_from_units(books.subscription_diamonds_to_creators),
+                ),
+                (
+                    "Diamonds issued as the platform's share",
+                    "diamonds",
+                    diamonds_from_units(books.subscription_diamonds_to_platform),
+                ),
+                (
+                    "Diamonds taken back from creators by refunds",
+                    "diamonds",
+                    diamonds_from_units(books.subscription_diamonds_back_from_creators),
+                ),
+                (
+                    "Platform's share taken back by refunds",
+                    "diamonds",
+                    diamonds_from_units(books.subscription_diamonds_back_from_platform),
+                ),
+            )
+        ),
         ("Liability", "Paid coins at start", "", "", "coins", books.paid_coins_opening),
         ("Liability", "Paid coins at end", "", "", "coins", books.paid_coins_closing),
         (

@@ -451,8 +451,19 @@ class Books:
     # Diamonds issued by gifts: the creators' share and the platform's.
     diamonds_to_creators: int
     diamonds_to_platform: int
-    # Creators' diamonds store refunds took back from gifts still on hold.
+    # Creators' diamonds store refunds took back from earnings still on hold.
     diamonds_taken_back_by_hold: int
+    # Coin subscriptions: the coins their charges took, bonus and paid, and those
+    # their refunds gave back; the diamonds the charges issued and the refunds took
+    # back, the creators' and the platform's.
+    subscription_bonus_coins: int
+    subscription_paid_coins: int
+    subscription_refunded_bonus_coins: int
+    subscription_refunded_paid_coins: int
+    subscription_diamonds_to_creators: int
+    subscription_diamonds_to_platform: int
+    subscription_diamonds_back_from_creators: int
+    subscription_diamonds_back_from_platform: int
     # Users' paid coins at the start and the end: the coins the platform may owe.
     paid_coins_opening: int
     paid_coins_closing: int
@@ -529,6 +540,9 @@ def books_for(*, start: datetime.date, end: datetime.date) -> Books:
     moved: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     unit_of: dict[str, str] = {}
     gift_coins: dict[str, int] = defaultdict(int)
+    subscription_coins: dict[str, int] = defaultdict(int)
+    subscription_refunded: dict[str, int] = defaultdict(int)
+    returned: dict[str, int] = defaultdict(int)
     issued: dict[str, int] = defaultdict(int)
     taken_back_by_hold = 0
     for row in flows:
@@ -547,8 +561,14 @@ def books_for(*, start: datetime.date, end: datetime.date) -> Books:
             moved[account_kind][kind] += sign * during
         if credit == AccountKind.COINS_SPENT and kind == Transfer.Kind.GIFT:
             gift_coins[debit] += during
+        if credit == AccountKind.COINS_SPENT and kind == Transfer.Kind.SUBSCRIPTION:
+            subscription_coins[debit] += during
+        if kind == Transfer.Kind.SUBSCRIPTION_REFUND:
+            subscription_refunded[credit] += during
         if debit == AccountKind.DIAMOND_ISSUANCE:
             issued[kind] += during
+        if credit == AccountKind.DIAMOND_ISSUANCE:
+            returned[kind] += during
         if kind == Transfer.Kind.HOLD_TAKE_BACK:
             taken_back_by_hold += during
 
@@ -685,6 +705,20 @@ def books_for(*, start: datetime.date, end: datetime.date) -> Books:
         diamonds_to_creators=issued[kinds.GIFT_EARNING],
         diamonds_to_platform=issued[kinds.GIFT_PLATFORM_SHARE],
         diamonds_taken_back_by_hold=taken_back_by_hold,
+        subscription_bonus_coins=subscription_coins[AccountKind.BONUS_COINS],
+        subscription_paid_coins=subscription_coins[AccountKind.PAID_COINS],
+        subscription_refunded_bonus_coins=subscription_refunded[
+            AccountKind.BONUS_COINS
+        ],
+        subscription_refunded_paid_coins=subscription_refunded[AccountKind.PAID_COINS],
+        subscription_diamonds_to_creators=issued[kinds.SUBSCRIPTION_EARNING],
+        subscription_diamonds_to_platform=issued[kinds.SUBSCRIPTION_PLATFORM_SHARE],
+        subscription_diamonds_back_from_creators=returned[
+            kinds.SUBSCRIPTION_EARNING_BACK
+        ],
+        subscription_diamonds_back_from_platform=returned[
+            kinds.SUBSCRIPTION_PLATFORM_BACK
+        ],
         paid_coins_opening=opening[AccountKind.PAID_COINS],
         paid_coins_closing=closing[AccountKind.PAID_COINS],
         diamonds_outstanding_opening=outstanding(opening),

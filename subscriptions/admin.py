@@ -355,6 +355,7 @@ class SubscriptionChargeAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAd
                 "month": row["month"].strftime("%Y-%m"),
                 "creator_diamonds": display.diamonds(row["creator_diamond_units"]),
                 "platform_diamonds": display.diamonds(row["platform_diamond_units"]),
+                "platform_net": display.diamonds(row["platform_net_units"]),
             }
             for row in selectors.revenue_by_month()
         ]
@@ -407,7 +408,6 @@ class ChargeRefundAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "coins_shown",
         "status",
         "people",
-        "unrecovered",
         "short_reason",
     )
     list_filter = ("status",)
@@ -437,7 +437,6 @@ class ChargeRefundAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "bonus_coins",
         "paid_coins",
         "creator_diamonds",
-        "unrecovered",
         "platform_diamonds",
     )
     readonly_fields = fields
@@ -466,12 +465,6 @@ class ChargeRefundAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     platform_diamonds = column(
         "platform_units", display.diamonds, description="Platform's share taken back"
     )
-
-    @admin.display(description="Not recovered from the creator")
-    def unrecovered(self, refund):
-        if not refund.creator_units_unrecovered:
-            return "—"
-        return display.diamonds(refund.creator_units_unrecovered, unit=True)
 
     @admin.display(description="Asked / decided by")
     def people(self, refund):

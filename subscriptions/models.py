@@ -385,11 +385,6 @@ class ChargeRefund(models.Model):
     creator_units = models.PositiveBigIntegerField(
         default=0, help_text="Creator's diamonds taken back."
     )
-    creator_units_unrecovered = models.PositiveBigIntegerField(
-        default=0,
-        help_text="Creator's diamonds the creator no longer held (cashed out): "
-        "the platform's loss.",
-    )
     platform_units = models.PositiveBigIntegerField(
         default=0, help_text="Platform's share taken back."
     )

@@ -46,12 +46,17 @@ def subscriber_counts(*, creator: CreatorProfile) -> dict[str, int]:
 
 def revenue_by_month(*, creator_id: int | None = None) -> list[dict]:
     """Charges per calendar month (UTC), newest first: how many, the coins, the
-    creators' and the platform's diamond units."""
+    creators' and the platform's diamond units; and the refunds granted that month
+    (by when granted): how many, the coins given back and the platform's share
+    taken back, so the platform's net is its share less that."""
     charges = SubscriptionCharge.objects.all()
+    refunds = ChargeRefund.objects.filter(status=ChargeRefund.Status.REFUNDED)
     if creator_id is not None:
         charges = charges.filter(creator_id=creator_id)
-    return list(
-        charges.annotate(month=TruncMonth("created_at"))
+        refunds = refunds.filter(charge__creator_id=creator_id)
+    months = {
+        row["month"]: row
+        for row in charges.annotate(month=TruncMonth("created_at"))
         .values("month")
         .annotate(
             charges=Count("id"),
@@ -60,8 +65,38 @@ def revenue_by_month(*, creator_id: int | None = None) -> list[dict]:
             creator_diamond_units=Sum("creator_diamond_units"),
             platform_diamond_units=Sum("platform_diamond_units"),
         )
-        .order_by("-month")
+        .order_by()
+    }
+    empty = dict.fromkeys(
+        (
+            "charges",
+            "coins",
+            "paid_coins",
+            "creator_diamond_units",
+            "platform_diamond_units",
+        ),
+        0,
     )
+    for row in (
+        refunds.annotate(month=TruncMonth("decided_at"))
+        .values("month")
+        .annotate(
+            refunds=Count("id"),
+            refunded_coins=Sum(F("bonus_coins") + F("paid_coins")),
+            platform_units_back=Sum("platform_units"),
+        )
+        .order_by()
+    ):
+        months.setdefault(row["month"], {"month": row["month"], **empty}).update(row)
+    rows = []
+    for month in sorted(months, reverse=True):
+        row = {"refunds": 0, "refunded_coins": 0, "platform_units_back": 0}
+        row.update(months[month])
+        row["platform_net_units"] = (
+            row["platform_diamond_units"] - row["platform_units_back"]
+        )
+        rows.append(row)
+    return rows
 
 
 def charges_held(*, creator: CreatorProfile, where: Q) -> list[tuple]:

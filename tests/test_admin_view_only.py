@@ -23,20 +23,25 @@ class VisibleInputs(HTMLParser):
     """The form controls a person sees to enter data: not hidden ones, not those
     of a search (the menu's filter, a search box), not those of a decision the
     role may take on the record (approving a payout on its page is not editing
-    it)."""
+    it): a form, or a `div` inside the change form, of class `decision`."""
 
     def __init__(self):
         super().__init__()
         self.found = []
         self.in_search = False
+        # Open divs inside a decision div, itself counted: 0 outside one.
+        self.decision_divs = 0
 
     def handle_starttag(self, tag, attrs):
         attrs = dict(attrs)
+        classes = (attrs.get("class") or "").split()
         if tag == "form":
-            self.in_search = attrs.get("role") == "search" or "decision" in (
-                attrs.get("class") or ""
-            ).split()
+            self.in_search = attrs.get("role") == "search" or "decision" in classes
+        if tag == "div" and (self.decision_divs or "decision" in classes):
+            self.decision_divs += 1
         if tag not in ("input", "select", "textarea") or self.in_search:
+            return
+        if self.decision_divs:
             return
         if attrs.get("type") == "hidden" or attrs.get("id") == "nav-filter":
             return
@@ -45,6 +50,8 @@ class VisibleInputs(HTMLParser):
     def handle_endtag(self, tag):
         if tag == "form":
             self.in_search = False
+        if tag == "div" and self.decision_divs:
+            self.decision_divs -= 1
 
 
 def visible_inputs(html: str) -> list[str]:

@@ -48,14 +48,17 @@ def test_roles_exist_with_their_permissions():
     assert "view_user" not in perms[CATALOG_EDITORS]
     assert {"view_gift", "view_user"} <= perms[FINANCE]
     # Support reads everything and may only set a user's spending limits and home
-    # region, and decide creator applications (the review queue).
+    # region, decide creator applications (the review queue) and ask for a
+    # subscription charge's refund (finance grants it).
     writable = {c for c in perms[SUPPORT] if not c.startswith("view_")}
     assert writable == {
         "add_spendinglimitoverride",
         "change_spendinglimitoverride",
         "change_homeregion",
         "decide_creatorapplication",
+        "add_chargerefund",
     }
+    assert {"add_chargerefund", "approve_chargerefund"} <= perms[FINANCE]
     assert "decide_creatorapplication" not in perms[FINANCE]
     assert "change_homeregion" not in perms[FINANCE]
 

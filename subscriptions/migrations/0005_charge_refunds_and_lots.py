@@ -46,7 +46,6 @@ class Migration(migrations.Migration):
                 ('bonus_coins', models.PositiveIntegerField(default=0, help_text='Bonus coins given back.')),
                 ('paid_coins', models.PositiveIntegerField(default=0, help_text='Paid coins given back, to the purchases they came from.')),
                 ('creator_units', models.PositiveBigIntegerField(default=0, help_text="Creator's diamonds taken back.")),
-                ('creator_units_unrecovered', models.PositiveBigIntegerField(default=0, help_text="Creator's diamonds the creator no longer held (cashed out): the platform's loss.")),
                 ('platform_units', models.PositiveBigIntegerField(default=0, help_text="Platform's share taken back.")),
                 ('charge', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='refunds', to='subscriptions.subscriptioncharge')),
                 ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),

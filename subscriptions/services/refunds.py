@@ -13,7 +13,7 @@ from core.errors import ServiceError
 from core.logs import money_event
 from gifting.holds import HeldSpend, HeldSpends, HoldRules
 from wallets import ledger
-from wallets.models import AccountKind, LedgerAccount, Purchase
+from wallets.models import AccountKind, LedgerAccount, Purchase, UnrecoveredStoreRefund
 from wallets.selectors import refund_terms_at
 
 from ..models import (
@@ -151,6 +151,32 @@ def charge_refund_request(
     return refund
 
 
+def _bonus_check(charge: SubscriptionCharge) -> None:
+    """Bonus coins are not kept per purchase: a store refund since the charge that
+    found the buyer's bonus coins spent could not take them back, and those this
+    refund would give back are the ones the buyer has the money for already."""
+    if not charge.bonus_coins:
+        return
+    missing = (
+        UnrecoveredStoreRefund.objects.filter(
+            purchase__user_id=charge.subscriber_id,
+            received_at__gte=charge.created_at,
+            bonus_coins_missing__gt=0,
+        )
+        .order_by("received_at")
+        .first()
+    )
+    if missing is not None:
+        raise ChargeRefundRefused(
+            f"The store refunded purchase #{missing.purchase_id} on "
+            f"{missing.received_at:%Y-%m-%d %H:%M} UTC without taking back "
+            f"{missing.bonus_coins_missing:,} bonus coins this subscriber had spent: "
+            "this charge's bonus coins are not given back. Finance may settle it "
+            "by a balance adjustment.",
+            code="bonus_refunded_by_store",
+        )
+
+
 def _decider_check(refund: ChargeRefund, actor: User) -> None:
     if not actor.has_perm(APPROVE_PERMISSION):
         raise ChargeRefundRefused(
@@ -178,10 +204,15 @@ def charge_refund_approve(
 ) -> ChargeRefund:
     """A second finance user grants a refund asked for: the charge's bonus coins
     and its paid coins (to the purchases they came from) go back to the
-    subscriber; the creator's diamonds from it are taken back as far as the
-    creator still holds them (the rest is the platform's loss, stamped as
-    `creator_units_unrecovered`); the platform's share is taken back whole. A
-    refund of the subscription's last paid period ends it at once.
+    subscriber; the creator's diamonds from it and the platform's share are taken
+    back whole. A refund of the subscription's last paid period ends it at once.
+
+    Refused, moving nothing, when the creator no longer holds the charge's
+    diamonds (cashed out: a refund would turn the subscriber's coins into the
+    creator's cash and give the coins back to be spent again) or when a store
+    refund since the charge could not take back bonus coins (those given back
+    would be the ones the buyer already has the money for). Finance decides such a
+    case by a balance adjustment, which has its own four eyes.
 
     Locks as a renewal does (the subscription, the creator's key, the subscriber's
     coins), then the purchases, then the creator's folded diamonds account."""
@@ -216,7 +247,16 @@ def charge_refund_approve(
             .values_list("balance", flat=True)
             .get(id=diamonds.id)
         )
-        taken = min(charge.creator_diamond_units, balance)
+        if balance < charge.creator_diamond_units:
+            raise ChargeRefundRefused(
+                f"The creator holds {display.diamonds(balance, unit=True)} of the "
+                f"{display.diamonds(charge.creator_diamond_units, unit=True)} this "
+                "charge earned them (cashed out): nothing refunded. Finance may "
+                "bear the loss by a balance adjustment.",
+                code="creator_cashed_out",
+            )
+        _bonus_check(charge)
+        taken = charge.creator_diamond_units
         ledger.subscription_refund_post(
             subscription_id=charge.subscription_id,
             period=charge.period,
@@ -233,7 +273,6 @@ def charge_refund_approve(
         refund.bonus_coins = charge.bonus_coins
         refund.paid_coins = charge.paid_coins
         refund.creator_units = taken
-        refund.creator_units_unrecovered = charge.creator_diamond_units - taken
         refund.platform_units = charge.platform_diamond_units
         refund.save()
         if (
@@ -246,7 +285,6 @@ def charge_refund_approve(
             subscription.save()
     money_event(
         "subscription_refunded",
-        level=logging.WARNING if refund.creator_units_unrecovered else logging.INFO,
         refund_id=refund.id,
         charge_id=charge.id,
         subscription_id=charge.subscription_id,
@@ -255,7 +293,6 @@ def charge_refund_approve(
         bonus_coins=refund.bonus_coins,
         paid_coins=refund.paid_coins,
         creator_units=refund.creator_units,
-        creator_units_unrecovered=refund.creator_units_unrecovered,
         platform_units=refund.platform_units,
         requested_by=refund.requested_by_id,
         actor_id=actor.id,
@@ -275,9 +312,14 @@ def charge_refund_reject(
     reason = _reason_checked(reason)
     now = now or timezone.now()
     with transaction.atomic():
-        refund = ChargeRefund.objects.select_for_update().get(id=refund.id)
+        refund = (
+            ChargeRefund.objects.select_for_update(of=("self",))
+            .select_related("charge__creator")
+            .get(id=refund.id)
+        )
         _decider_check(refund, actor)
         _own_request_check(refund, actor)
+        _people_check(refund.charge, actor, "rejects")
         refund.status = ChargeRefund.Status.REJECTED
         refund.decided_by = actor
         refund.decided_at = now

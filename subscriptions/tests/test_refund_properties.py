@@ -176,10 +176,8 @@ def test_refunds_of_charges_and_purchases_keep_every_coin_and_diamond(
         ).select_related("charge"):
             charge = refund.charge
             assert refund.bonus_coins + refund.paid_coins == charge.coins
-            assert (
-                refund.creator_units + refund.creator_units_unrecovered
-                == charge.creator_diamond_units
-            )
+            assert refund.creator_units == charge.creator_diamond_units
+            assert refund.platform_units == charge.platform_diamond_units
         for charge in SubscriptionCharge.objects.all():
             assert _sum(charge.lots, "paid_coins") == charge.paid_coins
         for record in UnrecoveredStoreRefund.objects.all():

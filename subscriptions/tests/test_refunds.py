@@ -102,7 +102,6 @@ def test_a_refund_asked_by_support_and_granted_by_finance_gives_the_coins_back(
     assert (refund.paid_coins, refund.bonus_coins) == (100, 0)
     assert refund.creator_units == 100 * UNITS_PER_COIN
     assert refund.platform_units == 100 * UNITS_PER_COIN
-    assert refund.creator_units_unrecovered == 0
     assert wallet_balances(user=viewer).paid_coins == 140
     assert wallet_balances(user=creator.user).diamond_units == 0
     # Back to the purchases they came from: both unused again.
@@ -167,10 +166,14 @@ def test_an_older_period_is_refunded_without_ending_the_subscription(charged):
     assert subscription.period == 2
 
 
-def test_what_the_creator_cashed_out_is_recorded_as_not_recovered(charged):
-    _, creator, subscription, *_ = charged
+def test_a_charge_the_creator_cashed_out_is_not_refunded(charged):
+    """Else a subscriber and a creator turn coins into cash on a loop: the hold
+    ends, the creator cashes out, the refund gives the coins back to spend again."""
+    viewer, creator, subscription, *_ = charged
     charge = subscription.charges.get()
-    # The creator has only 30 of the charge's 50 diamonds left (moved by hand).
+    refund = asked(charge)
+    # The creator has only 30 of the charge's 50 diamonds left (moved by hand,
+    # as a payout would).
     from wallets import ledger
 
     with transaction.atomic():
@@ -180,14 +183,57 @@ def test_what_the_creator_cashed_out_is_recorded_as_not_recovered(charged):
             account=account, amount=-20 * 10_000, actor_id=1, client_key="cashed"
         )
 
-    refund = services.charge_refund_approve(
-        refund=asked(charge), actor=staff_create(FINANCE)
+    with pytest.raises(services.ChargeRefundRefused) as refused:
+        services.charge_refund_approve(refund=refund, actor=staff_create(FINANCE))
+
+    assert refused.value.code == "creator_cashed_out"
+    assert "30 diamonds" in refused.value.message
+    refund.refresh_from_db()
+    assert refund.status == ChargeRefund.Status.REQUESTED
+    assert wallet_balances(user=viewer).paid_coins == 40
+    assert wallet_balances(user=creator.user).diamond_units == 30 * 10_000
+    assert not Transfer.objects.filter(kind=Transfer.Kind.SUBSCRIPTION_REFUND).exists()
+
+
+def test_bonus_coins_a_store_refund_could_not_take_back_are_not_given_back():
+    """Bonus coins are spent first and not kept per purchase: after the store
+    refunded the purchase whose bonus the charge spent, giving them back would
+    hand the buyer coins they already have the money for."""
+    from wallets import services as wallet_services
+
+    now = timezone.now()
+    viewer = user_create()
+    bundle, region = on_sale(coins=100, amount="4.99", bonus_coins=50)
+    purchase_buy(viewer, bundle, region, key="b", when=now - DAY, txn="t-1")
+    subscription = subscribed(viewer, tier_create(coin_price=50), at=now)
+    charge = subscription.charges.get()
+    assert (charge.bonus_coins, charge.paid_coins) == (50, 0)
+    refund = asked(charge)
+    wallet_services.store_refund_notification_handle(
+        store="apple", transaction_id="t-1"
     )
 
-    assert refund.creator_units == 30 * 10_000
-    assert refund.creator_units_unrecovered == 20 * 10_000
-    assert wallet_balances(user=creator.user).diamond_units == 0
-    assert ledger_reconcile().is_clean
+    with pytest.raises(services.ChargeRefundRefused) as refused:
+        services.charge_refund_approve(refund=refund, actor=staff_create(FINANCE))
+
+    assert refused.value.code == "bonus_refunded_by_store"
+    balances = wallet_balances(user=viewer)
+    assert (balances.bonus_coins, balances.paid_coins) == (0, 0)
+
+
+def test_the_creator_in_finance_cannot_reject_refunds_of_their_own_charges(charged):
+    _, creator, subscription, *_ = charged
+    refund = asked(subscription.charges.get())
+    creator.user.is_staff = True
+    creator.user.save()
+    creator.user.groups.add(*staff_create(FINANCE).groups.all())
+
+    with pytest.raises(services.ChargeRefundRefused) as refused:
+        services.charge_refund_reject(refund=refund, actor=creator.user, reason="no")
+
+    assert refused.value.code == "own_subscription"
+    refund.refresh_from_db()
+    assert refund.status == ChargeRefund.Status.REQUESTED
 
 
 def test_four_eyes_nobody_grants_what_they_asked_for(charged):
@@ -344,3 +390,24 @@ def test_a_refunded_charge_on_hold_is_no_longer_held(charged, settings):
     services.charge_refund_approve(refund=asked(charge), actor=staff_create(FINANCE))
 
     assert creator_hold(creator=creator).on_hold_units == 0
+
+
+def test_the_revenue_per_month_counts_refunds_and_the_platforms_net(charged, client):
+    from django.urls import reverse
+
+    from subscriptions.selectors import revenue_by_month
+
+    _, _, subscription, *_ = charged
+    services.charge_refund_approve(
+        refund=asked(subscription.charges.get()), actor=staff_create(FINANCE)
+    )
+
+    (month,) = revenue_by_month()
+    assert (month["charges"], month["coins"]) == (1, 100)
+    assert (month["refunds"], month["refunded_coins"]) == (1, 100)
+    assert month["platform_diamond_units"] == 100 * UNITS_PER_COIN
+    assert month["platform_net_units"] == 0
+    client.force_login(staff_create(FINANCE))
+    page = client.get(reverse("admin:subscriptions_subscriptioncharge_revenue"))
+    assert page.status_code == 200
+    assert "Platform, net" in page.content.decode()
