@@ -183,7 +183,8 @@ class RefundReasonForm(forms.Form):
     reason = forms.CharField(
         max_length=refunds.REASON_MAX,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Why, as the subscriber said it; kept on each refund.",
+        help_text="Kept on each refund: why the subscriber asked, or why it is "
+        "rejected.",
     )
 
 
@@ -371,14 +372,6 @@ class SubscriptionChargeAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAd
         )
 
 
-class RejectRefundForm(forms.Form):
-    reason = forms.CharField(
-        max_length=refunds.REASON_MAX,
-        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
-        help_text="Kept on each rejected refund.",
-    )
-
-
 def _refund_line(refund: ChargeRefund) -> str:
     return (
         f"#{refund.id} · {_charge_line(refund.charge)} · asked by "
@@ -502,7 +495,7 @@ class ChargeRefundAdmin(DecideEachMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
                 "charge__subscriber", "charge__creator", "requested_by"
             ).order_by("id"),
             action="reject",
-            form_class=RejectRefundForm,
+            form_class=RefundReasonForm,
             page=REJECT_REFUNDS_PAGE,
             verb="Rejected",
             call=lambda refund, reason: refunds.charge_refund_reject(

@@ -15,6 +15,7 @@ from gifting.holds import HeldSpend, HeldSpends, HoldRules
 from wallets import ledger
 from wallets.models import AccountKind, LedgerAccount, Purchase, UnrecoveredStoreRefund
 from wallets.selectors import refund_terms_at
+from wallets.services.refund_requests import REASON_MAX
 
 from ..models import (
     ChargeHoldRecovery,
@@ -25,10 +26,10 @@ from ..models import (
 )
 from .subscriptions import _creator_key_share, _end
 
+logger = logging.getLogger(__name__)
+
 REQUEST_PERMISSION = "subscriptions.add_chargerefund"
 APPROVE_PERMISSION = "subscriptions.approve_chargerefund"
-# A longer text is a paste, not a reason.
-REASON_MAX = 1000
 
 
 class ChargeRefundRefused(ServiceError):
@@ -376,17 +377,16 @@ def charges_taken_back(
         [
             ChargeHoldRecovery(
                 purchase=purchase,
-                charge=charge,
+                charge=spend.row,
                 paid_coins=coins,
                 diamond_units=units,
                 transfer=transfer,
                 created_at=now,
             )
-            for (spend, coins, units, transfer) in taken
-            for charge in [spend.row]
+            for spend, coins, units, transfer in taken
         ]
     )
-    logging.getLogger(__name__).info(
+    logger.info(
         "Purchase %s: took back %s from held subscription charges",
         purchase.id,
         display.diamonds(sum(units for _, _, units, _ in taken), unit=True),

@@ -411,3 +411,18 @@ def test_the_revenue_per_month_counts_refunds_and_the_platforms_net(charged, cli
     page = client.get(reverse("admin:subscriptions_subscriptioncharge_revenue"))
     assert page.status_code == 200
     assert "Platform, net" in page.content.decode()
+
+
+def test_a_charge_without_its_purchases_on_record_is_not_refunded(charged):
+    """A charge made before charges recorded their purchases cannot give its paid
+    coins back to the right purchases: refused, for a balance adjustment."""
+    from subscriptions.models import SubscriptionChargeLot
+
+    _, _, subscription, *_ = charged
+    charge = subscription.charges.get()
+    SubscriptionChargeLot._base_manager.filter(charge=charge).delete()
+
+    with pytest.raises(services.ChargeRefundRefused) as refused:
+        asked(charge)
+    assert refused.value.code == "lots_unknown"
+    assert not ChargeRefund.objects.exists()
